@@ -1,0 +1,365 @@
+"""Issue #3 targets in one run: modelplane REST and gRPC against a naive FastAPI server, LitServe (batched)
+and raw ONNX Runtime, on the digits MLP (HTTP-bound) and a compute-bound wide MLP (64-2048-2048-2048-10);
+then hot swap under load, and memory per deployment.
+
+    .venv/bin/python bench/serve.py [--seconds 5]
+Needs Debian's `wrk` (apt-get install wrk) and `litserve` (pip install litserve -c constraints.txt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+HERE = Path(__file__).parent
+console = Console(width=170)
+CONCURRENCY = (1, 16, 64)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout_s}s")
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]) / 1024
+
+
+class Proc:
+    """A server in a process of its own, stopped at the end."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.popen = subprocess.Popen(
+            args, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    def stop(self) -> None:
+        self.popen.terminate()
+        try:
+            self.popen.wait(20)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+
+
+def wrk(url: str, body: str, concurrency: int, seconds: float) -> dict[str, float]:
+    """Compiled load generator: one thread, `concurrency` keep-alive connections, one sample per request."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "2s",
+        "-s",
+        script.name,
+        url,
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    os.unlink(script.name)
+    result = {"rps": 0.0, "p50": float("nan"), "p99": float("nan"), "errors": 0.0}
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            result["rps"] = float(parts[1])
+        elif parts[:1] in (["50%"], ["99%"]):
+            result["p" + parts[0].rstrip("%")] = _ms(parts[1])
+        elif "Non-2xx" in line:
+            result["errors"] += float(parts[-1])
+        elif line.strip().startswith("Socket errors"):
+            result["errors"] += sum(float(p.strip(",")) for p in parts if p.strip(",").isdigit())
+    return result
+
+
+def _ms(text: str) -> float:
+    for unit, scale in (("us", 1e-3), ("ms", 1.0), ("s", 1000.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * scale
+    return float(text)
+
+
+def pyload(
+    mode: str, port: int, model: str, features: int, concurrency: int, seconds: float
+) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "servers" / "pyload.py"),
+            mode,
+            str(port),
+            model,
+            str(features),
+            str(concurrency),
+            str(seconds),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def raw_ort(onnx_path: Path, batch: int, seconds: float = 2.0) -> float:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).random((batch, 64), np.float32)
+    session.run(None, {"input": x})
+    calls, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        session.run(None, {"input": x})
+        calls += 1
+    return calls * batch / (time.perf_counter() - started)
+
+
+def prepare(home: Path) -> dict[str, Path]:
+    """Train what is served: digits MLP (two versions, for the hot swap) and the wide MLP."""
+    import modelplane
+
+    local = modelplane.Local(home)
+    local.datasets.add("digits", source="builtin:digits")
+    local.train(data="digits", model="mlp", train={"seed": 1})
+    local.train(data="digits", model="mlp", train={"seed": 2})
+    local.train(
+        data="digits",
+        model="mlp",
+        name="wide",
+        spec={"hidden": [2048, 2048, 2048], "dropout": 0.0},
+        train={"epochs": 1},
+    )
+    local.models.alias("digits-mlp@1", "production")
+    files = {}
+    for ref, key in (("digits-mlp@1", "digits"), ("wide@1", "wide")):
+        files[key] = local.export(ref, "onnx", home / "exports")[0]
+    local.close()
+    return files
+
+
+def deploy(home: Path, spec: dict[str, Any], name: str) -> None:
+    import modelplane
+
+    local = modelplane.Local(home)
+    local.deploy(spec, name=name)
+    local.close()
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    out = Table(title=title, title_justify="left")
+    for column in columns:
+        out.add_column(column)
+    for row in rows:
+        out.add_row(*(f"{v:,.1f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each load run")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench/serve.py needs wrk: apt-get install wrk")
+    seconds = args.seconds
+    home = Path(tempfile.mkdtemp(prefix="mp-bench-serve-"))
+    env = {"MODELPLANE_HOME": str(home)}
+    files = prepare(home)
+    mp = [sys.executable, "-m", "modelplane.cli.main"]
+
+    rest_port, grpc_port = free_port(), free_port()
+    server = Proc(
+        [*mp, "serve", "--port", str(rest_port), "--grpc-port", str(grpc_port), "--poll", "0.5"], env
+    )
+    base = f"http://127.0.0.1:{rest_port}"
+    wait_http(f"{base}/v2/health/ready")
+    time.sleep(1.0)
+    empty_rss = rss_mb(server.popen.pid)
+    deploy(home, {"model": "digits-mlp@production"}, "digits-mlp")
+    wait_http(f"{base}/v2/models/digits-mlp/ready")
+    one_rss = rss_mb(server.popen.pid)
+    deploy(home, {"model": "wide@1"}, "wide")
+    wait_http(f"{base}/v2/models/wide/ready")
+
+    naive_port, lit_port = free_port(), free_port()
+    rows, raw = [], {}
+    row = [round(v, 4) for v in np.random.default_rng(0).random(64).tolist()]
+    v2_body = json.dumps({"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": row}]})
+    try:
+        for model in ("digits", "wide"):
+            deployment = "digits-mlp" if model == "digits" else "wide"
+            naive = Proc(
+                [sys.executable, str(HERE / "servers" / "naive.py"), str(files[model]), str(naive_port)]
+            )
+            lit = Proc(
+                [
+                    sys.executable,
+                    str(HERE / "servers" / "litserve_server.py"),
+                    str(files[model]),
+                    str(lit_port),
+                ]
+            )
+            wait_http(f"http://127.0.0.1:{naive_port}/docs")
+            wait_http(f"http://127.0.0.1:{lit_port}/health")
+            raw[model] = (raw_ort(files[model], 1), raw_ort(files[model], 64))
+            for c in CONCURRENCY:
+                results = {
+                    "modelplane REST (wrk)": wrk(f"{base}/v2/models/{deployment}/infer", v2_body, c, seconds),
+                    "naive FastAPI+ORT (wrk)": wrk(
+                        f"http://127.0.0.1:{naive_port}/predict", json.dumps({"instances": [row]}), c, seconds
+                    ),
+                    "LitServe batched (wrk)": wrk(
+                        f"http://127.0.0.1:{lit_port}/predict", json.dumps({"input": row}), c, seconds
+                    ),
+                    "modelplane REST (py client)": pyload("rest", rest_port, deployment, 64, c, seconds),
+                    "modelplane gRPC (py client)": pyload("grpc", grpc_port, deployment, 64, c, seconds),
+                }
+                for name, r in results.items():
+                    rows.append([model, c, name, r["rps"], r["p50"], r["p99"], int(r["errors"])])
+            naive.stop()
+            lit.stop()
+        for model, (b1, b64) in raw.items():
+            rows.append([model, "-", "raw ORT in-process, batch 1 (samples/s)", b1, "-", "-", "-"])
+            rows.append([model, "-", "raw ORT in-process, batch 64 (samples/s)", b64, "-", "-", "-"])
+        table(
+            "serving throughput (one sample per request)",
+            ["model", "concurrency", "server", "req/s", "p50 ms", "p99 ms", "errors"],
+            rows,
+        )
+        console.print(f"wrk command: wrk -t1 -c<C> -d{seconds:g}s --latency --timeout 2s -s post.lua URL")
+        _targets(rows, raw)
+
+        swap = {}
+
+        def move_alias() -> None:
+            time.sleep(seconds / 3)
+            import modelplane
+
+            local = modelplane.Local(home)
+            local.models.alias("digits-mlp@2", "production")
+            local.close()
+
+        mover = threading.Thread(target=move_alias)
+        mover.start()
+        swap = wrk(f"{base}/v2/models/digits-mlp/infer", v2_body, 64, seconds)
+        mover.join()
+        served = httpx.post(f"{base}/v2/models/digits-mlp/infer", content=v2_body).json()["model_version"]
+        table(
+            "hot swap under load (c=64, alias production 1 -> 2 mid-run)",
+            ["requests/s", "failed requests", "version after", "target", "result"],
+            [
+                [
+                    swap["rps"],
+                    int(swap["errors"]),
+                    served,
+                    "0 failed, version 2",
+                    "PASS" if swap["errors"] == 0 and served == "2" else "FAIL",
+                ]
+            ],
+        )
+
+        for i in range(20):
+            deploy(home, {"model": "digits-mlp@1"}, f"digits-{i:02d}")
+        for i in range(20):
+            wait_http(f"{base}/v2/models/digits-{i:02d}/ready")
+        answered = sum(
+            httpx.post(f"{base}/v2/models/digits-{i:02d}/infer", content=v2_body).status_code == 200
+            for i in range(20)
+        )
+        twenty_rss = rss_mb(server.popen.pid)
+        per = (twenty_rss - one_rss) / 20
+        table(
+            "memory",
+            ["measure", "MB", "target", "result"],
+            [
+                ["server RSS, nothing deployed", empty_rss, "-", "-"],
+                [
+                    "RSS added by the digits deployment",
+                    one_rss - empty_rss,
+                    "<= 50",
+                    "PASS" if one_rss - empty_rss <= 50 else "FAIL",
+                ],
+                [
+                    "RSS per deployment, 20 more digits deployments",
+                    per,
+                    "<= 50",
+                    "PASS" if per <= 50 else "FAIL",
+                ],
+                [
+                    f"of 20 deployments answering 200: {answered}",
+                    float(answered),
+                    "20",
+                    "PASS" if answered == 20 else "FAIL",
+                ],
+            ],
+        )
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _targets(rows: list[list[Any]], raw: dict[str, tuple[float, float]]) -> None:
+    def get(model: str, c: int, server: str) -> list[Any]:
+        return next(r for r in rows if r[0] == model and r[1] == c and r[2].startswith(server))
+
+    out = []
+    wide = get("wide", 64, "modelplane REST (wrk)")
+    naive_wide = get("wide", 64, "naive")
+    ratio = wide[3] / max(naive_wide[3], 1e-9)
+    out.append(["wide c=64: REST / naive throughput", ratio, ">= 5", ratio >= 5])
+    ceiling = wide[3] / raw["wide"][1]
+    out.append(["wide c=64: REST / raw ORT batch-64 samples/s", ceiling, ">= 0.5", ceiling >= 0.5])
+    out.append(["wide c=64: REST p99 ms", wide[5], "<= 100", wide[5] <= 100])
+    out.append(["wide c=64: REST errors", float(wide[6]), "0", wide[6] == 0])
+    digits = get("digits", 64, "modelplane REST (wrk)")[3] / max(get("digits", 64, "naive")[3], 1e-9)
+    out.append(["digits c=64: REST / naive throughput", digits, ">= 1.5", digits >= 1.5])
+    for model in ("digits", "wide"):
+        p50 = get(model, 1, "modelplane REST (wrk)")[4] / get(model, 1, "naive")[4]
+        out.append([f"{model} c=1: REST p50 / naive p50", p50, "<= 1.2", p50 <= 1.2])
+        for c in (16, 64):
+            grpc = get(model, c, "modelplane gRPC")[3] / get(model, c, "modelplane REST (py")[3]
+            out.append(
+                [f"{model} c={c}: gRPC / REST throughput (same Python client)", grpc, ">= 1.0", grpc >= 1.0]
+            )
+    table(
+        "serving targets",
+        ["measure", "value", "target", "result"],
+        [[m, f"{v:.3g}", t, "PASS" if ok else "FAIL"] for m, v, t, ok in out],
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""modelplane: data, training, registry and serving in one self-hosted tool.
+
+import modelplane
+mp = modelplane.Local()                       # MODELPLANE_HOME or ~/.modelplane
+mp.datasets.add("digits", source="builtin:digits")
+run = mp.train(data="digits", model="mlp")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["Local", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `import modelplane` stays cheap (no torch) for the CLI's --help and for clients.
+    if name == "Local":
+        from modelplane.local import Local
+
+        return Local
+    raise AttributeError(name)

@@ -1,0 +1,47 @@
+"""The `modelplane` command: a thin shell over the library (or the server's client)."""
+
+from __future__ import annotations
+
+import typer
+
+from modelplane import __version__
+from modelplane.cli import data, models, runs, serving, train
+from modelplane.cli.output import fail
+from modelplane.errors import ModelplaneError
+
+app = typer.Typer(
+    name="modelplane",
+    help="Self-hosted model-as-a-service: data, training, registry, evaluation, export.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(data.app, name="data")
+app.add_typer(runs.app, name="runs")
+app.add_typer(models.app, name="models")
+app.command("train")(train.train)
+app.command("eval")(train.evaluate)
+app.command("export")(train.export)
+app.add_typer(serving.deployments_app, name="deployments")
+app.command("deploy")(serving.deploy)
+app.command("serve")(serving.serve)
+app.command("predict")(serving.predict)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the modelplane version."""
+    print(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except ModelplaneError as exc:
+        fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+
+
+if __name__ == "__main__":
+    main()

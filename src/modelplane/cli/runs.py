@@ -1,0 +1,80 @@
+"""`modelplane runs ...`: what each training run took, did and produced."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelplane.cli.context import platform
+from modelplane.cli.output import key_values, print_json, table
+
+app = typer.Typer(
+    help="Training runs: parameters, per-epoch metrics, data version, duration.", no_args_is_help=True
+)
+
+
+@app.command("list")
+def list_(
+    model: Annotated[str | None, typer.Option(help="Only runs of this model")] = None,
+    limit: Annotated[int, typer.Option(help="Newest N runs")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Recent runs, newest first."""
+    runs = platform().runs.list(limit=limit, model=model)
+    if as_json:
+        print_json([r.to_dict() for r in runs])
+        return
+    table(
+        "runs",
+        ["run", "status", "model", "kind", "data", "epochs", "val loss", "version", "duration s", "started"],
+        [
+            (
+                r.id,
+                r.status,
+                r.model_name,
+                r.kind,
+                r.dataset,
+                len(r.history),
+                r.history[-1].get("val_loss") if r.history else None,
+                r.model_version,
+                r.duration_s,
+                r.started_at,
+            )
+            for r in runs
+        ],
+    )
+
+
+@app.command("show")
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough)")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """One run: inputs, per-epoch metrics, result."""
+    run = platform().runs.get(run_id)
+    if as_json:
+        print_json(run.to_dict())
+        return
+    key_values(
+        f"run {run.id}",
+        [
+            ("status", run.status),
+            ("model", run.model_name),
+            ("registered", run.model_version),
+            ("kind", run.kind),
+            ("data", run.dataset),
+            ("split", run.split),
+            ("code version", run.code_version),
+            ("started", run.started_at),
+            ("duration s", run.duration_s),
+            ("by", run.created_by),
+            ("error", run.error),
+            *((f"train.{k}", v) for k, v in run.config.items()),
+        ],
+    )
+    if run.history:
+        names = [k for k in run.history[0] if k != "epoch"]
+        table(
+            "epochs", ["epoch", *names], [(int(e["epoch"]), *(e.get(n) for n in names)) for e in run.history]
+        )

@@ -1,0 +1,197 @@
+"""`modelplane deploy`, `deployments ...`, `serve` and `predict`: getting models behind endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from modelplane.cli.context import platform
+from modelplane.cli.output import console, fail, key_values, print_json, table
+
+deployments_app = typer.Typer(
+    help="Deployments: what the data plane serves, under which name.", no_args_is_help=True
+)
+
+
+def _canary(text: str) -> dict[str, Any]:
+    ref, sep, percent = text.rpartition(":")
+    try:
+        value = float(percent)
+    except ValueError:
+        value = -1.0
+    if not sep or not ref or value <= 0:
+        fail(f"--canary {text!r} is not REF:PERCENT (e.g. digits-cnn@5:10)")
+    return {"model": ref, "percent": value}
+
+
+def deploy(
+    ref: Annotated[
+        str | None, typer.Argument(help="NAME@VERSION or NAME@ALIAS (omit with --ensemble)")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Deployment name (default: the model name)")] = None,
+    canary: Annotated[
+        str | None, typer.Option(help="REF:PERCENT of traffic to a candidate, e.g. m@5:10")
+    ] = None,
+    shadow: Annotated[
+        str | None, typer.Option(help="REF that gets a copy of every request (answers unused)")
+    ] = None,
+    ensemble: Annotated[str | None, typer.Option(help="Comma-separated member refs, e.g. a@3,b@2")] = None,
+    combine: Annotated[str, typer.Option(help="Ensemble rule: mean, vote or weighted")] = "mean",
+    weights: Annotated[
+        str | None, typer.Option(help="Ensemble weights for combine=weighted, e.g. 0.7,0.3")
+    ] = None,
+    max_batch_size: Annotated[int, typer.Option(help="Most rows merged into one runtime call")] = 64,
+    max_queue_delay_ms: Annotated[
+        float, typer.Option(help="How long a partial batch may wait for more")
+    ] = 2.0,
+    max_queue_size: Annotated[int, typer.Option(help="Queued requests before answering 503")] = 1024,
+    timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds (504 after)")] = 30.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the deployment as JSON")] = False,
+) -> None:
+    """Serve a model version (or an ensemble) under a name; a running server loads it within a second."""
+    spec: dict[str, Any] = {
+        "batching": {
+            "max_batch_size": max_batch_size,
+            "max_queue_delay_ms": max_queue_delay_ms,
+            "max_queue_size": max_queue_size,
+            "timeout_s": timeout,
+        }
+    }
+    if ensemble:
+        if ref:
+            fail("give either REF or --ensemble, not both")
+        members = [m.strip() for m in ensemble.split(",") if m.strip()]
+        parsed_weights = [float(w) for w in weights.split(",")] if weights else None
+        spec["ensemble"] = {"members": members, "combine": combine, "weights": parsed_weights}
+    elif ref:
+        spec["model"] = ref
+    else:
+        fail("say what to deploy: modelplane deploy NAME@VERSION (or --ensemble A@1,B@2 --name NAME)")
+    if canary:
+        spec["canary"] = _canary(canary)
+    if shadow:
+        spec["shadow"] = shadow
+    info = platform().deploy(spec, name=name)
+    if as_json:
+        print_json(info.to_dict())
+        return
+    console.print(
+        f"deployed [bold]{info.name}[/] (generation {info.generation}): "
+        f"POST /v2/models/{info.name}/infer, POST /v1/predict/{info.name}"
+    )
+
+
+@deployments_app.command("list")
+def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """Every deployment and what it points at."""
+    items = platform().deployments.list()
+    if as_json:
+        print_json([d.to_dict() for d in items])
+        return
+    table(
+        "deployments",
+        ["name", "serves", "canary", "shadow", "max batch", "generation", "updated"],
+        [
+            (
+                d.name,
+                d.spec.model or f"ensemble({d.spec.ensemble.combine}): {', '.join(d.spec.ensemble.members)}",
+                f"{d.spec.canary.model} {d.spec.canary.percent:g}%" if d.spec.canary else None,
+                d.spec.shadow,
+                d.spec.batching.max_batch_size,
+                d.generation,
+                d.updated_at,
+            )
+            for d in items
+        ],
+    )
+
+
+@deployments_app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="Deployment name")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """One deployment in full, with the versions its refs resolve to now."""
+    local = platform()
+    info = local.deployments.get(name)
+    if as_json:
+        print_json(info.to_dict())
+        return
+    refs = info.spec.refs()
+    key_values(
+        f"deployment {info.name}",
+        [
+            *((f"{ref}", f"version {local.models.version(ref).version}") for ref in refs),
+            ("batching", info.spec.batching.model_dump()),
+            ("generation", info.generation),
+            ("created", info.created_at),
+            ("by", info.created_by),
+            ("updated", info.updated_at),
+        ],
+    )
+
+
+@deployments_app.command("undeploy")
+def undeploy(name: Annotated[str, typer.Argument(help="Deployment name")]) -> None:
+    """Stop serving a deployment (running servers drain it and unload it)."""
+    platform().deployments.undeploy(name)
+    console.print(f"undeployed {name}")
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="REST port (KServe V2 + /v1/predict + /metrics)")] = 8000,
+    grpc_port: Annotated[
+        int, typer.Option(help="gRPC port (KServe V2); 0 picks a free one, -1 disables")
+    ] = 8001,
+    poll: Annotated[
+        float, typer.Option(help="Seconds between checks of the store for deployment changes")
+    ] = 1.0,
+) -> None:
+    """Run the data plane alone: every stored deployment, reloaded at start, hot-swapped on change."""
+    from modelplane.serving.server import DataPlane, ServeOptions
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options = ServeOptions(
+        host=host, port=port, grpc_port=None if grpc_port < 0 else grpc_port, poll_interval_s=poll
+    )
+    plane = DataPlane(platform().store, options)
+    console.print(f"REST  http://{host}:{plane.rest_port}/v2  (metrics at /metrics)")
+    if options.grpc_port is not None:
+        console.print(f"gRPC  {host}:{grpc_port} (inference.GRPCInferenceService)")
+    asyncio.run(plane.run())
+
+
+def predict(
+    deployment: Annotated[str, typer.Argument(help="Deployment name")],
+    input_path: Annotated[Path, typer.Option("--input", help="Rows to predict: .csv, .parquet or .npz")],
+    limit: Annotated[int, typer.Option(help="Rows shown in the table")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Predict rows of a file through a deployment (in-process, same runtimes as the server)."""
+    local = platform()
+    outputs = local.predict(deployment, input_path)
+    if as_json:
+        print_json({k: v.tolist() for k, v in outputs.items()})
+        return
+    if "label" in outputs:
+        version = local.models.version(local.deployments.get(deployment).spec.refs()[0])
+        classes = version.classes or [str(i) for i in range(outputs["probabilities"].shape[1])]
+        table(
+            f"predictions of {deployment}",
+            ["row", "label", "probability"],
+            [
+                (i, classes[int(label)], float(outputs["probabilities"][i, int(label)]))
+                for i, label in enumerate(outputs["label"][:limit])
+            ],
+        )
+    else:
+        table(
+            f"predictions of {deployment}",
+            ["row", "prediction"],
+            [(i, ", ".join(f"{v:.4g}" for v in row)) for i, row in enumerate(outputs["prediction"][:limit])],
+        )

@@ -1,0 +1,56 @@
+"""`modelplane export`: hand a registered version to other tools as ONNX or TorchScript."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from modelplane.compression.export import export_torchscript
+from modelplane.errors import Invalid
+from modelplane.registry.loading import load_native
+from modelplane.registry.registry import get_version
+from modelplane.store import Store
+
+FORMATS = ("onnx", "torchscript")
+
+
+def export_version(store: Store, ref: str, fmt: str, out_dir: Path) -> list[Path]:
+    """Write the model file and a JSON card (inputs, outputs, classes) into `out_dir`."""
+    if fmt not in FORMATS:
+        raise Invalid(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    info = get_version(store, ref)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{info.model}-v{info.version}"
+    if fmt == "onnx":
+        if info.onnx_sha is None:
+            raise Invalid(
+                f"{info.ref} has no ONNX export ({info.onnx_note}); export it as torchscript "
+                "if it is a torch model"
+            )
+        model_path = store.artifacts.copy_to(info.onnx_sha, out_dir / f"{stem}.onnx")
+    else:
+        if info.framework != "torch":
+            raise Invalid(
+                f"{info.ref} is a scikit-learn model; TorchScript needs a torch model (use --format onnx)"
+            )
+        model_path = export_torchscript(
+            load_native(store, info),
+            task=info.task,
+            input_shape=info.input_shape,
+            path=out_dir / f"{stem}.pt",
+        )
+    outputs = ["label", "probabilities"] if info.task == "classification" else ["prediction"]
+    card = {
+        "model": info.model,
+        "version": info.version,
+        "format": fmt,
+        "task": info.task,
+        "input": {"name": "input", "datatype": "FP32", "shape": [-1, *info.input_shape]},
+        "outputs": outputs,
+        "classes": info.classes,
+        "file": model_path.name,
+    }
+    card_path = out_dir / f"{stem}.json"
+    card_path.write_text(json.dumps(card, indent=2))
+    return [model_path, card_path]

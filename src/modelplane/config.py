@@ -1,0 +1,37 @@
+"""Settings read from the environment (MODELPLANE_*), so one process and its workers agree on paths."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where state lives. Everything defaults under `home` so one directory is one platform."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELPLANE_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".modelplane")
+    database_url: str | None = None
+    artifact_root: Path | None = None
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'modelplane.db'}"
+
+    @property
+    def resolved_artifact_root(self) -> Path:
+        return self.artifact_root or self.home / "artifacts"
+
+    @property
+    def runs_dir(self) -> Path:
+        """Per-run scratch space (checkpoints); not content-addressed, safe to prune after a run ends."""
+        return self.home / "runs"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

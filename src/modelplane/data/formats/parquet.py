@@ -1,0 +1,87 @@
+"""Parquet: column types come from the file's schema, rows from iter_batches(batch_size=chunk_rows)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from modelplane.data.formats.tabular import (
+    is_number,
+    is_text,
+    rechunk,
+    select_features,
+    table_chunk,
+    tabular_schema,
+    text_message,
+)
+from modelplane.data.sources import Chunk, SourceSchema
+from modelplane.errors import Invalid
+
+
+def open_parquet(
+    path: Path, *, target: str | None, chunk_rows: int, drop_na: bool, drop_columns: list[str]
+) -> tuple[SourceSchema, Iterator[Chunk]]:
+    """Check column types from the Parquet schema, then stream row batches of chunk_rows."""
+    try:
+        with pq.ParquetFile(path) as parquet:
+            arrow_schema = parquet.schema_arrow
+            features = select_features(
+                arrow_schema.names, target=target, drop_columns=drop_columns, file_name=path.name
+            )
+            for name in features:
+                _check_feature_type(parquet, name, path.name)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise Invalid(
+            f"cannot read {path.name} as Parquet ({exc}); check it is a valid Parquet file"
+        ) from exc
+    if target is not None:
+        kind = arrow_schema.field(target).type
+        if not (is_number(kind) or is_text(kind) or pa.types.is_boolean(kind)):
+            raise Invalid(
+                f"target column '{target}' in {path.name} has type {kind}; "
+                "the target must hold numbers or text: convert it or pick another --target"
+            )
+    return tabular_schema("parquet", features, target), _stream_parquet(
+        path, features, target, chunk_rows, drop_na
+    )
+
+
+def _stream_parquet(
+    path: Path, features: list[str], target: str | None, chunk_rows: int, drop_na: bool
+) -> Iterator[Chunk]:
+    columns = features if target is None else [*features, target]
+    row = 1
+    try:
+        with pq.ParquetFile(path) as parquet:
+            for table in rechunk(parquet.iter_batches(batch_size=chunk_rows, columns=columns), chunk_rows):
+                chunk = table_chunk(table, features, target, row, drop_na, parse_target=False)
+                row += table.num_rows
+                if chunk is not None:
+                    yield chunk
+    except (pa.ArrowException, OSError) as exc:  # damaged pages surface only when they are read
+        raise Invalid(f"cannot read {path.name} after row {row - 1} ({exc}); export the file again") from exc
+
+
+def _check_feature_type(parquet: pq.ParquetFile, name: str, file_name: str) -> None:
+    """Parquet declares column types, so text feature columns are refused before any row is read."""
+    kind = parquet.schema_arrow.field(name).type
+    if is_number(kind) or pa.types.is_boolean(kind):
+        return
+    if is_text(kind):
+        raise Invalid(text_message(name, _first_value(parquet, name), row=None, mixed=False))
+    raise Invalid(
+        f"column '{name}' in {file_name} has type {kind}; features must be numbers: "
+        f"convert it or drop it with --drop {name}"
+    )
+
+
+def _first_value(parquet: pq.ParquetFile, column: str) -> str:
+    """An example value for the message, read batch by batch so a long empty stretch stays cheap."""
+    for batch in parquet.iter_batches(batch_size=1024, columns=[column]):
+        values = batch.column(0).drop_null()
+        if len(values):
+            return str(values[0].as_py())
+    return ""

@@ -1,0 +1,227 @@
+"""The model registry: immutable versions, aliases that move, lineage to runs, data and parents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from modelplane.errors import Conflict, Invalid, NotFound
+from modelplane.refs import Ref, check_name
+from modelplane.registry.views import AliasMove, ModelInfo, ModelVersionInfo, version_view
+from modelplane.store import Store
+from modelplane.store.orm import Alias, AliasEvent, Artifact, ModelVersion, RegisteredModel, utcnow
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """Everything a version is made of; the files are copied into the artifact store."""
+
+    model_name: str
+    task: str
+    framework: str
+    kind: str
+    spec: dict[str, Any]
+    weights_path: Path
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    classes: list[str] | None = None
+    onnx_path: Path | None = None
+    onnx_note: str | None = None
+    run_id: str | None = None
+    dataset_version_id: int | None = None
+    parent_version_id: int | None = None
+    code_version: str | None = None
+
+
+def _model_row(session: Session, name: str) -> RegisteredModel:
+    model = session.scalar(select(RegisteredModel).where(RegisteredModel.name == name))
+    if model is None:
+        raise NotFound(f"model '{name}' does not exist; list models with `modelplane models list`")
+    return model
+
+
+def _live(model: RegisteredModel) -> list[ModelVersion]:
+    return [v for v in model.versions if v.deleted_at is None]
+
+
+def find_version_row(session: Session, ref: Ref) -> ModelVersion:
+    model = _model_row(session, ref.name)
+    live = _live(model)
+    if ref.selector is None:
+        if not live:
+            raise NotFound(f"model '{ref.name}' has no versions")
+        return live[-1]
+    if ref.version is not None:
+        for row in live:
+            if row.version == ref.version:
+                return row
+        known = ", ".join(str(v.version) for v in live) or "none"
+        raise NotFound(f"model '{ref.name}' has no version {ref.version}; its versions are {known}")
+    for alias in model.aliases:
+        if alias.name == ref.selector:
+            return alias.target
+    known = ", ".join(a.name for a in model.aliases) or "none"
+    raise NotFound(
+        f"model '{ref.name}' has no alias '{ref.selector}'; its aliases are {known} "
+        f"(set one with `modelplane models alias {ref.name}@VERSION {ref.selector}`)"
+    )
+
+
+def register(store: Store, new: NewVersion, *, by: str = "") -> ModelVersionInfo:
+    """Copy the files into the artifact store, then add the version row in one transaction."""
+    check_name(new.model_name, "model")
+    weights_sha = store.artifacts.put_file(new.weights_path)
+    onnx_sha = store.artifacts.put_file(new.onnx_path) if new.onnx_path else None
+    with store.db.session() as session:
+        for sha in filter(None, (weights_sha, onnx_sha)):
+            if session.get(Artifact, sha) is None:
+                session.add(Artifact(sha256=sha, size=store.artifacts.path_for(sha).stat().st_size))
+        model = session.scalar(select(RegisteredModel).where(RegisteredModel.name == new.model_name))
+        if model is None:
+            model = RegisteredModel(name=new.model_name, task=new.task)
+            session.add(model)
+            session.flush()
+        elif model.task != new.task:
+            raise Conflict(
+                f"model '{new.model_name}' is a {model.task} model; a {new.task} version cannot join "
+                "it (choose another --name)"
+            )
+        number = (
+            session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id))
+            or 0
+        ) + 1
+        row = ModelVersion(
+            model=model,
+            version=number,
+            framework=new.framework,
+            kind=new.kind,
+            spec=new.spec,
+            params=new.params,
+            metrics=new.metrics,
+            classes=new.classes,
+            run_id=new.run_id,
+            dataset_version_id=new.dataset_version_id,
+            parent_version_id=new.parent_version_id,
+            code_version=new.code_version,
+            weights_sha=weights_sha,
+            onnx_sha=onnx_sha,
+            onnx_note=new.onnx_note,
+            created_by=by,
+        )
+        session.add(row)
+        session.flush()
+        return version_view(session, row)
+
+
+def get_version(store: Store, ref: str) -> ModelVersionInfo:
+    """`name` (latest), `name@3` or `name@alias`."""
+    with store.db.session() as session:
+        return version_view(session, find_version_row(session, Ref.parse(ref, "model")))
+
+
+def version_id(store: Store, ref: str) -> int:
+    with store.db.session() as session:
+        return find_version_row(session, Ref.parse(ref, "model")).id
+
+
+def _model_info(session: Session, model: RegisteredModel, *, with_history: bool) -> ModelInfo:
+    history: list[AliasMove] = []
+    if with_history:
+        events = session.scalars(
+            select(AliasEvent).where(AliasEvent.model_id == model.id).order_by(AliasEvent.id)
+        )
+        history = [AliasMove(e.alias, e.from_version, e.to_version, e.at, e.by) for e in events]
+    return ModelInfo(
+        name=model.name,
+        task=model.task,
+        created_at=model.created_at,
+        aliases={a.name: a.target.version for a in model.aliases},
+        versions=[version_view(session, v) for v in _live(model)],
+        alias_history=history,
+    )
+
+
+def list_models(store: Store) -> list[ModelInfo]:
+    with store.db.session() as session:
+        models = session.scalars(select(RegisteredModel).order_by(RegisteredModel.name))
+        return [_model_info(session, m, with_history=False) for m in models]
+
+
+def get_model(store: Store, name: str) -> ModelInfo:
+    with store.db.session() as session:
+        return _model_info(session, _model_row(session, check_name(name, "model")), with_history=True)
+
+
+def set_alias(store: Store, ref: str, alias: str, *, by: str = "") -> ModelVersionInfo:
+    """Point `alias` at the version `ref` names; moving it back is the rollback."""
+    parsed = Ref.parse(ref, "model")
+    if parsed.selector is None:
+        raise Invalid(f"say which version the alias points at: {parsed.name}@VERSION (e.g. {parsed.name}@3)")
+    check_name(alias, "alias")
+    if alias.isdigit():
+        raise Invalid(
+            f"alias {alias!r} is a number, which would read as a version; use a name like 'production'"
+        )
+    with store.db.session() as session:
+        target = find_version_row(session, parsed)
+        model = target.model
+        current = next((a for a in model.aliases if a.name == alias), None)
+        previous = current.target.version if current else None
+        if current is None:
+            session.add(Alias(model=model, name=alias, version_id=target.id, updated_by=by))
+        else:
+            current.version_id = target.id
+            current.updated_at = utcnow()
+            current.updated_by = by
+        session.add(
+            AliasEvent(
+                model_id=model.id, alias=alias, from_version=previous, to_version=target.version, by=by
+            )
+        )
+        session.flush()
+        session.expire(model, ["aliases"])
+        return version_view(session, target)
+
+
+def remove_alias(store: Store, model_name: str, alias: str, *, by: str = "") -> None:
+    with store.db.session() as session:
+        model = _model_row(session, model_name)
+        current = next((a for a in model.aliases if a.name == alias), None)
+        if current is None:
+            raise NotFound(f"model '{model_name}' has no alias '{alias}'")
+        session.add(
+            AliasEvent(
+                model_id=model.id, alias=alias, from_version=current.target.version, to_version=None, by=by
+            )
+        )
+        session.delete(current)
+
+
+def delete_version(store: Store, ref: str) -> None:
+    """Retire a version (its number is never reused); refused while an alias or a child points at it."""
+    parsed = Ref.parse(ref, "model")
+    if parsed.version is None:
+        raise Invalid(f"name the version to delete by number: {parsed.name}@VERSION")
+    with store.db.session() as session:
+        row = find_version_row(session, parsed)
+        pointing = [a.name for a in row.model.aliases if a.version_id == row.id]
+        if pointing:
+            raise Conflict(
+                f"{ref} is the target of alias {', '.join(pointing)}; move the alias to another version "
+                "first (`modelplane models alias NAME@VERSION ALIAS`)"
+            )
+        children = session.scalars(
+            select(ModelVersion).where(
+                ModelVersion.parent_version_id == row.id, ModelVersion.deleted_at.is_(None)
+            )
+        ).all()
+        if children:
+            raise Conflict(
+                f"{ref} is the parent of {', '.join(f'{c.model.name}@{c.version}' for c in children)}; "
+                "delete those first"
+            )
+        row.deleted_at = utcnow()

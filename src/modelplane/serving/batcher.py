@@ -1,0 +1,362 @@
+"""Dynamic batching in front of one runtime: concurrent requests share one `predict` call.
+
+Policy (no idle tax, like Triton's dynamic batcher without its fixed delay):
+
+* A request that finds a free runtime slot and nobody waiting is dispatched at once, so a lone
+  client (c=1) pays the bare runtime call plus one hand-off to an executor thread and back.
+* Requests that arrive while the runtime is busy queue up; when a slot frees they go as the next batch
+  (FIFO, at most `max_batch_size` rows; a single larger request runs alone). If that batch is already
+  full it goes at once. If it is partial, it may wait for more rows *while rows keep arriving*: it goes
+  when no row arrived for twice the usual gap between arrivals (a moving average), and never later
+  than `max_queue_delay_ms` after the slot freed. When arrivals are sparser than the delay allows, it
+  does not wait at all. So a burst (c=64, or a front end returning 64 answers and reading 64 new
+  requests) is merged into large batches, while light load is not delayed for rows that will not come.
+
+Requests that left (timed out, cancelled) before their batch started are dropped from it: nobody
+computes for them. Only requests with the same trailing shape and dtype share a batch, so one odd
+request cannot fail the others.
+
+A batcher binds to the event loop of its first `submit` and must only be used from that loop;
+`predict` runs in executor threads (ONNX Runtime releases the GIL), never on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from modelplane.errors import DeadlineExceeded, Invalid, ModelplaneError, Unavailable
+from modelplane.serving.metrics import ServingMetrics, default_metrics
+
+log = logging.getLogger(__name__)
+
+Outputs = dict[str, np.ndarray]
+_EWMA = 0.2  # weight of the newest sample in the moving averages (arrival gaps, compute time)
+
+
+class _Pending:
+    """One submitted request: its rows, its caller's future, and where it stands."""
+
+    __slots__ = ("dropped", "enqueued", "future", "rows", "started", "timer", "x")
+
+    def __init__(self, x: np.ndarray, future: asyncio.Future[Outputs], enqueued: float) -> None:
+        self.x = x
+        self.rows = len(x)
+        self.future = future
+        self.enqueued = enqueued
+        self.started = False
+        self.dropped = False
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class DynamicBatcher:
+    """Merges concurrent `submit`s into `predict` calls; see the module docstring for the policy.
+
+    `queue_depth` counts requests waiting (not rows); `in_flight` counts requests inside batches the
+    runtime is computing.
+    """
+
+    def __init__(
+        self,
+        predict: Callable[[np.ndarray], Outputs],
+        *,
+        max_batch_size: int = 64,
+        max_queue_delay_ms: float = 2.0,
+        max_queue_size: int = 1024,
+        timeout_s: float = 30.0,
+        max_concurrent_batches: int = 1,
+        executor: concurrent.futures.Executor | None = None,
+        labels: tuple[str, str] = ("", ""),
+        metrics: ServingMetrics | None = None,
+    ) -> None:
+        if max_batch_size < 1 or max_queue_size < 1 or max_concurrent_batches < 1:
+            raise Invalid("max_batch_size, max_queue_size and max_concurrent_batches must be at least 1")
+        if max_queue_delay_ms < 0 or timeout_s <= 0:
+            raise Invalid("max_queue_delay_ms must be >= 0 and timeout_s > 0")
+        self._predict = predict
+        self._max_rows = max_batch_size
+        self._max_delay = max_queue_delay_ms / 1000
+        self._max_queue = max_queue_size
+        self._timeout = timeout_s
+        self._slots = max_concurrent_batches
+        self._owns_executor = executor is None
+        self._executor = executor or concurrent.futures.ThreadPoolExecutor(
+            max_concurrent_batches, thread_name_prefix=f"batcher-{labels[0]}@{labels[1]}"
+        )
+        self._labels = labels
+        self._metrics = metrics if metrics is not None else default_metrics()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: deque[_Pending] = deque()
+        self._waiting = 0  # live requests in the queue
+        self._waiting_rows = 0
+        self._running = 0  # batches in predict
+        self._in_flight = 0  # requests in those batches
+        self._last_arrival = 0.0
+        self._gap = self._max_delay  # moving average of inter-arrival gaps; starts at "too sparse to wait"
+        self._compute = 0.001  # moving average of batch compute seconds, for retry_after
+        self._gather_deadline: float | None = None  # set while a partial batch waits for more rows
+        self._timer: asyncio.TimerHandle | None = None
+        self._draining = False
+        self._drained: asyncio.Future[None] | None = None
+
+    @property
+    def queue_depth(self) -> int:
+        return self._waiting
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    async def submit(self, x: np.ndarray, *, timeout_s: float | None = None) -> Outputs:
+        """Predict `x` (n >= 1 rows) as part of a batch; returns exactly this request's rows of every output.
+
+        Raises Unavailable (queue full or shutting down), DeadlineExceeded (no answer within the
+        timeout), or ModelplaneError (the runtime failed on this request's batch).
+        """
+        if self._draining:
+            raise Unavailable(f"{self._name} is shutting down; retry", retry_after=0.1)
+        loop = self._bind()
+        if x.ndim < 1 or len(x) < 1:
+            raise Invalid(f"a request needs at least one row, got an array of shape {x.shape}")
+        if self._waiting >= self._max_queue:
+            raise Unavailable(
+                f"{self._name} has {self._waiting} requests queued (max_queue_size); retry later",
+                retry_after=self._retry_after(),
+            )
+        now = loop.time()
+        pending = _Pending(x, loop.create_future(), now)
+        timeout = self._timeout if timeout_s is None else timeout_s
+        pending.timer = loop.call_at(now + timeout, self._expire, pending, timeout)
+        self._gap += _EWMA * (min(now - self._last_arrival, self._max_delay) - self._gap)
+        self._last_arrival = now
+        self._queue.append(pending)
+        self._waiting += 1
+        self._waiting_rows += pending.rows
+        gathering = self._gather_deadline is not None
+        if self._running < self._slots and (not gathering or self._waiting_rows >= self._max_rows):
+            self._pump(gather=gathering)
+        self._report()
+        try:
+            return await pending.future
+        except asyncio.CancelledError:
+            self._abandon(pending)
+            raise
+
+    async def drain(self) -> None:
+        """Refuse new requests (Unavailable) and return once everything queued or running is answered."""
+        self._draining = True
+        if self._loop is None:
+            return
+        if self._drained is None:
+            self._drained = self._loop.create_future()
+            self._pump(gather=False)
+            self._check_drained()
+        await asyncio.shield(self._drained)
+
+    async def close(self) -> None:
+        """Drain, then release the executor threads this batcher started."""
+        await self.drain()
+        if self._owns_executor:
+            self._executor.shutdown(wait=False)  # idle by now; its threads exit on their own
+
+    @property
+    def _name(self) -> str:
+        return f"{self._labels[0]}@{self._labels[1]}"
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError(f"the batcher for {self._name} is bound to another event loop")
+        return loop
+
+    def _retry_after(self) -> float:
+        """Seconds until the current queue has likely been computed."""
+        return round(max(0.01, math.ceil(self._waiting_rows / self._max_rows) * self._compute), 3)
+
+    def _pump(self, *, gather: bool) -> None:
+        """Dispatch while a slot is free and the next batch should go now; else wait via the gather timer."""
+        assert self._loop is not None
+        self._cancel_timer()
+        while self._waiting and self._running < self._slots:
+            if gather and not self._draining and self._waiting_rows < self._max_rows:
+                until = self._gather_until(self._loop.time())
+                if until is not None:
+                    self._timer = self._loop.call_at(until, self._on_timer)
+                    return
+            self._dispatch()
+            gather = True  # a second free slot is not "idle": the next batch may gather
+        self._gather_deadline = None
+
+    def _gather_until(self, now: float) -> float | None:
+        """When a partial batch should stop waiting for more rows, or None to send it now."""
+        if self._gather_deadline is None:
+            self._gather_deadline = now + self._max_delay
+        if self._last_arrival + self._gap >= self._gather_deadline:
+            return None  # arrivals too sparse: the next one would likely miss the deadline anyway
+        until = min(self._gather_deadline, self._last_arrival + 2 * self._gap)
+        return until if until > now else None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._pump(gather=True)
+        self._report()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _take_batch(self) -> list[_Pending]:
+        """The FIFO prefix of live requests that fits `max_batch_size` rows and shares one row shape/dtype."""
+        batch: list[_Pending] = []
+        rows = 0
+        while self._queue:
+            head = self._queue[0]
+            if not head.dropped and batch:
+                first = batch[0].x
+                fits = rows + head.rows <= self._max_rows
+                if not fits or head.x.shape[1:] != first.shape[1:] or head.x.dtype != first.dtype:
+                    break
+            self._queue.popleft()
+            if head.dropped:
+                continue
+            head.started = True
+            batch.append(head)
+            rows += head.rows
+            if rows >= self._max_rows:
+                break
+        self._waiting -= len(batch)
+        self._waiting_rows -= rows
+        return batch
+
+    def _dispatch(self) -> None:
+        assert self._loop is not None
+        batch = self._take_batch()
+        now = self._loop.time()
+        queued = [now - p.enqueued for p in batch]
+        self._gather_deadline = None
+        self._running += 1
+        self._in_flight += len(batch)
+        try:
+            self._executor.submit(self._work, self._loop, batch, queued)
+        except RuntimeError as error:  # a caller's executor was shut down under us: fail this batch
+            self._loop.call_soon(self._finish, batch, queued, error)
+
+    def _work(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending], queued: list[float]) -> None:
+        """In an executor thread. Posts straight back to the loop: one wake-up fewer than run_in_executor."""
+        outcome: tuple[list[Outputs], float] | Exception
+        try:
+            outcome = _run(self._predict, [p.x for p in batch])
+        except Exception as error:  # any runtime failure goes to this batch's callers, on the loop
+            outcome = error
+        loop.call_soon_threadsafe(self._finish, batch, queued, outcome)
+
+    def _finish(
+        self, batch: list[_Pending], queued: list[float], outcome: tuple[list[Outputs], float] | Exception
+    ) -> None:
+        self._running -= 1
+        self._in_flight -= len(batch)
+        if isinstance(outcome, Exception):
+            if not isinstance(outcome, ModelplaneError):
+                log.error(
+                    "inference failed for %s (batch of %d rows, %d requests): %s: %s",
+                    self._name,
+                    sum(p.rows for p in batch),
+                    len(batch),
+                    type(outcome).__name__,
+                    outcome,
+                )
+            for pending in batch:
+                self._settle(pending, self._batch_error(outcome))
+        else:
+            parts, seconds = outcome
+            self._compute += _EWMA * (seconds - self._compute)
+            self._metrics.observe_batch(*self._labels, sum(p.rows for p in batch), queued, seconds)
+            for pending, part in zip(batch, parts, strict=True):
+                self._settle(pending, part)
+        self._pump(gather=True)
+        self._report()
+        self._check_drained()
+
+    def _batch_error(self, error: Exception) -> Exception:
+        """Typed errors (e.g. Invalid from the runtime's shape check) pass through; others become a 500."""
+        if isinstance(error, ModelplaneError):
+            return error
+        wrapped = ModelplaneError(f"inference failed for {self._name}: {type(error).__name__}: {error}")
+        wrapped.__cause__ = error
+        return wrapped
+
+    @staticmethod
+    def _settle(pending: _Pending, outcome: Outputs | BaseException) -> None:
+        if pending.timer is not None:
+            pending.timer.cancel()
+        if pending.future.done():  # timed out or cancelled while its batch ran
+            return
+        if isinstance(outcome, BaseException):
+            pending.future.set_exception(outcome)
+        else:
+            pending.future.set_result(outcome)
+
+    def _expire(self, pending: _Pending, timeout: float) -> None:
+        if not pending.future.done():
+            where = "while running" if pending.started else "in the queue"
+            pending.future.set_exception(
+                DeadlineExceeded(f"{self._name} did not answer within {timeout:g} s (timed out {where})")
+            )
+        self._abandon(pending)
+
+    def _abandon(self, pending: _Pending) -> None:
+        """The caller left: take its rows out of the queue so no batch computes them."""
+        if pending.timer is not None:
+            pending.timer.cancel()
+        if pending.started or pending.dropped:
+            return
+        pending.dropped = True
+        self._waiting -= 1
+        self._waiting_rows -= pending.rows
+        if not self._waiting:  # nothing left to gather for: the next arrival finds the runtime idle
+            self._cancel_timer()
+            self._gather_deadline = None
+        if len(self._queue) > 2 * self._max_queue:  # many left while the runtime is stuck: compact
+            self._queue = deque(p for p in self._queue if not p.dropped)
+        self._report()
+        self._check_drained()
+
+    def _report(self) -> None:
+        self._metrics.set_queue(*self._labels, self._waiting, self._in_flight)
+
+    def _check_drained(self) -> None:
+        drained = self._drained
+        if drained is not None and not drained.done() and not self._waiting and not self._running:
+            drained.set_result(None)
+
+
+def _run(predict: Callable[[np.ndarray], Outputs], xs: list[np.ndarray]) -> tuple[list[Outputs], float]:
+    """In an executor thread: one runtime call on the concatenated rows, split back per request."""
+    x = xs[0] if len(xs) == 1 else np.concatenate(xs)
+    started = time.perf_counter()
+    outputs = predict(x)
+    seconds = time.perf_counter() - started
+    if len(xs) == 1:
+        return [outputs], seconds
+    for name, value in outputs.items():
+        if value.ndim == 0 or len(value) != len(x):
+            raise ValueError(
+                f"the runtime returned output {name!r} with shape {value.shape} for a batch of {len(x)} rows"
+            )
+    parts: list[Outputs] = []
+    start = 0
+    for part in xs:
+        stop = start + len(part)
+        parts.append({name: value[start:stop] for name, value in outputs.items()})
+        start = stop
+    return parts, seconds

@@ -1,0 +1,226 @@
+"""The V2 / Open Inference Protocol gRPC front end (`inference.GRPCInferenceService`) over a service.
+
+Messages and service wiring come from the stubs generated in `tritonclient.grpc`, so field numbers are the
+ones standard clients speak. Every failure travels as a gRPC status code with the error's message; typed
+errors keep their meaning (NotFound -> NOT_FOUND, Invalid -> INVALID_ARGUMENT, ...). Auth belongs in a
+server interceptor (`start_grpc_server(..., interceptors=...)`), which sees the `authorization` /
+`x-api-key` metadata before any servicer method runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Sequence
+from time import perf_counter
+from typing import Any
+
+import grpc
+from tritonclient.grpc import service_pb2 as pb
+from tritonclient.grpc import service_pb2_grpc as pb_grpc
+
+from modelplane.errors import (
+    Conflict,
+    DeadlineExceeded,
+    Forbidden,
+    Invalid,
+    ModelplaneError,
+    NotFound,
+    PayloadTooLarge,
+    QuotaExceeded,
+    Unauthorized,
+    Unavailable,
+)
+from modelplane.serving.codec import Nonfinite
+from modelplane.serving.grpc_codec import decode_request, encode_response, model_metadata_response
+from modelplane.serving.types import InferenceService, InferRequest
+
+log = logging.getLogger(__name__)
+
+# What this front end implements beyond the core protocol (binary_tensor_data is HTTP-only).
+GRPC_EXTENSIONS = ("parameters",)
+# First match wins; anything else that is a ModelplaneError is INTERNAL.
+_STATUS: tuple[tuple[type[ModelplaneError], grpc.StatusCode], ...] = (
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (Invalid, grpc.StatusCode.INVALID_ARGUMENT),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE),
+    (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (PayloadTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (QuotaExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (Unauthorized, grpc.StatusCode.UNAUTHENTICATED),
+    (Forbidden, grpc.StatusCode.PERMISSION_DENIED),
+    (Conflict, grpc.StatusCode.FAILED_PRECONDITION),
+)
+_UNIMPLEMENTED = (
+    "ModelStreamInfer",
+    "ModelConfig",
+    "ModelStatistics",
+    "RepositoryIndex",
+    "RepositoryModelLoad",
+    "RepositoryModelUnload",
+    "SystemSharedMemoryStatus",
+    "SystemSharedMemoryRegister",
+    "SystemSharedMemoryUnregister",
+    "CudaSharedMemoryStatus",
+    "CudaSharedMemoryRegister",
+    "CudaSharedMemoryUnregister",
+    "TraceSetting",
+    "LogSettings",
+)
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+def status_of(exc: Exception, model: str) -> tuple[grpc.StatusCode, str, Metadata]:
+    """The status, message and trailing metadata a failure is answered with; unexpected ones are logged."""
+    if isinstance(exc, ModelplaneError):
+        for kind, code in _STATUS:
+            if isinstance(exc, kind):
+                if isinstance(exc, Unavailable):
+                    return code, str(exc), (("retry-after", str(max(1, math.ceil(exc.retry_after)))),)
+                return code, str(exc), ()
+        log.error("request to model %r failed: %s", model, exc, exc_info=exc)
+        return grpc.StatusCode.INTERNAL, str(exc), ()
+    log.exception("internal error serving model %r", model)
+    target = f"model {model!r}" if model else "the request"
+    message = f"internal error serving {target}: {type(exc).__name__}: {exc} (see the server log)"
+    return grpc.StatusCode.INTERNAL, message, ()
+
+
+class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
+    """The core V2 RPCs; the protocol's extension RPCs answer UNIMPLEMENTED."""
+
+    def __init__(
+        self, service: InferenceService, *, metrics: Any | None = None, nonfinite: Nonfinite = "reject"
+    ) -> None:
+        if nonfinite not in ("reject", "allow"):
+            raise Invalid(f"nonfinite must be 'reject' or 'allow', got {nonfinite!r}")
+        self.service = service
+        self.metrics = metrics
+        self.nonfinite: Nonfinite = nonfinite
+        # Models that answered once: failures for other names share one "" label, bounding cardinality.
+        self._served: set[tuple[str, str]] = set()
+        self._served_models: set[str] = set()
+
+    async def ServerLive(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return pb.ServerLiveResponse(live=self.service.server_live())
+
+    async def ServerReady(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return pb.ServerReadyResponse(ready=self.service.server_ready())
+
+    async def ModelReady(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        """An unknown model is simply not ready (as in Triton), so readiness polls need no error handling."""
+        try:
+            ready = self.service.model_ready(request.name, request.version or None)
+        except NotFound:
+            ready = False
+        except Exception as exc:
+            await context.abort(*status_of(exc, request.name))
+        return pb.ModelReadyResponse(ready=ready)
+
+    async def ServerMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        meta = self.service.server_metadata()
+        return pb.ServerMetadataResponse(
+            name=str(meta.get("name", "modelplane")),
+            version=str(meta.get("version", "")),
+            extensions=GRPC_EXTENSIONS,
+        )
+
+    async def ModelMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            meta = self.service.model_metadata(request.name, request.version or None)
+        except Exception as exc:
+            await context.abort(*status_of(exc, request.name))
+        return model_metadata_response(meta)
+
+    async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        started = perf_counter()
+        model, version = request.model_name, request.model_version or None
+        try:
+            infer_request = decode_request(request, self.nonfinite)
+            result = await self.service.infer(infer_request)
+            response = encode_response(result, infer_request.id)
+        except asyncio.CancelledError:  # the client left, or its deadline passed, mid-request
+            self._observe(model, version, None, grpc.StatusCode.CANCELLED, started, 0)
+            raise
+        except Exception as exc:
+            code, message, trailing = status_of(exc, model)
+            self._observe(model, version, None, code, started, 0)  # abort sends the status at once
+            await context.abort(code, message, trailing_metadata=trailing)
+        self._observe(model, version, result.version, grpc.StatusCode.OK, started, _samples(infer_request))
+        return response
+
+    def _observe(
+        self,
+        model: str,
+        version: str | None,
+        served: str | None,
+        code: grpc.StatusCode,
+        started: float,
+        samples: int,
+    ) -> None:
+        if self.metrics is None:
+            return
+        if served is not None:
+            if (model, served) not in self._served:
+                self._served.add((model, served))
+                self._served_models.add(model)
+        elif model in self._served_models:
+            served = version if (model, version) in self._served else ""
+        else:
+            model, served = "", ""
+        self.metrics.observe_request(model, served, "grpc", code.name, perf_counter() - started, samples)
+
+
+def _unimplemented(name: str) -> Any:
+    async def method(self: InferenceServicer, request: Any, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED, f"{name} is not supported by this modelplane server"
+        )
+
+    method.__name__ = name
+    return method
+
+
+# The generated base class answers these with synchronous methods, which a grpc.aio server cannot run.
+for _name in _UNIMPLEMENTED:
+    setattr(InferenceServicer, _name, _unimplemented(_name))
+
+
+def _samples(request: InferRequest) -> int:
+    first = next(iter(request.inputs.values()))
+    return len(first) if first.ndim else 1
+
+
+async def start_grpc_server(
+    service: InferenceService,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    metrics: Any | None = None,
+    max_message_bytes: int = 64 * 2**20,
+    nonfinite: Nonfinite = "reject",
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+) -> tuple[grpc.aio.Server, int]:
+    """Start serving on `host:port` (0 picks a free port); returns the server and the bound port."""
+    server = grpc.aio.server(
+        interceptors=list(interceptors),
+        options=[
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.so_reuseport", 0),  # a second server on the same port is an error, not a silent split
+        ],
+    )
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(
+        InferenceServicer(service, metrics=metrics, nonfinite=nonfinite), server
+    )
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:  # grpc reports the cause (usually "Address already in use") in its own log
+        raise Conflict(
+            f"cannot serve gRPC on {address}: the port is in use or not allowed; pick another --grpc-port"
+        ) from None
+    await server.start()
+    return server, bound

@@ -1,0 +1,237 @@
+"""The model manager: many deployments in one process, reconciled with the store, hot-swapped safely.
+
+The store says what should be served (deployments + aliases); `sync` makes it so: it loads new versions
+beside the old ones, warms them, switches the route in one assignment, then drains and unloads the old.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+
+from modelplane import __version__
+from modelplane.errors import Invalid, ModelplaneError, NotFound
+from modelplane.serving.deployments import DeploymentInfo, Resolved, list_deployments, resolve
+from modelplane.serving.loaded import LoadedVersion
+from modelplane.serving.routing import Route
+from modelplane.serving.types import InferRequest, InferResult, ModelMeta
+from modelplane.store import Store
+from modelplane.store.orm import AliasEvent, Deployment, ModelVersion
+
+log = logging.getLogger(__name__)
+
+
+class ModelManager:
+    """Implements `InferenceService` for every deployment in the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        metrics: Any | None = None,
+        poll_interval_s: float = 1.0,
+        nonfinite: str = "reject",
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.poll_interval_s = poll_interval_s
+        self.nonfinite = nonfinite
+        self._routes: dict[str, Route] = {}
+        self._fingerprint: tuple[object, ...] | None = None
+        self._sync_lock = asyncio.Lock()
+        self._poller: asyncio.Task[None] | None = None
+        self._ready = False
+
+    # lifecycle -----------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load every stored deployment, then follow the store for changes."""
+        await self.sync(force=True)
+        self._ready = True
+        if self.poll_interval_s > 0:
+            self._poller = asyncio.create_task(self._poll())
+
+    async def stop(self) -> None:
+        self._ready = False
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+        routes, self._routes = list(self._routes.values()), {}
+        await asyncio.gather(*(v.retire() for r in routes for v in r.loaded()))
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_interval_s)
+            try:
+                await self.sync()
+            except Exception:  # the poller must survive a bad row or a transient DB error
+                log.exception("syncing deployments from the store failed; serving what is loaded")
+
+    def _store_fingerprint(self) -> tuple[object, ...]:
+        with self.store.db.session() as session:
+            return (
+                tuple(session.execute(select(func.count(), func.max(Deployment.updated_at))).one()),
+                session.scalar(select(func.max(AliasEvent.id))),
+                tuple(session.execute(select(func.count(), func.max(ModelVersion.deleted_at))).one()),
+            )
+
+    async def sync(self, *, force: bool = False) -> None:
+        """Reconcile loaded routes with the store (cheap when nothing changed)."""
+        async with self._sync_lock:
+            fingerprint = await asyncio.to_thread(self._store_fingerprint)
+            if fingerprint == self._fingerprint and not force:
+                return
+            deployments = await asyncio.to_thread(list_deployments, self.store)
+            for info in deployments:
+                try:
+                    resolved = await asyncio.to_thread(resolve, self.store, info.spec)
+                    key = (resolved.key(), info.spec.model_dump_json())
+                    current = self._routes.get(info.name)
+                    if current is None or current.key != key:
+                        await self._swap(info, resolved, key)
+                except ModelplaneError as exc:
+                    log.error(
+                        "deployment %s cannot be (re)loaded: %s; keeping what is served", info.name, exc
+                    )
+            for name in set(self._routes) - {d.name for d in deployments}:
+                await self._retire(self._routes.pop(name))
+            self._fingerprint = fingerprint
+
+    async def _swap(self, info: DeploymentInfo, resolved: Resolved, key: tuple[object, ...]) -> None:
+        old = self._routes.get(info.name)
+        reusable = {(v.info.ref, v.batching): v for v in old.loaded()} if old else {}
+        loaded: dict[str, LoadedVersion] = {}
+        for ref, version in resolved.versions().items():
+            found = reusable.get((ref, info.spec.batching))
+            if found is None:
+                found = await asyncio.to_thread(
+                    LoadedVersion.load, self.store, info.name, version, info.spec.batching, self.metrics
+                )
+            loaded[ref] = found
+        route = self._route(info, resolved, loaded, key)
+        self._routes[info.name] = route  # the switch: requests from here on use the new route
+        log.info("deployment %s now serves %s", info.name, ", ".join(sorted(loaded)))
+        if old is not None:
+            keep = {id(v) for v in route.loaded()}
+            await self._retire(old, keep=keep)
+
+    async def _retire(self, route: Route, keep: set[int] | None = None) -> None:
+        for version in route.loaded():
+            if keep is None or id(version) not in keep:
+                await version.retire()
+                if self.metrics is not None:
+                    self.metrics.forget(route.name, version.version)
+
+    @staticmethod
+    def _route(
+        info: DeploymentInfo, resolved: Resolved, loaded: dict[str, LoadedVersion], key: tuple[object, ...]
+    ) -> Route:
+        spec = info.spec
+        pick = {ref: loaded[ref] for ref in loaded}
+        primary = pick[resolved.primary.ref] if resolved.primary else None
+        canary = pick[resolved.canary.ref] if resolved.canary else None
+        members = [pick[m.ref] for m in resolved.members]
+        first = (primary or members[0]).info
+        versions = [str(info.generation)] if members else [v.version for v in (primary, canary) if v]
+        sample = primary or members[0]
+        meta = ModelMeta(
+            name=info.name,
+            versions=tuple(dict.fromkeys(versions)),
+            platform="ensemble" if members else sample.platform,
+            inputs=(sample.input,),
+            outputs=sample.outputs,
+        )
+        ensemble = spec.ensemble
+        return Route(
+            name=info.name,
+            key=key,
+            meta=meta,
+            task=first.task,
+            primary=primary,
+            canary=canary,
+            canary_percent=spec.canary.percent if spec.canary else 0.0,
+            shadow=pick[resolved.shadow.ref] if resolved.shadow else None,
+            members=members,
+            combine=ensemble.combine if ensemble else "mean",
+            weights=(ensemble.weights or [1.0] * len(members)) if ensemble else [],
+            version=str(info.generation),
+        )
+
+    # InferenceService ----------------------------------------------------------------------------------
+    def server_live(self) -> bool:
+        return True
+
+    def server_ready(self) -> bool:
+        return self._ready
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": "modelplane", "version": __version__, "extensions": ["binary_tensor_data"]}
+
+    def _get(self, model: str) -> Route:
+        route = self._routes.get(model)
+        if route is None:
+            raise NotFound(
+                f"model '{model}' is not deployed; deployed: {', '.join(sorted(self._routes)) or 'none'}"
+            )
+        return route
+
+    def _check_version(self, route: Route, version: str | None) -> None:
+        if version and version not in route.meta.versions:
+            raise NotFound(
+                f"model '{route.name}' has no version {version} deployed; deployed versions: "
+                f"{', '.join(route.meta.versions)}"
+            )
+
+    def model_ready(self, model: str, version: str | None) -> bool:
+        self._check_version(self._get(model), version)
+        return True
+
+    def model_metadata(self, model: str, version: str | None) -> ModelMeta:
+        route = self._get(model)
+        self._check_version(route, version)
+        return route.meta
+
+    def deployments(self) -> dict[str, Route]:
+        return dict(self._routes)
+
+    def _features(self, route: Route, request: InferRequest) -> np.ndarray:
+        expected = route.meta.inputs[0]
+        if len(request.inputs) != 1 or expected.name not in request.inputs:
+            raise Invalid(
+                f"model '{route.name}' takes one input named '{expected.name}' "
+                f"(shape {list(expected.shape)}); got {sorted(request.inputs) or 'none'}"
+            )
+        x = request.inputs[expected.name]
+        want = list(expected.shape[1:])
+        if x.ndim != len(expected.shape) or list(x.shape[1:]) != want or len(x) == 0:
+            raise Invalid(
+                f"input '{expected.name}' must have shape [N, {', '.join(map(str, want))}] (N >= 1 rows); "
+                f"got {list(x.shape)}"
+            )
+        if x.dtype.kind not in "iuf":
+            raise Invalid(f"input '{expected.name}' must be numeric ({expected.datatype}); got {x.dtype}")
+        x = x.astype(np.float32, copy=False)
+        if self.nonfinite == "reject" and not np.isfinite(x).all():
+            raise Invalid(f"input '{expected.name}' holds NaN or Inf; send finite numbers")
+        return x
+
+    async def infer(self, request: InferRequest) -> InferResult:
+        route = self._get(request.model)
+        self._check_version(route, request.version)
+        x = self._features(route, request)
+        known = [t.name for t in route.meta.outputs]
+        names = request.outputs or known
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise Invalid(f"model '{route.name}' has no output '{missing[0]}'; outputs: {', '.join(known)}")
+        version, outputs = await route.infer(x, request.id, request.version)
+        return InferResult(
+            model=route.name,
+            version=version,
+            outputs={n: outputs[n] for n in names},
+            id=request.id,
+            parameters={},
+        )

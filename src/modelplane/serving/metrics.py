@@ -1,0 +1,203 @@
+"""Prometheus metrics for the data plane: requests, batches, queues, and the process itself.
+
+One `ServingMetrics` owns one registry, so tests (and several servers in one process) do not share
+counters. The hot path calls `observe_*` once per request or batch; the labelled children are cached
+per label set, so it pays a dict lookup instead of `.labels()` (which validates and locks) every time.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from prometheus_client import (
+    GC_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+# The text format `generate_latest` writes; every Prometheus version accepts it (1.0.0 needs 3.x).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Inference is ms-scale: resolve 100 µs .. 10 s.
+LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+)
+BATCH_BUCKETS = tuple(float(2**i) for i in range(11))  # 1, 2, 4, ..., 1024 rows
+
+_VERSION = ("deployment", "version")
+_PROTOCOL = (*_VERSION, "protocol")
+
+
+class _VersionChildren(NamedTuple):
+    batch_size: Histogram
+    queue_seconds: Histogram
+    compute_seconds: Histogram
+    queue_depth: Gauge
+    in_flight: Gauge
+
+
+class _ProtocolChildren(NamedTuple):
+    request_seconds: Histogram
+    samples: Counter
+
+
+class ServingMetrics:
+    """The `modelplane_*` families on one registry; children cached per label set for the hot path."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        if registry is None:
+            registry = CollectorRegistry()
+            ProcessCollector(registry=registry)  # CPU seconds, resident memory, open fds
+            PlatformCollector(registry=registry)
+            if GC_COLLECTOR is not None:
+                GCCollector(registry=registry)
+        self.registry = registry
+        self.requests = Counter(
+            "modelplane_requests",
+            "Inference requests answered, by status (HTTP code or gRPC status name).",
+            [*_PROTOCOL, "status"],
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            "modelplane_request_seconds",
+            "Inference request latency as the front end saw it (decode, queue, compute, encode).",
+            _PROTOCOL,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.samples = Counter(
+            "modelplane_samples",
+            "Rows (samples) answered by inference requests.",
+            _PROTOCOL,
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "modelplane_batch_size",
+            "Rows per runtime call.",
+            _VERSION,
+            buckets=BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.queue_seconds = Histogram(
+            "modelplane_queue_seconds",
+            "Time a request waited in the batcher before its batch started.",
+            _VERSION,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.compute_seconds = Histogram(
+            "modelplane_compute_seconds",
+            "Runtime time per batch.",
+            _VERSION,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.queue_depth = Gauge(
+            "modelplane_queue_depth", "Requests waiting in the batcher.", _VERSION, registry=registry
+        )
+        self.in_flight = Gauge(
+            "modelplane_in_flight",
+            "Requests inside batches the runtime is computing.",
+            _VERSION,
+            registry=registry,
+        )
+        self._versions: dict[tuple[str, str], _VersionChildren] = {}
+        self._protocols: dict[tuple[str, str, str], _ProtocolChildren] = {}
+        self._statuses: dict[tuple[str, str, str, str], Counter] = {}
+
+    def _version(self, deployment: str, version: str) -> _VersionChildren:
+        key = (deployment, version)
+        children = self._versions.get(key)
+        if children is None:
+            children = self._versions[key] = _VersionChildren(
+                self.batch_size.labels(*key),
+                self.queue_seconds.labels(*key),
+                self.compute_seconds.labels(*key),
+                self.queue_depth.labels(*key),
+                self.in_flight.labels(*key),
+            )
+        return children
+
+    def observe_request(
+        self, deployment: str, version: str, protocol: str, status: int | str, seconds: float, samples: int
+    ) -> None:
+        key = (deployment, version, protocol)
+        children = self._protocols.get(key)
+        if children is None:
+            children = self._protocols[key] = _ProtocolChildren(
+                self.request_seconds.labels(*key), self.samples.labels(*key)
+            )
+        status_key = (*key, str(status))
+        counter = self._statuses.get(status_key)
+        if counter is None:
+            counter = self._statuses[status_key] = self.requests.labels(*status_key)
+        counter.inc()
+        children.request_seconds.observe(seconds)
+        if samples:
+            children.samples.inc(samples)
+
+    def observe_batch(
+        self, deployment: str, version: str, size: int, queue_seconds: Sequence[float], compute_seconds: float
+    ) -> None:
+        children = self._version(deployment, version)
+        children.batch_size.observe(size)
+        for seconds in queue_seconds:
+            children.queue_seconds.observe(seconds)
+        children.compute_seconds.observe(compute_seconds)
+
+    def set_queue(self, deployment: str, version: str, depth: int, in_flight: int) -> None:
+        children = self._version(deployment, version)
+        children.queue_depth.set(depth)
+        children.in_flight.set(in_flight)
+
+    def forget(self, deployment: str, version: str) -> None:
+        """Drop every series of an undeployed version, so dashboards do not show it frozen forever."""
+        key = (deployment, version)
+        if self._versions.pop(key, None) is not None:
+            for family in (
+                self.batch_size,
+                self.queue_seconds,
+                self.compute_seconds,
+                self.queue_depth,
+                self.in_flight,
+            ):
+                family.remove(*key)
+        for protocol_key in [k for k in self._protocols if k[:2] == key]:
+            del self._protocols[protocol_key]
+            self.request_seconds.remove(*protocol_key)
+            self.samples.remove(*protocol_key)
+        for status_key in [k for k in self._statuses if k[:2] == key]:
+            del self._statuses[status_key]
+            self.requests.remove(*status_key)
+
+    def render(self) -> tuple[bytes, str]:
+        """The body and content type for `GET /metrics`."""
+        return generate_latest(self.registry), CONTENT_TYPE
+
+
+@functools.cache
+def default_metrics() -> ServingMetrics:
+    """The process-wide instance the server and the batchers share unless given their own."""
+    return ServingMetrics()

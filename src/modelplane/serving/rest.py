@@ -1,0 +1,333 @@
+"""The data plane's REST front end: KServe V2 (with Triton's binary tensors), `/v1/predict`, `/metrics`.
+
+A raw ASGI callable with its own router rather than FastAPI routes: the infer path is a few string tests
+to route, one orjson parse, numpy decoding, the service call, one orjson dump and two `send`s; no
+pydantic, no middleware stack, no per-request Request/Response objects. Every answer, errors included,
+has a JSON body `{"error": ...}` when it is not a success, because V2 clients decode that key.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import zlib
+from time import perf_counter
+from typing import Any, Literal, NamedTuple
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from modelplane.errors import (
+    DeadlineExceeded,
+    Invalid,
+    ModelplaneError,
+    PayloadTooLarge,
+    Unavailable,
+)
+from modelplane.serving.rest_v1 import decode_predict, encode_predict
+from modelplane.serving.rest_v2 import decode_infer, encode_infer
+from modelplane.serving.types import InferenceService, InferRequest
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[bytes, bytes]]
+_JSON = (b"content-type", b"application/json")
+_OCTETS = (b"content-type", b"application/octet-stream")
+_OK_LIVE = orjson.dumps({"live": True})
+_OK_READY = orjson.dumps({"ready": True})
+_STATIC = {
+    "/v2/health/live": "live",
+    "/v2/health/ready": "ready",
+    "/v2": "server",
+    "/v2/": "server",
+    "/metrics": "metrics",
+}
+_METHOD = {"infer": "POST", "predict": "POST"}  # every other route is GET
+_EXTENSION = "binary_tensor_data"  # implemented here, so advertised whatever the service says
+_CLIENT_GONE = 499  # the status recorded (never sent) when the client hangs up mid-request
+
+
+class Reply(NamedTuple):
+    status: int
+    body: bytes
+    headers: Headers
+
+
+class _Disconnected(Exception):
+    """The client went away before its body arrived: nobody to answer."""
+
+
+def route(path: str) -> tuple[str, str, str | None] | None:
+    """(action, model, version) for a path, or None; `/versions/{v}` is optional on model routes."""
+    action = _STATIC.get(path)
+    if action is not None:
+        return action, "", None
+    if path.startswith("/v2/models/"):
+        parts = path[11:].split("/")
+    elif path.startswith("/v1/predict/"):
+        parts = path[12:].split("/")
+    else:
+        return None
+    model, rest, version = parts[0], parts[1:], None
+    if len(rest) >= 2 and rest[0] == "versions":
+        version, rest = rest[1], rest[2:]
+        if not version:
+            return None
+    if not model:
+        return None
+    if path[2] == "1":
+        return ("predict", model, version) if not rest else None
+    if not rest:
+        return "model", model, version
+    if len(rest) == 1 and rest[0] in ("infer", "ready"):
+        return ("infer" if rest[0] == "infer" else "model_ready"), model, version
+    return None
+
+
+def error_reply(status: int, message: str, headers: Headers | None = None) -> Reply:
+    return Reply(status, orjson.dumps({"error": message}), [_JSON, *(headers or [])])
+
+
+def failure_reply(exc: Exception, model: str) -> Reply:
+    """Typed errors keep their status and message; anything else is a logged 500 that names its type."""
+    if isinstance(exc, ModelplaneError):
+        headers: Headers = []
+        if isinstance(exc, Unavailable):
+            headers.append((b"retry-after", str(max(1, math.ceil(exc.retry_after))).encode()))
+        elif isinstance(exc, PayloadTooLarge):
+            headers.append((b"connection", b"close"))  # the rest of the body was never read
+        elif exc.status_code >= 500 and not isinstance(exc, DeadlineExceeded):
+            log.error("request to model %r failed: %s", model, exc, exc_info=exc)
+        return error_reply(exc.status_code, str(exc), headers)
+    log.exception("internal error serving model %r", model)
+    target = f"model {model!r}" if model else "the request"
+    return error_reply(
+        500, f"internal error serving {target}: {type(exc).__name__}: {exc} (see the server log)"
+    )
+
+
+class RestApp:
+    """The ASGI callable; one instance serves every connection uvicorn hands it."""
+
+    def __init__(
+        self,
+        service: InferenceService,
+        *,
+        metrics: Any | None,
+        max_body_bytes: int,
+        nonfinite: Literal["reject", "allow"],
+    ) -> None:
+        self.service = service
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.nonfinite: Literal["reject", "allow"] = nonfinite
+        # Metric labels come only from (model, version) pairs that have answered once, so requests
+        # naming made-up models cannot grow the label set without bound.
+        self._served: set[tuple[str, str]] = set()
+        self._served_models: set[str] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await _lifespan(receive, send)
+            return
+        path, method = scope["path"], scope["method"]
+        found = route(path)
+        reply: Reply | None
+        if found is None:
+            reply = error_reply(404, f"no route {path}; the inference API is under /v2 (KServe V2)")
+        elif method != _METHOD.get(found[0], "GET"):
+            allowed = _METHOD.get(found[0], "GET")
+            reply = error_reply(
+                405, f"{method} is not allowed on {path}; use {allowed}", [(b"allow", allowed.encode())]
+            )
+        elif found[0] in _METHOD:
+            reply = await self._infer(scope, receive, *found)
+        else:
+            reply = self._get(*found)
+        if reply is None:
+            return
+        headers = reply.headers
+        headers.append((b"content-length", str(len(reply.body)).encode()))
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.body})
+
+    async def _infer(
+        self, scope: Scope, receive: Receive, action: str, model: str, version: str | None
+    ) -> Reply | None:
+        started = perf_counter()
+        served: str | None = None
+        samples = 0
+        reply: Reply | None
+        try:
+            body, header_length = await self._read_body(scope, receive)
+            if action == "infer":
+                request, fmt = decode_infer(model, version, body, header_length, self.nonfinite)
+            else:
+                meta = self.service.model_metadata(model, version)
+                request = decode_predict(model, version, body, meta, self.nonfinite)
+            result = await self.service.infer(request)
+            served, samples = result.version, _samples(request)
+            if action == "infer":
+                out, json_length = encode_infer(result, request.id, fmt)
+                if json_length is None:
+                    reply = Reply(200, out, [_JSON])
+                else:
+                    reply = Reply(
+                        200, out, [_OCTETS, (b"inference-header-content-length", str(json_length).encode())]
+                    )
+            else:
+                reply = Reply(200, encode_predict(result), [_JSON])
+        except _Disconnected:
+            reply = None
+        except Exception as exc:  # every failure becomes a JSON answer, never a bare 500 from uvicorn
+            reply = failure_reply(exc, model)
+        if self.metrics is not None:
+            status = _CLIENT_GONE if reply is None else reply.status
+            self._observe(model, version, served, status, perf_counter() - started, samples)
+        return reply
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes | bytearray, int | None]:
+        """The whole body, refused with 413 as soon as it is known to exceed the limit."""
+        length = header_length = encoding = None
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                length = value
+            elif key == b"inference-header-content-length":
+                header_length = value
+            elif key == b"content-encoding":
+                encoding = value
+        limit = self.max_body_bytes
+        if length is not None and _integer(length, "Content-Length") > limit:
+            raise _too_large(limit)
+        message = await receive()
+        body: bytes | bytearray = message.get("body", b"")
+        if message.get("more_body", False):
+            buffer = bytearray(body)
+            while message.get("more_body", False):
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _Disconnected
+                buffer += message.get("body", b"")
+                if len(buffer) > limit:
+                    raise _too_large(limit)
+            body = buffer
+        elif message["type"] == "http.disconnect":
+            raise _Disconnected
+        if len(body) > limit:
+            raise _too_large(limit)
+        if encoding is not None and encoding != b"identity":
+            body = _decompress(body, encoding, limit)
+        if header_length is None:
+            return body, None
+        return body, _integer(header_length, "Inference-Header-Content-Length")
+
+    def _get(self, action: str, model: str, version: str | None) -> Reply:
+        service = self.service
+        try:
+            if action == "model":
+                return Reply(200, orjson.dumps(service.model_metadata(model, version).to_dict()), [_JSON])
+            if action == "model_ready":
+                if service.model_ready(model, version):
+                    return Reply(200, _OK_READY, [_JSON])
+                return error_reply(503, f"model {model!r} is not ready yet")
+            if action == "live":
+                return (
+                    Reply(200, _OK_LIVE, [_JSON])
+                    if service.server_live()
+                    else error_reply(503, "the server is not live")
+                )
+            if action == "ready":
+                if service.server_ready():
+                    return Reply(200, _OK_READY, [_JSON])
+                return error_reply(503, "the server is not ready (models still loading)")
+            if action == "server":
+                meta = dict(service.server_metadata())
+                extensions = list(meta.get("extensions", []))
+                if _EXTENSION not in extensions:
+                    extensions.append(_EXTENSION)
+                meta["extensions"] = extensions
+                return Reply(200, orjson.dumps(meta), [_JSON])
+            if self.metrics is None:  # action == "metrics"
+                return error_reply(404, "metrics are not enabled on this server")
+            body, content_type = self.metrics.render()
+            return Reply(200, body, [(b"content-type", content_type.encode())])
+        except Exception as exc:  # a JSON answer whatever the service raised
+            return failure_reply(exc, model)
+
+    def _observe(
+        self, model: str, version: str | None, served: str | None, status: int, seconds: float, samples: int
+    ) -> None:
+        if served is not None:
+            if (model, served) not in self._served:
+                self._served.add((model, served))
+                self._served_models.add(model)
+        elif model in self._served_models:
+            served = version if (model, version) in self._served else ""
+        else:
+            model, served = "", ""
+        self.metrics.observe_request(model, served, "rest", status, seconds, samples)  # type: ignore[union-attr]
+
+
+def _samples(request: InferRequest) -> int:
+    first = next(iter(request.inputs.values()))
+    return len(first) if first.ndim else 1
+
+
+def _integer(value: bytes, header: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise Invalid(
+            f"the {header} header must be an integer, got {value.decode(errors='replace')!r}"
+        ) from None
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the request body is over the {limit}-byte limit; send smaller batches")
+
+
+def _decompress(body: bytes | bytearray, encoding: bytes, limit: int) -> bytes:
+    """gzip/deflate request bodies (tritonclient's `request_compression_algorithm`), bounded by `limit`."""
+    if encoding.lower() not in (b"gzip", b"deflate"):
+        raise Invalid(
+            f"Content-Encoding {encoding.decode(errors='replace')!r} is not supported; use gzip or deflate"
+        )
+    inflater = zlib.decompressobj(wbits=47)  # 32 + 15: zlib or gzip header, detected
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise Invalid(f"the compressed request body is corrupt: {exc}") from None
+    if len(out) > limit:
+        raise _too_large(limit)
+    if not inflater.eof:
+        raise Invalid("the compressed request body is truncated")
+    return out
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Nothing to start or stop: the service's owner manages its life."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def create_rest_app(
+    service: InferenceService,
+    *,
+    metrics: Any | None = None,
+    max_body_bytes: int = 64 * 2**20,
+    nonfinite: Literal["reject", "allow"] = "reject",
+) -> ASGIApp:
+    """The V2 + /v1 + /metrics ASGI app over `service`.
+
+    `nonfinite="reject"` (the default) answers 400 to NaN/Inf in floating inputs, naming the input; "allow"
+    hands them to the model. `metrics`, when given, needs `observe_request(...)` and `render()`.
+    """
+    if nonfinite not in ("reject", "allow"):
+        raise Invalid(f"nonfinite must be 'reject' or 'allow', got {nonfinite!r}")
+    return RestApp(service, metrics=metrics, max_body_bytes=max_body_bytes, nonfinite=nonfinite)

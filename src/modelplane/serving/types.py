@@ -1,0 +1,101 @@
+"""The contract between the inference front ends (REST, gRPC) and the model manager behind them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+# KServe V2 datatype -> numpy dtype (BYTES are numpy object arrays of `bytes`).
+DATATYPES: dict[str, np.dtype] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32),
+    "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16),
+    "FP32": np.dtype(np.float32),
+    "FP64": np.dtype(np.float64),
+    "BYTES": np.dtype(object),
+}
+
+
+def datatype_of(array: np.ndarray) -> str:
+    """The V2 datatype name of a numpy array (object arrays are BYTES)."""
+    for name, dtype in DATATYPES.items():
+        if array.dtype == dtype:
+            return name
+    raise ValueError(f"no V2 datatype for numpy dtype {array.dtype}")
+
+
+@dataclass(frozen=True)
+class TensorMeta:
+    name: str
+    datatype: str
+    shape: tuple[int, ...]  # -1 marks a variable dimension (the batch)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    name: str
+    versions: tuple[str, ...]
+    platform: str
+    inputs: tuple[TensorMeta, ...]
+    outputs: tuple[TensorMeta, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "versions": list(self.versions),
+            "platform": self.platform,
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [t.to_dict() for t in self.outputs],
+        }
+
+
+@dataclass
+class InferRequest:
+    """A decoded request: each input already a numpy array of its declared datatype and shape."""
+
+    model: str
+    version: str | None
+    inputs: dict[str, np.ndarray]
+    id: str | None = None
+    outputs: list[str] | None = None  # requested output names; None = all
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class InferResult:
+    model: str
+    version: str
+    outputs: dict[str, np.ndarray]  # in the model's declared order, filtered to what was asked
+    id: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+class InferenceService(Protocol):
+    """What REST and gRPC call. Errors are modelplane.errors: NotFound (unknown model/version),
+    Invalid (wrong input name/shape/datatype: the message names the input, the expected and the received
+    shape), Unavailable (queue full or not ready; has retry_after), DeadlineExceeded (timeout),
+    ModelplaneError (a crashed runtime call: 500, only that batch fails)."""
+
+    def server_live(self) -> bool: ...
+
+    def server_ready(self) -> bool: ...
+
+    def server_metadata(self) -> dict[str, Any]: ...
+
+    def model_ready(self, model: str, version: str | None) -> bool: ...
+
+    def model_metadata(self, model: str, version: str | None) -> ModelMeta: ...
+
+    async def infer(self, request: InferRequest) -> InferResult: ...

@@ -1,0 +1,283 @@
+"""A run: dataset version + spec + config -> fitted model, evaluated, exported, registered. Resumable."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import delete, select
+
+from modelplane.data.catalog import DatasetVersionInfo, find_version_row, load_arrays, version_info
+from modelplane.data.splits import SplitConfig, split_indices
+from modelplane.errors import Conflict, Invalid, NotFound
+from modelplane.models.spec import ModelSpec, default_spec, is_torch, parse_spec
+from modelplane.provenance import code_version
+from modelplane.refs import Ref, check_name
+from modelplane.registry.registry import NewVersion, register
+from modelplane.store import Store
+from modelplane.store.orm import DatasetVersion, Run, RunMetric, utcnow
+from modelplane.training.config import TrainConfig
+from modelplane.training.export_version import export_for_registry
+from modelplane.training.run_views import RunInfo, run_view
+from modelplane.validation import validated
+
+RESUMABLE = ("failed", "interrupted", "running")
+
+
+class RunConfig(BaseModel):
+    """What `modelplane train` takes, flag by flag or as a YAML/JSON file (`--config run.yaml`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    data: str
+    model: str
+    name: str | None = None
+    spec: dict[str, Any] = Field(default_factory=dict)
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig())
+    split: SplitConfig = Field(default_factory=lambda: SplitConfig())
+
+
+def parse_run_config(data: Mapping[str, Any]) -> RunConfig:
+    return validated(RunConfig, data, "run config")
+
+
+SplitArrays = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def _split_arrays(store: Store, dataset: DatasetVersionInfo, split: SplitConfig) -> SplitArrays:
+    features, target = load_arrays(store, dataset)
+    if target is None:
+        raise Invalid(f"dataset {dataset.ref} has no target column; re-add it with --target COLUMN")
+    indices = split_indices(np.asarray(target), split, stratify=dataset.task == "classification")
+    return {name: (np.asarray(features[idx]), np.asarray(target[idx])) for name, idx in indices.items()}
+
+
+def _build_spec(config: RunConfig, dataset: DatasetVersionInfo) -> ModelSpec:
+    if dataset.task is None:
+        raise Invalid(f"dataset {dataset.ref} has no target column; re-add it with --target COLUMN")
+    return default_spec(
+        config.model,
+        task=dataset.task,  # type: ignore[arg-type]
+        input_shape=dataset.feature_shape,
+        num_outputs=len(dataset.classes) if dataset.task == "classification" and dataset.classes else 1,
+        image_shape=dataset.image_shape,
+        overrides=config.spec,
+    )
+
+
+def start_run(
+    store: Store,
+    config: RunConfig,
+    *,
+    progress: bool = True,
+    by: str = "",
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> RunInfo:
+    """Validate everything, record the run, then train; the run row tells how it ended."""
+    with store.db.session() as session:
+        row = find_version_row(session, Ref.parse(config.data, "dataset"))
+        dataset = version_info(row, row.dataset.name, None)
+    spec = _build_spec(config, dataset)
+    name = check_name(config.name or f"{dataset.dataset}-{config.model}", "model")
+    run_id = uuid.uuid4().hex[:12]
+    with store.db.session() as session:
+        session.add(
+            Run(
+                id=run_id,
+                status="running",
+                model_name=name,
+                kind=config.model,
+                dataset_version_id=row.id,
+                spec=spec.model_dump(mode="json"),
+                config=config.train.model_dump(mode="json"),
+                split=config.split.to_dict(),
+                code_version=code_version(),
+                created_by=by,
+            )
+        )
+    return _execute(store, run_id, resume=False, progress=progress, on_epoch=on_epoch)
+
+
+def resume_run(
+    store: Store,
+    run_id: str,
+    *,
+    progress: bool = True,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> RunInfo:
+    """Continue a run from its last checkpoint (same data, spec, config and split)."""
+    with store.db.session() as session:
+        row = _run_row(session, run_id)
+        if row.status not in RESUMABLE:
+            raise Conflict(f"run {row.id} has {row.status}; only a failed or interrupted run can be resumed")
+        row.status, row.error, row.finished_at = "running", None, None
+        run_id = row.id
+    return _execute(store, run_id, resume=True, progress=progress, on_epoch=on_epoch)
+
+
+def _run_row(session: Any, run_id: str) -> Run:
+    row = session.get(Run, run_id)
+    if row is None:
+        matches = session.scalars(select(Run).where(Run.id.startswith(run_id))).all() if run_id else []
+        if len(matches) != 1:
+            raise NotFound(f"run '{run_id}' not found; list runs with `modelplane runs list`")
+        row = matches[0]
+    return row
+
+
+def _record_epoch(store: Store, run_id: str, metrics: Mapping[str, float]) -> None:
+    epoch = int(metrics["epoch"])
+    with store.db.session() as session:
+        session.execute(delete(RunMetric).where(RunMetric.run_id == run_id, RunMetric.epoch == epoch))
+        session.add_all(
+            RunMetric(run_id=run_id, epoch=epoch, name=k, value=float(v))
+            for k, v in metrics.items()
+            if k != "epoch"
+        )
+
+
+def _finish(
+    store: Store,
+    run_id: str,
+    started: float,
+    status: str,
+    *,
+    error: str | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> None:
+    with store.db.session() as session:
+        row = session.get(Run, run_id)
+        assert row is not None
+        row.status, row.error, row.finished_at = status, error, utcnow()
+        row.duration_s = (row.duration_s or 0.0) + (time.perf_counter() - started)
+        if metrics is not None:
+            row.metrics = metrics
+
+
+def _execute(
+    store: Store,
+    run_id: str,
+    *,
+    resume: bool,
+    progress: bool,
+    on_epoch: Callable[[dict[str, float]], None] | None,
+) -> RunInfo:
+    started = time.perf_counter()
+    with store.db.session() as session:
+        row = session.get(Run, run_id)
+        assert row is not None
+        dataset_row = session.get(DatasetVersion, row.dataset_version_id)
+        assert dataset_row is not None
+        dataset = version_info(dataset_row, dataset_row.dataset.name, None)
+        spec, config, split = parse_spec(row.spec), TrainConfig(**row.config), SplitConfig(**row.split)
+        name, dataset_version_id, code, owner = (
+            row.model_name,
+            row.dataset_version_id,
+            row.code_version,
+            row.created_by,
+        )
+
+    def record(metrics: dict[str, float]) -> None:
+        _record_epoch(store, run_id, metrics)
+        if on_epoch:
+            on_epoch(metrics)
+
+    try:
+        arrays = _split_arrays(store, dataset, split)
+        fitted, history, best_epoch = _fit(
+            store, run_id, spec, config, arrays, resume=resume, progress=progress, on_epoch=record
+        )
+        with tempfile.TemporaryDirectory(dir=store.artifacts.tmp_dir) as scratch:
+            exported = export_for_registry(fitted, spec, dataset, arrays, Path(scratch))
+            metrics = {**exported.metrics, "best_epoch": best_epoch, "epochs_run": len(history)}
+            version = register(
+                store,
+                NewVersion(
+                    model_name=name,
+                    task=spec.task,
+                    framework="torch" if is_torch(spec) else "sklearn",
+                    kind=spec.kind,
+                    spec=spec.model_dump(mode="json"),
+                    weights_path=exported.weights_path,
+                    params={"train": config.model_dump(mode="json"), "split": split.to_dict()},
+                    metrics=metrics,
+                    classes=dataset.classes,
+                    onnx_path=exported.onnx_path,
+                    onnx_note=exported.onnx_note,
+                    run_id=run_id,
+                    dataset_version_id=dataset_version_id,
+                    code_version=code,
+                ),
+                by=owner,
+            )
+        _finish(store, run_id, started, "succeeded", metrics={**metrics, "model_version": version.ref})
+    except KeyboardInterrupt:
+        _finish(
+            store,
+            run_id,
+            started,
+            "interrupted",
+            error=f"interrupted; resume with `modelplane train --resume {run_id}`",
+        )
+        raise
+    except Exception as exc:
+        _finish(store, run_id, started, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    return get_run(store, run_id)
+
+
+def _fit(
+    store: Store,
+    run_id: str,
+    spec: ModelSpec,
+    config: TrainConfig,
+    arrays: SplitArrays,
+    *,
+    resume: bool,
+    progress: bool,
+    on_epoch: Callable[[dict[str, float]], None],
+) -> tuple[Any, list[dict], int]:
+    if is_torch(spec):
+        from modelplane.models.torch_zoo import build_torch_model
+        from modelplane.training.checkpoints import CheckpointDir
+        from modelplane.training.torch_trainer import fit_torch
+
+        checkpoint_dir = store.runs_dir / run_id / "checkpoints"
+        if not resume and checkpoint_dir.exists():
+            for old in checkpoint_dir.iterdir():
+                old.unlink()
+        result = fit_torch(
+            build_torch_model(spec, seed=config.seed),
+            spec,
+            config,
+            arrays["train"],
+            arrays["validation"],
+            checkpointer=CheckpointDir(checkpoint_dir),
+            on_epoch=on_epoch,
+            progress=progress,
+        )
+        return result.model, result.history, result.best_epoch
+    from modelplane.training.sklearn_trainer import fit_sklearn
+
+    sk = fit_sklearn(spec, arrays["train"], arrays["validation"], seed=config.seed)
+    for entry in sk.history:
+        on_epoch(entry)
+    return sk.model, sk.history, sk.best_epoch
+
+
+def get_run(store: Store, run_id: str) -> RunInfo:
+    with store.db.session() as session:
+        return run_view(session, _run_row(session, run_id))
+
+
+def list_runs(store: Store, *, limit: int = 50, model: str | None = None) -> list[RunInfo]:
+    with store.db.session() as session:
+        query = select(Run).order_by(Run.started_at.desc()).limit(limit)
+        if model:
+            query = query.where(Run.model_name == model)
+        return [run_view(session, r) for r in session.scalars(query)]

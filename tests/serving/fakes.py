@@ -1,0 +1,83 @@
+"""A small real InferenceService for front-end tests: an ONNX classifier ("iris-like", 4 features, 3 classes).
+
+Front ends (REST, gRPC) are tested against this; the model manager has its own tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from modelplane.compression.export import export_torch_onnx
+from modelplane.errors import Invalid, NotFound
+from modelplane.serving.runtimes import OnnxRuntime
+from modelplane.serving.types import InferRequest, InferResult, ModelMeta, TensorMeta
+
+FEATURES = 4
+CLASSES = 3
+
+
+def tiny_classifier_onnx(path: Path) -> Path:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(FEATURES, 8), torch.nn.ReLU(), torch.nn.Linear(8, CLASSES))
+    return export_torch_onnx(model, task="classification", input_shape=[FEATURES], path=path)
+
+
+class StubService:
+    """Serves one model named `tiny` (version "1") through ONNX Runtime, validating like the real one."""
+
+    def __init__(self, onnx_path: Path) -> None:
+        self.runtime = OnnxRuntime(onnx_path)
+        self.meta = ModelMeta(
+            name="tiny",
+            versions=("1",),
+            platform="onnxruntime_onnx",
+            inputs=(TensorMeta("input", "FP32", (-1, FEATURES)),),
+            outputs=(TensorMeta("label", "INT64", (-1,)), TensorMeta("probabilities", "FP32", (-1, CLASSES))),
+        )
+        self.calls: list[int] = []
+
+    def _check(self, model: str, version: str | None) -> None:
+        if model != "tiny":
+            raise NotFound(f"model '{model}' is not deployed")
+        if version not in (None, "", "1"):
+            raise NotFound(f"model 'tiny' has no version {version}")
+
+    def server_live(self) -> bool:
+        return True
+
+    def server_ready(self) -> bool:
+        return True
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": "modelplane", "version": "test", "extensions": ["binary_tensor_data"]}
+
+    def model_ready(self, model: str, version: str | None) -> bool:
+        self._check(model, version)
+        return True
+
+    def model_metadata(self, model: str, version: str | None) -> ModelMeta:
+        self._check(model, version)
+        return self.meta
+
+    async def infer(self, request: InferRequest) -> InferResult:
+        self._check(request.model, request.version)
+        if set(request.inputs) != {"input"}:
+            raise Invalid(f"model 'tiny' takes one input named 'input', got {sorted(request.inputs)}")
+        x = request.inputs["input"]
+        if x.dtype != np.float32:
+            raise Invalid(f"input 'input' must be FP32, got {x.dtype}")
+        if x.ndim != 2 or x.shape[1] != FEATURES:
+            raise Invalid(f"input 'input' expects shape [-1, {FEATURES}], got {list(x.shape)}")
+        self.calls.append(len(x))
+        outputs = await asyncio.to_thread(self.runtime.predict, x)
+        names = request.outputs or [t.name for t in self.meta.outputs]
+        unknown = [n for n in names if n not in outputs]
+        if unknown:
+            raise Invalid(f"model 'tiny' has no output {unknown[0]!r}; outputs are label, probabilities")
+        return InferResult(model="tiny", version="1", outputs={n: outputs[n] for n in names}, id=request.id,
+                           parameters={})
