@@ -43,7 +43,7 @@ def test_train_and_register_round_trip_on_postgres(pg_database: str, tmp_path: P
     platform = Local(tmp_path / "home", database_url=pg_database)
     try:
         tables = set(inspect(platform.store.db.engine).get_table_names())
-        assert {"alembic_version", "datasets", "model_versions", "aliases"} <= tables
+        assert {"modelplane_schema_version", "datasets", "model_versions", "aliases"} <= tables
 
         added = platform.datasets.add("iris", source="builtin:iris")
         assert added.created and added.version.num_rows == 150

@@ -23,7 +23,7 @@ def test_sqlite_is_migrated_and_in_wal_mode(tmp_path: Path) -> None:
         "aliases",
         "alias_events",
         "artifacts",
-        "alembic_version",
+        "modelplane_schema_version",
     } <= tables
     with db.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
