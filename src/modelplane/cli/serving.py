@@ -160,10 +160,7 @@ def serve(
         host=host, port=port, grpc_port=None if grpc_port < 0 else grpc_port, poll_interval_s=poll
     )
     plane = DataPlane(platform().store, options)
-    console.print(f"REST  http://{host}:{plane.rest_port}/v2  (metrics at /metrics)")
-    if options.grpc_port is not None:
-        console.print(f"gRPC  {host}:{grpc_port} (inference.GRPCInferenceService)")
-    asyncio.run(plane.run())
+    asyncio.run(plane.run())  # logs the REST and gRPC addresses once both listen
 
 
 def predict(

@@ -25,6 +25,9 @@ def bind(host: str, port: int) -> socket.socket:
     """Bind before serving so port 0 works and the real port is known up front."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit this: without it a response written as header + body waits ~40 ms
+    # for the client's delayed ACK (Nagle), and the event loop does not set it on pre-bound sockets.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(2048)
     return sock
@@ -67,6 +70,9 @@ class DataPlane:
                 metrics=self.metrics,
                 max_message_bytes=self.options.max_body_bytes,
             )
+        log.info("REST  http://%s:%d/v2  (also /v1/predict, /metrics)", self.options.host, self.rest_port)
+        if self.grpc_port is not None:
+            log.info("gRPC  %s:%d  (inference.GRPCInferenceService)", self.options.host, self.grpc_port)
         self.started.set()
         try:
             if install_signal_handlers:
