@@ -57,9 +57,11 @@ def rss_mb(pid: int) -> float:
 class Proc:
     """A server in a process of its own, stopped at the end."""
 
-    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str] | None = None, stdout: Any = subprocess.DEVNULL
+    ) -> None:
         self.popen = subprocess.Popen(
-            args, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            args, env={**os.environ, **(env or {})}, stdout=stdout, stderr=subprocess.STDOUT
         )
 
     def stop(self) -> None:
@@ -70,13 +72,17 @@ class Proc:
             self.popen.kill()
 
 
-def wrk(url: str, body: str, concurrency: int, seconds: float) -> dict[str, float]:
+def wrk(
+    url: str, body: str, concurrency: int, seconds: float, headers: dict[str, str] | None = None
+) -> dict[str, float]:
     """Compiled load generator: one thread, `concurrency` keep-alive connections, one sample per request."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(
             f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
             'wrk.headers["Content-Type"] = "application/json"\n'
         )
+        for name, value in (headers or {}).items():
+            script.write(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n")
     command = [
         "wrk",
         "-t1",

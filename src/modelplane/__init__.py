@@ -4,6 +4,8 @@ import modelplane
 mp = modelplane.Local()                       # MODELPLANE_HOME or ~/.modelplane
 mp.datasets.add("digits", source="builtin:digits")
 run = mp.train(data="digits", model="mlp")
+
+c = modelplane.Client("http://127.0.0.1:8000", api_key="mp_...")   # the same surface against `modelplane up`
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Local", "__version__"]
+__all__ = ["Client", "Local", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -20,4 +22,8 @@ def __getattr__(name: str) -> Any:
         from modelplane.local import Local
 
         return Local
+    if name == "Client":
+        from modelplane.client import Client
+
+        return Client
     raise AttributeError(name)

@@ -36,8 +36,14 @@ class Forbidden(ModelplaneError):
 
 
 class QuotaExceeded(ModelplaneError):
+    """Over a rate limit or quota; retry after `retry_after` seconds (sent as `Retry-After`)."""
+
     status_code = 429
     exit_code = 2
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class IntegrityError(ModelplaneError):

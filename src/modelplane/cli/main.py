@@ -5,7 +5,20 @@ from __future__ import annotations
 import typer
 
 from modelplane import __version__
-from modelplane.cli import data, models, runs, serving, train
+from modelplane.cli import (
+    batch,
+    compress,
+    data,
+    jobs,
+    models,
+    runs,
+    security,
+    serving,
+    train,
+    tune,
+    up,
+    worker,
+)
 from modelplane.cli.output import fail
 from modelplane.errors import ModelplaneError
 
@@ -20,12 +33,22 @@ app.add_typer(data.app, name="data")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.command("train")(train.train)
+app.add_typer(tune.app, name="tune")
 app.command("eval")(train.evaluate)
 app.command("export")(train.export)
+app.command("compress")(compress.compress)
+app.command("compare")(compress.compare)
 app.add_typer(serving.deployments_app, name="deployments")
 app.command("deploy")(serving.deploy)
 app.command("serve")(serving.serve)
 app.command("predict")(serving.predict)
+app.command("batch")(batch.batch)
+app.add_typer(jobs.app, name="jobs")
+app.command("worker")(worker.worker)
+app.command("up")(up.up)
+app.add_typer(security.keys_app, name="keys")
+app.add_typer(security.usage_app, name="usage")
+app.add_typer(security.audit_app, name="audit")
 
 
 @app.command("version")

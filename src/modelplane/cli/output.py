@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -46,6 +47,13 @@ def key_values(title: str, pairs: Iterable[tuple[str, Any]]) -> None:
     for key, value in pairs:
         out.add_row(key, cell(value))
     console.print(out)
+
+
+def server_logging() -> None:
+    """Timestamped INFO lines for long-running servers; migrations only speak up when something is wrong."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("alembic", "httpx", "onnx_ir", "onnxscript"):  # per-step INFO lines nobody needs
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def fail(message: str, code: int = 2) -> None:

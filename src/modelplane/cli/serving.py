@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from modelplane.cli.context import platform
-from modelplane.cli.output import console, fail, key_values, print_json, table
+from modelplane.cli.output import console, fail, key_values, print_json, server_logging, table
 
 deployments_app = typer.Typer(
     help="Deployments: what the data plane serves, under which name.", no_args_is_help=True
@@ -154,12 +153,13 @@ def serve(
 ) -> None:
     """Run the data plane alone: every stored deployment, reloaded at start, hot-swapped on change."""
     from modelplane.serving.server import DataPlane, ServeOptions
+    from modelplane.store import Store
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server_logging()
     options = ServeOptions(
         host=host, port=port, grpc_port=None if grpc_port < 0 else grpc_port, poll_interval_s=poll
     )
-    plane = DataPlane(platform().store, options)
+    plane = DataPlane(Store.from_settings(), options)  # the data plane runs here, on this machine's store
     asyncio.run(plane.run())  # logs the REST and gRPC addresses once both listen
 
 

@@ -9,6 +9,7 @@ import typer
 import yaml
 
 from modelplane.cli.context import platform
+from modelplane.cli.jobs import announce_queued
 from modelplane.cli.output import console, fail, print_json
 from modelplane.errors import Invalid
 
@@ -73,9 +74,15 @@ def train(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the finished run as JSON")] = False,
+    background: Annotated[
+        bool, typer.Option("--background", help="Queue the run as a job; print its id at once")
+    ] = False,
 ) -> None:
     """Train a model on a dataset version and register the result as a new model version."""
     local = platform()
+    if resume and background:
+        announce_queued(local.jobs.resume(resume), as_json=as_json)
+        return
     if resume:
         run = local.resume(resume, progress=not (quiet or as_json))
     else:
@@ -114,6 +121,9 @@ def train(
         for required in ("data", "model"):
             if required not in run_config:
                 fail(f"say which {required} to train: --{required} NAME (or put `{required}:` in --config)")
+        if background:
+            announce_queued(local.jobs.train(run_config), as_json=as_json)
+            return
         run = local.train(run_config, progress=not (quiet or as_json))
     if as_json:
         print_json(run.to_dict())

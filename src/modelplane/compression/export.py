@@ -91,7 +91,7 @@ def export_torch_onnx(
     # the tracer folds Python-int shape arithmetic (int(x.shape[0]), view(2, -1)) into constants, with
     # only a TracerWarning, while dynamic_axes still declares the batch dynamic, so the file breaks or
     # is wrong at other batch sizes. torch.export keeps the batch symbolic, and where the model does
-    # specialise it the graph's input shows a fixed size, which _check_onnx rejects. The legacy exporter
+    # specialise it the graph's input shows a fixed size, which check_onnx rejects. The legacy exporter
     # is also deprecated.
     try:
         with _quiet_exporter():
@@ -113,8 +113,21 @@ def export_torch_onnx(
             "input_shape matches the model and replace data-dependent Python control flow "
             "(torch.where, torch.cond), or serve it with the native torch runtime"
         ) from e
-    _check_onnx(path, task)
+    exported = onnx.load(str(path))
+    strip_debug_metadata(exported)
+    onnx.save(exported, str(path))
+    check_onnx(path, task)
     return path
+
+
+def strip_debug_metadata(model: onnx.ModelProto) -> None:
+    """Drop the exporter's per-node debug notes (stack traces with this machine's file paths, FX names).
+
+    They are ~11% of a small MLP's file, differ between checkouts (so identical models hash differently)
+    and tell whoever downloads the file where it was built; no runtime reads them.
+    """
+    for node in model.graph.node:
+        del node.metadata_props[:]
 
 
 def export_sklearn_onnx(pipeline: Pipeline, *, task: str, input_shape: Sequence[int], path: Path) -> Path:
@@ -163,7 +176,7 @@ def export_sklearn_onnx(pipeline: Pipeline, *, task: str, input_shape: Sequence[
         n_outputs = np.asarray(pipeline.predict(np.zeros((1, width), np.float32))).reshape(1, -1).shape[1]
     _to_contract(model.graph, task, input_shape, n_outputs)
     onnx.save(model, str(path))
-    _check_onnx(path, task)
+    check_onnx(path, task)
     return path
 
 
@@ -206,7 +219,7 @@ def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
         node.output[:] = [new if n == old else n for n in node.output]
 
 
-def _check_onnx(path: Path, task: str) -> None:
+def check_onnx(path: Path, task: str) -> None:
     """Checker, contract names and a symbolic batch axis: a file failing these must not be served."""
     onnx.checker.check_model(str(path), full_check=True)
     graph = onnx.load(str(path)).graph

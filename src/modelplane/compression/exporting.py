@@ -7,7 +7,7 @@ from pathlib import Path
 
 from modelplane.compression.export import export_torchscript
 from modelplane.errors import Invalid
-from modelplane.registry.loading import load_native
+from modelplane.registry.loading import ONNX_FRAMEWORK, load_native
 from modelplane.registry.registry import get_version
 from modelplane.store import Store
 
@@ -31,9 +31,8 @@ def export_version(store: Store, ref: str, fmt: str, out_dir: Path) -> list[Path
         model_path = store.artifacts.copy_to(info.onnx_sha, out_dir / f"{stem}.onnx")
     else:
         if info.framework != "torch":
-            raise Invalid(
-                f"{info.ref} is a scikit-learn model; TorchScript needs a torch model (use --format onnx)"
-            )
+            what = "an ONNX-only (int8) model" if info.framework == ONNX_FRAMEWORK else "a scikit-learn model"
+            raise Invalid(f"{info.ref} is {what}; TorchScript needs a torch model (use --format onnx)")
         model_path = export_torchscript(
             load_native(store, info),
             task=info.task,

@@ -17,6 +17,7 @@ from modelplane.data.sources import Chunk, SourceSchema, open_source
 from modelplane.data.targets import TargetCollector, _label
 from modelplane.errors import Invalid, NotFound
 from modelplane.refs import check_name
+from modelplane.security import audit
 from modelplane.store import Store
 from modelplane.store.orm import Artifact, Dataset, DatasetVersion
 
@@ -265,4 +266,7 @@ def _record(
         )
         session.add(row)
         session.flush()
+        audit.append(
+            session, by, "dataset.version.added", f"{name}@{row.version}", {"rows": rows, "source": source}
+        )
         return IngestResult(describe(session, row), created=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -14,23 +13,11 @@ from rich.table import Table
 
 from modelplane.errors import Invalid
 from modelplane.evaluation.metrics import classification_metrics, regression_metrics
+from modelplane.evaluation.views import EvaluationReport
 from modelplane.serving.runtimes import Runtime, check_task
 
 LATENCY_BATCH = 256
 MAX_CONFUSION_CLASSES = 20
-
-
-@dataclasses.dataclass
-class EvaluationReport:
-    task: str
-    n_samples: int
-    metrics: dict[str, Any]
-    # ms per sample: batch1_p50_ms / batch1_p95_ms over single-row calls (the online case) and
-    # batch256_ms_per_sample (the batch-prediction case); empty when latency was not measured.
-    latency: dict[str, float]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def evaluate(

@@ -11,12 +11,20 @@ from modelplane.registry.views import ModelVersionInfo
 from modelplane.store import Store
 
 SAFE_SKLEARN_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+# A version whose weights *are* its ONNX graph (e.g. int8-quantised): ONNX Runtime is its native runtime.
+ONNX_FRAMEWORK = "onnx"
 
 
 def load_native(store: Store, info: ModelVersionInfo) -> Any:
     """The torch module (weights from safetensors) or the sklearn pipeline (from skops)."""
     from modelplane.models.spec import parse_spec
 
+    if info.framework == ONNX_FRAMEWORK:
+        raise Invalid(
+            f"{info.ref} exists only as an ONNX graph (compressed from {info.parent or 'another version'}) "
+            "and has no torch or scikit-learn form; use it through ONNX Runtime (--runtime onnx) or load "
+            "its parent"
+        )
     spec = parse_spec(info.spec)
     path = store.artifacts.verified_path(info.weights_sha)
     if info.framework == "torch":
@@ -38,12 +46,15 @@ def load_native(store: Store, info: ModelVersionInfo) -> Any:
     return sio.load(path, trusted=untrusted)
 
 
-def load_runtime(store: Store, info: ModelVersionInfo, *, prefer: str = "onnx") -> Any:
-    """ONNX Runtime when the version has an ONNX export (the serving path), else the native runtime."""
+def load_runtime(
+    store: Store, info: ModelVersionInfo, *, prefer: str = "onnx", threads: int | None = None
+) -> Any:
+    """ONNX Runtime when the version has an ONNX export (the serving path), else the native runtime.
+    `threads` caps ONNX Runtime's intra-op threads (default: every usable core)."""
     from modelplane.serving.runtimes import OnnxRuntime, SklearnRuntime, TorchRuntime
 
-    if prefer == "onnx" and info.onnx_sha:
-        return OnnxRuntime(store.artifacts.verified_path(info.onnx_sha))
+    if info.onnx_sha and (prefer == "onnx" or info.framework == ONNX_FRAMEWORK):
+        return OnnxRuntime(store.artifacts.verified_path(info.onnx_sha), threads=threads)
     native = load_native(store, info)
     if info.framework == "torch":
         return TorchRuntime(native, task=info.task)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from modelplane.errors import Conflict, Invalid, NotFound
 from modelplane.refs import Ref, check_name
 from modelplane.registry.views import AliasMove, ModelInfo, ModelVersionInfo, version_view
+from modelplane.security import audit
 from modelplane.store import Store
 from modelplane.store.orm import Alias, AliasEvent, Artifact, ModelVersion, RegisteredModel, utcnow
 
@@ -114,6 +115,9 @@ def register(store: Store, new: NewVersion, *, by: str = "") -> ModelVersionInfo
         )
         session.add(row)
         session.flush()
+        audit.append(
+            session, by, "model.version.registered", f"{model.name}@{number}", {"run_id": new.run_id}
+        )
         return version_view(session, row)
 
 
@@ -183,6 +187,13 @@ def set_alias(store: Store, ref: str, alias: str, *, by: str = "") -> ModelVersi
             )
         )
         session.flush()
+        audit.append(
+            session,
+            by,
+            "model.alias.moved",
+            f"{model.name}@{alias}",
+            {"from": previous, "to": target.version},
+        )
         session.expire(model, ["aliases"])
         return version_view(session, target)
 
@@ -199,9 +210,12 @@ def remove_alias(store: Store, model_name: str, alias: str, *, by: str = "") -> 
             )
         )
         session.delete(current)
+        audit.append(
+            session, by, "model.alias.removed", f"{model_name}@{alias}", {"was": current.target.version}
+        )
 
 
-def delete_version(store: Store, ref: str) -> None:
+def delete_version(store: Store, ref: str, *, by: str = "") -> None:
     """Retire a version (its number is never reused); refused while an alias or a child points at it."""
     parsed = Ref.parse(ref, "model")
     if parsed.version is None:
@@ -225,3 +239,4 @@ def delete_version(store: Store, ref: str) -> None:
                 "delete those first"
             )
         row.deleted_at = utcnow()
+        audit.append(session, by, "model.version.deleted", f"{row.model.name}@{row.version}")

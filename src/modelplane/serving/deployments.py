@@ -13,6 +13,7 @@ from modelplane.errors import Invalid, NotFound
 from modelplane.refs import Ref, check_name
 from modelplane.registry.registry import get_version
 from modelplane.registry.views import ModelVersionInfo
+from modelplane.security import audit
 from modelplane.store import Store
 from modelplane.store.orm import Deployment, utcnow
 from modelplane.validation import validated
@@ -176,6 +177,7 @@ def save_deployment(
         else:
             row.spec, row.generation, row.updated_at = data, row.generation + 1, utcnow()
         session.flush()
+        audit.append(session, by, "deployment.saved", name, {"generation": row.generation, "spec": data})
         return _info(row)
 
 
@@ -194,7 +196,7 @@ def get_deployment(store: Store, name: str) -> DeploymentInfo:
         return _info(row)
 
 
-def delete_deployment(store: Store, name: str) -> None:
+def delete_deployment(store: Store, name: str, *, by: str = "") -> None:
     with store.db.session() as session:
         row = session.scalar(select(Deployment).where(Deployment.name == name))
         if row is None:
@@ -202,3 +204,4 @@ def delete_deployment(store: Store, name: str) -> None:
                 f"deployment '{name}' does not exist; list them with `modelplane deployments list`"
             )
         session.delete(row)
+        audit.append(session, by, "deployment.deleted", name)

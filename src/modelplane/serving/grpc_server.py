@@ -2,9 +2,9 @@
 
 Messages and service wiring come from the stubs generated in `tritonclient.grpc`, so field numbers are the
 ones standard clients speak. Every failure travels as a gRPC status code with the error's message; typed
-errors keep their meaning (NotFound -> NOT_FOUND, Invalid -> INVALID_ARGUMENT, ...). Auth belongs in a
-server interceptor (`start_grpc_server(..., interceptors=...)`), which sees the `authorization` /
-`x-api-key` metadata before any servicer method runs.
+errors keep their meaning (NotFound -> NOT_FOUND, Invalid -> INVALID_ARGUMENT, ...). A `Gate`, when
+given, reads the `authorization` / `x-api-key` metadata and guards the model RPCs exactly as the REST
+front end guards their routes (the health and server-metadata RPCs stay open, as probes need).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from modelplane.errors import (
 )
 from modelplane.serving.codec import Nonfinite
 from modelplane.serving.grpc_codec import decode_request, encode_response, model_metadata_response
-from modelplane.serving.types import InferenceService, InferRequest
+from modelplane.serving.types import Credentials, Gate, InferenceService, InferRequest
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def status_of(exc: Exception, model: str) -> tuple[grpc.StatusCode, str, Metadat
     if isinstance(exc, ModelplaneError):
         for kind, code in _STATUS:
             if isinstance(exc, kind):
-                if isinstance(exc, Unavailable):
+                if isinstance(exc, (Unavailable, QuotaExceeded)):
                     return code, str(exc), (("retry-after", str(max(1, math.ceil(exc.retry_after)))),)
                 return code, str(exc), ()
         log.error("request to model %r failed: %s", model, exc, exc_info=exc)
@@ -92,11 +92,17 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     """The core V2 RPCs; the protocol's extension RPCs answer UNIMPLEMENTED."""
 
     def __init__(
-        self, service: InferenceService, *, metrics: Any | None = None, nonfinite: Nonfinite = "reject"
+        self,
+        service: InferenceService,
+        *,
+        metrics: Any | None = None,
+        nonfinite: Nonfinite = "reject",
+        gate: Gate | None = None,
     ) -> None:
         if nonfinite not in ("reject", "allow"):
             raise Invalid(f"nonfinite must be 'reject' or 'allow', got {nonfinite!r}")
         self.service = service
+        self.gate = gate
         self.metrics = metrics
         self.nonfinite: Nonfinite = nonfinite
         # Models that answered once: failures for other names share one "" label, bounding cardinality.
@@ -112,6 +118,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelReady(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         """An unknown model is simply not ready (as in Triton), so readiness polls need no error handling."""
         try:
+            self._enter(context, request.name)
             ready = self.service.model_ready(request.name, request.version or None)
         except NotFound:
             ready = False
@@ -129,6 +136,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     async def ModelMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
+            self._enter(context, request.name)
             meta = self.service.model_metadata(request.name, request.version or None)
         except Exception as exc:
             await context.abort(*status_of(exc, request.name))
@@ -137,19 +145,37 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = perf_counter()
         model, version = request.model_name, request.model_version or None
+        caller: Any = None
+        samples = 0
         try:
+            caller = self._enter(context, model)
             infer_request = decode_request(request, self.nonfinite)
+            samples = _samples(infer_request)
+            if caller is not None:
+                self.gate.admit(caller, samples)  # type: ignore[union-attr]
             result = await self.service.infer(infer_request)
             response = encode_response(result, infer_request.id)
         except asyncio.CancelledError:  # the client left, or its deadline passed, mid-request
-            self._observe(model, version, None, grpc.StatusCode.CANCELLED, started, 0)
+            self._observe(model, version, None, grpc.StatusCode.CANCELLED, started, 0, caller)
             raise
         except Exception as exc:
             code, message, trailing = status_of(exc, model)
-            self._observe(model, version, None, code, started, 0)  # abort sends the status at once
+            self._observe(model, version, None, code, started, samples, caller)  # abort answers at once
             await context.abort(code, message, trailing_metadata=trailing)
-        self._observe(model, version, result.version, grpc.StatusCode.OK, started, _samples(infer_request))
+        self._observe(model, version, result.version, grpc.StatusCode.OK, started, samples, caller)
         return response
+
+    def _enter(self, context: grpc.aio.ServicerContext, model: str) -> Any:
+        """The caller the gate admits to `model` (None without a gate)."""
+        if self.gate is None:
+            return None
+        authorization = api_key = None
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization":
+                authorization = value if isinstance(value, str) else value.decode("latin-1")
+            elif key == "x-api-key":
+                api_key = value if isinstance(value, str) else value.decode("latin-1")
+        return self.gate.enter(Credentials(authorization, api_key), model)
 
     def _observe(
         self,
@@ -159,7 +185,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         code: grpc.StatusCode,
         started: float,
         samples: int,
+        caller: Any = None,
     ) -> None:
+        seconds = perf_counter() - started
+        if caller is not None:
+            self.gate.settle(caller, model, served or "", samples, seconds, code.name)  # type: ignore[union-attr]
         if self.metrics is None:
             return
         if served is not None:
@@ -170,7 +200,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             served = version if (model, version) in self._served else ""
         else:
             model, served = "", ""
-        self.metrics.observe_request(model, served, "grpc", code.name, perf_counter() - started, samples)
+        self.metrics.observe_request(model, served, "grpc", code.name, seconds, samples if served else 0)
 
 
 def _unimplemented(name: str) -> Any:
@@ -202,8 +232,11 @@ async def start_grpc_server(
     max_message_bytes: int = 64 * 2**20,
     nonfinite: Nonfinite = "reject",
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    gate: Gate | None = None,
+    tls: tuple[bytes, bytes] | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """Start serving on `host:port` (0 picks a free port); returns the server and the bound port."""
+    """Start serving on `host:port` (0 picks a free port); returns the server and the bound port.
+    `tls` is (certificate chain PEM, private key PEM): the port then speaks TLS only."""
     server = grpc.aio.server(
         interceptors=list(interceptors),
         options=[
@@ -213,11 +246,14 @@ async def start_grpc_server(
         ],
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceServicer(service, metrics=metrics, nonfinite=nonfinite), server
+        InferenceServicer(service, metrics=metrics, nonfinite=nonfinite, gate=gate), server
     )
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        bound = server.add_insecure_port(address)
+        if tls is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, grpc.ssl_server_credentials([(tls[1], tls[0])]))
     except RuntimeError:  # grpc reports the cause (usually "Address already in use") in its own log
         raise Conflict(
             f"cannot serve gRPC on {address}: the port is in use or not allowed; pick another --grpc-port"

@@ -27,8 +27,10 @@ def predict_offline(store: Store, deployment: str, rows: np.ndarray) -> dict[str
     resolved = resolve(store, spec)
     first = resolved.primary or resolved.members[0]
     if list(rows.shape[1:]) != first.input_shape:
-        raise Invalid(f"deployment '{deployment}' takes rows of shape {first.input_shape}; the input has "
-                      f"{list(rows.shape[1:])}")
+        raise Invalid(
+            f"deployment '{deployment}' takes rows of shape {first.input_shape}; the input has "
+            f"{list(rows.shape[1:])}"
+        )
     if resolved.primary is not None:
         return load_runtime(store, resolved.primary).predict(rows)
     ensemble = spec.ensemble

@@ -22,11 +22,12 @@ from modelplane.errors import (
     Invalid,
     ModelplaneError,
     PayloadTooLarge,
+    QuotaExceeded,
     Unavailable,
 )
 from modelplane.serving.rest_v1 import decode_predict, encode_predict
 from modelplane.serving.rest_v2 import decode_infer, encode_infer
-from modelplane.serving.types import InferenceService, InferRequest
+from modelplane.serving.types import Credentials, Gate, InferenceService, InferRequest
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ _STATIC = {
 _METHOD = {"infer": "POST", "predict": "POST"}  # every other route is GET
 _EXTENSION = "binary_tensor_data"  # implemented here, so advertised whatever the service says
 _CLIENT_GONE = 499  # the status recorded (never sent) when the client hangs up mid-request
+_PUBLIC = ("live", "ready", "server")  # answered without credentials: probes and clients' handshakes
 
 
 class Reply(NamedTuple):
@@ -92,7 +94,7 @@ def failure_reply(exc: Exception, model: str) -> Reply:
     """Typed errors keep their status and message; anything else is a logged 500 that names its type."""
     if isinstance(exc, ModelplaneError):
         headers: Headers = []
-        if isinstance(exc, Unavailable):
+        if isinstance(exc, (Unavailable, QuotaExceeded)):
             headers.append((b"retry-after", str(max(1, math.ceil(exc.retry_after))).encode()))
         elif isinstance(exc, PayloadTooLarge):
             headers.append((b"connection", b"close"))  # the rest of the body was never read
@@ -116,8 +118,10 @@ class RestApp:
         metrics: Any | None,
         max_body_bytes: int,
         nonfinite: Literal["reject", "allow"],
+        gate: Gate | None,
     ) -> None:
         self.service = service
+        self.gate = gate
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.nonfinite: Literal["reject", "allow"] = nonfinite
@@ -144,7 +148,7 @@ class RestApp:
         elif found[0] in _METHOD:
             reply = await self._infer(scope, receive, *found)
         else:
-            reply = self._get(*found)
+            reply = self._get(scope, *found)
         if reply is None:
             return
         headers = reply.headers
@@ -159,13 +163,19 @@ class RestApp:
         served: str | None = None
         samples = 0
         reply: Reply | None
+        caller: Any = None
+        gate = self.gate
         try:
+            if gate is not None:
+                caller = gate.enter(_credentials(scope), model)
             body, header_length = await self._read_body(scope, receive)
             if action == "infer":
                 request, fmt = decode_infer(model, version, body, header_length, self.nonfinite)
             else:
                 meta = self.service.model_metadata(model, version)
                 request = decode_predict(model, version, body, meta, self.nonfinite)
+            if gate is not None:
+                gate.admit(caller, _samples(request))
             result = await self.service.infer(request)
             served, samples = result.version, _samples(request)
             if action == "infer":
@@ -182,9 +192,12 @@ class RestApp:
             reply = None
         except Exception as exc:  # every failure becomes a JSON answer, never a bare 500 from uvicorn
             reply = failure_reply(exc, model)
+        status = _CLIENT_GONE if reply is None else reply.status
+        seconds = perf_counter() - started
         if self.metrics is not None:
-            status = _CLIENT_GONE if reply is None else reply.status
-            self._observe(model, version, served, status, perf_counter() - started, samples)
+            self._observe(model, version, served, status, seconds, samples)
+        if caller is not None:
+            gate.settle(caller, model, served or "", samples, seconds, str(status))  # type: ignore[union-attr]
         return reply
 
     async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes | bytearray, int | None]:
@@ -222,9 +235,11 @@ class RestApp:
             return body, None
         return body, _integer(header_length, "Inference-Header-Content-Length")
 
-    def _get(self, action: str, model: str, version: str | None) -> Reply:
+    def _get(self, scope: Scope, action: str, model: str, version: str | None) -> Reply:
         service = self.service
         try:
+            if self.gate is not None and action not in _PUBLIC:
+                self.gate.enter(_credentials(scope), model or None)
             if action == "model":
                 return Reply(200, orjson.dumps(service.model_metadata(model, version).to_dict()), [_JSON])
             if action == "model_ready":
@@ -267,6 +282,16 @@ class RestApp:
         else:
             model, served = "", ""
         self.metrics.observe_request(model, served, "rest", status, seconds, samples)  # type: ignore[union-attr]
+
+
+def _credentials(scope: Scope) -> Credentials:
+    authorization = api_key = None
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            authorization = value.decode("latin-1")
+        elif key == b"x-api-key":
+            api_key = value.decode("latin-1")
+    return Credentials(authorization, api_key)
 
 
 def _samples(request: InferRequest) -> int:
@@ -322,12 +347,14 @@ def create_rest_app(
     metrics: Any | None = None,
     max_body_bytes: int = 64 * 2**20,
     nonfinite: Literal["reject", "allow"] = "reject",
+    gate: Gate | None = None,
 ) -> ASGIApp:
     """The V2 + /v1 + /metrics ASGI app over `service`.
 
     `nonfinite="reject"` (the default) answers 400 to NaN/Inf in floating inputs, naming the input; "allow"
-    hands them to the model. `metrics`, when given, needs `observe_request(...)` and `render()`.
+    hands them to the model. `metrics`, when given, needs `observe_request(...)` and `render()`. `gate`,
+    when given, guards every route but the health probes and server metadata, and meters inference.
     """
     if nonfinite not in ("reject", "allow"):
         raise Invalid(f"nonfinite must be 'reject' or 'allow', got {nonfinite!r}")
-    return RestApp(service, metrics=metrics, max_body_bytes=max_body_bytes, nonfinite=nonfinite)
+    return RestApp(service, metrics=metrics, max_body_bytes=max_body_bytes, nonfinite=nonfinite, gate=gate)

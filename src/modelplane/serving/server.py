@@ -1,4 +1,8 @@
-"""`modelplane serve`: the data plane — V2 REST and gRPC over one model manager, in one process."""
+"""`modelplane serve`: the data plane — V2 REST and gRPC over one model manager, in one process.
+
+`modelplane up` runs the same, with a gate (API keys, limits, metering), TLS, and the control plane
+mounted beside the V2 routes under its own path prefixes.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,19 @@ import contextlib
 import logging
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from modelplane.errors import Conflict, Invalid
 from modelplane.serving.grpc_server import start_grpc_server
 from modelplane.serving.manager import ModelManager
 from modelplane.serving.metrics import ServingMetrics, default_metrics
 from modelplane.serving.rest import create_rest_app
+from modelplane.serving.types import Gate
 from modelplane.store import Store
 
 log = logging.getLogger(__name__)
@@ -23,12 +31,16 @@ log = logging.getLogger(__name__)
 
 def bind(host: str, port: int) -> socket.socket:
     """Bind before serving so port 0 works and the real port is known up front."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Accepted connections inherit this: without it a response written as header + body waits ~40 ms
     # for the client's delayed ACK (Nagle), and the event loop does not set it on pre-bound sockets.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise Conflict(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port") from None
     sock.listen(2048)
     return sock
 
@@ -40,14 +52,51 @@ class ServeOptions:
     grpc_port: int | None = 8001
     poll_interval_s: float = 1.0
     max_body_bytes: int = 64 * 2**20
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+
+class Mounted:
+    """Path prefixes answered by other ASGI apps; everything else (V2, /v1, /metrics) by the data plane.
+    The inference routes are tested first, so the hot path pays one string test."""
+
+    def __init__(self, default: ASGIApp, mounts: Mapping[str, ASGIApp]) -> None:
+        self.default = default
+        self.mounts = tuple(mounts.items())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if not path.startswith("/v2/"):
+                for prefix, app in self.mounts:
+                    if path == prefix or path.startswith(prefix + "/"):
+                        await app(scope, receive, send)
+                        return
+        await self.default(scope, receive, send)
 
 
 class DataPlane:
     """Manager + REST + gRPC on one event loop; `run` serves until `stop` (or a signal)."""
 
-    def __init__(self, store: Store, options: ServeOptions, metrics: ServingMetrics | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        options: ServeOptions,
+        metrics: ServingMetrics | None = None,
+        *,
+        gate: Gate | None = None,
+        mounts: Mapping[str, ASGIApp] | None = None,
+    ) -> None:
+        if (options.tls_cert is None) != (options.tls_key is None):
+            raise Invalid("TLS needs both --tls-cert and --tls-key (PEM files)")
         self.store = store
         self.options = options
+        self.gate = gate
+        self.mounts = dict(mounts or {})
         self.metrics = metrics or default_metrics()
         self.manager = ModelManager(store, metrics=self.metrics, poll_interval_s=options.poll_interval_s)
         self.rest_socket = bind(options.host, options.port)
@@ -57,20 +106,39 @@ class DataPlane:
         self._uvicorn: uvicorn.Server | None = None
 
     async def run(self, *, install_signal_handlers: bool = True) -> None:
+        options = self.options
         await self.manager.start()
-        app = create_rest_app(self.manager, metrics=self.metrics, max_body_bytes=self.options.max_body_bytes)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        app: ASGIApp = create_rest_app(
+            self.manager, metrics=self.metrics, max_body_bytes=options.max_body_bytes, gate=self.gate
+        )
+        if self.mounts:
+            app = Mounted(app, self.mounts)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ssl_certfile=options.tls_cert,
+            ssl_keyfile=options.tls_key,
+        )
         self._uvicorn = uvicorn.Server(config)
         grpc_server = None
-        if self.options.grpc_port is not None:
+        if options.grpc_port is not None:
+            tls = None
+            if options.tls_cert and options.tls_key:
+                tls = (options.tls_cert.read_bytes(), options.tls_key.read_bytes())
             grpc_server, self.grpc_port = await start_grpc_server(
                 self.manager,
-                host=self.options.host,
-                port=self.options.grpc_port,
+                host=options.host,
+                port=options.grpc_port,
                 metrics=self.metrics,
-                max_message_bytes=self.options.max_body_bytes,
+                max_message_bytes=options.max_body_bytes,
+                gate=self.gate,
+                tls=tls,
             )
-        log.info("REST  http://%s:%d/v2  (also /v1/predict, /metrics)", self.options.host, self.rest_port)
+        log.info(
+            "REST  %s://%s:%d/v2  (also /v1/predict, /metrics)", options.scheme, options.host, self.rest_port
+        )
         if self.grpc_port is not None:
             log.info("gRPC  %s:%d  (inference.GRPCInferenceService)", self.options.host, self.grpc_port)
         self.started.set()
@@ -109,8 +177,8 @@ def _no_signal_handlers(server: uvicorn.Server) -> Iterator[None]:
 class BackgroundDataPlane:
     """The data plane on a thread of its own: for tests and benchmarks that talk to it over sockets."""
 
-    def __init__(self, store: Store, options: ServeOptions, metrics: ServingMetrics | None = None) -> None:
-        self.plane = DataPlane(store, options, metrics or ServingMetrics())
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="modelplane-data-plane", daemon=True)
         self._error: BaseException | None = None
@@ -138,7 +206,7 @@ class BackgroundDataPlane:
 
     @property
     def url(self) -> str:
-        return f"http://{self.plane.options.host}:{self.plane.rest_port}"
+        return f"{self.plane.options.scheme}://{self.plane.options.host}:{self.plane.rest_port}"
 
     def __enter__(self) -> BackgroundDataPlane:
         return self.start()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -99,3 +99,27 @@ class InferenceService(Protocol):
     def model_metadata(self, model: str, version: str | None) -> ModelMeta: ...
 
     async def infer(self, request: InferRequest) -> InferResult: ...
+
+
+class Credentials(NamedTuple):
+    """What a caller presented: the `authorization` and `x-api-key` header (or gRPC metadata) values."""
+
+    authorization: str | None
+    api_key: str | None
+
+
+class Gate(Protocol):
+    """Access control and metering for the front ends; the platform supplies one, `serve` runs without.
+
+    `enter` raises Unauthorized/Forbidden (deployment None means server-wide data such as /metrics);
+    `admit` raises QuotaExceeded (with retry_after) once the request's sample count is known;
+    `settle` records what the request cost, whatever its outcome, and must not block.
+    """
+
+    def enter(self, credentials: Credentials, deployment: str | None) -> Any: ...
+
+    def admit(self, caller: Any, samples: int) -> None: ...
+
+    def settle(
+        self, caller: Any, deployment: str, version: str, samples: int, seconds: float, status: str
+    ) -> None: ...

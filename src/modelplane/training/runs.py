@@ -20,14 +20,26 @@ from modelplane.models.spec import ModelSpec, default_spec, is_torch, parse_spec
 from modelplane.provenance import code_version
 from modelplane.refs import Ref, check_name
 from modelplane.registry.registry import NewVersion, register
+from modelplane.security import audit
 from modelplane.store import Store
-from modelplane.store.orm import DatasetVersion, Run, RunMetric, utcnow
+from modelplane.store.orm import DatasetVersion, ModelVersion, Run, RunMetric, utcnow
 from modelplane.training.config import TrainConfig
 from modelplane.training.export_version import export_for_registry
 from modelplane.training.run_views import RunInfo, run_view
 from modelplane.validation import validated
 
 RESUMABLE = ("failed", "interrupted", "running")
+
+
+class StopRun(Exception):
+    """Raised by an `on_epoch` callback to end a run on purpose (a tuner pruning a trial, a stop request).
+
+    The run is recorded with `status` and the reason instead of as a failure, then this propagates.
+    """
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 class RunConfig(BaseModel):
@@ -79,6 +91,42 @@ def start_run(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> RunInfo:
     """Validate everything, record the run, then train; the run row tells how it ended."""
+    run_id = create_run(store, config, by=by)
+    return _execute(store, run_id, resume=False, progress=progress, on_epoch=on_epoch)
+
+
+def continue_run(
+    store: Store, run_id: str, *, on_epoch: Callable[[dict[str, float]], None] | None = None
+) -> RunInfo:
+    """Train and register a run created with `queued=True`, or resume one a dead process left `running`
+    (or that failed or was interrupted) from its last checkpoint: what a job worker runs, since it cannot
+    tell a first attempt from a retry."""
+    with store.db.session() as session:
+        row = _run_row(session, run_id)
+        if row.status not in ("queued", *RESUMABLE):
+            raise Conflict(f"run {row.id} has {row.status}; only a queued or interrupted run can continue")
+        first = row.status == "queued"
+        row.status, row.error, row.finished_at = "running", None, None
+        if not first:
+            audit.append(session, row.created_by, "run.resumed", row.id)
+        run_id = row.id
+    return _execute(store, run_id, resume=not first, progress=False, on_epoch=on_epoch)
+
+
+def end_run(store: Store, run_id: str, status: str, reason: str) -> None:
+    """Record the end of a run whose trainer is gone (its job was cancelled, or its process died); a run
+    that already ended is left as it is."""
+    with store.db.session() as session:
+        row = _run_row(session, run_id)
+        if row.status not in ("queued", "running"):
+            return
+        row.status, row.error, row.finished_at = status, reason, utcnow()
+        audit.append(session, row.created_by, "run.finished", row.id, {"status": status, "error": reason})
+
+
+def create_run(store: Store, config: RunConfig, *, by: str = "", queued: bool = False) -> str:
+    """Validate everything and record the run as running (or `queued`, for `continue_run` in a job);
+    `start_run` or `fit_run` then trains it."""
     with store.db.session() as session:
         row = find_version_row(session, Ref.parse(config.data, "dataset"))
         dataset = version_info(row, row.dataset.name, None)
@@ -89,7 +137,7 @@ def start_run(
         session.add(
             Run(
                 id=run_id,
-                status="running",
+                status="queued" if queued else "running",
                 model_name=name,
                 kind=config.model,
                 dataset_version_id=row.id,
@@ -100,7 +148,41 @@ def start_run(
                 created_by=by,
             )
         )
-    return _execute(store, run_id, resume=False, progress=progress, on_epoch=on_epoch)
+        audit.append(
+            session, by, "run.started", run_id, {"model": name, "kind": config.model, "data": dataset.ref}
+        )
+    return run_id
+
+
+def fit_run(
+    store: Store,
+    run_id: str,
+    *,
+    progress: bool = False,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> RunInfo:
+    """Train a created run and score it on the validation split without registering a version.
+
+    For searches that train many candidates: the one worth keeping becomes a version with `register_run`.
+    """
+    return _execute(store, run_id, resume=False, progress=progress, on_epoch=on_epoch, register_version=False)
+
+
+def register_run(store: Store, run_id: str, *, params: Mapping[str, Any], progress: bool = False) -> RunInfo:
+    """Register the model of a run trained by `fit_run`, with `params` added to the version's params.
+
+    A torch run's last checkpoint holds its best weights, so they are reused as they are; without one
+    (an sklearn run, or a deleted folder) the run is refitted from its recorded seed, giving the same model.
+    """
+    with store.db.session() as session:
+        row = _run_row(session, run_id)
+        if session.scalar(select(ModelVersion.id).where(ModelVersion.run_id == row.id)) is not None:
+            raise Conflict(f"run {row.id} already registered a version; see `modelplane runs show {row.id}`")
+        if row.status not in ("succeeded", *RESUMABLE):
+            raise Conflict(f"run {row.id} has {row.status}; only a trained run can be registered")
+        row.status, row.error, row.finished_at = "running", None, None
+        run_id = row.id
+    return _execute(store, run_id, resume=True, progress=progress, on_epoch=None, params=params)
 
 
 def resume_run(
@@ -116,6 +198,7 @@ def resume_run(
         if row.status not in RESUMABLE:
             raise Conflict(f"run {row.id} has {row.status}; only a failed or interrupted run can be resumed")
         row.status, row.error, row.finished_at = "running", None, None
+        audit.append(session, row.created_by, "run.resumed", row.id)
         run_id = row.id
     return _execute(store, run_id, resume=True, progress=progress, on_epoch=on_epoch)
 
@@ -154,6 +237,7 @@ def _finish(
         row = session.get(Run, run_id)
         assert row is not None
         row.status, row.error, row.finished_at = status, error, utcnow()
+        audit.append(session, row.created_by, "run.finished", run_id, {"status": status, "error": error})
         row.duration_s = (row.duration_s or 0.0) + (time.perf_counter() - started)
         if metrics is not None:
             row.metrics = metrics
@@ -166,6 +250,8 @@ def _execute(
     resume: bool,
     progress: bool,
     on_epoch: Callable[[dict[str, float]], None] | None,
+    register_version: bool = True,
+    params: Mapping[str, Any] | None = None,
 ) -> RunInfo:
     started = time.perf_counter()
     with store.db.session() as session:
@@ -192,6 +278,11 @@ def _execute(
         fitted, history, best_epoch = _fit(
             store, run_id, spec, config, arrays, resume=resume, progress=progress, on_epoch=record
         )
+        if not register_version:
+            validation = _validation_metrics(fitted, spec, dataset, arrays)
+            metrics = {"validation": validation, "best_epoch": best_epoch, "epochs_run": len(history)}
+            _finish(store, run_id, started, "succeeded", metrics=metrics)
+            return get_run(store, run_id)
         with tempfile.TemporaryDirectory(dir=store.artifacts.tmp_dir) as scratch:
             exported = export_for_registry(fitted, spec, dataset, arrays, Path(scratch))
             metrics = {**exported.metrics, "best_epoch": best_epoch, "epochs_run": len(history)}
@@ -204,7 +295,11 @@ def _execute(
                     kind=spec.kind,
                     spec=spec.model_dump(mode="json"),
                     weights_path=exported.weights_path,
-                    params={"train": config.model_dump(mode="json"), "split": split.to_dict()},
+                    params={
+                        "train": config.model_dump(mode="json"),
+                        "split": split.to_dict(),
+                        **(params or {}),
+                    },
                     metrics=metrics,
                     classes=dataset.classes,
                     onnx_path=exported.onnx_path,
@@ -216,6 +311,9 @@ def _execute(
                 by=owner,
             )
         _finish(store, run_id, started, "succeeded", metrics={**metrics, "model_version": version.ref})
+    except StopRun as stop:
+        _finish(store, run_id, started, stop.status, error=str(stop))
+        raise
     except KeyboardInterrupt:
         _finish(
             store,
@@ -229,6 +327,24 @@ def _execute(
         _finish(store, run_id, started, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
     return get_run(store, run_id)
+
+
+def _validation_metrics(
+    fitted: Any, spec: ModelSpec, dataset: DatasetVersionInfo, arrays: SplitArrays
+) -> dict[str, Any]:
+    """The evaluation metrics of the validation split (no export, no latency): what a search compares."""
+    from modelplane.evaluation.report import evaluate
+    from modelplane.serving.runtimes import SklearnRuntime, TorchRuntime
+
+    native: Any = (
+        TorchRuntime(fitted, task=spec.task)
+        if is_torch(spec)
+        else SklearnRuntime(fitted, task=spec.task, input_shape=spec.input_shape)
+    )
+    x_val, y_val = arrays["validation"]
+    classes = dataset.classes if spec.task == "classification" else None
+    report = evaluate(native, x_val, y_val, task=spec.task, class_names=classes, latency_samples=0)
+    return report.metrics
 
 
 def _fit(

@@ -32,6 +32,10 @@ from modelplane.training.optim import build_optimizer, build_scheduler, step_sch
 _EVAL_BATCH = 1024
 _STATS_CHUNK = 8192
 
+# (outputs, targets, inputs) -> loss: a training objective that also sees the batch it was computed on,
+# e.g. distillation, whose teacher predicts on the same (augmented) inputs. Validation keeps the task's loss.
+TrainLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
 
 @dataclass
 class FitResult:
@@ -123,10 +127,18 @@ def _cpu_copy(obj: Any) -> Any:
 class _Trainer:
     """State of one fit: everything a checkpoint must capture lives here."""
 
-    def __init__(self, model: nn.Module, spec: BaseSpec, config: TrainConfig, device: torch.device) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        spec: BaseSpec,
+        config: TrainConfig,
+        device: torch.device,
+        loss: TrainLoss | None = None,
+    ) -> None:
         self.model, self.config, self.device = model, config, device
         self.classify = spec.task == "classification"
         self.loss_fn = F.cross_entropy if self.classify else F.mse_loss
+        self.train_loss = loss
         self.optimizer = build_optimizer(model.parameters(), config)
         self.scheduler = build_scheduler(self.optimizer, config)
         self.shuffle = torch.Generator()
@@ -141,7 +153,8 @@ class _Trainer:
         self.history: list[dict[str, float]] = []
 
     def train_epoch(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        model, optimizer, loss_fn, augmenter = self.model, self.optimizer, self.loss_fn, self.augmenter
+        model, optimizer, augmenter = self.model, self.optimizer, self.augmenter
+        task_loss, train_loss = self.loss_fn, self.train_loss
         l1 = self.config.l1
         model.train()
         perm = torch.randperm(len(x), generator=self.shuffle).to(self.device)
@@ -151,7 +164,8 @@ class _Trainer:
             xb = xs[start:stop].float()
             if augmenter is not None:
                 xb = augmenter(xb)
-            loss = loss_fn(model(xb), ys[start:stop])
+            out, target = model(xb), ys[start:stop]
+            loss = task_loss(out, target) if train_loss is None else train_loss(out, target, xb)
             total.add_(loss.detach(), alpha=stop - start)
             if l1:
                 loss = loss + l1 * sum(p.abs().sum() for p in self.l1_params)
@@ -259,18 +273,20 @@ def fit_torch(
     checkpointer: Checkpointer | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     progress: bool = True,
+    loss: TrainLoss | None = None,
 ) -> FitResult:
     """Train `model` (built from `spec`) and return it with the best weights by config.monitor.
 
     With a checkpointer, a state is saved after every epoch and an existing one is resumed from, giving the
-    same final weights as an uninterrupted run. The global RNG is left as it was.
+    same final weights as an uninterrupted run. The global RNG is left as it was. `loss` replaces the
+    task's loss on training batches only (train_loss then reports it); validation metrics stay comparable.
     """
     check_config_for_spec(config, spec)
     device = resolve_device(config.device)
     x_train, y_train = _to_tensors(spec, train, "train", device)
     x_val, y_val = _to_tensors(spec, val, "val", device)
     model.to(device)
-    trainer = _Trainer(model, spec, config, device)
+    trainer = _Trainer(model, spec, config, device, loss)
     resumed: int | None = None
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(config.seed)

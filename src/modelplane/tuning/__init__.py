@@ -1,1 +1,1 @@
-
+"""Hyper-parameter and architecture search on Optuna, stored in the platform database."""

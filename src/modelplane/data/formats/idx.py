@@ -57,17 +57,17 @@ def open_idx(path: Path, *, labels: str | None, chunk_rows: int) -> tuple[Source
             "pass the images file as the source and this one as --target"
         )
     labels_header = None
-    labels_path = _labels_path(path, labels)
-    if labels_path is not None:
-        labels_header = _read_header(labels_path)
+    labels_file = labels_path(path, labels)
+    if labels_file is not None:
+        labels_header = _read_header(labels_file)
         if len(labels_header.dims) != 1:
             raise Invalid(
-                f"{labels_path.name} has {len(labels_header.dims)} dimensions, labels need 1; "
+                f"{labels_file.name} has {len(labels_header.dims)} dimensions, labels need 1; "
                 "pass the labels IDX file (e.g. train-labels-idx1-ubyte) as --target"
             )
         if labels_header.dims[0] != images.dims[0]:
             raise Invalid(
-                f"{path.name} has {images.dims[0]} records but {labels_path.name} has "
+                f"{path.name} has {images.dims[0]} records but {labels_file.name} has "
                 f"{labels_header.dims[0]} labels; pass the labels file that belongs to these images"
             )
     row_shape = images.dims[1:]
@@ -77,7 +77,7 @@ def open_idx(path: Path, *, labels: str | None, chunk_rows: int) -> tuple[Source
         feature_names=names,
         feature_shape=row_shape,
         feature_dtype="uint8" if images.dtype == np.uint8 else "float32",
-        target_name=None if labels_path is None else "label",
+        target_name=None if labels_file is None else "label",
         image_shape=image_shape,
         class_names=None,
         task_hint=None,
@@ -85,7 +85,8 @@ def open_idx(path: Path, *, labels: str | None, chunk_rows: int) -> tuple[Source
     return schema, _stream(images, labels_header, schema, chunk_rows)
 
 
-def _labels_path(images: Path, labels: str | None) -> Path | None:
+def labels_path(images: Path, labels: str | None) -> Path | None:
+    """The labels file of an IDX images file: `labels` when given, else a sibling named like it."""
     if labels is not None:
         path = Path(labels)
         if not path.is_file():

@@ -1,0 +1,75 @@
+"""`modelplane up`: the embedded platform in one process — control plane, data plane (REST and gRPC),
+metrics, API keys, limits and metering — on one store."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from modelplane.api.app import create_control_app
+from modelplane.api.deps import ControlState
+from modelplane.api.gate import PlatformGate
+from modelplane.config import Settings
+from modelplane.data.uploads import Uploads
+from modelplane.jobs.pool import PoolOptions, WorkerPool
+from modelplane.security.keys import Authenticator, ensure_admin_key
+from modelplane.security.limits import Limiter
+from modelplane.security.metering import Meter
+from modelplane.serving.server import DataPlane, ServeOptions
+from modelplane.store import Store
+
+log = logging.getLogger(__name__)
+
+CONTROL_PREFIXES = ("/api", "/docs", "/openapi.json")
+
+
+@dataclass
+class PlatformOptions:
+    auth: bool = True
+    meter_interval_s: float = 1.0
+    max_upload_bytes: int = 20 * 2**30
+    job_workers: int | None = None  # jobs run at once (training, batch prediction); None: one per core
+
+
+class PlatformServer:
+    """Builds every part on one store; `run` serves (and runs jobs) until stopped, then stops the jobs'
+    processes (their jobs resume at the next start) and flushes usage."""
+
+    def __init__(
+        self, settings: Settings, serve: ServeOptions, options: PlatformOptions | None = None
+    ) -> None:
+        self.options = options or PlatformOptions()
+        self.store = Store.from_settings(settings)
+        self.admin_key = ensure_admin_key(self.store) if self.options.auth else None
+        self.meter = Meter(self.store, interval_s=self.options.meter_interval_s)
+        authenticator = Authenticator(self.store) if self.options.auth else None
+        self.gate = PlatformGate(authenticator, Limiter(self.store), self.meter)
+        self.jobs = WorkerPool(self.store, PoolOptions(concurrency=self.options.job_workers))
+        uploads = Uploads(settings.home / "uploads", max_bytes=self.options.max_upload_bytes)
+        control = create_control_app(ControlState(self.store, self.gate, uploads))
+        self.plane = DataPlane(
+            self.store,
+            serve,
+            gate=self.gate if self.options.auth else None,
+            mounts=dict.fromkeys(CONTROL_PREFIXES, control),
+        )
+
+    @property
+    def url(self) -> str:
+        options = self.plane.options
+        return f"{options.scheme}://{options.host}:{self.plane.rest_port}"
+
+    async def run(self, *, install_signal_handlers: bool = True) -> None:
+        if not self.options.auth:
+            log.warning("AUTH IS OFF (--no-auth): anyone who reaches %s may do anything", self.url)
+        self.meter.start()
+        self.jobs.start()
+        try:
+            await self.plane.run(install_signal_handlers=install_signal_handlers)
+        finally:
+            self.jobs.stop()  # running jobs are queued again and resume from their checkpoints
+            self.meter.close()
+            self.store.close()
+
+    def stop(self) -> None:
+        self.plane.stop()

@@ -1,0 +1,141 @@
+"""`modelplane up`: the platform in one process; `--demo` first trains and deploys digits-cnn if needed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from modelplane.cli.output import console, err_console, server_logging
+
+DEMO_MODEL = "digits-cnn"
+# `make run` exports this (epoch seconds) before it installs anything, so the demo can say how long a
+# fresh machine took to answer its first prediction.
+T0_VARIABLE = "MODELPLANE_DEMO_T0"
+
+
+def _prepare_demo() -> list[float]:
+    """Ingest digits, train and promote a CNN, deploy it — unless a deployment of it already exists.
+    Returns one digits row for the curl line."""
+    from modelplane.local import Local
+
+    local = Local()
+    try:
+        local.datasets.add("digits", source="builtin:digits")
+        if not any(d.name == DEMO_MODEL for d in local.deployments.list()):
+            if not any(m.name == DEMO_MODEL and m.versions for m in local.models.list()):
+                console.print("[bold]demo:[/] training digits-cnn (a few seconds)")
+                run = local.train(data="digits", model="cnn", train={"epochs": 8}, progress=True)
+                console.print(
+                    f"demo: {run.model_version} test accuracy {run.metrics['test']['accuracy']:.3f}"
+                )
+            latest = local.models.get(DEMO_MODEL).latest
+            local.models.alias(latest.ref, "production")
+            local.deploy({"model": f"{DEMO_MODEL}@production"})
+        from sklearn.datasets import load_digits
+
+        return [float(v) for v in load_digits().data[0]]
+    finally:
+        local.close()
+
+
+def _curl(url: str, key: str | None, row: list[float]) -> str:
+    auth = f"-H 'Authorization: Bearer {key}' " if key else ""
+    body = json.dumps({"instances": [[int(v) for v in row]]}, separators=(",", ":"))
+    return f"curl -s {auth}-X POST {url}/v1/predict/{DEMO_MODEL} -d '{body}'"
+
+
+def _first_prediction(url: str, key: str | None, row: list[float], started: float) -> None:
+    """Ask the demo model once the server answers, and say how long it took from `make run`."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.post(
+                f"{url}/v1/predict/{DEMO_MODEL}", json={"instances": [row]}, headers=headers, timeout=5
+            )
+            if answer.status_code == 200:
+                label = answer.json()["predictions"][0]["label"]
+                since = time.time() - started
+                console.print(f"demo: first prediction (digit {label}) answered {since:.1f} s after start")
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    err_console.print("demo: the first prediction did not succeed within 120 s; see the log above")
+
+
+def up(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="HTTP port: /api/v1, /docs, KServe V2, /v1/predict, /metrics")
+    ] = 8000,
+    grpc_port: Annotated[
+        int, typer.Option(help="gRPC port (KServe V2); 0 picks a free one, -1 disables")
+    ] = 8001,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="No API keys: anyone who reaches the port may do anything")
+    ] = False,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate chain: serve HTTPS and gRPC+TLS")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Train and deploy digits-cnn first if it is not deployed")
+    ] = False,
+    poll: Annotated[
+        float, typer.Option(help="Seconds between checks of the store for deployment changes")
+    ] = 1.0,
+) -> None:
+    """Run the platform: control plane, data plane, metrics and keys in one process."""
+    from modelplane.api.platform import PlatformOptions, PlatformServer
+    from modelplane.config import get_settings
+    from modelplane.serving.server import ServeOptions
+
+    server_logging()
+    started = float(os.environ.get(T0_VARIABLE) or time.time())
+    row = _prepare_demo() if demo else None
+    serve = ServeOptions(
+        host=host,
+        port=port,
+        grpc_port=None if grpc_port < 0 else grpc_port,
+        poll_interval_s=poll,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+    )
+    server = PlatformServer(get_settings(), serve, PlatformOptions(auth=not no_auth))
+    _banner(server, row)
+    if row is not None and tls_cert is None:
+        threading.Thread(
+            target=_first_prediction, args=(server.url, server.admin_key, row, started), daemon=True
+        ).start()
+    asyncio.run(server.run())
+
+
+def _banner(server: Any, row: list[float] | None) -> None:
+    url = server.url
+    console.print(
+        f"[bold]modelplane[/] at {url}  (API docs {url}/docs, metrics {url}/metrics)", soft_wrap=True
+    )
+    if server.admin_key:
+        console.print(
+            f"admin key (shown once, store it now): [bold]{server.admin_key}[/]\n"
+            f"  export MODELPLANE_URL={url} MODELPLANE_API_KEY={server.admin_key}",
+            soft_wrap=True,
+        )
+    elif server.options.auth:
+        console.print(
+            "auth is on; use your API key (lost it? `modelplane keys create --role admin --name me` "
+            "on this machine, without MODELPLANE_URL, makes a new one)",
+            soft_wrap=True,
+        )
+    if row is not None:
+        key = server.admin_key or ("$MODELPLANE_API_KEY" if server.options.auth else None)
+        console.print(f"try:\n  {_curl(url, key, row)}", soft_wrap=True, highlight=False)

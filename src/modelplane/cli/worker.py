@@ -1,0 +1,65 @@
+"""`modelplane worker`: run jobs from the store without the rest of the platform, on any machine that
+reaches it (MODELPLANE_HOME / MODELPLANE_DATABASE_URL)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelplane.cli.output import server_logging
+
+
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(help="Jobs run at once (default: one per CPU core)")
+    ] = None,
+    until_idle: Annotated[bool, typer.Option("--until-idle", help="Exit once no job is left to run")] = False,
+    lease: Annotated[
+        float, typer.Option(help="Seconds without a heartbeat after which another worker takes a job over")
+    ] = 30.0,
+) -> None:
+    """Run queued jobs (training, batch prediction); Ctrl-C stops, and its jobs resume later."""
+    from modelplane.jobs.pool import PoolOptions, WorkerPool
+    from modelplane.store import Store
+
+    server_logging()
+    store = Store.from_settings()
+    pool = WorkerPool(store, PoolOptions(concurrency=concurrency, until_idle=until_idle, lease_s=lease))
+    signal.signal(signal.SIGTERM, lambda *_: pool.stop())
+    try:
+        pool.run()
+    except KeyboardInterrupt:
+        pass  # run() has ended its jobs' processes and queued them again
+    finally:
+        store.close()
+
+
+def ensure_worker() -> Path | None:
+    """Used in-process (no MODELPLANE_URL): a queued job needs a worker on this store, so start one in the
+    background (it exits when no job is left) unless one runs already. Returns its log file."""
+    if os.environ.get("MODELPLANE_URL"):
+        return None
+    from modelplane.cli.context import platform
+    from modelplane.config import get_settings
+    from modelplane.jobs.pool import live_workers
+
+    if live_workers(platform().store):
+        return None
+    log = get_settings().home / "logs" / f"worker-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        subprocess.Popen(
+            [sys.executable, "-m", "modelplane.cli.main", "worker", "--until-idle"],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return log

@@ -1,0 +1,92 @@
+"""What a version costs to ship and run: file bytes, parameters, latency per sample under ONNX Runtime."""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from modelplane.registry.loading import ONNX_FRAMEWORK, load_native, load_runtime
+from modelplane.registry.views import ModelVersionInfo
+from modelplane.serving.runtimes import OnnxRuntime, Runtime
+from modelplane.store import Store
+
+BATCH_SIZES = (1, 64)
+_ROUNDS = 15
+_ROUND_S = 0.005
+_WARMUP_CALLS = 5
+
+
+def serving_sha(info: ModelVersionInfo) -> str:
+    """The file serving loads: the ONNX export when there is one, else the native weights."""
+    return info.onnx_sha or info.weights_sha
+
+
+def file_sizes(store: Store, info: ModelVersionInfo) -> tuple[int, int]:
+    """Bytes of the serving file, and of it deflated (zlib level 6): what zeros from pruning would save
+    on the wire or on a compressed disk, since the file itself stores them densely."""
+    data = store.artifacts.read_bytes(serving_sha(info))
+    return len(data), len(zlib.compress(data, 6))
+
+
+def parameter_counts(store: Store, info: ModelVersionInfo) -> tuple[int | None, int | None]:
+    """(parameters, nonzero parameters) of a torch network; int8 graphs carry their source's count in
+    their params; scikit-learn models have no comparable count (None)."""
+    if info.framework == ONNX_FRAMEWORK:
+        made: dict[str, Any] = info.params.get("compression", {})
+        return made.get("parameters"), made.get("nonzero_parameters")
+    if info.framework != "torch":
+        return None, None
+    params = list(load_native(store, info).parameters())
+    total = sum(p.numel() for p in params)
+    return total, total - sum(int((p == 0).sum()) for p in params)
+
+
+def timing_runtime(store: Store, info: ModelVersionInfo) -> tuple[Runtime, str]:
+    """A one-thread ONNX Runtime session where the version has ONNX (the model's cost, not the machine's
+    free cores); otherwise the native runtime serving would fall back to."""
+    if info.onnx_sha:
+        return OnnxRuntime(store.artifacts.verified_path(info.onnx_sha), threads=1), "onnxruntime (1 thread)"
+    return load_runtime(store, info), f"{info.framework} native"
+
+
+def time_per_sample(runtimes: Sequence[Runtime], inputs: Sequence[np.ndarray]) -> list[dict[str, float]]:
+    """Milliseconds per sample at each batch size, for every runtime.
+
+    Runtimes take turns round by round, so a burst of load elsewhere on the machine hits them alike, and
+    each keeps its best round: as timeit argues, slower rounds measure interference, not the code.
+    """
+    calls = [
+        {b: _calls_per_round(rt, x[:b]) for b in BATCH_SIZES} for rt, x in zip(runtimes, inputs, strict=True)
+    ]
+    best = [{f"batch{b}": math.inf for b in BATCH_SIZES} for _ in runtimes]
+    for _ in range(_ROUNDS):
+        for k, (runtime, x) in enumerate(zip(runtimes, inputs, strict=True)):
+            for b in BATCH_SIZES:
+                batch, n = x[:b], calls[k][b]
+                start = time.perf_counter()
+                for _ in range(n):
+                    runtime.predict(batch)
+                per_sample = (time.perf_counter() - start) * 1e3 / (n * b)
+                best[k][f"batch{b}"] = min(best[k][f"batch{b}"], per_sample)
+    return best
+
+
+def _calls_per_round(runtime: Runtime, batch: np.ndarray) -> int:
+    """Warm up (lazy allocation, graph planning), then size a round to about _ROUND_S seconds."""
+    for _ in range(_WARMUP_CALLS):
+        runtime.predict(batch)
+    start = time.perf_counter()
+    runtime.predict(batch)
+    return max(1, min(1000, int(_ROUND_S / max(time.perf_counter() - start, 1e-6))))
+
+
+def timing_input(input_shape: Sequence[int]) -> np.ndarray:
+    """Fixed pseudo-random rows: dense kernels cost the same whatever the values (checked against real
+    digits rows), and no dataset has to be read and hashed just to time a model."""
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((max(BATCH_SIZES), *input_shape)).astype(np.float32)

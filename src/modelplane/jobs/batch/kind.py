@@ -1,0 +1,121 @@
+"""Batch prediction as a job: submitted after every check passed, run chunk by chunk, resumed after the
+chunks an earlier attempt committed, published only when complete."""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from modelplane.errors import Invalid
+from modelplane.jobs.batch.inputs import InputLayout, count_rows, read_chunks
+from modelplane.jobs.batch.outputs import ROW_NUMBER, PartFiles, prediction_table, publish
+from modelplane.jobs.batch.paths import temp_output
+from modelplane.jobs.batch.predictor import PinnedDeployment, Predictor
+from modelplane.jobs.batch.request import BatchRequest, parse_batch_request, plan_batch
+from modelplane.jobs.context import JobCancelled, JobContext
+from modelplane.jobs.kinds import job_dir
+from modelplane.jobs.queue import enqueue
+from modelplane.jobs.views import JobInfo
+from modelplane.store import Store
+
+
+def submit_batch(store: Store, request: BatchRequest, *, by: str, job_id: str | None = None) -> JobInfo:
+    """Check the request (a bad one fails here, before anything is queued), then queue it."""
+    params = plan_batch(store, request)
+    rows = params["layout"]["rows"]
+    note = f"{request.deployment} on {Path(params['input']).name} -> {Path(params['output']).name}"
+    return enqueue(store, "batch", params, by=by, total=rows, unit="rows", note=note, job_id=job_id)
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+
+
+class BatchKind:
+    def run(self, ctx: JobContext) -> dict[str, Any]:
+        params = ctx.params
+        layout = InputLayout(**params["layout"])
+        source, output = Path(params["input"]), Path(params["output"])
+        parts = PartFiles(job_dir(ctx.store, ctx.job_id) / "parts")
+        chunks, rows = int(ctx.checkpoint.get("chunks", 0)), int(ctx.checkpoint.get("rows", 0))
+        if ctx.checkpoint.get("published"):  # an earlier attempt published it, then stopped
+            _tidy(parts)
+            return {"output": str(output), "format": params["output_format"], "rows": rows}
+        stat = source.stat() if source.is_file() else None
+        if stat is None or [stat.st_size, stat.st_mtime_ns] != [
+            params["input_stat"][k] for k in ("size", "mtime_ns")
+        ]:
+            raise Invalid(f"{source} changed or disappeared since the job was submitted; submit it again")
+        pinned = PinnedDeployment(**params["deployment"])
+        chunk_rows, batch_size = int(params["chunk_rows"]), int(params["batch_size"])
+        predictor = Predictor(ctx.store, pinned, threads=ctx.threads, batch_size=batch_size)
+        where = f"resuming after {chunks} committed chunk(s), {rows} rows" if chunks else "starting"
+        ctx.progress(
+            rows,
+            total=layout.rows if layout.rows is not None else count_rows(source),
+            line=f"{where}: {predictor.describe()}, {ctx.threads} thread(s), chunks of {chunk_rows} rows, "
+            f"runtime batches of {batch_size}",
+        )
+        started, first_rows = time.perf_counter(), rows
+        id_name = layout.id_column or ROW_NUMBER
+        for index, (x, ids) in enumerate(
+            read_chunks(source, layout, chunk_rows=chunk_rows, skip_chunks=chunks), start=chunks
+        ):
+            if ids is None:
+                ids = pa.array(np.arange(rows, rows + len(x), dtype=np.int64))
+            table = prediction_table(id_name, ids, predictor.predict(x), pinned.task, pinned.classes)
+            parts.write(index, table)
+            rows, chunks = rows + len(x), index + 1
+            ctx.progress(
+                rows,
+                checkpoint={"chunks": chunks, "rows": rows},
+                line=f"chunk {index} committed: rows {rows - len(x)}-{rows - 1}",
+            )
+        ctx.progress(rows, total=rows)
+        temp = temp_output(output, ctx.job_id)
+        written = parts.assemble(chunks, temp, params["output_format"])
+        if written != rows:
+            raise Invalid(f"the parts hold {written} rows but {rows} were committed; submit the job again")
+        ctx.check()  # a cancel that came while assembling stops before the output appears
+        publish(temp, output)
+        with contextlib.suppress(JobCancelled):  # too late to cancel: the output is published
+            published = {"chunks": chunks, "rows": rows, "published": True}
+            ctx.progress(rows, checkpoint=published, line=f"wrote {rows} rows to {output}")
+        _tidy(parts)
+        seconds = time.perf_counter() - started
+        return {
+            "output": str(output),
+            "format": params["output_format"],
+            "rows": rows,
+            "seconds": round(seconds, 3),
+            "rows_per_s": round((rows - first_rows) / seconds, 1) if seconds > 0 else None,
+            "peak_rss_mb": round(_peak_rss_mb(), 1),
+        }
+
+    def cleanup(self, store: Store, job: JobInfo) -> None:
+        """A cancelled or failed batch leaves no temp output and no parts (an earlier output it was to
+        replace is untouched: it is replaced only when a complete one is published)."""
+        temp_output(Path(job.params["output"]), job.id).unlink(missing_ok=True)
+        shutil.rmtree(job_dir(store, job.id), ignore_errors=True)
+
+
+def _tidy(parts: PartFiles) -> None:
+    """Drop the parts of a published output, and the job's folder unless it holds that output (a batch
+    submitted over the API)."""
+    parts.remove()
+    with contextlib.suppress(OSError):
+        parts.folder.parent.rmdir()
+
+
+KIND = BatchKind()
+
+__all__ = ["KIND", "BatchRequest", "parse_batch_request", "submit_batch"]

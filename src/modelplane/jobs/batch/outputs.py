@@ -1,0 +1,133 @@
+"""Predictions on disk: one part file per committed chunk, then the output assembled from the parts.
+
+A part is an Arrow IPC file written to a temp name, fsynced and renamed, so a part that exists is whole.
+The output (Parquet or CSV, by its extension) is assembled part by part into a hidden temp file next to it,
+fsynced, then renamed over the final path: a reader sees no file or the complete one, never half of it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from modelplane.errors import Invalid
+
+ROW_NUMBER = "row"
+
+
+def output_columns(task: str, classes: list[str] | None, width: int) -> list[str]:
+    """The prediction columns, after the id column: `label`, `probability` and one `proba_CLASS` per class,
+    or `prediction` (`prediction_I` for several values)."""
+    if task == "classification":
+        names = classes or [str(i) for i in range(width)]
+        return ["label", "probability", *(f"proba_{name}" for name in names)]
+    return ["prediction"] if width == 1 else [f"prediction_{i}" for i in range(width)]
+
+
+def prediction_table(
+    id_name: str, ids: pa.Array, outputs: dict[str, np.ndarray], task: str, classes: list[str] | None
+) -> pa.Table:
+    columns: dict[str, pa.Array] = {id_name: ids}
+    if task == "classification":
+        probabilities = np.asarray(outputs["probabilities"], dtype=np.float32)
+        label = np.asarray(outputs["label"], dtype=np.int64)
+        names = output_columns(task, classes, probabilities.shape[1])
+        columns["label"] = (
+            pa.DictionaryArray.from_arrays(pa.array(label.astype(np.int32)), pa.array(classes))
+            if classes
+            else pa.array(label)
+        )
+        columns["probability"] = pa.array(probabilities[np.arange(len(label)), label])
+        for j, name in enumerate(names[2:]):
+            columns[name] = pa.array(probabilities[:, j])
+    else:
+        prediction = np.asarray(outputs["prediction"], dtype=np.float32).reshape(len(ids), -1)
+        for j, name in enumerate(output_columns(task, None, prediction.shape[1])):
+            columns[name] = pa.array(prediction[:, j])
+    return pa.table(columns)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class PartFiles:
+    """part-NNNNNN.arrow under `folder`, one per committed chunk."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, index: int) -> Path:
+        return self.folder / f"part-{index:06d}.arrow"
+
+    def write(self, index: int, table: pa.Table) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".part-", suffix=".tmp")
+        os.close(fd)
+        try:
+            with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+            _fsync(Path(tmp))
+            os.replace(tmp, self.path(index))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def read(self, index: int) -> pa.Table:
+        path = self.path(index)
+        if not path.is_file():
+            raise Invalid(
+                f"part {index} of the output is missing from {self.folder}; cancel and submit the job again"
+            )
+        with pa.OSFile(str(path)) as source:
+            return pa.ipc.open_file(source).read_all()
+
+    def assemble(self, count: int, target: Path, fmt: str) -> int:
+        """Write parts 0..count-1, in order, into `target` (fsynced); returns the rows written."""
+        rows = 0
+        writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+        try:
+            for index in range(count):
+                table = self.read(index)
+                if fmt == "csv":  # CSV has no dictionary type: labels are written as their names
+                    table = pa.table(
+                        {n: _plain(c) for n, c in zip(table.column_names, table.columns, strict=True)}
+                    )
+                if writer is None:
+                    writer = (
+                        pq.ParquetWriter(target, table.schema)
+                        if fmt == "parquet"
+                        else pacsv.CSVWriter(target, table.schema)
+                    )
+                writer.write_table(table)
+                rows += table.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+        _fsync(target)
+        return rows
+
+    def remove(self) -> None:
+        if self.folder.is_dir():
+            for part in self.folder.iterdir():
+                part.unlink(missing_ok=True)
+            self.folder.rmdir()
+
+
+def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
+
+
+def publish(temp: Path, output: Path) -> None:
+    os.replace(temp, output)
+    _fsync(output.parent)

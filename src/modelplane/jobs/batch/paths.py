@@ -1,0 +1,51 @@
+"""File names batch prediction reads and writes: formats by extension, and the output's checks and temp name.
+
+Kept free of pyarrow so the HTTP client can check paths before it uploads anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelplane.errors import Conflict, Invalid, NotFound
+
+INPUT_FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}
+OUTPUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+
+def input_format(path: Path) -> str:
+    found = INPUT_FORMATS.get(path.suffix.lower())
+    if found is None:
+        raise Invalid(f"cannot read '{path.name}' as rows to predict; give a {', '.join(INPUT_FORMATS)} file")
+    return found
+
+
+def check_input(path: Path) -> str:
+    fmt = input_format(path)
+    if not path.is_file():
+        raise NotFound(f"no such file: '{path}'; check the --input path")
+    return fmt
+
+
+def output_format(path: Path) -> str:
+    found = OUTPUT_FORMATS.get(path.suffix.lower())
+    if found is None:
+        raise Invalid(f"cannot write predictions to '{path.name}'; name a .parquet or .csv output file")
+    return found
+
+
+def check_output(output: Path, *, overwrite: bool) -> str:
+    """The output's format; refuses a path whose folder is missing, or that exists without overwrite."""
+    fmt = output_format(output)
+    if not output.parent.is_dir():
+        raise NotFound(f"folder '{output.parent}' does not exist; create it or write the output elsewhere")
+    if output.is_dir():
+        raise Invalid(f"'{output}' is a folder; name the output file, e.g. {output / ('predictions.' + fmt)}")
+    if output.exists() and not overwrite:
+        raise Conflict(f"'{output}' already exists; pass --overwrite to replace it")
+    return fmt
+
+
+def temp_output(output: Path, job_id: str) -> Path:
+    """Hidden, next to the output (a rename within one folder is atomic), named by the job."""
+    return output.with_name(f".{output.name}.{job_id}.partial")

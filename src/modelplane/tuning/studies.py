@@ -1,0 +1,167 @@
+"""Studies: create or resume one, run its trials within the budget, register the best trial as one version.
+
+Trials train runs that register nothing; when the budget is spent the best trial's run becomes the one new
+model version (reusing its kept weights), its params naming the study and trial, and the study records the
+version. Resuming a crashed or interrupted study continues to the trial budget, counting finished trials.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from modelplane.errors import Conflict
+from modelplane.refs import Ref
+from modelplane.store import Store
+from modelplane.training.runs import end_run, get_run, register_run
+from modelplane.tuning.config import TuneConfig, parse_tune_config
+from modelplane.tuning.objective import ERROR, RUN_ID
+from modelplane.tuning.plan import StudyPlan, make_plan
+from modelplane.tuning.progress import StudyProgress
+from modelplane.tuning.storage import (
+    SETTINGS_ATTR,
+    load_study,
+    open_storage,
+    recover_stale,
+    storage_url,
+    study_names,
+    trials_used,
+)
+from modelplane.tuning.views import BEST_TRIAL_ATTR, VERSION_ATTR, StudyInfo, study_view
+from modelplane.tuning.workers import Budget, quiet_optuna, run_parallel, run_trials
+
+
+class StudyInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a study: finished trials are kept and the message says how to resume."""
+
+
+def tune(store: Store, config: TuneConfig, *, by: str = "", progress: bool = False) -> StudyInfo:
+    """Validate everything, create the study, run its trials, register the best one."""
+    storage = open_storage(storage_url(store))
+    existing = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    name = config.name or _next_name(existing, config)
+    plan = make_plan(store, config, name=name, by=by)
+    if name in existing:
+        raise Conflict(
+            f"study '{name}' exists; continue it with `modelplane tune --resume {name}` or pick a --name"
+        )
+    with quiet_optuna():
+        study = optuna.create_study(
+            storage=storage,
+            study_name=name,
+            direction=plan.direction,
+            sampler=plan.sampler(),
+            pruner=plan.pruner(),
+        )
+    settings = {
+        "config": plan.config.model_dump(mode="json"),
+        "metric": plan.objective.name,
+        "task": plan.task,
+        "created_by": by,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    study.set_user_attr(SETTINGS_ATTR, settings)
+    return _run(store, study, plan, progress=progress)
+
+
+def resume(
+    store: Store,
+    name: str,
+    *,
+    parallel: int | None = None,
+    timeout: float | str | None = None,
+    progress: bool = False,
+) -> StudyInfo:
+    """Continue a study with its stored settings; `parallel` and `timeout` apply to this session only."""
+    study = load_study(open_storage(storage_url(store)), name)
+    if VERSION_ATTR in study.user_attrs:
+        raise Conflict(
+            f"study '{name}' is finished: trial {study.user_attrs.get(BEST_TRIAL_ATTR)} was registered as "
+            f"{study.user_attrs[VERSION_ATTR]}; start a new study to search again"
+        )
+    settings = study.user_attrs[SETTINGS_ATTR]
+    session: dict[str, Any] = {
+        k: v for k, v in (("parallel", parallel), ("timeout", timeout)) if v is not None
+    }
+    config = parse_tune_config({**settings["config"], **session})
+    plan = make_plan(store, config, name=name, by=settings["created_by"])
+    for trial in recover_stale(study):
+        if RUN_ID in trial.user_attrs:
+            reason = f"the process running trial {trial.number} of study {name} died; --resume runs it again"
+            end_run(store, trial.user_attrs[RUN_ID], "interrupted", reason)
+    return _run(store, study, plan, progress=progress)
+
+
+def get_study(store: Store, name: str) -> StudyInfo:
+    return study_view(load_study(open_storage(storage_url(store)), name), detail=True)
+
+
+def list_studies(store: Store) -> list[StudyInfo]:
+    storage = open_storage(storage_url(store))
+    return [study_view(load_study(storage, name), detail=False) for name in study_names(storage)]
+
+
+def _next_name(existing: list[str], config: TuneConfig) -> str:
+    """DATA-MODEL-N with the next free N."""
+    prefix = f"{Ref.parse(config.data, 'dataset').name}-{config.model}-"
+    taken = [int(m.group(1)) for s in existing if (m := re.fullmatch(re.escape(prefix) + r"(\d+)", s))]
+    return f"{prefix}{max(taken, default=0) + 1}"
+
+
+def _run(store: Store, study: optuna.Study, plan: StudyPlan, *, progress: bool) -> StudyInfo:
+    config = plan.config
+    used = trials_used(study.get_trials(deepcopy=False))
+    limit = None if config.trials is None else config.trials - used
+    with StudyProgress(study, plan, enabled=progress) as bar:
+        try:
+            if limit is None or limit > 0:
+                if config.parallel == 1:
+                    budget = Budget.create(mp.get_context("spawn"), limit, config.timeout)
+                    with quiet_optuna():
+                        run_trials(store, plan, budget, on_trial=bar.refresh)
+                else:
+                    run_parallel(
+                        store, plan, (limit, config.timeout), workers=config.parallel, on_poll=bar.refresh
+                    )
+        except KeyboardInterrupt:
+            kept = trials_used(study.get_trials(deepcopy=False))
+            raise StudyInterrupted(
+                f"interrupted; {kept} finished trial(s) are kept: "
+                f"`modelplane tune --resume {plan.name}` goes on"
+            ) from None
+    _register_best(store, study, plan)
+    return study_view(study, detail=True)
+
+
+def _register_best(store: Store, study: optuna.Study, plan: StudyPlan) -> None:
+    """The best trial's run becomes one model version; the study and the version point at each other."""
+    trials = study.get_trials(deepcopy=False)
+    if not any(t.state == TrialState.COMPLETE for t in trials):
+        errors = [t.user_attrs[ERROR] for t in trials if ERROR in t.user_attrs]
+        counts = ", ".join(f"{sum(t.state == s for t in trials)} {s.name.lower()}" for s in TrialState)
+        raise Conflict(
+            f"no trial of study '{plan.name}' completed ({counts})"
+            + (f"; first error: {errors[0]}" if errors else "")
+            + "; fix the space, or give it more time with "
+            + f"`modelplane tune --resume {plan.name} --timeout 30m`"
+        )
+    best = study.best_trial
+    run_id = best.user_attrs[RUN_ID]
+    version = get_run(store, run_id).model_version
+    if version is None:  # not registered by an earlier session that crashed before linking
+        tuning = {
+            "study": plan.name,
+            "trial": best.number,
+            "metric": plan.objective.name,
+            "value": best.value,
+            "direction": plan.direction,
+            "params": dict(best.params),
+        }
+        version = register_run(store, run_id, params={"tuning": tuning}).model_version
+    study.set_user_attr(BEST_TRIAL_ATTR, best.number)
+    study.set_user_attr(VERSION_ATTR, version)

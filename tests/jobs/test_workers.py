@@ -1,0 +1,150 @@
+"""Workers as separate processes: kill -9 in the middle of a job and the next worker resumes it from its
+checkpoint (training and batch), and of two workers only one does; a cancel stops a running job within a
+couple of seconds, whether or not its code cooperates."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pyarrow.parquet as pq
+import pytest
+
+from modelplane.data.ingest import IngestOptions, add_dataset
+from modelplane.jobs.batch.kind import BatchRequest, submit_batch
+from modelplane.jobs.pool import PoolOptions, WorkerPool, live_workers
+from modelplane.jobs.queue import cancel_job, get_job, read_log
+from modelplane.jobs.train import submit_train
+from modelplane.jobs.views import CANCELLED, SUCCEEDED, JobInfo
+from modelplane.store import Store
+from modelplane.training.runs import get_run, parse_run_config
+from tests.jobs.conftest import rows, until, write_parquet
+from tests.jobs.workers import WorkerProcess
+
+ROWS, CHUNK = 20_000, 100
+
+
+@pytest.fixture
+def workers(isolated_home: Path) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+def _batch(store: Store, scratch: Path) -> tuple[JobInfo, np.ndarray]:
+    ids = np.arange(ROWS) * 3
+    source = write_parquet(scratch / "in.parquet", rows(ROWS), ids)
+    request = BatchRequest(
+        deployment="tiny",
+        input=str(source),
+        output=str(scratch / "out.parquet"),
+        id_column="row_id",
+        chunk_rows=CHUNK,
+    )
+    return submit_batch(store, request, by="test"), ids
+
+
+def _finished(store: Store, job_id: str) -> JobInfo | None:
+    job = get_job(store, job_id)
+    return job if job.finished else None
+
+
+def _lines(store: Store, job_id: str) -> list[str]:
+    return [line.line for line in read_log(store, job_id, limit=100_000)[1]]
+
+
+def _freeze_then_kill(worker: WorkerProcess) -> None:
+    """Stop the job's process where it is, then kill -9 the worker: the kernel ends the job's process too."""
+    child = until(worker.job_process, what="the job's process")
+    assert isinstance(child, psutil.Process)
+    child.suspend()
+    worker.kill9()
+    until(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, what="the orphan to die")
+
+
+def test_a_batch_resumes_after_kill_9_of_its_worker_on_exactly_one_of_two_workers(
+    store: Store, tiny: object, scratch: Path, isolated_home: Path, workers: list[WorkerProcess]
+) -> None:
+    job, ids = _batch(store, scratch)
+    workers.append(WorkerProcess(isolated_home))
+    until(lambda: get_job(store, job.id).progress.done >= 20 * CHUNK, what="20 committed chunks")
+    _freeze_then_kill(workers[0])
+    committed = get_job(store, job.id).progress.done
+    assert committed < ROWS
+
+    # Two workers race for the orphaned job: the lease lets exactly one of them run it.
+    workers.extend([WorkerProcess(isolated_home), WorkerProcess(isolated_home)])
+    done = until(lambda: _finished(store, job.id), timeout_s=60, what="the job to end")
+    assert isinstance(done, JobInfo) and done.state == SUCCEEDED and done.attempts == 2, done.error
+    lines = _lines(store, job.id)
+    assert (
+        sum("resuming on" in line for line in lines) == 1 and sum("started on" in line for line in lines) == 1
+    )
+    resumed = next(line for line in lines if "resuming after" in line)
+    assert f"{committed // CHUNK} committed chunk(s), {committed} rows" in resumed  # not from scratch
+    chunks = [int(m.group(1)) for line in lines if (m := re.match(r"chunk (\d+) committed", line))]
+    assert chunks == list(range(ROWS // CHUNK))  # each chunk committed once, in order
+    assert pq.read_table(scratch / "out.parquet").column("row_id").to_numpy().tolist() == ids.tolist()
+    assert all(worker.process.poll() is None for worker in workers[1:])
+
+
+def test_training_resumes_from_its_last_epoch_checkpoint_after_kill_9(
+    store: Store, isolated_home: Path, workers: list[WorkerProcess]
+) -> None:
+    """Attempt 2 picks up at the epoch after attempt 1's last checkpoint, and the run's history holds each
+    epoch once. (Training on to registration is what every train job does: tests/e2e/test_platform.py.)"""
+    add_dataset(store, "iris", "builtin:iris", IngestOptions())
+    config = parse_run_config({"data": "iris", "model": "mlp", "train": {"epochs": 500, "batch_size": 8}})
+    job = submit_train(store, config, by="test")
+    run_id = job.params["run_id"]
+    assert get_run(store, run_id).status == "queued"
+    workers.append(WorkerProcess(isolated_home))
+    until(lambda: get_job(store, job.id).progress.done >= 3, timeout_s=60, what="3 epochs")
+    _freeze_then_kill(workers[0])
+    checkpoints = sorted((store.runs_dir / run_id / "checkpoints").glob("epoch-*.pt"))
+    last = int(checkpoints[-1].stem.removeprefix("epoch-"))
+    assert last >= 3
+
+    workers.append(WorkerProcess(isolated_home))
+    until(lambda: get_job(store, job.id).progress.done >= last + 3, timeout_s=60, what="3 more epochs")
+    assert cancel_job(store, job.id, by="test").cancel_requested
+    done = until(lambda: _finished(store, job.id), what="the cancel")
+    assert isinstance(done, JobInfo) and done.state == CANCELLED and done.attempts == 2, done.error
+    lines = _lines(store, job.id)
+    at = lines.index(f"resuming run {run_id} from its checkpoint of epoch {last}")
+    assert next(line for line in lines[at:] if line.startswith("epoch ")).startswith(f"epoch {last + 1}:")
+    run = get_run(store, run_id)
+    epochs = [int(e["epoch"]) for e in run.history]
+    assert run.status == "cancelled" and epochs == list(range(1, len(epochs) + 1)) and len(epochs) > last + 1
+
+
+@pytest.mark.parametrize("cooperates", [True, False])
+def test_cancel_stops_a_running_job_within_seconds(
+    store: Store, tiny: object, scratch: Path, cooperates: bool
+) -> None:
+    job, _ = _batch(store, scratch)
+    pool = WorkerPool(store, PoolOptions(concurrency=1, cancel_grace_s=0.5)).start()
+    try:
+        until(lambda: get_job(store, job.id).progress.done >= 5 * CHUNK, what="5 committed chunks")
+        child = psutil.Process().children()[0]
+        if not cooperates:
+            child.suspend()  # its code can no longer see the cancel: the worker must end the process
+        asked = time.monotonic()
+        cancel_job(store, job.id, by="bob")
+        done = until(lambda: _finished(store, job.id), what="the cancel")
+        elapsed = time.monotonic() - asked
+    finally:
+        pool.stop()
+    assert isinstance(done, JobInfo) and done.state == CANCELLED
+    assert elapsed < 2.0, elapsed
+    if not cooperates:
+        assert "did not stop within" in (done.error or "")
+    until(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, what="the process")
+    assert sorted(p.name for p in scratch.iterdir()) == ["in.parquet"]  # no output, no temp file
+    assert not (store.runs_dir.parent / "jobs" / job.id).exists()  # no parts
+    assert live_workers(store) == 0
