@@ -1,15 +1,23 @@
-"""Shared fixtures: every test gets its own MODELPLANE_HOME (a temp folder) and store."""
+"""Shared fixtures: every test gets its own MODELPLANE_HOME (a temp folder) and store; PostgreSQL tests
+get a scratch database of their own."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from modelplane.cli.context import platform
 from modelplane.config import get_settings
 from modelplane.store import Store
+
+PG_URL = os.environ.get("MODELPLANE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(autouse=True)
@@ -30,3 +38,26 @@ def store(isolated_home: Path) -> Iterator[Store]:
     opened = Store.from_settings()
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database per test, dropped afterwards; skipped (never in CI) when no server answers.
+    The server is MODELPLANE_TEST_PG_URL (default: this project's CI server, database `test`)."""
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        admin.connect().close()
+    except OperationalError as exc:
+        admin.dispose()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at {PG_URL} does not answer, and CI must run this test: {exc}")
+        pytest.skip(f"no PostgreSQL answers at {PG_URL} (set MODELPLANE_TEST_PG_URL to run this test)")
+    name = f"modelplane_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

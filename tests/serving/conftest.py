@@ -21,4 +21,3 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
     local.models.alias("iris-mlp@1", "production")
     yield local
     local.close()
-

@@ -79,5 +79,6 @@ class StubService:
         unknown = [n for n in names if n not in outputs]
         if unknown:
             raise Invalid(f"model 'tiny' has no output {unknown[0]!r}; outputs are label, probabilities")
-        return InferResult(model="tiny", version="1", outputs={n: outputs[n] for n in names}, id=request.id,
-                           parameters={})
+        return InferResult(
+            model="tiny", version="1", outputs={n: outputs[n] for n in names}, id=request.id, parameters={}
+        )
