@@ -1,8 +1,10 @@
 """Compression targets on digits, one table:
 
 1. int8 quantisation of the digits mlp: serving file <= 0.3x the parent's, test accuracy drop <= 0.5 pt,
-   batch-1 latency <= 1.0x (ONNX Runtime, one thread). Dynamic mode is the target; static is shown too,
-   and so is a wider mlp ([512, 256]), since both ratios depend on the model's size.
+   batch-1 latency <= 1.0x (ONNX Runtime, one thread). Each mode is held to all three targets: dynamic
+   and static (int8 compute), a wider mlp ([512, 256]) in dynamic mode since both ratios depend on the
+   model's size, and weights mode (int8 file, float compute: it cannot be faster, only not slower).
+   A line under the table says which targets each mode meets.
 2. pruning 60% of the mlp's weights (unstructured) + 3 epochs of fine-tuning: accuracy drop <= 1 pt.
 3. distillation of a cnn teacher into a student with <= 25% of its parameters: accuracy within 1.5 pt;
    the same student trained on the labels alone (alpha 0) is shown for what the teacher adds.
@@ -59,7 +61,8 @@ def run(home: Path, args: argparse.Namespace) -> None:
     def check(name: str, measured: float, target: str, ok: bool, fmt: str, note: str = "") -> None:
         rows.append([name, format(measured, fmt), target, "[green]PASS" if ok else "[red]FAIL", note])
 
-    for source, mode in ((mlp, "dynamic"), (mlp, "static"), (wide, "dynamic")):
+    targets: dict[str, dict[str, bool]] = {}
+    for source, mode in ((mlp, "dynamic"), (mlp, "static"), (wide, "dynamic"), (mlp, "weights")):
         started = time.perf_counter()
         result = platform.compress(source.ref, quantize="int8", mode=mode)
         seconds = time.perf_counter() - started
@@ -67,14 +70,16 @@ def run(home: Path, args: argparse.Namespace) -> None:
         size = child.file_bytes / parent.file_bytes
         drop = (_accuracy(source) - _accuracy(result.version)) * 100
         latency = _latency_ratio(platform, source.ref, result.version.ref, args.repeats)
-        label = f"int8 {mode} {source.ref} -> {result.version.ref}"
-        folded = result.version.params["compression"]["folded_normalization"]
+        made = result.version.params["compression"]
+        label = f"int8 {mode} ({made['compute']} compute) {source.ref} -> {result.version.ref}"
         kb = f"{parent.file_bytes / 1024:.1f} -> {child.file_bytes / 1024:.1f} KB"
-        sizes = f"{kb}; folded {folded}; {seconds:.1f}s"
-        check(f"{label}: file size", size, "<= 0.30x", size <= 0.30, ".3f", sizes)
-        check(f"{label}: accuracy drop (pt)", drop, "<= 0.5", drop <= 0.5, "+.2f")
+        sizes = f"{kb}; folded {made['folded_normalization']}; {seconds:.1f}s"
         ms = f"{parent.latency_ms['batch1']:.4f} -> {child.latency_ms['batch1']:.4f} ms"
-        check(f"{label}: batch-1 latency", latency, "<= 1.00x", latency <= 1.0, ".3f", ms)
+        passed = {"file": size <= 0.30, "accuracy": drop <= 0.5, "latency": latency <= 1.0}
+        check(f"{label}: file size", size, "<= 0.30x", passed["file"], ".3f", sizes)
+        check(f"{label}: accuracy drop (pt)", drop, "<= 0.5", passed["accuracy"], "+.2f")
+        check(f"{label}: batch-1 latency", latency, "<= 1.00x", passed["latency"], ".3f", ms)
+        targets[f"int8 {mode} on {source.model} ({made['compute']} compute)"] = passed
 
     started = time.perf_counter()
     pruned = platform.compress(mlp.ref, prune=0.6, finetune_epochs=3).version
@@ -117,6 +122,10 @@ def run(home: Path, args: argparse.Namespace) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    for how, passed in targets.items():
+        meets = ", ".join(k for k, ok in passed.items() if ok) or "none"
+        misses = ", ".join(k for k, ok in passed.items() if not ok) or "none"
+        console.print(f"{how}: meets {meets}; misses {misses}")
 
 
 def main() -> None:

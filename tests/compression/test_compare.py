@@ -61,6 +61,7 @@ def _one_line_error(result_err: str) -> str:
     ("args", "message"),
     [
         (["--quantize", "int8"], "scikit-learn random_forest model; int8 quantisation applies"),
+        (["--quantize", "int8", "--mode", "weights"], "scikit-learn random_forest model; int8 quantisation"),
         (["--prune", "1.5"], "prune amount must be between 0 and 1"),
         (["--prune", "0"], "prune amount must be between 0 and 1"),
     ],

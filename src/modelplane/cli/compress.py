@@ -36,7 +36,10 @@ def compress(
     quantize: Annotated[str | None, typer.Option(help="Quantise to this type: int8")] = None,
     mode: Annotated[
         str | None,
-        typer.Option(help="dynamic (default; no data needed) or static (calibrated on training rows)"),
+        typer.Option(
+            help="dynamic (default; no data needed), static (calibrated on training rows) or weights "
+            "(int8 weights, float compute: smaller files, same speed)"
+        ),
     ] = None,
     calibration_rows: Annotated[
         int | None, typer.Option(help="Training rows that calibrate static quantisation (default 512)")

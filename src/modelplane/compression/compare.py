@@ -81,7 +81,7 @@ def describe_method(info: ModelVersionInfo) -> str:
     made: dict[str, Any] = info.params.get("compression", {})
     method = made.get("method")
     if method == "quantize":
-        return f"int8 {made.get('mode')}"
+        return "int8 weights, float compute" if made.get("mode") == "weights" else f"int8 {made.get('mode')}"
     if method == "prune":
         return (
             f"pruned {made.get('amount', 0):.0%} {'structured' if made.get('structured') else 'unstructured'}"

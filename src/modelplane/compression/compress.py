@@ -9,6 +9,8 @@ How versions are stored:
   artifact). There is no float copy to drift from what is served: `eval`, serving and `export --format onnx`
   all read that graph; `load_native` and TorchScript export refuse with a message naming the parent.
   The parameter count is kept in `params.compression`, since the graph's tensors mix weights and scales.
+  In mode 'weights' only the file is int8: ONNX Runtime expands the weights to float32 when it loads
+  the graph, so `params.compression.compute` is 'float' (it is 'int8' for dynamic and static).
 - pruned, structured: a torch version with a smaller spec (fewer units/channels) and its own weights.
 - pruned, unstructured: a torch version with the parent's spec whose weights hold zeros, stored densely
   (safetensors and ONNX Runtime have no sparse format that would be smaller or faster here); `params`
@@ -247,15 +249,26 @@ def _quantized(job: _Job) -> _Made:
         "source": info.ref,
         "dtype": request.quantize,
         "mode": mode,
+        "compute": "float" if mode == "weights" else "int8",
         "per_channel": request.option("per_channel"),
         "calibration_rows": len(calibration) if calibration is not None else None,
         "int8_tensors": quantized.int8_tensors,
         "folded_normalization": quantized.folded,
         "parameters": counts["parameters"],
         "nonzero_parameters": counts["nonzero_parameters"],
-        "storage": "the int8 ONNX graph is both the weights and the serving file; there is no torch form",
+        "storage": _int8_storage(mode),
     }
     return _Made(ONNX_FRAMEWORK, info.kind, info.spec, path, path, {"compression": compression}, metrics)
+
+
+def _int8_storage(mode: str) -> str:
+    stored = "the int8 ONNX graph is both the weights and the serving file; there is no torch form"
+    if mode != "weights":
+        return stored
+    return (
+        f"{stored}. Only the file is int8: ONNX Runtime expands the weights to float32 when it loads the "
+        "graph, so runtime memory, compute and speed are the float parent's"
+    )
 
 
 def _evaluated(runtime: OnnxRuntime, arrays: SplitArrays, info: ModelVersionInfo) -> dict[str, Any]:

@@ -7,8 +7,11 @@ the file would shrink to 0.28x, not 0.53x); PyTorch's dynamic mode also covers o
 static: weights and activations of Conv/Gemm/MatMul (and the Relu/pool/reshape between them) become
 int8, with activation ranges calibrated on training rows; QDQ format, which ONNX Runtime fuses into
 QLinearConv/QGemm kernels at load time.
-Either way the result is a standard-op ONNX file that honours the serving contract. Recurrent (LSTM/GRU)
-weights stay float in both modes; `params.compression.int8_tensors` says how many tensors became int8.
+weights: only the file is int8. Weights of MatMul/Gemm/Conv are stored as int8 and expanded back to
+float32 by ONNX Runtime when it loads the graph, so compute, runtime memory and speed stay float
+(weights.py; checked on every graph it writes).
+Each mode's result is a standard-op ONNX file that honours the serving contract. Recurrent (LSTM/GRU)
+weights stay float in all modes; `params.compression.int8_tensors` says how many tensors became int8.
 
 Before quantising, the input standardisation is folded into the first dense layer (fold.py) as far as
 int8 allows, and after it the graph is compacted (compact.py): on the digits MLP that takes the file from
@@ -44,14 +47,17 @@ from onnx import TensorProto, helper, numpy_helper
 from modelplane.compression.compact import compact_graph
 from modelplane.compression.export import check_onnx, strip_debug_metadata, verify_export
 from modelplane.compression.fold import fold_input_normalization
+from modelplane.compression.weights import check_expanded_at_load, store_weights_int8
 from modelplane.errors import IntegrityError, Invalid
 from modelplane.registry.loading import ONNX_FRAMEWORK
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.serving.runtimes import INPUT_NAME, OnnxRuntime
 
-MODES = ("dynamic", "static")
+MODES = ("dynamic", "static", "weights")
 DTYPES = ("int8",)
 _STATIC_OPS = ["Conv", "Gemm", "MatMul", "Relu", "MaxPool", "Reshape", "Flatten"]
+# What each mode makes int8, for the message when a graph has none of it.
+_COVERS = {"dynamic": "MatMul/Gemm", "static": "Conv, Gemm, MatMul", "weights": "MatMul/Gemm/Conv weights"}
 _CALIBRATION_BATCH = 64
 _INT8 = (TensorProto.INT8, TensorProto.UINT8)
 # Rows that check a fold: enough to see every feature's range, few enough to run in milliseconds.
@@ -115,8 +121,8 @@ def quantize_onnx(
     count = _int8_tensors(best)
     if count == 0:
         raise Invalid(
-            f"the graph has no layers {mode} quantisation covers (it quantises "
-            f"{'MatMul/Gemm' if mode == 'dynamic' else ', '.join(_STATIC_OPS[:3])}); nothing would change"
+            f"the graph has no layers {mode} quantisation covers (it quantises {_COVERS[mode]}); "
+            "nothing would change"
         )
     bound = _ERROR_MARGIN * _int8_error(best, reference, x)
     for how, candidate in _folds(model, reference, x):
@@ -127,6 +133,8 @@ def quantize_onnx(
     compact_graph(best)
     onnx.save(best, str(dest))
     check_onnx(dest, task)
+    if mode == "weights":
+        check_expanded_at_load(dest, scratch)  # the mode's promise: float compute
     return Quantized(count, folded)
 
 
@@ -161,7 +169,10 @@ def _quantize(
     per_channel: bool,
     scratch: Path,
 ) -> onnx.ModelProto:
-    """The int8 graph of `model` under ONNX Runtime's tools (files under `scratch`, named by `name`)."""
+    """The int8 graph of `model`: weight storage here, or ONNX Runtime's tools (files under `scratch`,
+    named by `name`)."""
+    if mode == "weights":
+        return store_weights_int8(model, per_channel=per_channel)
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
