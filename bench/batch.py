@@ -7,6 +7,10 @@ and an id column) through a deployed digits-cnn:
 - kill -9 of the worker at ~50% of the job and an immediate restart: the output holds every row exactly
   once with its id, in order, and the whole run takes <= 1.6x an uninterrupted one (submit to success).
 
+On a shared machine load comes and goes, so raw ONNX Runtime runs before and after the jobs and the
+uninterrupted job runs twice: rates are the best of two, the uninterrupted time the shorter (which makes
+the 1.6x test stricter), and every measurement is printed.
+
     .venv/bin/python bench/batch.py [--rows 1000000] [--batch-size 4096] [--home DIR]
 """
 
@@ -119,7 +123,7 @@ class Worker:
 def run_job(
     home: Path, source: Path, output: Path, batch_size: int, *, kill_at: float | None, log: Path
 ) -> dict[str, Any]:
-    """Submit, (optionally kill -9 the worker at `kill_at` of the rows and start another), wait for success."""
+    """Submit; with `kill_at`, kill -9 the worker at that fraction of the rows and start another; wait."""
     from modelplane.jobs.batch.kind import parse_batch_request, submit_batch
     from modelplane.jobs.queue import get_job, read_log
     from modelplane.store import Store
@@ -146,7 +150,7 @@ def run_job(
                 worker.kill9()
                 killed_at = done / total
                 worker = Worker(home, log)
-            time.sleep(0.02)
+            time.sleep(0.05 if kill_at is not None else 0.5)  # polls take CPU from the job
         wall = time.perf_counter() - started
         _, lines = read_log(store, job.id)
         return {
@@ -180,26 +184,36 @@ def main() -> None:
     ids = write_rows(source, args.rows, names)
     console.print(f"{args.rows:,} rows in {source} ({source.stat().st_size / 2**20:.0f} MiB); home {home}")
 
-    raw = raw_onnx_rows_per_s(home, source, args.batch_size)
-    plain = run_job(home, source, output, args.batch_size, kill_at=None, log=log)
-    plain_ok = exact(output, ids)
+    raws = [raw_onnx_rows_per_s(home, source, args.batch_size)]
+    plains = []
+    for _ in range(2):
+        plains.append(run_job(home, source, output, args.batch_size, kill_at=None, log=log))
+        plains[-1]["exact"] = exact(output, ids)
+    raws.append(raw_onnx_rows_per_s(home, source, args.batch_size))
     killed = run_job(home, source, output, args.batch_size, kill_at=0.5, log=log)
     killed_ok = exact(output, ids)
 
-    result = plain["job"].result
-    ratio = result["rows_per_s"] / raw
-    slowdown = killed["wall_s"] / plain["wall_s"]
+    raw, rate = max(raws), max(p["job"].result["rows_per_s"] for p in plains)
+    peak = max(p["job"].result["peak_rss_mb"] for p in plains)
+    plain_wall, plain_ok = min(p["wall_s"] for p in plains), all(p["exact"] for p in plains)
+    ratio = rate / raw
+    slowdown = killed["wall_s"] / plain_wall
     table = Table(
         title=f"batch prediction, {args.rows:,} rows, batch size {args.batch_size}", title_justify="left"
     )
     for column in ("measure", "value", "target", "met"):
         table.add_column(column)
     rows = [
-        ("raw ONNX Runtime, rows in memory", f"{raw:,.0f} rows/s", "", ""),
-        ("batch job (read, predict, write)", f"{result['rows_per_s']:,.0f} rows/s", "", ""),
-        ("batch job / raw ONNX Runtime", f"{ratio:.0%}", ">= 80%", ratio >= 0.8),
-        ("batch job peak RSS", f"{result['peak_rss_mb']:.0f} MB", "<= 500 MB", result["peak_rss_mb"] <= 500),
-        ("uninterrupted, submit to success", f"{plain['wall_s']:.1f} s", "", ""),
+        ("raw ONNX Runtime, rows in memory", " / ".join(f"{r:,.0f}" for r in raws) + " rows/s", "", ""),
+        (
+            "batch job (read, predict, write)",
+            " / ".join(f"{p['job'].result['rows_per_s']:,.0f}" for p in plains) + " rows/s",
+            "",
+            "",
+        ),
+        ("batch job / raw ONNX Runtime (best of each)", f"{ratio:.0%}", ">= 80%", ratio >= 0.8),
+        ("batch job peak RSS", f"{peak:.0f} MB", "<= 500 MB", peak <= 500),
+        ("uninterrupted, submit to success", " / ".join(f"{p['wall_s']:.1f}" for p in plains) + " s", "", ""),
         ("uninterrupted output exact, ids in order", str(plain_ok), "True", plain_ok),
         ("kill -9 of the worker at", f"{killed['killed_at']:.0%} of rows", "~50%", ""),
         ("killed + restarted, submit to success", f"{killed['wall_s']:.1f} s", "", ""),

@@ -31,6 +31,7 @@ from modelplane.data.ingest import IngestResult
 from modelplane.evaluation.views import EvaluationReport
 from modelplane.jobs.views import JobInfo, LogLine
 from modelplane.registry.views import ModelInfo, ModelVersionInfo
+from modelplane.retrain.views import FiringInfo, RetrainPolicyInfo
 from modelplane.security.audit import AuditRecord, Head, Verification
 from modelplane.security.keys import KeyInfo, NewKey
 from modelplane.security.metering import UsageRow
@@ -382,6 +383,45 @@ class Jobs(_Area):
         return target
 
 
+class RetrainPolicies(_Area):
+    """Continuous training on the server: one policy per model; the server's watcher fires them."""
+
+    def set(
+        self,
+        model: str,
+        *,
+        data: str,
+        on: str = "new-data",
+        gate: str | None = None,
+        canary: str | None = None,
+        replay: float = 0.2,
+        epochs: int = 3,
+        lr: float | None = None,
+        enabled: bool = True,
+    ) -> RetrainPolicyInfo:
+        body = {
+            "data": data,
+            "on": on,
+            "gate": gate,
+            "canary": canary,
+            "replay": replay,
+            "epochs": epochs,
+            "lr": lr,
+            "enabled": enabled,
+        }
+        found = self._http.json("PUT", f"/api/v1/retrain-policies/{_ref(model)}", json=body)
+        return parse(RetrainPolicyInfo, found)
+
+    def list(self) -> list[RetrainPolicyInfo]:
+        return [parse(RetrainPolicyInfo, item) for item in self._http.items("/api/v1/retrain-policies")]
+
+    def get(self, model: str) -> RetrainPolicyInfo:
+        return parse(RetrainPolicyInfo, self._http.json("GET", f"/api/v1/retrain-policies/{_ref(model)}"))
+
+    def delete(self, model: str) -> None:
+        self._http.call("DELETE", f"/api/v1/retrain-policies/{_ref(model)}")
+
+
 class Client:
     """`Client()` reads MODELPLANE_URL and MODELPLANE_API_KEY; `verify` is a CA bundle path for TLS."""
 
@@ -405,6 +445,7 @@ class Client:
         self.usage = UsageReports(self._http)
         self.audit = AuditLog(self._http)
         self.jobs = Jobs(self._http)
+        self.retrain_policies = RetrainPolicies(self._http)
 
     @property
     def url(self) -> str:
@@ -423,6 +464,10 @@ class Client:
         found = self._http.json("POST", "/api/v1/runs", json={**(config or {}), **fields})
         run = parse(RunInfo, found)
         return self._follow(run, found["job_id"], progress, on_epoch) if wait else run
+
+    def retrain(self, model: str) -> FiringInfo:
+        """Fire `model`'s retrain policy now; returns the firing (`.job_id` is the job to follow)."""
+        return parse(FiringInfo, self._http.json("POST", f"/api/v1/retrain-policies/{_ref(model)}/trigger"))
 
     def resume(self, run_id: str, *, progress: bool = False) -> RunInfo:
         found = self._http.json("POST", f"/api/v1/runs/{_ref(run_id)}/resume")

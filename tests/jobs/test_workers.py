@@ -4,6 +4,7 @@ couple of seconds, whether or not its code cooperates."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from modelplane.jobs.views import CANCELLED, SUCCEEDED, JobInfo
 from modelplane.store import Store
 from modelplane.training.runs import get_run, parse_run_config
 from tests.jobs.conftest import rows, until, write_parquet
-from tests.jobs.workers import WorkerProcess
+from tests.jobs.workers import WorkerProcess, freeze_between_writes, job_processes
 
 ROWS, CHUNK = 20_000, 100
 
@@ -80,7 +81,8 @@ def test_a_batch_resumes_after_kill_9_of_its_worker_on_exactly_one_of_two_worker
     # Two workers race for the orphaned job: the lease lets exactly one of them run it.
     workers.extend([WorkerProcess(isolated_home), WorkerProcess(isolated_home)])
     done = until(lambda: _finished(store, job.id), timeout_s=60, what="the job to end")
-    assert isinstance(done, JobInfo) and done.state == SUCCEEDED and done.attempts == 2, done.error
+    assert isinstance(done, JobInfo)
+    assert done.state == SUCCEEDED and done.attempts == 2, done.error
     lines = _lines(store, job.id)
     assert (
         sum("resuming on" in line for line in lines) == 1 and sum("started on" in line for line in lines) == 1
@@ -114,7 +116,8 @@ def test_training_resumes_from_its_last_epoch_checkpoint_after_kill_9(
     until(lambda: get_job(store, job.id).progress.done >= last + 3, timeout_s=60, what="3 more epochs")
     assert cancel_job(store, job.id, by="test").cancel_requested
     done = until(lambda: _finished(store, job.id), what="the cancel")
-    assert isinstance(done, JobInfo) and done.state == CANCELLED and done.attempts == 2, done.error
+    assert isinstance(done, JobInfo)
+    assert done.state == CANCELLED and done.attempts == 2, done.error
     lines = _lines(store, job.id)
     at = lines.index(f"resuming run {run_id} from its checkpoint of epoch {last}")
     assert next(line for line in lines[at:] if line.startswith("epoch ")).startswith(f"epoch {last + 1}:")
@@ -125,15 +128,15 @@ def test_training_resumes_from_its_last_epoch_checkpoint_after_kill_9(
 
 @pytest.mark.parametrize("cooperates", [True, False])
 def test_cancel_stops_a_running_job_within_seconds(
-    store: Store, tiny: object, scratch: Path, cooperates: bool
+    store: Store, tiny: object, scratch: Path, isolated_home: Path, cooperates: bool
 ) -> None:
     job, _ = _batch(store, scratch)
     pool = WorkerPool(store, PoolOptions(concurrency=1, cancel_grace_s=0.5)).start()
     try:
+        child = until(lambda: job_processes(os.getpid()), what="the job's process")[0]  # type: ignore[index]
         until(lambda: get_job(store, job.id).progress.done >= 5 * CHUNK, what="5 committed chunks")
-        child = psutil.Process().children()[0]
-        if not cooperates:
-            child.suspend()  # its code can no longer see the cancel: the worker must end the process
+        if not cooperates:  # its code can no longer see the cancel: the worker must end the process
+            freeze_between_writes(child, isolated_home / "modelplane.db")
         asked = time.monotonic()
         cancel_job(store, job.id, by="bob")
         done = until(lambda: _finished(store, job.id), what="the cancel")

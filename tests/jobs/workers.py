@@ -4,11 +4,40 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import psutil
+
+
+def job_processes(parent: int) -> list[psutil.Process]:
+    """The processes running jobs that `parent` started (`python -m modelplane.jobs.executor`)."""
+    found = []
+    for child in psutil.Process(parent).children():
+        try:
+            if "modelplane.jobs.executor" in child.cmdline():
+                found.append(child)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue
+    return found
+
+
+def freeze_between_writes(process: psutil.Process, database: Path) -> None:
+    """SIGSTOP `process` at a moment it holds no SQLite write lock, so the test can still write (a
+    process frozen in the middle of a commit would block every writer of the store)."""
+    while True:
+        process.suspend()
+        probe = sqlite3.connect(database, timeout=0.2)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.rollback()
+            return
+        except sqlite3.OperationalError:  # caught mid-commit: let it finish, then try again
+            process.resume()
+        finally:
+            probe.close()
 
 
 class WorkerProcess:
@@ -25,7 +54,7 @@ class WorkerProcess:
 
     def job_process(self) -> psutil.Process | None:
         """The process running its job, if any."""
-        children = psutil.Process(self.process.pid).children()
+        children = job_processes(self.process.pid)
         return children[0] if children else None
 
     def kill9(self) -> None:

@@ -24,7 +24,7 @@ def _check_round_trip(db: Database) -> None:
     engine = db.engine
     assert set(inspect(engine).get_table_names()) >= SECURITY_TABLES
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM modelplane_schema_version")).scalar() == "0004"
+        assert conn.execute(text("SELECT version_num FROM modelplane_schema_version")).scalar() == "0005"
         assert conn.execute(text("SELECT seq, hash FROM audit_head")).one() == (0, "0" * 64)
         assert conn.execute(text("SELECT generation FROM api_key_generation")).scalar() == 0
     _alembic(engine, "downgrade", "0002")

@@ -22,6 +22,7 @@ EXPECTED = {
     "jobs:read": {"admin", "developer"},
     "jobs:cancel": {"admin", "developer"},
     "batch": {"admin", "developer"},
+    "retrain": {"admin", "developer"},
 }
 
 

@@ -12,6 +12,7 @@ from modelplane.api.gate import PlatformGate
 from modelplane.config import Settings
 from modelplane.data.uploads import Uploads
 from modelplane.jobs.pool import PoolOptions, WorkerPool
+from modelplane.retrain.watcher import RetrainWatcher
 from modelplane.security.keys import Authenticator, ensure_admin_key
 from modelplane.security.limits import Limiter
 from modelplane.security.metering import Meter
@@ -32,8 +33,8 @@ class PlatformOptions:
 
 
 class PlatformServer:
-    """Builds every part on one store; `run` serves (and runs jobs) until stopped, then stops the jobs'
-    processes (their jobs resume at the next start) and flushes usage."""
+    """Builds every part on one store; `run` serves (and runs jobs and the retrain watcher) until stopped,
+    then stops the jobs' processes (their jobs resume at the next start) and flushes usage."""
 
     def __init__(
         self, settings: Settings, serve: ServeOptions, options: PlatformOptions | None = None
@@ -45,6 +46,7 @@ class PlatformServer:
         authenticator = Authenticator(self.store) if self.options.auth else None
         self.gate = PlatformGate(authenticator, Limiter(self.store), self.meter)
         self.jobs = WorkerPool(self.store, PoolOptions(concurrency=self.options.job_workers))
+        self.retrain = RetrainWatcher(self.store)
         uploads = Uploads(settings.home / "uploads", max_bytes=self.options.max_upload_bytes)
         control = create_control_app(ControlState(self.store, self.gate, uploads))
         self.plane = DataPlane(
@@ -64,9 +66,11 @@ class PlatformServer:
             log.warning("AUTH IS OFF (--no-auth): anyone who reaches %s may do anything", self.url)
         self.meter.start()
         self.jobs.start()
+        self.retrain.start()
         try:
             await self.plane.run(install_signal_handlers=install_signal_handlers)
         finally:
+            self.retrain.stop()  # a canary under way is finished by the next watcher (state in the store)
             self.jobs.stop()  # running jobs are queued again and resume from their checkpoints
             self.meter.close()
             self.store.close()

@@ -30,12 +30,14 @@ def describe(job: Any) -> str:
     return "-"
 
 
-def progress_text(job: Any) -> str:
-    """`1,200/5,000 rows (24%), 310 rows/s, ETA 12s`, as far as the job knows."""
+def progress_text(job: Any, *, brief: bool = False) -> str:
+    """`1,200/5,000 rows (24%), 310 rows/s, ETA 12s`, as far as the job knows (`brief`: no rate, ETA)."""
     p = job.progress
     text = f"{p.done:,}" + (f"/{p.total:,}" if p.total is not None else "") + f" {p.unit}".rstrip()
     if p.fraction is not None:
         text += f" ({p.fraction:.0%})"
+    if brief:
+        return text
     if p.rate:
         text += f", {p.rate:,.4g} {p.unit}/s"
     if p.eta_s is not None and not job.finished:
@@ -43,8 +45,16 @@ def progress_text(job: Any) -> str:
     return text
 
 
+def _brief(value: Any) -> str:
+    """A result value on one line: a mapping (e.g. test metrics) by its numbers and words only."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {cell(v)}" for k, v in value.items() if isinstance(v, (int, float, str)))
+    return cell(value)
+
+
 class JobBar:
-    """A progress bar on stderr that follows a job: pass `update` as the `on_update` of a wait."""
+    """A progress bar on stderr that follows a job: pass `update` as the `on_update` of a wait. It shows
+    from the first update, so a request refused before it became a job shows no bar."""
 
     def __init__(self, title: str, *, quiet: bool = False) -> None:
         self.progress = Progress(
@@ -57,17 +67,21 @@ class JobBar:
             disable=quiet,
         )
         self.task = self.progress.add_task(title, total=None, detail="queued")
+        self.started = False
 
     def __enter__(self) -> JobBar:
-        self.progress.start()
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.progress.stop()
+        if self.started:
+            self.progress.stop()
 
     def update(self, job: Any) -> None:
+        if not self.started:
+            self.progress.start()
+            self.started = True
         p = job.progress
         detail = job.state if job.state != "running" else progress_text(job).partition(", ")[2]
         self.progress.update(self.task, total=p.total, completed=p.done, detail=detail)
@@ -105,7 +119,16 @@ def list_(
         "jobs",
         ["job", "kind", "state", "progress", "what", "attempts", "created", "by"],
         [
-            (j.id, j.kind, j.state, progress_text(j), describe(j), j.attempts, j.created_at, j.created_by)
+            (
+                j.id,
+                j.kind,
+                j.state,
+                progress_text(j, brief=True),
+                describe(j),
+                j.attempts,
+                j.created_at,
+                j.created_by,
+            )
             for j in jobs
         ],
     )
@@ -138,7 +161,7 @@ def show(
             ("finished", job.finished_at),
             ("by", job.created_by),
             ("error", job.error),
-            *((f"result.{k}", cell(v)) for k, v in (job.result or {}).items()),
+            *((f"result.{k}", _brief(v)) for k, v in (job.result or {}).items()),
         ],
     )
 

@@ -11,6 +11,7 @@ from modelplane.cli import (
     data,
     jobs,
     models,
+    retrain,
     runs,
     security,
     serving,
@@ -44,6 +45,8 @@ app.command("serve")(serving.serve)
 app.command("predict")(serving.predict)
 app.command("batch")(batch.batch)
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(retrain.policy_app, name="retrain-policy")
+app.command("retrain")(retrain.retrain)
 app.command("worker")(worker.worker)
 app.command("up")(up.up)
 app.add_typer(security.keys_app, name="keys")

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from modelplane.cli.output import console, err_console, server_logging
+from modelplane.cli.output import console, err_console, fail, server_logging
 
 DEMO_MODEL = "digits-cnn"
 # `make run` exports this (epoch seconds) before it installs anything, so the demo can say how long a
@@ -93,6 +93,9 @@ def up(
     poll: Annotated[
         float, typer.Option(help="Seconds between checks of the store for deployment changes")
     ] = 1.0,
+    workers: Annotated[
+        int | None, typer.Option(help="Jobs run at once (training, batch, tuning); default one per core")
+    ] = None,
 ) -> None:
     """Run the platform: control plane, data plane, metrics and keys in one process."""
     from modelplane.api.platform import PlatformOptions, PlatformServer
@@ -110,7 +113,9 @@ def up(
         tls_cert=tls_cert,
         tls_key=tls_key,
     )
-    server = PlatformServer(get_settings(), serve, PlatformOptions(auth=not no_auth))
+    if workers is not None and workers < 1:
+        fail(f"--workers must be at least 1, got {workers}")
+    server = PlatformServer(get_settings(), serve, PlatformOptions(auth=not no_auth, job_workers=workers))
     _banner(server, row)
     if row is not None and tls_cert is None:
         threading.Thread(

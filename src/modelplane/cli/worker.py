@@ -25,19 +25,23 @@ def worker(
         float, typer.Option(help="Seconds without a heartbeat after which another worker takes a job over")
     ] = 30.0,
 ) -> None:
-    """Run queued jobs (training, batch prediction); Ctrl-C stops, and its jobs resume later."""
+    """Run queued jobs (training, batch prediction, retraining) and fire retrain policies; Ctrl-C stops,
+    and its jobs resume later."""
     from modelplane.jobs.pool import PoolOptions, WorkerPool
+    from modelplane.retrain.watcher import RetrainWatcher
     from modelplane.store import Store
 
     server_logging()
     store = Store.from_settings()
     pool = WorkerPool(store, PoolOptions(concurrency=concurrency, until_idle=until_idle, lease_s=lease))
+    watcher = RetrainWatcher(store).start()
     signal.signal(signal.SIGTERM, lambda *_: pool.stop())
     try:
         pool.run()
     except KeyboardInterrupt:
         pass  # run() has ended its jobs' processes and queued them again
     finally:
+        watcher.stop()
         store.close()
 
 

@@ -97,7 +97,7 @@ def main() -> None:
     config = json.loads(sys.stdin.read())
     _die_with_parent(int(config["parent"]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s job: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s job: %(message)s")
     store = Store(config["database_url"], Path(config["artifact_root"]), Path(config["runs_dir"]))
     try:
         execute(store, Lease(**config["lease"]), threads=int(config["threads"]))

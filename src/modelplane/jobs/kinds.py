@@ -32,6 +32,7 @@ class JobKind(Protocol):
 KINDS: dict[str, str] = {
     "train": "modelplane.jobs.train:KIND",
     "batch": "modelplane.jobs.batch.kind:KIND",
+    "retrain": "modelplane.retrain.kind:KIND",
 }
 
 

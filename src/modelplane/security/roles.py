@@ -26,6 +26,7 @@ Action = Literal[
     "jobs:read",
     "jobs:cancel",
     "batch",
+    "retrain",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 
@@ -50,6 +51,7 @@ _DEVELOPER: frozenset[Action] = frozenset(
         "jobs:read",
         "jobs:cancel",
         "batch",
+        "retrain",
     )
 )
 

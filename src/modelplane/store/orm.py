@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -305,3 +306,54 @@ class JobLogLine(Base):
     seq: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     line: Mapped[str] = mapped_column(Text)
+
+
+class RetrainPolicy(Base):
+    """When and how a model retrains itself: the watched dataset, the trigger, the gate a candidate must
+    pass, and how it rolls out. `last_seen_dataset_version_id` and `next_fire_at` are what the watchers
+    advance (in the same transaction as the firing they record), so a trigger fires once."""
+
+    __tablename__ = "retrain_policies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), unique=True)
+    dataset: Mapped[str] = mapped_column(String(200))
+    trigger: Mapped[str] = mapped_column(String(20))
+    schedule: Mapped[str | None] = mapped_column(String(200))
+    gate: Mapped[str] = mapped_column(Text)
+    canary_percent: Mapped[float | None] = mapped_column(Float)
+    canary_seconds: Mapped[float | None] = mapped_column(Float)
+    replay: Mapped[float] = mapped_column(Float)
+    epochs: Mapped[int] = mapped_column(Integer)
+    lr: Mapped[float | None] = mapped_column(Float)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_seen_dataset_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
+    next_fire_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class RetrainFiring(Base):
+    """One firing of a retrain policy and everything that followed: the job, the gate's verdict, the
+    candidate and its canary. `dedupe` is unique (policy + dataset version, or + schedule tick), which is
+    what makes a trigger fire exactly once however many watchers see it. Kept when the policy goes."""
+
+    __tablename__ = "retrain_firings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), index=True)
+    dedupe: Mapped[str] = mapped_column(String(300), unique=True)
+    trigger: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    settings: Mapped[dict[str, Any]] = mapped_column()
+    dataset_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
+    job_id: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    detail: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    candidate_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    deployments: Mapped[list[Any]] = mapped_column(default=list)
+    canary_until: Mapped[datetime | None] = mapped_column()
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -274,12 +274,16 @@ def fit_torch(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     progress: bool = True,
     loss: TrainLoss | None = None,
+    initial_weights: Mapping[str, torch.Tensor] | None = None,
 ) -> FitResult:
     """Train `model` (built from `spec`) and return it with the best weights by config.monitor.
 
     With a checkpointer, a state is saved after every epoch and an existing one is resumed from, giving the
     same final weights as an uninterrupted run. The global RNG is left as it was. `loss` replaces the
     task's loss on training batches only (train_loss then reports it); validation metrics stay comparable.
+    `initial_weights` (a registered version's state dict) makes this a warm start: training continues from
+    them, and the normalisation statistics they hold are kept rather than recomputed from `train`, so a
+    fine-tune on a few new rows sees its inputs scaled exactly as the weights expect.
     """
     check_config_for_spec(config, spec)
     device = resolve_device(config.device)
@@ -294,6 +298,8 @@ def fit_torch(
         if state is not None:
             trainer.restore(state)
             resumed = int(state["epoch"])
+        elif initial_weights is not None:
+            model.load_state_dict(dict(initial_weights))
         elif spec.normalize:
             set_normalization(model, *feature_stats(np.asarray(train[0])))
         bar: AbstractContextManager[_EpochBar | None] = (

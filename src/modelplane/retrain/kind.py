@@ -1,0 +1,247 @@
+"""The `retrain` job: one firing of a policy, from the new rows to a candidate in canary (or a recorded
+reason why nothing changed).
+
+Steps: find the rows that are new since production's data (none: a no-op, recorded); fine-tune production
+on them plus a replay sample of old rows, checkpointing each epoch so a retried attempt resumes; score
+candidate and production on the same test rows; apply the gate (failed: recorded, nothing registered);
+register the candidate as a child of production and start its rollout (rollout.py). A retried attempt
+finds the candidate an earlier one registered and goes straight to the rollout, so a crash never registers
+two versions for one firing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from modelplane.data.catalog import describe, find_version_row
+from modelplane.jobs.context import JobContext
+from modelplane.jobs.kinds import job_dir
+from modelplane.jobs.views import CANCELLED, JobInfo
+from modelplane.provenance import code_version
+from modelplane.refs import Ref
+from modelplane.registry.registry import NewVersion, get_model, register, version_id
+from modelplane.registry.views import ModelVersionInfo
+from modelplane.retrain import rollout
+from modelplane.retrain.candidate import finetune_config, fit_candidate, score
+from modelplane.retrain.data import RetrainData, find_new_rows, load_rows
+from modelplane.retrain.firings import actor, get_firing, move
+from modelplane.retrain.gate import parse_gate
+from modelplane.retrain.policies import method_of, production_of
+from modelplane.retrain.settings import PolicySettings
+from modelplane.retrain.views import ACTIVE, FAILED, GATE_FAILED, NO_OP, QUEUED, RUNNING, FiringInfo
+from modelplane.store import Store
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers of a metrics dict (no per-class table or confusion matrix)."""
+    return {k: v for k, v in metrics.items() if not isinstance(v, dict | list)}
+
+
+def _registered(store: Store, firing: FiringInfo) -> ModelVersionInfo | None:
+    """The candidate an earlier attempt of this firing registered, if one did."""
+    for version in get_model(store, firing.model).versions:
+        if version.params.get("retrain", {}).get("firing") == firing.id:
+            return version
+    return None
+
+
+def _end(
+    store: Store, firing: FiringInfo, state: str, detail: str, action: str, **values: Any
+) -> dict[str, Any]:
+    with store.db.session() as session:
+        move(
+            session,
+            firing.id,
+            state,
+            when=(RUNNING,),
+            action=action,
+            detail=detail,
+            by=actor(firing.model),
+            **values,
+        )
+    return {"firing": firing.id, "state": state, "detail": detail}
+
+
+class RetrainKind:
+    def run(self, ctx: JobContext) -> dict[str, Any]:
+        store = ctx.store
+        firing = get_firing(store, int(ctx.params["firing"]))
+        if firing.state not in ACTIVE:  # an earlier attempt finished the firing, then lost its job
+            return {"firing": firing.id, "state": firing.state, "detail": firing.detail}
+        with store.db.session() as session:
+            move(
+                session,
+                firing.id,
+                RUNNING,
+                when=(QUEUED,),
+                action="retrain.started",
+                detail=None,
+                by=actor(firing.model),
+            )
+        production = production_of(store, firing.model)
+        settings = PolicySettings(**firing.settings)
+        candidate = _registered(store, firing)
+        if candidate is None:
+            made = self._make(ctx, firing, production, settings)
+            if isinstance(made, dict):
+                return made
+            candidate = made
+        else:
+            ctx.log(f"{candidate.ref} was registered by an earlier attempt; continuing with its rollout")
+        state = rollout.start(store, firing, candidate, settings)
+        shutil.rmtree(job_dir(store, ctx.job_id), ignore_errors=True)
+        finished = get_firing(store, firing.id)
+        ctx.log(f"{state}: {finished.detail}")
+        return {"firing": firing.id, "state": state, "candidate": candidate.ref, "detail": finished.detail}
+
+    def _make(
+        self, ctx: JobContext, firing: FiringInfo, production: ModelVersionInfo, settings: PolicySettings
+    ) -> ModelVersionInfo | dict[str, Any]:
+        """The registered candidate, or the firing's end (a no-op or a failed gate) as the job's result."""
+        store = ctx.store
+        assert firing.dataset is not None  # every trigger names the dataset version it fired on
+        with store.db.session() as session:
+            target = find_version_row(session, Ref.parse(firing.dataset, "dataset"))
+            dataset, new, target_id = (
+                describe(session, target),
+                find_new_rows(session, production, target),
+                target.id,
+            )
+        if new.start is None:
+            return _end(store, firing, NO_OP, new.note, "retrain.noop")
+        warm = production.framework == "torch"
+        data = load_rows(store, production, dataset, new, replay=settings.replay if warm else None)
+        if isinstance(data, str):
+            return _end(store, firing, NO_OP, data, "retrain.noop")
+        config = finetune_config(production, settings)
+        c = data.counts
+        how = f"a warm start from {production.ref}" if warm else f"from scratch ({method_of('sklearn')})"
+        ctx.log(
+            f"{data.note}; fitting on {c['fit']} rows ({c['new_train']} new, {c['replay']} of "
+            f"{c['old_train']} old replayed) by {how}"
+        )
+        epochs = config.epochs if config is not None else 1
+
+        def on_epoch(metrics: dict[str, float]) -> None:
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith(("train_", "val_")))
+            ctx.progress(int(metrics["epoch"]), total=epochs, line=f"epoch {int(metrics['epoch'])}: {shown}")
+
+        from modelplane.training.export_version import export_for_registry
+
+        with tempfile.TemporaryDirectory(dir=store.artifacts.tmp_dir) as scratch:
+            checkpoints = job_dir(store, ctx.job_id) / "checkpoints"
+            fitted = fit_candidate(
+                store, production, data, config, checkpoints=checkpoints, on_epoch=on_epoch
+            )
+            exported = export_for_registry(
+                fitted.model, fitted.spec, data.dataset, data.arrays, Path(scratch)
+            )
+            mine, theirs = score(store, production, fitted, exported, data)
+            verdict = parse_gate(settings.gate, production.task).judge(mine, theirs)
+            comparison = {
+                "candidate": _scalars(mine),
+                "production": _scalars(theirs),
+                "production_version": production.ref,
+                "gate": verdict.to_dict(),
+                "rows": data.counts,
+                "test_rows": len(data.arrays["test"][1]),
+            }
+            ctx.log(f"gate {settings.gate}: {verdict.summary}")
+            ctx.check()  # a cancel that came while scoring stops before anything is recorded
+            if not verdict.passed:
+                detail = (
+                    f"gate {settings.gate} failed ({verdict.summary}); nothing changed, {production.ref} "
+                    "stays production"
+                )
+                return _end(store, firing, GATE_FAILED, detail, "retrain.gate.failed", result=comparison)
+            with store.db.session() as session:
+                move(
+                    session,
+                    firing.id,
+                    RUNNING,
+                    when=(RUNNING,),
+                    action="retrain.gate.passed",
+                    detail=verdict.summary,
+                    by=actor(firing.model),
+                    result=comparison,
+                )
+            return self._register(
+                ctx, firing, production, settings, data, fitted, exported, comparison, target_id
+            )
+
+    def _register(
+        self,
+        ctx: JobContext,
+        firing: FiringInfo,
+        production: ModelVersionInfo,
+        settings: PolicySettings,
+        data: RetrainData,
+        fitted: Any,
+        exported: Any,
+        comparison: dict[str, Any],
+        dataset_version_id: int,
+    ) -> ModelVersionInfo:
+        """The candidate as a child of production, trained on the firing's dataset version."""
+        warm = fitted.config is not None
+        retrain = {
+            "policy": firing.model,
+            "firing": firing.id,
+            "job": ctx.job_id,
+            "trigger": firing.trigger,
+            "reason": firing.reason,
+            "from": production.ref,
+            "dataset": data.dataset.ref,
+            "method": "warm-start fine-tune" if warm else "refit from scratch",
+            "replay": settings.replay if warm else None,
+            "rows": data.counts,
+            "gate": settings.gate,
+        }
+        train = fitted.config.model_dump(mode="json") if warm else production.params.get("train", {})
+        metrics = {
+            **exported.metrics,
+            "best_epoch": fitted.best_epoch,
+            "epochs_run": fitted.epochs_run,
+            "retrain": comparison,
+        }
+        return register(
+            ctx.store,
+            NewVersion(
+                model_name=production.model,
+                task=production.task,
+                framework=production.framework,
+                kind=production.kind,
+                spec=production.spec,
+                weights_path=exported.weights_path,
+                params={"train": train, "split": data.split.to_dict(), "retrain": retrain},
+                metrics=metrics,
+                classes=production.classes,
+                onnx_path=exported.onnx_path,
+                onnx_note=exported.onnx_note,
+                dataset_version_id=dataset_version_id,
+                parent_version_id=version_id(ctx.store, production.ref),
+                code_version=code_version(),
+            ),
+            by=actor(firing.model),
+        )
+
+    def cleanup(self, store: Store, job: JobInfo) -> None:
+        """A failed or cancelled job ends its firing the same way (once: later calls find it ended)."""
+        state = CANCELLED if job.state == CANCELLED else FAILED
+        detail = job.error or f"its job {job.state}"
+        with store.db.session() as session:
+            move(
+                session,
+                int(job.params["firing"]),
+                state,
+                when=ACTIVE,
+                action=f"retrain.{state}",
+                detail=detail,
+                by=actor(str(job.params["model"])),
+            )
+        shutil.rmtree(job_dir(store, job.id), ignore_errors=True)
+
+
+KIND = RetrainKind()
