@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from modelplane import errors
+from modelplane.compression.views import Comparison, CompressResult
 from modelplane.data.catalog import DatasetSummary, DatasetVersionInfo
 from modelplane.data.ingest import IngestResult
 from modelplane.evaluation.views import EvaluationReport
@@ -37,6 +38,7 @@ from modelplane.security.keys import KeyInfo, NewKey
 from modelplane.security.metering import UsageRow
 from modelplane.serving.deployments import DeploymentInfo
 from modelplane.training.run_views import RunInfo
+from modelplane.tuning.views import StudyInfo
 
 T = TypeVar("T")
 CHUNK_BYTES = 8 << 20
@@ -422,6 +424,14 @@ class RetrainPolicies(_Area):
         self._http.call("DELETE", f"/api/v1/retrain-policies/{_ref(model)}")
 
 
+class Studies(_Area):
+    def list(self) -> list[StudyInfo]:
+        return [parse(StudyInfo, item) for item in self._http.items("/api/v1/studies")]
+
+    def get(self, name: str) -> StudyInfo:
+        return parse(StudyInfo, self._http.json("GET", f"/api/v1/studies/{_ref(name)}"))
+
+
 class Client:
     """`Client()` reads MODELPLANE_URL and MODELPLANE_API_KEY; `verify` is a CA bundle path for TLS."""
 
@@ -441,6 +451,7 @@ class Client:
         self.runs = Runs(self._http)
         self.models = Models(self._http)
         self.deployments = Deployments(self._http)
+        self.studies = Studies(self._http)
         self.keys = Keys(self._http)
         self.usage = UsageReports(self._http)
         self.audit = AuditLog(self._http)
@@ -586,6 +597,61 @@ class Client:
         job = succeeded(self.jobs.wait(job.id, on_update=on_update))
         self.jobs.download(job.id, target, overwrite=overwrite)
         return job
+
+    def tune(
+        self,
+        config: Mapping[str, Any] | None = None,
+        *,
+        resume: str | None = None,
+        progress: bool = False,
+        **fields: Any,
+    ) -> StudyInfo:
+        """Run a study on the server's workers (checked now) and wait for its registered best trial;
+        `resume=NAME` continues an interrupted one (`parallel`/`timeout` may change)."""
+        body = {**(config or {}), **fields, **({"resume": resume} if resume else {})}
+        job = parse(JobInfo, self._http.json("POST", "/api/v1/studies", json=body))
+        done = self._await(job, progress, f"tune {job.params['study']}")
+        return self.studies.get(str(done.result["study"] if done.result else job.params["study"]))
+
+    def compress(
+        self,
+        ref: str,
+        request: Mapping[str, Any] | None = None,
+        *,
+        progress: bool = False,
+        on_epoch: Callable[[dict[str, float]], None] | None = None,
+        **fields: Any,
+    ) -> CompressResult:
+        """A smaller version of `ref`, made by a server worker: `compress("m@1", quantize="int8")`.
+        `on_epoch` is not called remotely; the job's progress shows the epochs."""
+        body = {"ref": ref, "request": {**(request or {}), **fields}}
+        job = parse(JobInfo, self._http.json("POST", "/api/v1/compressions", json=body))
+        return parse(CompressResult, self._await(job, progress, f"compress {ref}").result)
+
+    def compare(self, refs: builtins.list[str] | tuple[str, ...]) -> Comparison:
+        return parse(Comparison, self._http.json("POST", "/api/v1/comparisons", json={"refs": list(refs)}))
+
+    def _await(self, job: JobInfo, progress: bool, title: str) -> JobInfo:
+        """Wait for a job to succeed, with a bar of its progress (trials, epochs) when asked."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from modelplane.jobs.follow import succeeded
+
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[state]}"),
+            TimeElapsedColumn(),
+            disable=not progress,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(title, total=job.progress.total, state=job.state)
+
+            def show(found: JobInfo) -> None:
+                bar.update(task, total=found.progress.total, completed=found.progress.done, state=found.state)
+
+            return succeeded(self.jobs.wait(job.id, on_update=show))
 
     def close(self) -> None:
         self._http.client.close()

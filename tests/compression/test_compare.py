@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter
 
-from modelplane.compression.compare import Comparison
+from modelplane.compression.views import Comparison
 from tests.cli_helpers import run_cli
 from tests.compression.conftest import Zoo
 

@@ -258,3 +258,20 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+def test_tuning_and_compression_run_as_jobs_on_the_server(admin: Client, deployed: str) -> None:
+    study = admin.tune(data="iris", model="logreg", trials=2)
+    assert study.trials_done == 2 and study.model_version == "iris-logreg@1"
+    assert [s.name for s in admin.studies.list()] == [study.name]
+    assert admin.studies.get(study.name).best_params
+
+    result = admin.compress("iris-mlp@1", quantize="int8")
+    assert result.version.parent == "iris-mlp@1" and result.version.framework == "onnx"
+    assert result.report.baseline == "iris-mlp@1" and len(result.report.versions) == 2
+    compared = admin.compare([result.version.ref, "iris-mlp@1"])
+    assert [m.ref for m in compared.versions] == [result.version.ref, "iris-mlp@1"]
+    with pytest.raises(errors.Invalid, match="prune"):
+        admin.compress("iris-mlp@1", prune=1.5)
+    kinds = {job.kind for job in admin.jobs.list(limit=100)}
+    assert {"train", "tune", "compress"} <= kinds

@@ -7,10 +7,12 @@ from fastapi import FastAPI
 from modelplane import __version__
 from modelplane.api.deps import ControlState
 from modelplane.api.errors import install_error_handlers
-from modelplane.api.routers import datasets, deployments, jobs, models, retrain, runs, security
+from modelplane.api.routers import datasets, deployments, jobs, models, optimize, retrain, runs, security
 
 API_PREFIX = "/api/v1"
-ROUTERS = tuple(area.router for area in (datasets, runs, models, deployments, security, jobs, retrain))
+ROUTERS = tuple(
+    area.router for area in (datasets, runs, models, deployments, security, jobs, retrain, optimize)
+)
 
 
 def create_control_app(control: ControlState) -> FastAPI:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from modelplane.compression.compare import Comparison, compare_versions
+from modelplane.compression.compare import compare_versions
 from modelplane.compression.distill import (
     check_settings,
     distillation_loss,
@@ -47,6 +47,7 @@ from modelplane.compression.prune import (
 from modelplane.compression.quantize import DTYPES, MODES, check_quantizable, quantize_onnx
 from modelplane.compression.request import CompressRequest
 from modelplane.compression.source import SourceData, SplitArrays, resolve_data
+from modelplane.compression.views import CompressResult
 from modelplane.errors import Invalid
 from modelplane.evaluation.report import evaluate
 from modelplane.models.spec import ModelSpec, parse_spec
@@ -59,15 +60,6 @@ from modelplane.store import Store
 from modelplane.training.config import TrainConfig, parse_train_config
 
 EpochCallback = Callable[[dict[str, float]], None]
-
-
-@dataclass(frozen=True)
-class CompressResult:
-    version: ModelVersionInfo
-    report: Comparison
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version.to_dict(), "report": self.report.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -145,19 +137,7 @@ def compress_version(
 ) -> CompressResult:
     """Check everything that can be checked, then compress `ref`, register the result and compare it."""
     method = request.method
-    info = get_version(store, ref)
-    if method == "quantize":
-        _check_quantize(info, request)
-    elif method == "prune":
-        assert request.prune is not None
-        check_prunable(info, request.prune, structured=request.option("structured"))
-    train = _train_config(info, request, method)
-    source = resolve_data(store, info, request.data)
-    student = None
-    if method == "distill":
-        assert request.distill is not None
-        check_settings(request.option("temperature"), request.option("alpha"))
-        student = student_spec(request.distill, info, source.dataset)
+    info, train, source, student = check_compression(store, ref, request)
     arrays = source.arrays(store, info)
     with tempfile.TemporaryDirectory(dir=store.artifacts.tmp_dir) as scratch:
         job = _Job(store, info, request, source, arrays, train, Path(scratch), progress, on_epoch)
@@ -187,6 +167,28 @@ def compress_version(
             by=by,
         )
     return CompressResult(version, compare_versions(store, [info.ref, version.ref]))
+
+
+def check_compression(
+    store: Store, ref: str, request: CompressRequest
+) -> tuple[ModelVersionInfo, TrainConfig | None, SourceData, ModelSpec | None]:
+    """Every check that needs no compute (a job runs these when it is submitted, so bad input fails then):
+    the version, the method's settings, the data, and the student spec of a distillation."""
+    method = request.method
+    info = get_version(store, ref)
+    if method == "quantize":
+        _check_quantize(info, request)
+    elif method == "prune":
+        assert request.prune is not None
+        check_prunable(info, request.prune, structured=request.option("structured"))
+    train = _train_config(info, request, method)
+    source = resolve_data(store, info, request.data)
+    student = None
+    if method == "distill":
+        assert request.distill is not None
+        check_settings(request.option("temperature"), request.option("alpha"))
+        student = student_spec(request.distill, info, source.dataset)
+    return info, train, source, student
 
 
 def _check_quantize(info: ModelVersionInfo, request: CompressRequest) -> None:

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from modelplane.compression.compare import Comparison
+from modelplane.compression.views import Comparison
 
 
 def _kb(n: int | None) -> str:

@@ -33,6 +33,8 @@ KINDS: dict[str, str] = {
     "train": "modelplane.jobs.train:KIND",
     "batch": "modelplane.jobs.batch.kind:KIND",
     "retrain": "modelplane.retrain.kind:KIND",
+    "tune": "modelplane.jobs.tune:KIND",
+    "compress": "modelplane.jobs.compress:KIND",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -32,7 +33,8 @@ from modelplane.tuning.storage import (
     study_names,
     trials_used,
 )
-from modelplane.tuning.views import BEST_TRIAL_ATTR, VERSION_ATTR, StudyInfo, study_view
+from modelplane.tuning.summaries import BEST_TRIAL_ATTR, VERSION_ATTR, study_view
+from modelplane.tuning.views import StudyInfo
 from modelplane.tuning.workers import Budget, quiet_optuna, run_parallel, run_trials
 
 
@@ -42,6 +44,16 @@ class StudyInterrupted(KeyboardInterrupt):
 
 def tune(store: Store, config: TuneConfig, *, by: str = "", progress: bool = False) -> StudyInfo:
     """Validate everything, create the study, run its trials, register the best one."""
+    study, plan = _create(store, config, by=by)
+    return _run(store, study, plan, progress=progress)
+
+
+def create_study(store: Store, config: TuneConfig, *, by: str = "") -> str:
+    """Validate everything and create the study without running a trial (a job runs it with `resume`)."""
+    return _create(store, config, by=by)[1].name
+
+
+def _create(store: Store, config: TuneConfig, *, by: str) -> tuple[optuna.Study, StudyPlan]:
     storage = open_storage(storage_url(store))
     existing = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
     name = config.name or _next_name(existing, config)
@@ -66,7 +78,7 @@ def tune(store: Store, config: TuneConfig, *, by: str = "", progress: bool = Fal
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     study.set_user_attr(SETTINGS_ATTR, settings)
-    return _run(store, study, plan, progress=progress)
+    return study, plan
 
 
 def resume(
@@ -76,8 +88,10 @@ def resume(
     parallel: int | None = None,
     timeout: float | str | None = None,
     progress: bool = False,
+    on_trial: Callable[[int], None] | None = None,
 ) -> StudyInfo:
-    """Continue a study with its stored settings; `parallel` and `timeout` apply to this session only."""
+    """Continue a study with its stored settings; `parallel` and `timeout` apply to this session only.
+    `on_trial(trials used)` is called as trials end (a job reports progress, and is cancelled, there)."""
     study = load_study(open_storage(storage_url(store)), name)
     if VERSION_ATTR in study.user_attrs:
         raise Conflict(
@@ -94,7 +108,7 @@ def resume(
         if RUN_ID in trial.user_attrs:
             reason = f"the process running trial {trial.number} of study {name} died; --resume runs it again"
             end_run(store, trial.user_attrs[RUN_ID], "interrupted", reason)
-    return _run(store, study, plan, progress=progress)
+    return _run(store, study, plan, progress=progress, on_trial=on_trial)
 
 
 def get_study(store: Store, name: str) -> StudyInfo:
@@ -113,20 +127,33 @@ def _next_name(existing: list[str], config: TuneConfig) -> str:
     return f"{prefix}{max(taken, default=0) + 1}"
 
 
-def _run(store: Store, study: optuna.Study, plan: StudyPlan, *, progress: bool) -> StudyInfo:
+def _run(
+    store: Store,
+    study: optuna.Study,
+    plan: StudyPlan,
+    *,
+    progress: bool,
+    on_trial: Callable[[int], None] | None = None,
+) -> StudyInfo:
     config = plan.config
     used = trials_used(study.get_trials(deepcopy=False))
     limit = None if config.trials is None else config.trials - used
     with StudyProgress(study, plan, enabled=progress) as bar:
+
+        def report() -> None:
+            bar.refresh()
+            if on_trial is not None:
+                on_trial(trials_used(study.get_trials(deepcopy=False)))
+
         try:
             if limit is None or limit > 0:
                 if config.parallel == 1:
                     budget = Budget.create(mp.get_context("spawn"), limit, config.timeout)
                     with quiet_optuna():
-                        run_trials(store, plan, budget, on_trial=bar.refresh)
+                        run_trials(store, plan, budget, on_trial=report)
                 else:
                     run_parallel(
-                        store, plan, (limit, config.timeout), workers=config.parallel, on_poll=bar.refresh
+                        store, plan, (limit, config.timeout), workers=config.parallel, on_poll=report
                     )
         except KeyboardInterrupt:
             kept = trials_used(study.get_trials(deepcopy=False))

@@ -165,10 +165,11 @@ def run_parallel(
         try:
             _wait(processes, on_poll)
         except KeyboardInterrupt:  # a second Ctrl-C: stop now; the trials are recovered on --resume
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                process.join()
+            _terminate(processes)
+        raise
+    except BaseException:  # the job running this study was cancelled: stop its trials now (resume recovers)
+        budget.stop.set()
+        _terminate(processes)
         raise
     if not errors.empty():
         raise errors.get()
@@ -184,3 +185,10 @@ def _wait(processes: list[Any], on_poll: Callable[[], None]) -> None:
         for process in processes:
             process.join(_POLL_S / len(processes))
         on_poll()
+
+
+def _terminate(processes: list[Any]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
