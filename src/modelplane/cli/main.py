@@ -25,7 +25,8 @@ from modelplane.errors import ModelplaneError
 
 app = typer.Typer(
     name="modelplane",
-    help="Self-hosted model-as-a-service: data, training, registry, evaluation, export.",
+    help="Self-hosted model-as-a-service: data, training, tuning, compression, registry, serving, jobs, keys "
+    "and audit. Works in-process on MODELPLANE_HOME, or against `modelplane up` when MODELPLANE_URL is set.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

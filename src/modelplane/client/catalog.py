@@ -1,0 +1,162 @@
+"""Datasets (with chunked uploads), runs, models and studies on a server."""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from modelplane import errors
+from modelplane.client.http import CHUNK_BYTES, Area, parse, quoted
+from modelplane.data.catalog import DatasetSummary, DatasetVersionInfo
+from modelplane.data.ingest import IngestResult
+from modelplane.registry.views import ModelInfo, ModelVersionInfo
+from modelplane.training.run_views import RunInfo
+from modelplane.tuning.views import StudyInfo
+
+
+class Datasets(Area):
+    def add(
+        self,
+        name: str,
+        *,
+        source: str,
+        target: str | None = None,
+        task: str | None = None,
+        append: bool = False,
+        drop_na: bool = False,
+        drop_columns: tuple[str, ...] = (),
+        chunk_rows: int = 65_536,
+        image_size: tuple[int, int] | None = None,
+        image_mode: str | None = None,
+        on_rows: Callable[[int], None] | None = None,
+    ) -> IngestResult:
+        """`source` is builtin:NAME or a local file/folder (uploaded first; an IDX labels file too)."""
+        if not source.startswith("builtin:"):
+            path = Path(source)
+            if not path.exists():
+                raise errors.NotFound(f"no such file or folder: '{source}'; check the path")
+            if target is None and path.is_file():
+                from modelplane.data.formats.idx import labels_path
+
+                sibling = labels_path(path, None)  # an IDX images file's labels travel with it
+                target = str(sibling) if sibling is not None else None
+            if target is not None and Path(target).is_file():
+                target = self.upload(Path(target))
+            source = self.upload(path)
+        body = {
+            "name": name,
+            "source": source,
+            "target": target,
+            "task": task,
+            "append": append,
+            "drop_na": drop_na,
+            "drop_columns": list(drop_columns),
+            "chunk_rows": chunk_rows,
+            "image_size": image_size,
+            "image_mode": image_mode,
+        }
+        found = self._http.json("POST", "/api/v1/datasets", json=body)
+        if on_rows is not None:
+            on_rows(found["version"]["num_rows"])
+        return IngestResult(parse(DatasetVersionInfo, found["version"]), found["created"])
+
+    def upload(self, path: Path, *, chunk_bytes: int = CHUNK_BYTES) -> str:
+        """Upload a file (a folder goes as a zip) in checked chunks; returns its `upload:ID` source.
+        Calling it again for the same file resumes: only the chunks the server lacks are sent."""
+        with _as_file(path) as file:
+            size = file.stat().st_size
+            digest = hashlib.sha256()
+            with file.open("rb") as fh:
+                while block := fh.read(1 << 20):
+                    digest.update(block)
+            declared = {
+                "filename": file.name,
+                "size": size,
+                "sha256": digest.hexdigest(),
+                "chunk_size": chunk_bytes,
+            }
+            upload = self._http.json("POST", "/api/v1/uploads", json=declared)
+            with file.open("rb") as fh:
+                for index in upload["missing"]:
+                    fh.seek(index * upload["chunk_size"])
+                    chunk = fh.read(upload["chunk_size"])
+                    self._http.call(
+                        "PUT",
+                        f"/api/v1/uploads/{upload['id']}/chunks/{index}",
+                        content=chunk,
+                        headers={"x-chunk-sha256": hashlib.sha256(chunk).hexdigest()},
+                    )
+            return str(self._http.json("POST", f"/api/v1/uploads/{upload['id']}/complete")["source"])
+
+    def list(self) -> list[DatasetSummary]:
+        return [parse(DatasetSummary, item) for item in self._http.items("/api/v1/datasets")]
+
+    def get(self, ref: str) -> DatasetVersionInfo:
+        return parse(DatasetVersionInfo, self._http.json("GET", f"/api/v1/datasets/{quoted(ref)}"))
+
+    def versions(self, name: str) -> builtins.list[DatasetVersionInfo]:
+        items = self._http.items(f"/api/v1/datasets/{quoted(name)}/versions")
+        return [parse(DatasetVersionInfo, item) for item in items]
+
+
+@contextmanager
+def _as_file(path: Path) -> Iterator[Path]:
+    """A file as it is; a folder (images, one sub-folder per class) zipped into a temp file."""
+    if path.is_file():
+        yield path
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        archive = Path(scratch) / f"{path.name}.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+            for member in sorted(path.rglob("*")):
+                if member.is_file():
+                    zf.write(member, member.relative_to(path))
+        yield archive
+
+
+class Runs(Area):
+    def list(self, *, limit: int = 50, model: str | None = None) -> list[RunInfo]:
+        params: dict[str, Any] = {"limit": limit}
+        if model:
+            params["model"] = model
+        page = self._http.json("GET", "/api/v1/runs", params=params)
+        return [parse(RunInfo, item) for item in page["items"]]
+
+    def get(self, run_id: str) -> RunInfo:
+        return parse(RunInfo, self._http.json("GET", f"/api/v1/runs/{quoted(run_id)}"))
+
+
+class Models(Area):
+    def list(self) -> list[ModelInfo]:
+        return [parse(ModelInfo, item) for item in self._http.items("/api/v1/models")]
+
+    def get(self, name: str) -> ModelInfo:
+        return parse(ModelInfo, self._http.json("GET", f"/api/v1/models/{quoted(name)}"))
+
+    def version(self, ref: str) -> ModelVersionInfo:
+        return parse(ModelVersionInfo, self._http.json("GET", f"/api/v1/versions/{quoted(ref)}"))
+
+    def alias(self, ref: str, alias: str) -> ModelVersionInfo:
+        name = ref.partition("@")[0]
+        path = f"/api/v1/models/{quoted(name)}/aliases/{quoted(alias)}"
+        return parse(ModelVersionInfo, self._http.json("PUT", path, json={"version": ref}))
+
+    def unalias(self, name: str, alias: str) -> None:
+        self._http.call("DELETE", f"/api/v1/models/{quoted(name)}/aliases/{quoted(alias)}")
+
+    def delete(self, ref: str) -> None:
+        self._http.call("DELETE", f"/api/v1/versions/{quoted(ref)}")
+
+
+class Studies(Area):
+    def list(self) -> list[StudyInfo]:
+        return [parse(StudyInfo, item) for item in self._http.items("/api/v1/studies")]
+
+    def get(self, name: str) -> StudyInfo:
+        return parse(StudyInfo, self._http.json("GET", f"/api/v1/studies/{quoted(name)}"))

@@ -1,0 +1,195 @@
+"""The in-process platform: every verb of the CLI as a method, no server needed.
+
+`modelplane.Local()` uses MODELPLANE_HOME (default ~/.modelplane); the HTTP client mirrors this surface.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from modelplane.config import Settings, get_settings
+from modelplane.local.catalog import Datasets, Models, Runs, Studies
+from modelplane.local.operations import Deployments, Jobs, RetrainPolicies
+from modelplane.local.security import AuditLog, Keys, UsageReports
+from modelplane.store import Store
+
+
+class Local:
+    """One platform on local files and a database: `Local(home="/tmp/mp")` or from MODELPLANE_* settings."""
+
+    def __init__(self, home: str | Path | None = None, *, database_url: str | None = None) -> None:
+        overrides: dict[str, Any] = {}
+        if home is not None:
+            overrides["home"] = Path(home)
+        if database_url is not None:
+            overrides["database_url"] = database_url
+        settings = Settings().model_copy(update=overrides) if overrides else get_settings()
+        self.store = Store.from_settings(settings)
+        self.datasets = Datasets(self.store)
+        self.runs = Runs(self.store)
+        self.models = Models(self.store)
+        self.deployments = Deployments(self.store)
+        self.studies = Studies(self.store)
+        self.keys = Keys(self.store)
+        self.usage = UsageReports(self.store)
+        self.audit = AuditLog(self.store)
+        self.jobs = Jobs(self.store)
+        self.retrain_policies = RetrainPolicies(self.store)
+
+    def train(
+        self,
+        config: Mapping[str, Any] | None = None,
+        *,
+        progress: bool = False,
+        on_epoch: Callable[[dict[str, float]], None] | None = None,
+        **fields: Any,
+    ) -> Any:
+        """Train and register: `train(data="digits", model="mlp", train={"epochs": 5})` or a config dict."""
+        from modelplane.provenance import current_user
+        from modelplane.training.runs import parse_run_config, start_run
+
+        run_config = parse_run_config({**(config or {}), **fields})
+        return start_run(self.store, run_config, progress=progress, by=current_user(), on_epoch=on_epoch)
+
+    def tune(
+        self,
+        config: Mapping[str, Any] | None = None,
+        *,
+        resume: str | None = None,
+        progress: bool = False,
+        **fields: Any,
+    ) -> Any:
+        """Search, then register the best trial: `tune(data="digits", model="mlp", trials=20)`.
+
+        `tune(resume="digits-mlp-1")` continues a study with its stored settings; `parallel=` and `timeout=`
+        may be given for that session. With `parallel=N` (> 1) trials run in spawned worker processes, so a
+        script calling this needs the usual `if __name__ == "__main__":` guard.
+        """
+        from modelplane.errors import Invalid
+        from modelplane.provenance import current_user
+        from modelplane.tuning.config import parse_tune_config
+        from modelplane.tuning.studies import resume as resume_study
+        from modelplane.tuning.studies import tune
+
+        if resume is None:
+            tune_config = parse_tune_config({**(config or {}), **fields})
+            return tune(self.store, tune_config, by=current_user(), progress=progress)
+        fixed = sorted({*(config or {}), *fields} - {"parallel", "timeout"})
+        if fixed:
+            raise Invalid(
+                f"--resume continues study {resume} with its stored settings; drop {', '.join(fixed)} "
+                "(only parallel and timeout may change)"
+            )
+        session = {"parallel": fields.get("parallel"), "timeout": fields.get("timeout")}
+        return resume_study(self.store, resume, progress=progress, **session)
+
+    def retrain(self, model: str) -> Any:
+        """Fire `model`'s retrain policy now; returns the firing (`.job_id` is its queued job, which a worker
+        runs: `modelplane up`, `modelplane worker`, or `jobs.wait` after starting one)."""
+        from modelplane.provenance import current_user
+        from modelplane.retrain.firings import trigger_now
+
+        return trigger_now(self.store, model, by=current_user())
+
+    def resume(self, run_id: str, *, progress: bool = False) -> Any:
+        from modelplane.training.runs import resume_run
+
+        return resume_run(self.store, run_id, progress=progress)
+
+    def evaluate(self, model_ref: str, data_ref: str, *, split: str = "test", runtime: str = "onnx") -> Any:
+        from modelplane.evaluation.versions import evaluate_version
+
+        return evaluate_version(self.store, model_ref, data_ref, split=split, runtime=runtime)
+
+    def export(self, model_ref: str, fmt: str, out_dir: str | Path) -> list[Path]:
+        from modelplane.compression.exporting import export_version
+
+        return export_version(self.store, model_ref, fmt, Path(out_dir))
+
+    def compress(
+        self,
+        ref: str,
+        request: Mapping[str, Any] | None = None,
+        *,
+        progress: bool = False,
+        on_epoch: Callable[[dict[str, float]], None] | None = None,
+        **fields: Any,
+    ) -> Any:
+        """A smaller version of `ref` under the same name: `compress("digits-mlp@1", quantize="int8")`,
+        `prune=0.6, structured=True` or `distill="mlp:64,32", epochs=10`. Returns the new version and
+        its comparison with `ref` (`.version`, `.report`, `.to_dict()`)."""
+        from modelplane.compression.compress import compress_version
+        from modelplane.compression.request import parse_request
+        from modelplane.provenance import current_user
+
+        parsed = parse_request({**(request or {}), **fields})
+        return compress_version(
+            self.store, ref, parsed, progress=progress, by=current_user(), on_epoch=on_epoch
+        )
+
+    def compare(self, refs: builtins.list[str] | tuple[str, ...]) -> Any:
+        """Size, parameters, latency (batch 1 and 64) and test metrics of `refs`, relative to the first."""
+        from modelplane.compression.compare import compare_versions
+
+        return compare_versions(self.store, list(refs))
+
+    def deploy(self, spec: Mapping[str, Any], *, name: str | None = None) -> Any:
+        """Save a deployment (`{"model": "digits-cnn@production", "canary": {...}, "batching": {...}}`);
+        running servers pick it up within their poll interval."""
+        from modelplane.provenance import current_user
+        from modelplane.serving.deployments import parse_spec, save_deployment
+
+        return save_deployment(self.store, parse_spec(dict(spec)), name=name, by=current_user())
+
+    def predict(self, deployment: str, rows: Any) -> dict[str, Any]:
+        """Predict in-process through a deployment (the server's runtimes); `rows`: an array or a file."""
+        import numpy as np
+
+        from modelplane.serving.offline import predict_offline, read_rows
+
+        if isinstance(rows, (str, Path)):
+            return predict_offline(self.store, deployment, read_rows(str(rows)))
+        features = np.asarray(rows, dtype=np.float32)
+        return predict_offline(self.store, deployment, features)
+
+    def batch(
+        self,
+        deployment: str,
+        input: str | Path,
+        output: str | Path,
+        *,
+        id_column: str | None = None,
+        chunk_rows: int = 50_000,
+        batch_size: int = 4096,
+        overwrite: bool = False,
+        background: bool = False,
+        on_update: Callable[[Any], None] | None = None,
+    ) -> Any:
+        """Predict every row of a CSV/Parquet/NPZ file through a deployment into a Parquet or CSV file, as a
+        job: checked now, then run here (or, with `background`, queued for a worker). Returns the job."""
+        from modelplane.jobs.batch.kind import parse_batch_request, submit_batch
+        from modelplane.jobs.follow import succeeded
+        from modelplane.jobs.foreground import run_here
+        from modelplane.provenance import current_user
+
+        request = parse_batch_request(
+            {
+                "deployment": deployment,
+                "input": str(input),
+                "output": str(output),
+                "id_column": id_column,
+                "chunk_rows": chunk_rows,
+                "batch_size": batch_size,
+                "overwrite": overwrite,
+            }
+        )
+        job = submit_batch(self.store, request, by=current_user())
+        if background:
+            return job
+        return succeeded(run_here(self.store, job.id, by=current_user(), on_update=on_update))
+
+    def close(self) -> None:
+        self.store.close()

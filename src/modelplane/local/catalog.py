@@ -1,0 +1,129 @@
+"""Datasets, runs, models and studies in-process."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable
+from typing import Any
+
+from modelplane.store import Store
+
+
+class Datasets:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def add(
+        self,
+        name: str,
+        *,
+        source: str,
+        target: str | None = None,
+        task: str | None = None,
+        append: bool = False,
+        drop_na: bool = False,
+        drop_columns: tuple[str, ...] = (),
+        chunk_rows: int = 65_536,
+        image_size: tuple[int, int] | None = None,
+        image_mode: str | None = None,
+        on_rows: Callable[[int], None] | None = None,
+    ) -> Any:
+        from modelplane.data.ingest import IngestOptions, add_dataset
+        from modelplane.provenance import current_user
+
+        options = IngestOptions(
+            target=target,
+            task=task,
+            append=append,
+            drop_na=drop_na,
+            drop_columns=tuple(drop_columns),
+            chunk_rows=chunk_rows,
+            image_size=image_size,
+            image_mode=image_mode,
+        )
+        return add_dataset(self._store, name, source, options, by=current_user(), on_rows=on_rows)
+
+    def list(self) -> list[Any]:
+        from modelplane.data.catalog import list_datasets
+
+        return list_datasets(self._store)
+
+    def get(self, ref: str) -> Any:
+        from modelplane.data.catalog import get_version
+
+        return get_version(self._store, ref)
+
+    def versions(self, name: str) -> builtins.list[Any]:
+        from modelplane.data.catalog import list_versions
+
+        return list_versions(self._store, name)
+
+
+class Runs:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def list(self, *, limit: int = 50, model: str | None = None) -> list[Any]:
+        from modelplane.training.runs import list_runs
+
+        return list_runs(self._store, limit=limit, model=model)
+
+    def get(self, run_id: str) -> Any:
+        from modelplane.training.runs import get_run
+
+        return get_run(self._store, run_id)
+
+
+class Models:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def list(self) -> list[Any]:
+        from modelplane.registry.registry import list_models
+
+        return list_models(self._store)
+
+    def get(self, name: str) -> Any:
+        from modelplane.registry.registry import get_model
+
+        return get_model(self._store, name)
+
+    def version(self, ref: str) -> Any:
+        from modelplane.registry.registry import get_version
+
+        return get_version(self._store, ref)
+
+    def alias(self, ref: str, alias: str) -> Any:
+        from modelplane.provenance import current_user
+        from modelplane.registry.registry import set_alias
+
+        return set_alias(self._store, ref, alias, by=current_user())
+
+    def unalias(self, name: str, alias: str) -> None:
+        from modelplane.provenance import current_user
+        from modelplane.registry.registry import remove_alias
+
+        remove_alias(self._store, name, alias, by=current_user())
+
+    def delete(self, ref: str) -> None:
+        from modelplane.provenance import current_user
+        from modelplane.registry.registry import delete_version
+
+        delete_version(self._store, ref, by=current_user())
+
+
+class Studies:
+    """Tuning studies: `list()` a summary of each, `get(name)` with every trial and parameter importances."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def list(self) -> list[Any]:
+        from modelplane.tuning.studies import list_studies
+
+        return list_studies(self._store)
+
+    def get(self, name: str) -> Any:
+        from modelplane.tuning.studies import get_study
+
+        return get_study(self._store, name)
