@@ -26,7 +26,7 @@ def _policy_rows(policy: Any) -> list[tuple[str, Any]]:
         ("retrains by", policy.method),
         ("replay", policy.replay),
         ("epochs", policy.epochs),
-        ("learning rate", policy.lr if policy.lr is not None else "production's"),
+        ("learning rate", policy.lr if policy.lr is not None else "a quarter of production's"),
         ("enabled", policy.enabled),
         ("last seen data", policy.last_seen_dataset),
         ("next tick", policy.next_fire_at),
@@ -57,7 +57,7 @@ def set_(
     replay: Annotated[float, typer.Option(help="Share of old training rows replayed with the new")] = 0.2,
     epochs: Annotated[int, typer.Option(help="Fine-tuning epochs")] = 3,
     lr: Annotated[
-        float | None, typer.Option(help="Fine-tuning learning rate (default: production's)")
+        float | None, typer.Option(help="Fine-tuning learning rate (default: a quarter of production's)")
     ] = None,
     disabled: Annotated[bool, typer.Option("--disabled", help="Keep it, but fire only by hand")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,

@@ -25,11 +25,11 @@ from modelplane.refs import Ref
 from modelplane.registry.registry import NewVersion, get_model, register, version_id
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.retrain import rollout
-from modelplane.retrain.candidate import finetune_config, fit_candidate, score
+from modelplane.retrain.candidate import Fitted, finetune_config, fit_candidate, reused_graph, score
 from modelplane.retrain.data import RetrainData, find_new_rows, load_rows
 from modelplane.retrain.firings import actor, get_firing, move
 from modelplane.retrain.gate import parse_gate
-from modelplane.retrain.policies import method_of, production_of
+from modelplane.retrain.policies import production_of
 from modelplane.retrain.settings import PolicySettings
 from modelplane.retrain.views import ACTIVE, FAILED, GATE_FAILED, NO_OP, QUEUED, RUNNING, FiringInfo
 from modelplane.store import Store
@@ -63,6 +63,21 @@ def _end(
             **values,
         )
     return {"firing": firing.id, "state": state, "detail": detail}
+
+
+def _serving_graph(
+    ctx: JobContext, production: ModelVersionInfo, fitted: Fitted, data: RetrainData, scratch: Path
+) -> Path | None:
+    """Production's graph with the fine-tuned weights, or None to export afresh (the log says why)."""
+    rows = data.arrays["validation"][0].astype("float32", copy=False)
+    reused = reused_graph(ctx.store, production, fitted, scratch, rows)
+    if isinstance(reused, Path):
+        ctx.log(
+            f"serving graph: {production.ref}'s ONNX graph with the new weights, checked on {len(rows)} rows"
+        )
+        return reused
+    ctx.log(f"serving graph: exported afresh, since {reused}")
+    return None
 
 
 class RetrainKind:
@@ -118,7 +133,7 @@ class RetrainKind:
             return _end(store, firing, NO_OP, data, "retrain.noop")
         config = finetune_config(production, settings)
         c = data.counts
-        how = f"a warm start from {production.ref}" if warm else f"from scratch ({method_of('sklearn')})"
+        how = f"a warm start from {production.ref}" if warm else "refitting from scratch (scikit-learn)"
         ctx.log(
             f"{data.note}; fitting on {c['fit']} rows ({c['new_train']} new, {c['replay']} of "
             f"{c['old_train']} old replayed) by {how}"
@@ -136,8 +151,9 @@ class RetrainKind:
             fitted = fit_candidate(
                 store, production, data, config, checkpoints=checkpoints, on_epoch=on_epoch
             )
+            graph = _serving_graph(ctx, production, fitted, data, Path(scratch)) if warm else None
             exported = export_for_registry(
-                fitted.model, fitted.spec, data.dataset, data.arrays, Path(scratch)
+                fitted.model, fitted.spec, data.dataset, data.arrays, Path(scratch), graph=graph
             )
             mine, theirs = score(store, production, fitted, exported, data)
             verdict = parse_gate(settings.gate, production.task).judge(mine, theirs)

@@ -114,7 +114,9 @@ def parse_settings(
     if epochs < 1:
         raise Invalid(f"--epochs {epochs} must be at least 1 (the fine-tuning epochs of a retrain)")
     if lr is not None and not (math.isfinite(lr) and lr > 0):
-        raise Invalid(f"--lr {lr:g} must be a positive learning rate (or leave it out: production's is used)")
+        raise Invalid(
+            f"--lr {lr:g} must be a positive learning rate (or leave it out: a quarter of production's)"
+        )
     return PolicySettings(data, trigger, schedule, gate, percent, seconds, replay, epochs, lr, enabled)
 
 

@@ -49,14 +49,19 @@ def export_for_registry(
     dataset: DatasetVersionInfo,
     arrays: dict[str, tuple[np.ndarray, np.ndarray]],
     scratch: Path,
+    *,
+    graph: Path | None = None,
 ) -> ExportedVersion:
-    """Save weights, export ONNX and check it against the native model on the test split, then evaluate."""
+    """Save weights, export ONNX and check it against the native model on the test split, then evaluate.
+
+    `graph`: an ONNX graph already made for this torch model (a retrain's: production's graph holding the
+    fine-tuned weights), checked against the model exactly like a fresh export, which it saves redoing."""
     x_test, y_test = arrays["test"]
     x_check = x_test.astype(np.float32, copy=False)
     onnx_note = None
     if is_torch(spec):
         native: Any = TorchRuntime(model.cpu(), task=spec.task)
-        exported = export_torch_onnx(
+        exported = graph or export_torch_onnx(
             model, task=spec.task, input_shape=spec.input_shape, path=scratch / "model.onnx"
         )
         max_diff = verify_export(native, OnnxRuntime(exported), x_check, atol=ONNX_ATOL, rtol=ONNX_RTOL)

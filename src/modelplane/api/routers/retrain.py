@@ -27,7 +27,9 @@ class PolicyBody(BaseModel):
     canary: str | None = Field(None, description="PERCENT:DURATION, e.g. 10:15m, or none")
     replay: float = Field(0.2, description="Share of old training rows replayed next to the new ones")
     epochs: int = Field(3, description="Fine-tuning epochs")
-    lr: float | None = Field(None, description="Fine-tuning learning rate (default: production's)")
+    lr: float | None = Field(
+        None, description="Fine-tuning learning rate (default: a quarter of production's)"
+    )
     enabled: bool = True
 
 
