@@ -87,7 +87,7 @@ def wrk(
         "wrk",
         "-t1",
         f"-c{concurrency}",
-        f"-d{seconds}s",
+        f"-d{max(1, round(seconds))}s",  # wrk takes whole seconds
         "--latency",
         "--timeout",
         "2s",
