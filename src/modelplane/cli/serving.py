@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -152,6 +151,7 @@ def serve(
     ] = 1.0,
 ) -> None:
     """Run the data plane alone: every stored deployment, reloaded at start, hot-swapped on change."""
+    from modelplane.serving import loop
     from modelplane.serving.server import DataPlane, ServeOptions
     from modelplane.store import Store
 
@@ -160,7 +160,7 @@ def serve(
         host=host, port=port, grpc_port=None if grpc_port < 0 else grpc_port, poll_interval_s=poll
     )
     plane = DataPlane(Store.from_settings(), options)  # the data plane runs here, on this machine's store
-    asyncio.run(plane.run())  # logs the REST and gRPC addresses once both listen
+    loop.run(plane.run())  # logs the REST and gRPC addresses once both listen
 
 
 def predict(

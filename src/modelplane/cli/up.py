@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import threading
@@ -14,6 +13,7 @@ import httpx
 import typer
 
 from modelplane.cli.output import console, err_console, fail, server_logging
+from modelplane.serving import loop
 
 DEMO_MODEL = "digits-cnn"
 # `make run` exports this (epoch seconds) before it installs anything, so the demo can say how long a
@@ -121,7 +121,7 @@ def up(
         threading.Thread(
             target=_first_prediction, args=(server.url, server.admin_key, row, started), daemon=True
         ).start()
-    asyncio.run(server.run())
+    loop.run(server.run())
 
 
 def _banner(server: Any, row: list[float] | None) -> None:

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelplane.errors import Conflict, Invalid
 from modelplane.serving.grpc_server import start_grpc_server
+from modelplane.serving.loop import new_event_loop
 from modelplane.serving.manager import ModelManager
 from modelplane.serving.metrics import ServingMetrics, default_metrics
 from modelplane.serving.rest import create_rest_app
@@ -179,7 +180,7 @@ class BackgroundDataPlane:
 
     def __init__(self, plane: DataPlane) -> None:
         self.plane = plane
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop()
         self._thread = threading.Thread(target=self._run, name="modelplane-data-plane", daemon=True)
         self._error: BaseException | None = None
 
