@@ -3,8 +3,8 @@
 python bench/servers/litserve_server.py MODEL.onnx PORT
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: LitServe reads decode_request's annotation at run time to
+# build its endpoint, and a string annotation turns the body into a missing query parameter (422).
 import sys
 from typing import Any
 
