@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections import Counter
 
 import numpy as np
@@ -13,6 +15,7 @@ from modelplane.local import Local
 from modelplane.registry.loading import load_runtime
 from modelplane.serving.manager import ModelManager
 from modelplane.serving.metrics import ServingMetrics
+from modelplane.serving.server import freeze_startup_objects
 from modelplane.serving.types import InferRequest
 
 ROWS = np.random.default_rng(0).uniform(0, 7, (5, 4)).astype(np.float32)
@@ -204,3 +207,26 @@ def test_invalid_deployments_store_nothing(trained: Local) -> None:
             {"ensemble": {"members": ["diabetes-mlp@1", "diabetes-mlp@1"], "combine": "vote"}}, name="e"
         )
     assert trained.deployments.list() == []
+
+
+def test_a_version_loaded_before_the_startup_freeze_is_released_when_swapped_out(trained: Local) -> None:
+    """The data plane freezes what exists at start (gc.freeze); a hot swap must still free the old version."""
+    trained.deploy({"model": "iris-mlp@1"}, name="frozen")
+
+    async def scenario() -> None:
+        manager = manager_for(trained)
+        await manager.start()
+        try:
+            freeze_startup_objects()
+            old = weakref.ref(manager.deployments()["frozen"].primary)  # type: ignore[arg-type]
+            trained.deploy({"model": "iris-mlp@2"}, name="frozen")
+            await manager.sync(force=True)
+            assert (await manager.infer(request("frozen"))).version == "2"
+            gc.collect()
+            assert old() is None, "the swapped-out version is still alive"
+        finally:
+            gc.unfreeze()
+            await manager.stop()
+
+    asyncio.run(scenario())
+    trained.deployments.undeploy("frozen")

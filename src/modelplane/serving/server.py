@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
 import threading
@@ -109,6 +110,7 @@ class DataPlane:
     async def run(self, *, install_signal_handlers: bool = True) -> None:
         options = self.options
         await self.manager.start()
+        freeze_startup_objects()
         app: ASGIApp = create_rest_app(
             self.manager, metrics=self.metrics, max_body_bytes=options.max_body_bytes, gate=self.gate
         )
@@ -173,6 +175,17 @@ def _no_signal_handlers(server: uvicorn.Server) -> Iterator[None]:
         yield
     finally:
         server.capture_signals = original  # type: ignore[method-assign]
+
+
+def freeze_startup_objects() -> None:
+    """Keep the garbage collector off everything that exists once the models are loaded.
+
+    The imports alone (torch, onnx, sklearn, FastAPI) leave ~400k tracked objects; a full collection walks
+    them all (~200 ms here), and under load one came every few seconds: a 300 ms p99 at c=64. Frozen, they
+    are never walked again; only what is created while serving is.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class BackgroundDataPlane:
