@@ -207,10 +207,17 @@ def failed_requests(base: str, deployment: str) -> float:
 
 
 def load_generators(
-    base: str, deployment: str, grpc_port: int, naive: str, lit: str, row: list[float], seconds: float
+    base: str,
+    deployment: str,
+    grpc_port: int,
+    naive: str,
+    lit: str,
+    row: list[float],
+    v2_body: str,
+    seconds: float,
 ) -> dict[str, Callable[[int], dict[str, float]]]:
-    """Each server's load run at a given concurrency, one sample per request."""
-    v2_body = json.dumps({"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": row}]})
+    """Each server's load run at a given concurrency, one sample per request (`v2_body` carries `row`)."""
+    grpc_request = grpc_body(deployment, row)
     return {
         "modelplane REST (wrk)": lambda c: wrk(f"{base}/v2/models/{deployment}/infer", v2_body, c, seconds),
         "naive FastAPI+ORT (wrk)": lambda c: wrk(
@@ -227,7 +234,7 @@ def load_generators(
         ),
         "modelplane gRPC (h2load)": lambda c: h2load(
             f"http://127.0.0.1:{grpc_port}/inference.GRPCInferenceService/ModelInfer",
-            grpc_body(deployment, row),
+            grpc_request,
             c,
             seconds,
             {"content-type": "application/grpc", "te": "trailers"},
@@ -324,6 +331,12 @@ def main() -> None:
     rows, raw = [], {}
     row = [round(v, 4) for v in np.random.default_rng(0).random(64).tolist()]
     v2_body = json.dumps({"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": row}]})
+    # Each comparison server runs only during its own load runs: idle LitServe workers poll their
+    # queues and would tax whatever is measured beside them.
+    comparison_servers = {
+        "naive FastAPI+ORT (wrk)": ("naive.py", naive_port, "/docs"),
+        "LitServe batched (wrk)": ("litserve_server.py", lit_port, "/health"),
+    }
     try:
         for model in args.models.split(","):
             deployment = "digits-mlp" if model == "digits" else "wide"
@@ -336,14 +349,9 @@ def main() -> None:
                 f"http://127.0.0.1:{naive_port}",
                 f"http://127.0.0.1:{lit_port}",
                 row,
+                v2_body,
                 seconds,
             )
-            # Each comparison server runs only during its own load runs: idle LitServe workers poll
-            # their queues and would tax whatever is measured beside them.
-            comparison_servers = {
-                "naive FastAPI+ORT (wrk)": ("naive.py", naive_port, "/docs"),
-                "LitServe batched (wrk)": ("litserve_server.py", lit_port, "/health"),
-            }
             for name, load in loads.items():
                 other = None
                 if name in comparison_servers:
@@ -353,9 +361,11 @@ def main() -> None:
                     )
                     wait_http(f"http://127.0.0.1:{port}{probe}")
                 for c in CONCURRENCY:
-                    failed_before = failed_requests(base, deployment)
-                    r = load(c)
-                    if other is None:  # h2load cannot see a gRPC status; the server counts its failures
+                    if other is not None:
+                        r = load(c)
+                    else:  # h2load cannot see a gRPC status; the server counts its own failures
+                        failed_before = failed_requests(base, deployment)
+                        r = load(c)
                         r["errors"] = max(r["errors"], failed_requests(base, deployment) - failed_before)
                     rows.append([model, c, name, r["rps"], r["p50"], r["p99"], int(r["errors"])])
                 if other is not None:
