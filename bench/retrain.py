@@ -5,18 +5,21 @@ test accuracy >= the from-scratch model's - 0.5 pt.
 
 Setup, per arrival order of the rows: 1,498 digits (8x8 images, NPZ) as digits@1, the other 299 (20%)
 appended as digits@2. digits-cnn@1 is trained on digits@1 with the platform's defaults (15 epochs) and is
-production; a new-data policy (gate accuracy>=production-0.002, canary 10:15m, replay 0.2, epochs 3, the
-default learning rate: a quarter of production's) fires on digits@2.
+production; a new-data policy with the policy defaults (replay 0.5, 5 epochs, a quarter of production's
+learning rate; gate accuracy>=production-0.002, canary 10:15m) fires on digits@2.
 - from scratch: `train --data digits@2 --model cnn`, the same defaults: 15 epochs over every training row.
-- retrain: the `retrain` job the policy queued: a warm start from production, 3 epochs over the new
-  training rows plus 20% of the old ones, production's ONNX graph reused with the new weights.
+- retrain: the `retrain` job the policy queued: a warm start from production, 5 epochs over the new
+  training rows plus half the old ones, production's ONNX graph reused with the new weights.
 Both run in this process (warm imports, the same torch threads) and are timed end to end: loading the
 data, training, the ONNX graph and its check, evaluation and registration; the retrain job also scores
 production and applies the gate. Accuracies are on the test split of digits@2, the same 270 rows for both.
-A test split of 270 rows moves in steps of 0.37 pt, so the table shows several arrival orders (the natural
-order, where the new rows come from other writers, then random ones) and holds their mean to the target.
+A test split of 270 rows moves in steps of 0.37 pt and a model trained from scratch scores anywhere from
+0.978 to 0.996 on it depending on the arrival order, so the table shows 12 orders (the natural one, where
+the new rows come from other writers, then random ones) and holds their mean to the target; it also
+counts the orders that are individually within 0.5 pt.
 
-    .venv/bin/python bench/retrain.py [--orders 6] [--epochs 15] [--finetune-epochs 3] [--threads 1]
+    .venv/bin/python bench/retrain.py [--orders 12] [--epochs 15] [--replay F] [--finetune-epochs N]
+        [--lr LR] [--threads 1]
 """
 
 from __future__ import annotations
@@ -70,6 +73,12 @@ class Result:
     outcome: str
 
 
+def policy_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The policy's fine-tuning settings given on the command line; the rest are the policy defaults."""
+    given = {"replay": args.replay, "epochs": args.finetune_epochs, "lr": args.lr}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def one_order(home: Path, order: int, args: argparse.Namespace) -> Result:
     import modelplane
     from modelplane.retrain.watcher import RetrainWatcher
@@ -85,7 +94,7 @@ def one_order(home: Path, order: int, args: argparse.Namespace) -> Result:
     platform.models.alias(production, "production")
     platform.deploy({"model": "digits-cnn@production"})
     platform.retrain_policies.set(
-        "digits-cnn", data="digits", gate=GATE, canary="10:15m", replay=0.2, epochs=args.finetune_epochs
+        "digits-cnn", data="digits", gate=GATE, canary="10:15m", **policy_options(args)
     )
     platform.datasets.add("digits", source=_npz(home / "more.npz", x[BASE_ROWS:], y[BASE_ROWS:]), append=True)
 
@@ -118,11 +127,13 @@ def one_order(home: Path, order: int, args: argparse.Namespace) -> Result:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--orders", type=int, default=6, help="arrival orders: the natural one, then random")
+    parser.add_argument("--orders", type=int, default=12, help="arrival orders: the natural one, then random")
     parser.add_argument(
         "--epochs", type=int, default=15, help="epochs of production and of the scratch model"
     )
-    parser.add_argument("--finetune-epochs", type=int, default=3, help="the policy's --epochs")
+    parser.add_argument("--finetune-epochs", type=int, help="the policy's --epochs (default: its default)")
+    parser.add_argument("--replay", type=float, help="the policy's --replay (default: its default)")
+    parser.add_argument("--lr", type=float, help="the policy's --lr (default: its default)")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1: steady on a shared machine)"
     )
@@ -134,7 +145,7 @@ def main() -> None:
             results.append(one_order(Path(home), order, args))
     table = Table(
         title=f"retrain of digits-cnn after +299 rows (20%) on digits; gate {GATE}; "
-        f"torch threads {torch.get_num_threads()}",
+        f"{policy_options(args) or 'policy defaults'}; torch threads {torch.get_num_threads()}",
         title_justify="left",
     )
     columns = ["arrival order", "production acc", "scratch s", "scratch acc", "retrain s", "retrain acc"]
@@ -156,6 +167,7 @@ def main() -> None:
         )
     ratio = statistics.mean(r.retrain_s / r.scratch_s for r in results)
     delta = statistics.mean((r.retrain - r.scratch) * 100 for r in results)
+    within = sum((r.retrain - r.scratch) * 100 >= -0.5 for r in results)
     ok = ratio <= 0.40 and delta >= -0.5
     table.add_row(
         "mean",
@@ -166,7 +178,7 @@ def main() -> None:
         f"{statistics.mean(r.retrain for r in results):.4f}",
         "",
         f"{ratio:.2f}x (<= 0.40x)",
-        f"{delta:+.2f} (>= -0.50)",
+        f"{delta:+.2f} (>= -0.50); {within}/{len(results)} orders >= -0.50",
         "[green]PASS" if ok else "[red]FAIL",
     )
     console.print(table)

@@ -51,7 +51,7 @@ def test_new_data_retrains_then_canaries_then_promotes(world: World) -> None:
     firing = _firing(world)
     assert firing.state == "canary" and firing.candidate == f"{MODEL}@2", firing.detail
     assert firing.result["gate"]["passed"] and firing.result["rows"]["new"] == 200
-    assert 0 < firing.result["rows"]["fit"] < 0.7 * 1200  # new rows plus a 20% replay, not everything
+    assert 0 < firing.result["rows"]["fit"] < 0.7 * 1200  # new rows plus a replay sample, not everything
     staged = get_version(store, f"{MODEL}@staging")
     assert staged.ref == f"{MODEL}@2" and get_version(store, f"{MODEL}@production").ref == MLP
     assert (staged.parent, staged.dataset) == (MLP, "digits@2")

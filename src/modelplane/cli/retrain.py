@@ -10,6 +10,7 @@ import typer
 
 from modelplane.cli.context import platform
 from modelplane.cli.output import console, fail, key_values, print_json, table
+from modelplane.retrain.settings import DEFAULT_EPOCHS, DEFAULT_REPLAY
 
 policy_app = typer.Typer(
     help="Retrain policies: when a model retrains itself, the gate it must pass, and how it rolls out.",
@@ -54,8 +55,10 @@ def set_(
         str | None,
         typer.Option(help="PERCENT:DURATION of traffic before production moves, e.g. 10:15m (default none)"),
     ] = None,
-    replay: Annotated[float, typer.Option(help="Share of old training rows replayed with the new")] = 0.2,
-    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs")] = 3,
+    replay: Annotated[
+        float, typer.Option(help="Share of old training rows replayed with the new")
+    ] = DEFAULT_REPLAY,
+    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs")] = DEFAULT_EPOCHS,
     lr: Annotated[
         float | None, typer.Option(help="Fine-tuning learning rate (default: a quarter of production's)")
     ] = None,

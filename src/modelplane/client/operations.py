@@ -14,6 +14,7 @@ import httpx
 from modelplane import errors
 from modelplane.client.http import Area, error_from, parse, quoted
 from modelplane.jobs.views import JobInfo, LogLine
+from modelplane.retrain.settings import DEFAULT_EPOCHS, DEFAULT_REPLAY
 from modelplane.retrain.views import RetrainPolicyInfo
 from modelplane.serving.deployments import DeploymentInfo
 
@@ -113,8 +114,8 @@ class RetrainPolicies(Area):
         on: str = "new-data",
         gate: str | None = None,
         canary: str | None = None,
-        replay: float = 0.2,
-        epochs: int = 3,
+        replay: float = DEFAULT_REPLAY,
+        epochs: int = DEFAULT_EPOCHS,
         lr: float | None = None,
         enabled: bool = True,
     ) -> RetrainPolicyInfo:

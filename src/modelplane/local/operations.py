@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from modelplane.retrain.settings import DEFAULT_EPOCHS, DEFAULT_REPLAY
 from modelplane.store import Store
 
 
@@ -122,8 +123,8 @@ class RetrainPolicies:
         on: str = "new-data",
         gate: str | None = None,
         canary: str | None = None,
-        replay: float = 0.2,
-        epochs: int = 3,
+        replay: float = DEFAULT_REPLAY,
+        epochs: int = DEFAULT_EPOCHS,
         lr: float | None = None,
         enabled: bool = True,
     ) -> Any:

@@ -20,7 +20,7 @@ from modelplane.retrain.cron import parse_cron
 from modelplane.retrain.data import check_dataset
 from modelplane.retrain.gate import DEFAULT_GATES, parse_gate
 from modelplane.retrain.rollout import deployments_serving
-from modelplane.retrain.settings import parse_settings
+from modelplane.retrain.settings import DEFAULT_EPOCHS, DEFAULT_REPLAY, parse_settings
 from modelplane.retrain.views import FiringInfo, RetrainPolicyInfo, firing_view, policy_view
 from modelplane.security import audit
 from modelplane.store import Store
@@ -68,8 +68,8 @@ def set_policy(
     on: str = "new-data",
     gate: str | None = None,
     canary: str | None = None,
-    replay: float = 0.2,
-    epochs: int = 3,
+    replay: float = DEFAULT_REPLAY,
+    epochs: int = DEFAULT_EPOCHS,
     lr: float | None = None,
     enabled: bool = True,
     by: str = "",

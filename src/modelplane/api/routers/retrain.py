@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelplane.api.deps import ControlState, Page, page, require, state
 from modelplane.retrain.firings import trigger_now
 from modelplane.retrain.policies import delete_policy, get_policy, list_policies, set_policy
+from modelplane.retrain.settings import DEFAULT_EPOCHS, DEFAULT_REPLAY
 from modelplane.security.principal import Principal
 
 router = APIRouter(tags=["retrain"])
@@ -25,8 +26,10 @@ class PolicyBody(BaseModel):
     on: str = Field("new-data", description="new-data, manual or schedule:CRON (5 fields, UTC)")
     gate: str | None = Field(None, description="e.g. accuracy>=production-0.002 (default: no worse)")
     canary: str | None = Field(None, description="PERCENT:DURATION, e.g. 10:15m, or none")
-    replay: float = Field(0.2, description="Share of old training rows replayed next to the new ones")
-    epochs: int = Field(3, description="Fine-tuning epochs")
+    replay: float = Field(
+        DEFAULT_REPLAY, description="Share of old training rows replayed next to the new ones"
+    )
+    epochs: int = Field(DEFAULT_EPOCHS, description="Fine-tuning epochs")
     lr: float | None = Field(
         None, description="Fine-tuning learning rate (default: a quarter of production's)"
     )
