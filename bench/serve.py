@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -307,6 +308,8 @@ def main() -> None:
     missing = [tool for tool in ("wrk", "h2load") if shutil.which(tool) is None]
     if missing:
         sys.exit(f"bench/serve.py needs {' and '.join(missing)}: apt-get install wrk nghttp2-client")
+    if importlib.util.find_spec("litserve") is None:
+        sys.exit("bench/serve.py needs LitServe for its comparison row: `make bench` installs it")
     seconds = args.seconds
     home = Path(tempfile.mkdtemp(prefix="mp-bench-serve-"))
     env = {"MODELPLANE_HOME": str(home)}

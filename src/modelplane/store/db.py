@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelplane.errors import Invalid
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+VERSION_TABLE = "modelplane_schema_version"  # migrations/env.py names it; Optuna owns alembic_version
+_REVISION = re.compile(r'^(down_revision|revision) = (?:"([^"]+)"|None)$', re.MULTILINE)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -47,8 +49,34 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True)
 
 
+@cache
+def head_revision() -> str:
+    """The newest migration, read from the scripts' `revision`/`down_revision` lines (no Alembic import)."""
+    revisions, parents = set(), set()
+    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        fields = {name: value for name, value in _REVISION.findall(script.read_text())}
+        revisions.add(fields["revision"])
+        parents.add(fields.get("down_revision"))
+    [head] = revisions - parents
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at; None when it has never been migrated."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return None
+        return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent)."""
+    """Bring the schema to the newest Alembic revision (idempotent). A database already there is left as
+    is without importing Alembic, which costs every process that opens the store ~0.3 s."""
+    if current_revision(engine) == head_revision():
+        return
+    from alembic import command
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:

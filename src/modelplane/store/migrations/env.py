@@ -5,13 +5,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
+from modelplane.store.db import VERSION_TABLE
 from modelplane.store.orm import Base
 
 config = context.config
 target_metadata = Base.metadata
-# Not Alembic's default `alembic_version`: Optuna keeps its studies in the same database and runs its own
-# Alembic, whose bookkeeping table has that default name.
-VERSION_TABLE = "modelplane_schema_version"
+# VERSION_TABLE is not Alembic's default `alembic_version`: Optuna keeps its studies in the same database
+# and runs its own Alembic, whose bookkeeping table has that default name.
 
 
 def run_on(connection: Connection) -> None:
