@@ -94,6 +94,16 @@ def test_a_cached_key_costs_no_query_until_the_recheck(store: Store, admin: Prin
     assert len(queries) == 1  # the generation check only
 
 
+def test_a_verified_key_does_not_vouch_for_another_secret_with_its_id(store: Store, admin: Principal) -> None:
+    auth = Authenticator(store)
+    created = create_key(store, admin, role="developer", name="ci")
+    assert auth.authenticate(created.key).name == "ci"  # verified once: repeats skip the hash
+    forged = created.key[:-1] + ("A" if created.key[-1] != "A" else "B")
+    with pytest.raises(Unauthorized, match="secret does not match"):
+        auth.authenticate(forged)
+    assert auth.authenticate(created.key).name == "ci"
+
+
 def test_a_key_created_after_a_miss_is_found(store: Store, admin: Principal) -> None:
     clock = FakeClock()
     auth = Authenticator(store, clock=clock)

@@ -139,10 +139,14 @@ class Limiter:
         self._clock, self._wall = clock, wall
         self._lock = threading.Lock()
         self._buckets: dict[str, TokenBucket] = {}
-        self._used: dict[QuotaUnit, dict[str, int]] = {"requests": {}, "samples": {}}
-        self._month_start, self._month_end = month_bounds(wall())
+        self._new_month(wall())
         if store is not None:
             self._seed(store)
+
+    def _new_month(self, now: float) -> None:
+        self._month_start, self._month_end = month_bounds(now)
+        self._month_end_ts = self._month_end.timestamp()  # compared on every request
+        self._used: dict[QuotaUnit, dict[str, int]] = {"requests": {}, "samples": {}}
 
     def _seed(self, store: Store) -> None:
         """This month's usage per key, so a restart does not hand out a fresh quota."""
@@ -168,9 +172,8 @@ class Limiter:
             return
         with self._lock:
             now = self._wall()
-            if now >= self._month_end.timestamp():
-                self._month_start, self._month_end = month_bounds(now)
-                self._used = {"requests": {}, "samples": {}}
+            if now >= self._month_end_ts:
+                self._new_month(now)
             quota = principal.quota
             if quota is not None:
                 cost = 1 if quota.unit == "requests" else samples
@@ -181,7 +184,7 @@ class Limiter:
                         f"(this request needs {cost:,}); the quota resets on "
                         f"{self._month_end:%Y-%m-%d} 00:00 UTC, or an admin can issue a key with a "
                         "larger --quota",
-                        retry_after=self._month_end.timestamp() - now,
+                        retry_after=self._month_end_ts - now,
                     )
             if principal.rate is not None:
                 bucket = self._buckets.get(key)
@@ -196,5 +199,6 @@ class Limiter:
                         f"API key {key} is over its rate limit of {principal.rate}; retry in {wait:.3f} s",
                         retry_after=wait,
                     )
-            self._used["requests"][key] = self._used["requests"].get(key, 0) + 1
-            self._used["samples"][key] = self._used["samples"].get(key, 0) + samples
+            requests, rows = self._used["requests"], self._used["samples"]
+            requests[key] = requests.get(key, 0) + 1
+            rows[key] = rows.get(key, 0) + samples

@@ -1,10 +1,12 @@
-"""Usage metering: `record()` appends to an in-memory queue; a flusher adds batches to the usage table.
+"""Usage metering: `record()` adds to in-memory totals; a flusher adds them to the usage table.
 
-`record()` takes no lock and does no I/O (a deque append is atomic), so it costs about a microsecond on
-the request path. A background thread drains the queue every `interval_s`, sums it per (key, deployment,
-version, UTC day, status) and upserts-by-adding in one transaction. `close()` flushes what is left, so a
-clean shutdown loses nothing; a kill -9 loses at most the last flush interval (and a failed flush is kept
-and retried at the next one, never dropped).
+`record()` does no I/O and allocates nothing that outlives it: it adds the request to the running totals
+of its (key, deployment, version, UTC day, status) under a lock held for a fraction of a microsecond. (A
+queue of one event per request, drained by the flusher, cost ~4 us of server CPU per request at 13k req/s:
+the drain itself and the garbage collector walking a second's worth of queued events.) A background
+thread swaps the totals out every `interval_s` and upserts-by-adding them in one transaction. `close()`
+flushes what is left, so a clean shutdown loses nothing; a kill -9 loses at most the last flush interval
+(and a failed flush is kept and retried at the next one, never dropped).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any, Literal
@@ -33,12 +34,13 @@ STATUSES: frozenset[str] = frozenset(("ok", "error", REJECTED))
 _BUCKET = ("key_id", "deployment", "version", "day", "status")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
-Event = tuple[str, str, str, int, float, str, float]
 BucketKey = tuple[str, str, str, date, str]
+_LiveKey = tuple[str, str, str, int, str]  # the day as days since the epoch: cheaper than a date per call
 
 
-def _day(ts: float) -> date:
-    return date.fromordinal(_EPOCH_ORDINAL + int(ts // 86_400))
+def _date(day: int) -> date:
+    """The UTC date `day` days after 1970-01-01."""
+    return date.fromordinal(_EPOCH_ORDINAL + day)
 
 
 def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -69,7 +71,8 @@ class Meter:
             raise Invalid(f"metering interval must be > 0 seconds, not {interval_s}")
         self._store = store
         self.interval_s = interval_s
-        self._events: deque[Event] = deque()
+        self._live: dict[_LiveKey, list[float]] = {}  # requests, samples, compute-ms
+        self._live_lock = threading.Lock()
         self._unwritten: dict[BucketKey, list[float]] = {}
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -86,10 +89,18 @@ class Meter:
         status: Status = "ok",
         at: float | None = None,
     ) -> None:
-        """One inference request (`at`: epoch seconds, default now). Hot path: no lock, no I/O."""
+        """One inference request (`at`: epoch seconds, default now). Hot path: no I/O."""
         if status not in STATUSES:
             raise ValueError(f"usage status {status!r} is not one of {sorted(STATUSES)}")
-        self._events.append((key_id, deployment, version, samples, compute_ms, status, at or time.time()))
+        key = (key_id, deployment, version, int((at or time.time()) // 86_400), status)
+        with self._live_lock:
+            totals = self._live.get(key)
+            if totals is None:
+                self._live[key] = [1, samples, compute_ms]
+            else:
+                totals[0] += 1
+                totals[1] += samples
+                totals[2] += compute_ms
 
     def start(self) -> Meter:
         """Run the background flusher (a daemon thread: the flush's database I/O never blocks a loop)."""
@@ -106,17 +117,14 @@ class Meter:
                 log.exception("usage flush failed; retrying in %.1f s", self.interval_s)
 
     def _drain(self) -> dict[BucketKey, list[float]]:
+        with self._live_lock:
+            live, self._live = self._live, {}
         buckets, self._unwritten = self._unwritten, {}
-        pop = self._events.popleft
-        while True:
-            try:
-                key_id, deployment, version, samples, compute_ms, status, at = pop()
-            except IndexError:
-                return buckets
-            totals = buckets.setdefault((key_id, deployment, version, _day(at), status), [0, 0, 0.0])
-            totals[0] += 1
-            totals[1] += samples
-            totals[2] += compute_ms
+        for (key_id, deployment, version, day, status), counted in live.items():
+            totals = buckets.setdefault((key_id, deployment, version, _date(day), status), [0, 0, 0.0])
+            for i, value in enumerate(counted):
+                totals[i] += value
+        return buckets
 
     def flush(self) -> int:
         """Write everything recorded so far; returns the number of buckets written."""
@@ -146,8 +154,9 @@ class Meter:
 
     @property
     def pending(self) -> int:
-        """Events not yet drained (a gauge for /metrics)."""
-        return len(self._events)
+        """Requests recorded and not yet flushed."""
+        with self._live_lock:
+            return int(sum(totals[0] for totals in self._live.values()))
 
     def close(self) -> None:
         """Stop the flusher and write what is left (raises if that last write fails: nothing is hidden)."""

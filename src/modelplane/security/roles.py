@@ -29,6 +29,7 @@ Action = Literal[
     "retrain",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
+_KNOWN = frozenset(ACTIONS)
 
 
 class Role(str, Enum):
@@ -76,20 +77,23 @@ def roles_allowing(action: Action) -> list[Role]:
 
 def authorize(principal: Principal, action: Action, deployment: str | None = None) -> None:
     """Raise Forbidden unless `principal` may do `action` (on `deployment`, for a key scoped to some)."""
-    if action not in ACTIONS:
+    if action not in _KNOWN:
         raise ValueError(f"unknown action {action!r}; the actions are {', '.join(ACTIONS)}")
-    who = f"key {principal.key_id}" if principal.key_id else f"user {principal.name}"
     if action not in PERMISSIONS[principal.role]:
         allowed = " or ".join(r.value for r in roles_allowing(action))
         raise Forbidden(
-            f"{who} has role '{principal.role.value}', which may not '{action}'; "
+            f"{_who(principal)} has role '{principal.role.value}', which may not '{action}'; "
             f"that needs a key with role {allowed}"
         )
-    if action == "predict" and principal.deployments:
+    if action == "predict" and principal.deployments and deployment not in principal.deployments:
         if deployment is None:
-            raise Forbidden(f"{who} may predict only on named deployments; say which deployment")
-        if deployment not in principal.deployments:
-            raise Forbidden(
-                f"{who} may predict only on {', '.join(principal.deployments)}, not on '{deployment}'; "
-                "ask an admin for a key that lists it (`modelplane keys create --deployment NAME`)"
-            )
+            raise Forbidden(f"{_who(principal)} may predict only on named deployments; say which deployment")
+        raise Forbidden(
+            f"{_who(principal)} may predict only on {', '.join(principal.deployments)}, not on "
+            f"'{deployment}'; ask an admin for a key that lists it "
+            "(`modelplane keys create --deployment NAME`)"
+        )
+
+
+def _who(principal: Principal) -> str:
+    return f"key {principal.key_id}" if principal.key_id else f"user {principal.name}"

@@ -174,10 +174,11 @@ class RestApp:
             else:
                 meta = self.service.model_metadata(model, version)
                 request = decode_predict(model, version, body, meta, self.nonfinite)
+            rows = _samples(request)
             if gate is not None:
-                gate.admit(caller, _samples(request))
+                gate.admit(caller, rows)
             result = await self.service.infer(request)
-            served, samples = result.version, _samples(request)
+            served, samples = result.version, rows
             if action == "infer":
                 out, json_length = encode_infer(result, request.id, fmt)
                 if json_length is None:
