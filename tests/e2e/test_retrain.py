@@ -15,6 +15,7 @@ from sklearn.datasets import load_digits
 
 from modelplane.cli.context import platform
 from modelplane.client import Client
+from modelplane.retrain.settings import DEFAULT_REPLAY
 from tests.cli_helpers import run_cli
 from tests.e2e.test_platform import Up
 from tests.jobs.conftest import until
@@ -108,7 +109,7 @@ def test_new_data_retrains_through_a_real_server(
         assert "no-op" in noop.out and "no new rows" in noop.out
         shown = run_cli(capsys, "retrain-policy", "show", MODEL, "--json").json()
         assert [f["state"] for f in shown["history"]] == ["no-op", "promoted"]
-        assert np.isclose(shown["replay"], 0.2)
+        assert np.isclose(shown["replay"], DEFAULT_REPLAY)  # the default came through the server
     finally:
         client.close()
         server.stop()

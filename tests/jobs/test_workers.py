@@ -4,6 +4,7 @@ couple of seconds, whether or not its code cooperates."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -151,3 +152,30 @@ def test_cancel_stops_a_running_job_within_seconds(
     assert sorted(p.name for p in scratch.iterdir()) == ["in.parquet"]  # no output, no temp file
     assert not (store.runs_dir.parent / "jobs" / job.id).exists()  # no parts
     assert live_workers(store) == 0
+
+
+def _executors() -> list[psutil.Process]:
+    """This process's job processes that have not exited."""
+    found = []
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
+            if "modelplane.jobs.executor" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
+                found.append(child)
+    return found
+
+
+def test_a_job_runs_in_the_process_the_worker_started_ahead_and_a_stopped_worker_leaves_none(
+    store: Store, tiny: object, scratch: Path
+) -> None:
+    pool = WorkerPool(store, PoolOptions(concurrency=1)).start()
+    try:
+        [spare] = until(_executors, what="the process started before any job")  # type: ignore[misc]
+        job, _ = _batch(store, scratch)
+        running = until(lambda: job_processes(os.getpid()), what="the job's process")[0]  # type: ignore[index]
+        assert running.pid == spare.pid  # the job did not wait for a new process's imports
+        done = until(lambda: _finished(store, job.id), what="the job")
+        assert isinstance(done, JobInfo) and done.state == SUCCEEDED, done.error
+        until(lambda: len(_executors()) == 1, what="the job's process gone, the next one ready")
+    finally:
+        pool.stop()
+    until(lambda: not _executors(), what="every job process to end with the worker")

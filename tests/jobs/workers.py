@@ -13,11 +13,13 @@ import psutil
 
 
 def job_processes(parent: int) -> list[psutil.Process]:
-    """The processes running jobs that `parent` started (`python -m modelplane.jobs.executor`)."""
+    """The processes running jobs that `parent` started (`python -m modelplane.jobs.executor`); the spare
+    one, still waiting for a job, does not have the store's SQLite database open yet."""
     found = []
     for child in psutil.Process(parent).children():
         try:
-            if "modelplane.jobs.executor" in child.cmdline():
+            running = any(f.path.endswith(".db") for f in child.open_files())
+            if running and "modelplane.jobs.executor" in child.cmdline():
                 found.append(child)
         except (psutil.ZombieProcess, psutil.NoSuchProcess):
             continue

@@ -94,9 +94,14 @@ def _die_with_parent(parent: int) -> None:
 
 
 def main() -> None:
-    config = json.loads(sys.stdin.read())
-    _die_with_parent(int(config["parent"]))
+    """`python -m modelplane.jobs.executor WORKER_PID`: import everything, then wait for the job on stdin.
+    A worker keeps one such process ready, so a claimed job starts without paying for the imports."""
+    _die_with_parent(int(sys.argv[1]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    text = sys.stdin.read()
+    if not text:  # the worker stopped before it had a job for this process
+        return
+    config = json.loads(text)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s job: %(message)s")
     store = Store(config["database_url"], Path(config["artifact_root"]), Path(config["runs_dir"]))
     try:

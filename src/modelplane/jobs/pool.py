@@ -100,6 +100,8 @@ class WorkerPool:
         self.concurrency = max(1, self.options.concurrency or usable_cores())
         self.threads = max(1, usable_cores() // self.concurrency)
         self._slots: dict[str, _Slot] = {}
+        # A job process started ahead of need: it has done its imports (~1 s) by the time a job is claimed.
+        self._spare: subprocess.Popen[bytes] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -133,6 +135,7 @@ class WorkerPool:
             self.threads,
         )
         idle_since: float | None = None
+        self._spare = self._start_process()
         try:
             while not self._stop.is_set():
                 try:
@@ -230,26 +233,41 @@ class WorkerPool:
             )
         return claimed
 
+    def _start_process(self) -> subprocess.Popen[bytes]:
+        env = {**os.environ, **dict.fromkeys(THREAD_VARIABLES, str(self.threads))}
+        command = [sys.executable, "-m", "modelplane.jobs.executor", str(os.getpid())]
+        return subprocess.Popen(command, stdin=subprocess.PIPE, env=env)
+
     def _spawn(self, lease: Lease) -> subprocess.Popen[bytes]:
+        """Hand `lease` to the spare process (or a new one if it is gone), then start the next spare."""
         config = {
             "database_url": self.store.db.url,
             "artifact_root": str(self.store.artifacts.root),
             "runs_dir": str(self.store.runs_dir),
             "lease": asdict(lease),
             "threads": self.threads,
-            "parent": os.getpid(),
         }
-        env = {**os.environ, **dict.fromkeys(THREAD_VARIABLES, str(self.threads))}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "modelplane.jobs.executor"], stdin=subprocess.PIPE, env=env
-        )
+        process, self._spare = self._spare, None
+        if process is None or process.poll() is not None:
+            process = self._start_process()
         stdin: IO[bytes] | None = process.stdin
         assert stdin is not None
-        stdin.write(json.dumps(config).encode())
-        stdin.close()
+        try:
+            stdin.write(json.dumps(config).encode())
+            stdin.close()
+        except OSError:  # it died meanwhile: end it for sure, and let the caller requeue the job
+            process.kill()
+            process.wait()
+            raise
+        finally:
+            self._spare = self._start_process()
         return process
 
     def _shutdown(self) -> None:
+        if self._spare is not None:
+            self._spare.kill()
+            self._spare.wait()
+            self._spare = None
         for slot in self._slots.values():
             if slot.process.poll() is None:
                 slot.process.kill()
