@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 
 from modelplane.cli.output import console, err_console, fail, server_logging
@@ -54,6 +53,8 @@ def _curl(url: str, key: str | None, row: list[float]) -> str:
 
 def _first_prediction(url: str, key: str | None, row: list[float], started: float) -> None:
     """Ask the demo model once the server answers, and say how long it took from `make run`."""
+    import httpx  # here: every other command would pay for importing it
+
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -20,7 +20,6 @@ from sqlalchemy import ColumnElement, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from modelplane.data.catalog import find_version_row
 from modelplane.errors import Conflict, NotFound
 from modelplane.jobs.queue import enqueue, new_job_id
 from modelplane.refs import Ref
@@ -136,6 +135,8 @@ def trigger_now(store: Store, model: str, *, by: str) -> FiringInfo:
                 f"a retrain of {model} is already {busy.state} (job {busy.job_id}); follow it with "
                 f"`modelplane jobs logs {busy.job_id} --follow`"
             )
+        from modelplane.data.catalog import find_version_row  # numpy and pyarrow: not at worker start
+
         dataset = find_version_row(session, Ref.parse(policy.dataset, "dataset"))
         dataset_id, ref = dataset.id, f"{policy.dataset}@{dataset.version}"
     fired = record(
