@@ -46,6 +46,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from modelplane.compression.compact import compact_graph
 from modelplane.compression.export import check_onnx, strip_debug_metadata, verify_export
+from modelplane.compression.float_tail import keep_last_layer_float
 from modelplane.compression.fold import fold_input_normalization
 from modelplane.compression.weights import check_expanded_at_load, store_weights_int8
 from modelplane.errors import IntegrityError, Invalid
@@ -193,6 +194,9 @@ def _quantize(
         else:
             assert calibration is not None  # checked by quantize_onnx
             _quantize_static(prepared, dest, calibration, per_channel)
+            static = onnx.load(str(dest))
+            keep_last_layer_float(static)
+            return static
     return onnx.load(str(dest))
 
 
