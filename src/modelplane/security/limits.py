@@ -166,16 +166,16 @@ class Limiter:
             return self._used[unit].get(key_id, 0)
 
     def admit(self, principal: Principal, samples: int = 1) -> None:
-        """Charge one request of `samples` rows to the key, or raise QuotaExceeded with `retry_after`."""
-        key = principal.key_id
-        if key is None or (principal.rate is None and principal.quota is None):
+        """Charge one request of `samples` rows to the key, or raise QuotaExceeded with `retry_after`.
+        Only keys with a quota are counted (the count is what a quota is judged on)."""
+        key, quota, rate = principal.key_id, principal.quota, principal.rate
+        if key is None or (rate is None and quota is None):
             return
         with self._lock:
-            now = self._wall()
-            if now >= self._month_end_ts:
-                self._new_month(now)
-            quota = principal.quota
             if quota is not None:
+                now = self._wall()
+                if now >= self._month_end_ts:
+                    self._new_month(now)
                 cost = 1 if quota.unit == "requests" else samples
                 used = self._used[quota.unit].get(key, 0)
                 if used + cost > quota.limit:
@@ -186,19 +186,18 @@ class Limiter:
                         "larger --quota",
                         retry_after=self._month_end_ts - now,
                     )
-            if principal.rate is not None:
+            if rate is not None:
                 bucket = self._buckets.get(key)
                 tick = self._clock()
                 if bucket is None:
-                    bucket = self._buckets[key] = TokenBucket(
-                        principal.rate.per_second, principal.rate.burst, tick
-                    )
+                    bucket = self._buckets[key] = TokenBucket(rate.per_second, rate.burst, tick)
                 wait = bucket.take(tick)
                 if wait > 0.0:
                     raise QuotaExceeded(
-                        f"API key {key} is over its rate limit of {principal.rate}; retry in {wait:.3f} s",
+                        f"API key {key} is over its rate limit of {rate}; retry in {wait:.3f} s",
                         retry_after=wait,
                     )
-            requests, rows = self._used["requests"], self._used["samples"]
-            requests[key] = requests.get(key, 0) + 1
-            rows[key] = rows.get(key, 0) + samples
+            if quota is not None:
+                requests, rows = self._used["requests"], self._used["samples"]
+                requests[key] = requests.get(key, 0) + 1
+                rows[key] = rows.get(key, 0) + samples

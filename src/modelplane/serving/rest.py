@@ -198,7 +198,7 @@ class RestApp:
         if self.metrics is not None:
             self._observe(model, version, served, status, seconds, samples)
         if caller is not None:
-            gate.settle(caller, model, served or "", samples, seconds, str(status))  # type: ignore[union-attr]
+            gate.settle(caller, model, served or "", samples, seconds, status)  # type: ignore[union-attr]
         return reply
 
     async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes | bytearray, int | None]:

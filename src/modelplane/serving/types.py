@@ -113,7 +113,8 @@ class Gate(Protocol):
 
     `enter` raises Unauthorized/Forbidden (deployment None means server-wide data such as /metrics);
     `admit` raises QuotaExceeded (with retry_after) once the request's sample count is known;
-    `settle` records what the request cost, whatever its outcome, and must not block.
+    `settle` records what the request cost, whatever its outcome, and must not block (`status`: the HTTP
+    status, or the gRPC status code's name).
     """
 
     def enter(self, credentials: Credentials, deployment: str | None) -> Any: ...
@@ -121,5 +122,5 @@ class Gate(Protocol):
     def admit(self, caller: Any, samples: int) -> None: ...
 
     def settle(
-        self, caller: Any, deployment: str, version: str, samples: int, seconds: float, status: str
+        self, caller: Any, deployment: str, version: str, samples: int, seconds: float, status: int | str
     ) -> None: ...
