@@ -152,3 +152,23 @@ def test_bootstrap_creates_one_admin_key_and_the_last_one_stays(store: Store, ad
     with pytest.raises(NotFound, match="keys list"):
         revoke_key(store, admin, "ffffffffffff")
     assert [k.id for k in list_keys(store, admin, include_revoked=False)] == [second.info.id]
+
+
+def test_the_gate_remembers_a_granted_predict_only_until_keys_change(store: Store, admin: Principal) -> None:
+    from modelplane.api.gate import PlatformGate
+    from modelplane.security.limits import Limiter
+    from modelplane.serving.types import Credentials
+
+    clock = FakeClock()
+    gate = PlatformGate(Authenticator(store, recheck_s=0.5, clock=clock), Limiter(), None)
+    created = create_key(store, admin, role="consumer", name="acme", deployments=["digits"])
+    credentials = Credentials(f"Bearer {created.key}", None)
+    assert gate.enter(credentials, "digits").name == "acme"
+    assert gate.enter(credentials, "digits").name == "acme"  # remembered
+    for _ in range(2):  # a refusal is never remembered as a grant
+        with pytest.raises(Forbidden, match="may predict only on digits"):
+            gate.enter(credentials, "iris")
+    revoke_key(store, admin, created.info.id)
+    clock.now += 0.5
+    with pytest.raises(Unauthorized, match="revoked"):
+        gate.enter(credentials, "digits")

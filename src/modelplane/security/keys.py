@@ -292,6 +292,12 @@ class Authenticator:
                 self._accepted[raw_key] = entry.principal
         return entry.principal
 
+    def generation(self) -> int:
+        """The keys' generation as of the last recheck (rechecking when due): any change to any key moves
+        it, so a decision cached under one generation is void under the next."""
+        self._maybe_recheck()
+        return self._generation
+
     def _maybe_recheck(self) -> None:
         now = self._clock()
         if now < self._next_check:
