@@ -99,6 +99,4 @@ class PlatformGate:
         if self.meter is None or caller.key_id is None:
             return
         outcome: Status = "ok" if status in _OK else "rejected" if status in _REJECTED else "error"
-        self.meter.record(
-            caller.key_id, deployment, version, samples=samples, compute_ms=seconds * 1000, status=outcome
-        )
+        self.meter.record(caller.key_id, deployment, version, samples, seconds * 1000, outcome)

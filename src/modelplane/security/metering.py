@@ -83,7 +83,6 @@ class Meter:
         key_id: str,
         deployment: str,
         version: str,
-        *,
         samples: int,
         compute_ms: float,
         status: Status = "ok",
