@@ -1,6 +1,8 @@
 """Issue #3 targets in one run: modelplane REST and gRPC against a naive FastAPI server, LitServe (batched)
 and raw ONNX Runtime, on the digits MLP (HTTP-bound) and a compute-bound wide MLP (64-2048-2048-2048-10);
-then hot swap under load, and memory per deployment.
+then hot swap under load, and memory per deployment. A grpc.aio server whose ModelInfer does nothing
+(bench/servers/grpc_floor.py) is loaded like modelplane's gRPC port: the most a grpcio servicer can answer
+here, shown beside the gRPC >= REST target.
 
     .venv/bin/python bench/serve.py [--seconds 5]
 Needs Debian's `wrk` and `h2load` (apt-get install wrk nghttp2-client) and `litserve` (`make bench`
@@ -34,6 +36,7 @@ from rich.table import Table
 HERE = Path(__file__).parent
 console = Console(width=170)
 CONCURRENCY = (1, 16, 64)
+FLOOR = "grpc.aio, empty handler (h2load)"
 
 
 def free_port() -> int:
@@ -52,6 +55,16 @@ def wait_http(url: str, timeout_s: float = 120.0) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer 200 within {timeout_s}s")
+
+
+def wait_port(port: int, timeout_s: float = 60.0) -> None:
+    """For a server that speaks no HTTP/1 (gRPC): ready once it accepts connections."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout_s}s")
 
 
 def rss_mb(pid: int) -> float:
@@ -213,13 +226,24 @@ def load_generators(
     grpc_port: int,
     naive: str,
     lit: str,
+    floor_port: int | None,
     row: list[float],
     v2_body: str,
     seconds: float,
 ) -> dict[str, Callable[[int], dict[str, float]]]:
     """Each server's load run at a given concurrency, one sample per request (`v2_body` carries `row`)."""
     grpc_request = grpc_body(deployment, row)
-    return {
+
+    def grpc_load(port: int) -> Callable[[int], dict[str, float]]:
+        return lambda c: h2load(
+            f"http://127.0.0.1:{port}/inference.GRPCInferenceService/ModelInfer",
+            grpc_request,
+            c,
+            seconds,
+            {"content-type": "application/grpc", "te": "trailers"},
+        )
+
+    loads = {
         "modelplane REST (wrk)": lambda c: wrk(f"{base}/v2/models/{deployment}/infer", v2_body, c, seconds),
         "naive FastAPI+ORT (wrk)": lambda c: wrk(
             f"{naive}/predict", json.dumps({"instances": [row]}), c, seconds
@@ -233,14 +257,11 @@ def load_generators(
             {"content-type": "application/json"},
             h1=True,
         ),
-        "modelplane gRPC (h2load)": lambda c: h2load(
-            f"http://127.0.0.1:{grpc_port}/inference.GRPCInferenceService/ModelInfer",
-            grpc_request,
-            c,
-            seconds,
-            {"content-type": "application/grpc", "te": "trailers"},
-        ),
+        "modelplane gRPC (h2load)": grpc_load(grpc_port),
     }
+    if floor_port is not None:  # the same for every model: it computes nothing
+        loads[FLOOR] = grpc_load(floor_port)
+    return loads
 
 
 def raw_ort(onnx_path: Path, batch: int, seconds: float = 2.0) -> float:
@@ -330,15 +351,17 @@ def main() -> None:
     deploy(home, {"model": "wide@1"}, "wide")
     wait_http(f"{base}/v2/models/wide/ready")
 
-    naive_port, lit_port = free_port(), free_port()
+    naive_port, lit_port, floor_port = free_port(), free_port(), free_port()
     rows, raw = [], {}
     row = [round(v, 4) for v in np.random.default_rng(0).random(64).tolist()]
     v2_body = json.dumps({"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": row}]})
     # Each comparison server runs only during its own load runs: idle LitServe workers poll their
     # queues and would tax whatever is measured beside them.
-    comparison_servers = {
-        "naive FastAPI+ORT (wrk)": ("naive.py", naive_port, "/docs"),
-        "LitServe batched (wrk)": ("litserve_server.py", lit_port, "/health"),
+    # The gRPC floor answers no HTTP/1, so it is ready when its port accepts (probe None).
+    comparison_servers: dict[str, tuple[str, bool, int, str | None]] = {
+        "naive FastAPI+ORT (wrk)": ("naive.py", True, naive_port, "/docs"),
+        "LitServe batched (wrk)": ("litserve_server.py", True, lit_port, "/health"),
+        FLOOR: ("grpc_floor.py", False, floor_port, None),
     }
     try:
         for model in args.models.split(","):
@@ -351,6 +374,7 @@ def main() -> None:
                 grpc_port,
                 f"http://127.0.0.1:{naive_port}",
                 f"http://127.0.0.1:{lit_port}",
+                floor_port if model == args.models.split(",")[0] else None,
                 row,
                 v2_body,
                 seconds,
@@ -358,11 +382,13 @@ def main() -> None:
             for name, load in loads.items():
                 other = None
                 if name in comparison_servers:
-                    script, port, probe = comparison_servers[name]
-                    other = Proc(
-                        [sys.executable, str(HERE / "servers" / script), str(files[model]), str(port)]
-                    )
-                    wait_http(f"http://127.0.0.1:{port}{probe}")
+                    script, takes_model, port, probe = comparison_servers[name]
+                    model_arg = [str(files[model])] if takes_model else []
+                    other = Proc([sys.executable, str(HERE / "servers" / script), *model_arg, str(port)])
+                    if probe is None:
+                        wait_port(port)
+                    else:
+                        wait_http(f"http://127.0.0.1:{port}{probe}")
                 for c in CONCURRENCY:
                     if other is not None:
                         r = load(c)
@@ -482,10 +508,15 @@ def _targets(rows: list[list[Any]], raw: dict[str, tuple[float, float]]) -> None
             out.append(
                 [f"{model} c={c}: gRPC / REST throughput (same client, h2load)", grpc, ">= 1.0", grpc >= 1.0]
             )
+            if any(r[0] == model and r[1] == c and r[2] == FLOOR for r in rows):
+                floor = get(model, c, FLOOR)[3] / get(model, c, "modelplane REST (h2load")[3]
+                out.append(
+                    [f"c={c}: grpc.aio empty handler / {model} REST (what grpcio allows)", floor, "-", None]
+                )
     table(
         "serving targets",
         ["measure", "value", "target", "result"],
-        [[m, f"{v:.3g}", t, "PASS" if ok else "FAIL"] for m, v, t, ok in out],
+        [[m, f"{v:.3g}", t, "-" if ok is None else "PASS" if ok else "FAIL"] for m, v, t, ok in out],
     )
 
 
