@@ -12,13 +12,16 @@ from collections import defaultdict
 
 import onnx
 
+from modelplane.compression.compact import drop_unused_initializers
+
 # Ops that only ever read the final float values: what follows the last layer of a classifier.
 _FLOAT_READERS = frozenset(("Softmax", "LogSoftmax", "Sigmoid", "ArgMax", "Identity"))
 _LAYERS = frozenset(("Gemm", "MatMul", "Conv"))
 
 
 def keep_last_layer_float(model: onnx.ModelProto) -> int:
-    """Remove each Q/DQ pair between a layer and float-only readers, in place; returns how many."""
+    """Remove each Q/DQ pair between a layer and float-only readers, in place; returns how many.
+    The pair's scale and zero point go with it (ONNX Runtime warns about every unused initializer)."""
     graph = model.graph
     producer = {name: node for node in graph.node for name in node.output}
     readers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
@@ -46,4 +49,6 @@ def keep_last_layer_float(model: onnx.ModelProto) -> int:
         removed += [q, dq]
     for node in removed:
         graph.node.remove(node)
+    if removed:
+        drop_unused_initializers(graph)
     return len(removed) // 2
