@@ -8,13 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from sklearn.datasets import load_digits
 
 from modelplane.compression.export import export_torch_onnx, verify_export
-from modelplane.compression.fold import fold_input_normalization
+from modelplane.compression.fold import fold_input_normalization, fold_input_normalization_at_load
 from modelplane.compression.quantize import _folds
+from modelplane.compression.weights import store_weights_int8
 from modelplane.models.spec import parse_spec
 from modelplane.models.torch_zoo import build_torch_model, set_normalization
 from modelplane.serving.runtimes import OnnxRuntime
@@ -105,6 +107,8 @@ def test_what_cannot_fold_is_left_alone(parent: onnx.ModelProto) -> None:
         folded = copy.deepcopy(parent)
         assert fold_input_normalization(folded, scale=scale) is None
         assert folded == parent
+    folded = copy.deepcopy(parent)
+    assert fold_input_normalization_at_load(folded) is None and folded == parent
 
 
 def test_a_cnn_is_left_alone(zoo: Zoo) -> None:
@@ -117,7 +121,51 @@ def test_a_fold_float32_cannot_reproduce_is_not_offered() -> None:
     """b - mean/std @ W cancels catastrophically in float32 when |mean| >> std."""
     rows = RNG.normal(1e4, 2.0, (64, 4)).astype(np.float32)
     far = _dense_graph(np.full(4, 1e4), np.full(4, 2.0))
-    assert [how for how, _ in _folds(far, _runtime(far), rows)] == []
+    for at_load in (False, True):  # computed at load, the bias is the same float32 sum
+        assert [how for how, _ in _folds(far, _runtime(far), rows, at_load=at_load)] == []
     near = _dense_graph(np.full(4, 1.0), np.array([1.0, 2.0, 3.0, 4.0]))
-    offered = [how for how, _ in _folds(near, _runtime(near), rows - 1e4)]
-    assert offered == ["scale and shift", "shift"]
+    offered = [how for how, _ in _folds(near, _runtime(near), rows - 1e4, at_load=True)]
+    assert offered == ["scale and shift at load", "scale and shift", "shift"]
+
+
+def _loaded_ops(model: onnx.ModelProto, tmp_path: Path) -> list[str]:
+    """The nodes of the session ONNX Runtime builds from `model` (serving's optimisation level)."""
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "loaded.onnx")
+    ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return [n.op_type for n in onnx.load(str(tmp_path / "loaded.onnx")).graph.node]
+
+
+def test_folding_at_load_keeps_the_int8_weights_unscaled_and_runs_no_normalisation(
+    zoo: Zoo, tmp_path: Path
+) -> None:
+    parent = _served_graph(zoo, zoo.mlp)
+    folded = copy.deepcopy(parent)
+    assert fold_input_normalization_at_load(folded) == "scale and shift"
+    verify_export(_runtime(parent), _runtime(folded), DIGITS, atol=1e-5)
+    stored = {t.name: numpy_helper.to_array(t) for t in parent.graph.initializer}
+    first = next(n for n in folded.graph.node if n.op_type == "Mul")  # the scale, applied to the weight
+    np.testing.assert_array_equal(
+        numpy_helper.to_array(_initializer(folded, first.input[0])), stored[first.input[0]]
+    )
+
+    int8 = store_weights_int8(folded, per_channel=False)
+    weight = first.input[0]
+    assert weight not in {t.name for t in int8.graph.initializer}  # stored int8: the unscaled weight
+    verify_export(_runtime(parent), _runtime(int8), DIGITS, atol=0.02)
+    ops = _loaded_ops(int8, tmp_path)
+    assert not {"Sub", "Div", "Mul", "Cast"} & set(ops)  # all computed once, at load
+    assert ops == [o for o in _loaded_ops(parent, tmp_path) if o not in ("Sub", "Div")]
+
+
+def test_folding_at_load_turns_a_matmul_into_a_gemm() -> None:
+    parent = _dense_graph(RNG.uniform(-2, 2, 4), RNG.uniform(0.5, 3, 4))
+    folded = copy.deepcopy(parent)
+    assert fold_input_normalization_at_load(folded) == "scale and shift"
+    assert [n.op_type for n in folded.graph.node] == ["Mul", "Gemm", "Gemm"]
+    rows = RNG.uniform(-5, 5, (50, 4)).astype(np.float32)
+    verify_export(_runtime(parent), _runtime(folded), rows, atol=1e-5)
+
+
+def _initializer(model: onnx.ModelProto, name: str) -> onnx.TensorProto:
+    return next(t for t in model.graph.initializer if t.name == name)

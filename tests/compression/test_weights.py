@@ -51,11 +51,13 @@ def test_cli_weights_mode_makes_a_smaller_float_compute_version(
     compression = version.params["compression"]
     assert compression["mode"] == "weights" and compression["compute"] == "float"
     assert compression["int8_tensors"] == 2 and "expands the weights to float32" in compression["storage"]
+    assert compression["folded_normalization"] == "scale and shift at load"
     assert version.parent == zoo.mlp and version.framework == "onnx"
 
     parent, child = data["report"]["versions"]
     assert child["method"] == "int8 weights, float compute"
-    assert child["file_bytes"] < 0.35 * parent["file_bytes"]
+    # 4x on the weights; on this 13 KB toy graph the mean and std (kept to fold at load) weigh in too.
+    assert child["file_bytes"] < 0.36 * parent["file_bytes"]
     _assert_close_to_parent(zoo, zoo.mlp, version.ref)
     ops = {n.op_type for n in _served(zoo, version.ref).graph.node}
     assert {"Cast", "Gemm"} <= ops and not {"MatMulInteger", "DequantizeLinear", "QuantizeLinear"} & ops

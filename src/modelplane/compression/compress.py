@@ -269,7 +269,8 @@ def _int8_storage(mode: str) -> str:
         return stored
     return (
         f"{stored}. Only the file is int8: ONNX Runtime expands the weights to float32 when it loads the "
-        "graph, so runtime memory, compute and speed are the float parent's"
+        "graph, so runtime memory and compute are the float parent's (less the input standardisation, "
+        "folded into the first layer at load where the graph allows)"
     )
 
 

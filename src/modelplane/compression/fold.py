@@ -13,6 +13,12 @@ weights but makes the first layer quantise uncentred inputs x * s, which costs r
 So `scale=False` leaves one Mul by s in place of the Sub and Div, and the quantiser keeps whichever
 depth its measurements allow (see quantize.py).
 
+`fold_input_normalization_at_load` is the third way, for graphs whose weights are stored in int8 but
+computed in float (the `weights` mode): the fold is written as constant nodes on the stored weight
+(s[:, None] * W and b + t @ W), which ONNX Runtime evaluates once when it loads the graph. The int8 rows
+stay those of the unscaled weight, so nothing is stretched, and the session runs the layer on the raw
+input with no Sub, Div or Mul before it.
+
 Anything else (a Conv or LSTM first, a divisor of zero, a standardised tensor used twice) is left as it
 is: the graph stays correct, only unfolded.
 """
@@ -109,6 +115,56 @@ def fold_input_normalization(model: onnx.ModelProto, *, scale: bool) -> str | No
     _set_weights(graph, dense, weight, bias)
     drop_unused_initializers(graph)
     return "scale and shift" if scale and not unit_scale else "shift"
+
+
+def fold_input_normalization_at_load(model: onnx.ModelProto) -> str | None:
+    """Fold the affine map on the input into its dense consumer as constant nodes on the layer's stored
+    weight, in place: the stored weight and bias keep their values and names (so a weight stored in int8
+    is the unscaled one), and the folded ones are computed when the graph is loaded. Returns 'scale and
+    shift', or None when the graph has nothing foldable."""
+    graph = model.graph
+    sample = _sample_shape(graph)
+    if sample is None:
+        return None
+    constants = {t.name: t for t in graph.initializer}
+    affine = _input_affine(graph, constants, sample)
+    dense = _dense_consumer(graph, constants, affine, sample) if affine is not None else None
+    if affine is None or dense is None:
+        return None
+    node = dense.node
+    weight, out = node.input[1], node.output[0]
+    features, units = dense.weight.shape
+    # The stored weight is (features, units), or (units, features) under transB: s runs along features.
+    scale_shape = (1, features) if dense.transposed else (features, 1)
+    names = {k: f"{out}_load_{k}" for k in ("scale", "shift", "bias", "weight", "folded_bias")}
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(affine.scale.reshape(scale_shape).astype(np.float32), names["scale"]),
+            numpy_helper.from_array(affine.shift.reshape(1, features).astype(np.float32), names["shift"]),
+        ]
+    )
+    if len(node.input) > 2 and node.input[2]:
+        names["bias"] = node.input[2]  # the stored one: (units,) or a scalar, both broadcast as C
+    else:
+        graph.initializer.append(numpy_helper.from_array(np.zeros((1, units), np.float32), names["bias"]))
+    position = list(graph.node).index(affine.nodes[0])
+    _remove_affine(graph, affine, sample, False, dense.entry)
+    transposed = int(dense.transposed)
+    load_time = [
+        helper.make_node("Mul", [weight, names["scale"]], [names["weight"]]),
+        helper.make_node(
+            "Gemm", [names["shift"], weight, names["bias"]], [names["folded_bias"]], transB=transposed
+        ),
+    ]
+    for offset, extra in enumerate(load_time):
+        graph.node.insert(position + offset, extra)
+    node.op_type = "Gemm"  # a MatMul over 2-d rows is Gemm without C
+    del node.input[1:]
+    node.input.extend([names["weight"], names["folded_bias"]])
+    if transposed and not any(a.name == "transB" for a in node.attribute):
+        node.attribute.append(helper.make_attribute("transB", 1))
+    drop_unused_initializers(graph)
+    return "scale and shift"
 
 
 def _sample_shape(graph: onnx.GraphProto) -> tuple[int, ...] | None:

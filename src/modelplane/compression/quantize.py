@@ -17,7 +17,8 @@ Before quantising, the input standardisation is folded into the first dense laye
 int8 allows, and after it the graph is compacted (compact.py): on the digits MLP that takes the file from
 0.31x to 0.27x of the parent's and Sub + Div down to one Mul. How far to fold is measured, not guessed:
 each fold must reproduce the float outputs on real rows, and is kept only if its int8 graph stays as close
-to the float parent as the unfolded int8 graph does.
+to the float parent as the unfolded int8 graph does. In weights mode the fold is first offered as one
+computed when the graph loads (the weights are float at run time), which keeps the int8 weights unscaled.
 
 Dynamic mode keeps ONNX Runtime's defaults (per-tensor symmetric QInt8 weights, uint8 activations): on the
 digits MLP (batch 1, one thread, vs the float parent) they ran 1.14x; QUInt8 weights, WeightSymmetric
@@ -34,7 +35,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -47,7 +48,7 @@ from onnx import TensorProto, helper, numpy_helper
 from modelplane.compression.compact import compact_graph
 from modelplane.compression.export import check_onnx, strip_debug_metadata, verify_export
 from modelplane.compression.float_tail import keep_last_layer_float
-from modelplane.compression.fold import fold_input_normalization
+from modelplane.compression.fold import fold_input_normalization, fold_input_normalization_at_load
 from modelplane.compression.weights import check_expanded_at_load, store_weights_int8
 from modelplane.errors import IntegrityError, Invalid
 from modelplane.registry.loading import ONNX_FRAMEWORK
@@ -74,7 +75,8 @@ _ERROR_MARGIN = 1.25
 @dataclass(frozen=True)
 class Quantized:
     """What quantize_onnx wrote: how many weight tensors became int8, and how far the input
-    standardisation was folded into the first layer ('scale and shift', 'shift', or None)."""
+    standardisation was folded into the first layer ('scale and shift', 'shift', 'scale and shift at
+    load' in weights mode, or None)."""
 
     int8_tensors: int
     folded: str | None
@@ -126,7 +128,7 @@ def quantize_onnx(
             "nothing would change"
         )
     bound = _ERROR_MARGIN * _int8_error(best, reference, x)
-    for how, candidate in _folds(model, reference, x):
+    for how, candidate in _folds(model, reference, x, at_load=mode == "weights"):
         quantized = quantize(candidate, how.replace(" ", "_"))
         if _int8_error(quantized, reference, x) <= bound:
             best, folded = quantized, how
@@ -140,16 +142,23 @@ def quantize_onnx(
 
 
 def _folds(
-    model: onnx.ModelProto, reference: OnnxRuntime, x: np.ndarray
+    model: onnx.ModelProto, reference: OnnxRuntime, x: np.ndarray, *, at_load: bool
 ) -> Iterator[tuple[str, onnx.ModelProto]]:
-    """Folded copies of `model`, leanest first, each reproducing the float outputs on `x`.
+    """Folded copies of `model`, leanest first, each reproducing the float outputs on `x`; `at_load` first
+    offers the fold computed when the graph loads, for weights that are float at run time.
 
     One that does not (float32 cancellation in b - mean/std @ W when |mean| >> std) is not offered.
     """
     offered = set()
-    for scale in (True, False):
+    folds: list[Callable[[onnx.ModelProto], str | None]] = [
+        partial(fold_input_normalization, scale=True),
+        partial(fold_input_normalization, scale=False),
+    ]
+    if at_load:
+        folds.insert(0, lambda graph: _at_load(fold_input_normalization_at_load(graph)))
+    for fold in folds:
         candidate = copy.deepcopy(model)
-        how = fold_input_normalization(candidate, scale=scale)
+        how = fold(candidate)
         if how is None or how in offered:
             continue
         offered.add(how)
@@ -198,6 +207,10 @@ def _quantize(
             keep_last_layer_float(static)
             return static
     return onnx.load(str(dest))
+
+
+def _at_load(how: str | None) -> str | None:
+    return None if how is None else f"{how} at load"
 
 
 def _int8_tensors(model: onnx.ModelProto) -> int:
