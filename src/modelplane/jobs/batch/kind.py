@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from modelplane.errors import Invalid
+from modelplane.jobs.batch.ahead import read_ahead
 from modelplane.jobs.batch.inputs import InputLayout, count_rows, read_chunks
 from modelplane.jobs.batch.outputs import ROW_NUMBER, PartFiles, prediction_table, publish
 from modelplane.jobs.batch.paths import temp_output
@@ -68,7 +69,7 @@ class BatchKind:
         started, first_rows = time.perf_counter(), rows
         id_name = layout.id_column or ROW_NUMBER
         for index, (x, ids) in enumerate(
-            read_chunks(source, layout, chunk_rows=chunk_rows, skip_chunks=chunks), start=chunks
+            read_ahead(read_chunks(source, layout, chunk_rows=chunk_rows, skip_chunks=chunks)), start=chunks
         ):
             if ids is None:
                 ids = pa.array(np.arange(rows, rows + len(x), dtype=np.int64))
