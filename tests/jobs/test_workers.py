@@ -20,6 +20,7 @@ from modelplane.data.ingest import IngestOptions, add_dataset
 from modelplane.jobs.batch.kind import BatchRequest, submit_batch
 from modelplane.jobs.pool import PoolOptions, WorkerPool, live_workers
 from modelplane.jobs.queue import cancel_job, get_job, read_log
+from modelplane.jobs.spawn import job_concurrency, job_threads, start_job_process
 from modelplane.jobs.train import submit_train
 from modelplane.jobs.views import CANCELLED, SUCCEEDED, JobInfo
 from modelplane.store import Store
@@ -176,6 +177,24 @@ def test_a_job_runs_in_the_process_the_worker_started_ahead_and_a_stopped_worker
         done = until(lambda: _finished(store, job.id), what="the job")
         assert isinstance(done, JobInfo) and done.state == SUCCEEDED, done.error
         until(lambda: len(_executors()) == 1, what="the job's process gone, the next one ready")
+    finally:
+        pool.stop()
+    until(lambda: not _executors(), what="every job process to end with the worker")
+
+
+def test_a_job_process_started_before_the_pool_runs_its_first_job(
+    store: Store, tiny: object, scratch: Path
+) -> None:
+    """`modelplane worker` starts its first job process before it imports the store and the pool."""
+    options = PoolOptions(concurrency=1)
+    early = start_job_process(job_threads(job_concurrency(options.concurrency)))
+    pool = WorkerPool(store, options, spare=early).start()
+    try:
+        job, _ = _batch(store, scratch)
+        running = until(lambda: job_processes(os.getpid()), what="the job's process")[0]  # type: ignore[index]
+        assert running.pid == early.pid
+        done = until(lambda: _finished(store, job.id), what="the job")
+        assert isinstance(done, JobInfo) and done.state == SUCCEEDED, done.error
     finally:
         pool.stop()
     until(lambda: not _executors(), what="every job process to end with the worker")

@@ -27,13 +27,23 @@ def worker(
 ) -> None:
     """Run queued jobs (training, batch prediction, retraining) and fire retrain policies; Ctrl-C stops,
     and its jobs resume later."""
-    from modelplane.jobs.pool import PoolOptions, WorkerPool
-    from modelplane.retrain.watcher import RetrainWatcher
-    from modelplane.store import Store
+    from modelplane.jobs.spawn import job_concurrency, job_threads, start_job_process
 
-    server_logging()
-    store = Store.from_settings()
-    pool = WorkerPool(store, PoolOptions(concurrency=concurrency, until_idle=until_idle, lease_s=lease))
+    # The first job process imports while this one does (a worker restarted after a crash resumes sooner).
+    spare = start_job_process(job_threads(job_concurrency(concurrency)))
+    try:
+        from modelplane.jobs.pool import PoolOptions, WorkerPool
+        from modelplane.retrain.watcher import RetrainWatcher
+        from modelplane.store import Store
+
+        server_logging()
+        store = Store.from_settings()
+    except BaseException:
+        spare.kill()
+        spare.wait()
+        raise
+    options = PoolOptions(concurrency=concurrency, until_idle=until_idle, lease_s=lease)
+    pool = WorkerPool(store, options, spare=spare)
     watcher = RetrainWatcher(store).start()
     signal.signal(signal.SIGTERM, lambda *_: pool.stop())
     try:

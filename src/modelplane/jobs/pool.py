@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ from sqlalchemy import select
 from modelplane.jobs.identity import WorkerIdentity
 from modelplane.jobs.kinds import KINDS
 from modelplane.jobs.lease import LEASE_S, Lease, claim, end_cancelled, renew, requeue
+from modelplane.jobs.spawn import job_concurrency, job_threads, start_job_process
 from modelplane.jobs.views import FINISHED
 from modelplane.store import Store
 from modelplane.store.orm import Job
@@ -36,15 +36,6 @@ log = logging.getLogger(__name__)
 TICK_S = 0.2
 CANCEL_GRACE_S = 1.5
 IDLE_EXIT_S = 1.0
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LOKY_MAX_CPU_COUNT")
-
-
-def usable_cores() -> int:
-    """CPUs this process may run on (affinity and cgroup cpusets included where the OS reports them)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def workers_dir(store: Store) -> Path:
@@ -93,15 +84,22 @@ class _Slot:
 
 
 class WorkerPool:
-    def __init__(self, store: Store, options: PoolOptions | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        options: PoolOptions | None = None,
+        *,
+        spare: subprocess.Popen[bytes] | None = None,
+    ) -> None:
+        """`spare`: a job process the caller started already (with `start_job_process(pool.threads)`)."""
         self.store = store
         self.options = options or PoolOptions()
         self.identity = WorkerIdentity.current()
-        self.concurrency = max(1, self.options.concurrency or usable_cores())
-        self.threads = max(1, usable_cores() // self.concurrency)
+        self.concurrency = job_concurrency(self.options.concurrency)
+        self.threads = job_threads(self.concurrency)
         self._slots: dict[str, _Slot] = {}
         # A job process started ahead of need: it has done its imports (~1 s) by the time a job is claimed.
-        self._spare: subprocess.Popen[bytes] | None = None
+        self._spare = spare
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -135,7 +133,8 @@ class WorkerPool:
             self.threads,
         )
         idle_since: float | None = None
-        self._spare = self._start_process()
+        if self._spare is None:
+            self._spare = self._start_process()
         try:
             while not self._stop.is_set():
                 try:
@@ -234,9 +233,7 @@ class WorkerPool:
         return claimed
 
     def _start_process(self) -> subprocess.Popen[bytes]:
-        env = {**os.environ, **dict.fromkeys(THREAD_VARIABLES, str(self.threads))}
-        command = [sys.executable, "-m", "modelplane.jobs.executor", str(os.getpid())]
-        return subprocess.Popen(command, stdin=subprocess.PIPE, env=env)
+        return start_job_process(self.threads)
 
     def _spawn(self, lease: Lease) -> subprocess.Popen[bytes]:
         """Hand `lease` to the spare process (or a new one if it is gone), then start the next spare."""
