@@ -97,14 +97,10 @@ def fold_input_normalization(model: onnx.ModelProto, *, scale: bool) -> str | No
     has nothing foldable.
     """
     graph = model.graph
-    sample = _sample_shape(graph)
-    if sample is None:
+    found = _foldable(graph)
+    if found is None:
         return None
-    constants = {t.name: t for t in graph.initializer}
-    affine = _input_affine(graph, constants, sample)
-    dense = _dense_consumer(graph, constants, affine, sample) if affine is not None else None
-    if affine is None or dense is None:
-        return None
+    sample, affine, dense = found
     unit_scale = bool(np.all(affine.scale == 1))
     keep_mul = not scale and not unit_scale
     if len(affine.nodes) <= int(keep_mul):
@@ -123,14 +119,10 @@ def fold_input_normalization_at_load(model: onnx.ModelProto) -> str | None:
     is the unscaled one), and the folded ones are computed when the graph is loaded. Returns 'scale and
     shift', or None when the graph has nothing foldable."""
     graph = model.graph
-    sample = _sample_shape(graph)
-    if sample is None:
+    found = _foldable(graph)
+    if found is None:
         return None
-    constants = {t.name: t for t in graph.initializer}
-    affine = _input_affine(graph, constants, sample)
-    dense = _dense_consumer(graph, constants, affine, sample) if affine is not None else None
-    if affine is None or dense is None:
-        return None
+    sample, affine, dense = found
     node = dense.node
     weight, out = node.input[1], node.output[0]
     features, units = dense.weight.shape
@@ -165,6 +157,19 @@ def fold_input_normalization_at_load(model: onnx.ModelProto) -> str | None:
         node.attribute.append(helper.make_attribute("transB", 1))
     drop_unused_initializers(graph)
     return "scale and shift"
+
+
+def _foldable(graph: onnx.GraphProto) -> tuple[tuple[int, ...], _Affine, _Dense] | None:
+    """The input's per-sample shape, the affine map on it and the dense layer that reads it, if any."""
+    sample = _sample_shape(graph)
+    if sample is None:
+        return None
+    constants = {t.name: t for t in graph.initializer}
+    affine = _input_affine(graph, constants, sample)
+    dense = _dense_consumer(graph, constants, affine, sample) if affine is not None else None
+    if affine is None or dense is None:
+        return None
+    return sample, affine, dense
 
 
 def _sample_shape(graph: onnx.GraphProto) -> tuple[int, ...] | None:
