@@ -38,7 +38,7 @@ def compress(
         str | None,
         typer.Option(
             help="dynamic (default; no data needed), static (calibrated on training rows) or weights "
-            "(int8 weights, float compute: smaller files, same speed)"
+            "(int8 weights, float compute: a smaller file, the same speed or faster)"
         ),
     ] = None,
     calibration_rows: Annotated[
