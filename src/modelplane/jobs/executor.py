@@ -93,20 +93,11 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _preload() -> None:
-    """Import, while no job is waiting, what batch prediction needs (Arrow, ONNX Runtime: ~0.45 s, which a
-    claimed batch job or resume paid before it read its first chunk). Torch, which only training needs, is
-    left to the jobs that train: it would add ~1 s and ~300 MB to every idle spare."""
-    get_kind("batch")
-    import onnxruntime  # noqa: F401  (imported by the first runtime a batch loads)
-
-
 def main() -> None:
     """`python -m modelplane.jobs.executor WORKER_PID`: import everything, then wait for the job on stdin.
     A worker keeps one such process ready, so a claimed job starts without paying for the imports."""
     _die_with_parent(int(sys.argv[1]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _preload()
     text = sys.stdin.read()
     if not text:  # the worker stopped before it had a job for this process
         return
