@@ -167,6 +167,22 @@ def test_resume_gives_the_same_weights(kind: str, config: TrainConfig, digits: S
     assert resumed.best_epoch == full.best_epoch
 
 
+def test_a_resume_hands_back_the_epochs_its_checkpoint_holds(digits: Splits) -> None:
+    """An epoch checkpointed but never recorded (the process died in between) reaches `on_resume`."""
+    spec, config = image_spec("mlp"), TrainConfig(epochs=3)
+    checkpoints, recorded, restored = MemoryCheckpointer(), [], []
+
+    def die_before_recording_two(metrics: dict[str, float]) -> None:
+        if metrics["epoch"] == 2:
+            raise Interrupt
+        recorded.append(int(metrics["epoch"]))
+
+    with pytest.raises(Interrupt):
+        fit(spec, config, digits, checkpointer=checkpoints, on_epoch=die_before_recording_two)
+    fit(spec, config, digits, checkpointer=checkpoints, on_resume=restored.extend)
+    assert recorded == [1] and [int(h["epoch"]) for h in restored] == [1, 2]
+
+
 def test_early_stopping_stops_and_restores_best(digits: Splits) -> None:
     (x, y), (xv, yv), _ = digits
     noisy = np.random.default_rng(1).integers(0, 10, size=len(yv))  # val labels the model cannot fit

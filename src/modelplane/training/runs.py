@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -214,14 +214,20 @@ def _run_row(session: Any, run_id: str) -> Run:
 
 
 def _record_epoch(store: Store, run_id: str, metrics: Mapping[str, float]) -> None:
-    epoch = int(metrics["epoch"])
+    _record_epochs(store, run_id, [metrics])
+
+
+def _record_epochs(store: Store, run_id: str, history: Sequence[Mapping[str, float]]) -> None:
+    """Each epoch's metrics, replacing what an earlier attempt recorded for it."""
     with store.db.session() as session:
-        session.execute(delete(RunMetric).where(RunMetric.run_id == run_id, RunMetric.epoch == epoch))
-        session.add_all(
-            RunMetric(run_id=run_id, epoch=epoch, name=k, value=float(v))
-            for k, v in metrics.items()
-            if k != "epoch"
-        )
+        for metrics in history:
+            epoch = int(metrics["epoch"])
+            session.execute(delete(RunMetric).where(RunMetric.run_id == run_id, RunMetric.epoch == epoch))
+            session.add_all(
+                RunMetric(run_id=run_id, epoch=epoch, name=k, value=float(v))
+                for k, v in metrics.items()
+                if k != "epoch"
+            )
 
 
 def _finish(
@@ -375,6 +381,7 @@ def _fit(
             arrays["validation"],
             checkpointer=CheckpointDir(checkpoint_dir),
             on_epoch=on_epoch,
+            on_resume=lambda history: _record_epochs(store, run_id, history),
             progress=progress,
         )
         return result.model, result.history, result.best_epoch

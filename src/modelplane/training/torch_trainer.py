@@ -272,6 +272,7 @@ def fit_torch(
     *,
     checkpointer: Checkpointer | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    on_resume: Callable[[list[dict[str, float]]], None] | None = None,
     progress: bool = True,
     loss: TrainLoss | None = None,
     initial_weights: Mapping[str, torch.Tensor] | None = None,
@@ -281,6 +282,8 @@ def fit_torch(
     With a checkpointer, a state is saved after every epoch and an existing one is resumed from, giving the
     same final weights as an uninterrupted run. The global RNG is left as it was. `loss` replaces the
     task's loss on training batches only (train_loss then reports it); validation metrics stay comparable.
+    `on_resume` gets the history a checkpoint restored: a process killed after saving an epoch's checkpoint
+    but before `on_epoch` recorded it resumes past that epoch, and this is where its record is made good.
     `initial_weights` (a registered version's state dict) makes this a warm start: training continues from
     them, and the normalisation statistics they hold are kept rather than recomputed from `train`, so a
     fine-tune on a few new rows sees its inputs scaled exactly as the weights expect.
@@ -298,6 +301,8 @@ def fit_torch(
         if state is not None:
             trainer.restore(state)
             resumed = int(state["epoch"])
+            if on_resume is not None:
+                on_resume([dict(entry) for entry in trainer.history])
         elif initial_weights is not None:
             model.load_state_dict(dict(initial_weights))
         elif spec.normalize:
