@@ -94,6 +94,7 @@ def test_a_batch_resumes_after_kill_9_of_its_worker_on_exactly_one_of_two_worker
     chunks = [int(m.group(1)) for line in lines if (m := re.match(r"chunk (\d+) committed", line))]
     assert chunks == list(range(ROWS // CHUNK))  # each chunk committed once, in order
     assert pq.read_table(scratch / "out.parquet").column("row_id").to_numpy().tolist() == ids.tolist()
+    assert sorted(p.name for p in scratch.iterdir()) == ["in.parquet", "out.parquet"]  # killed temp gone
     assert all(worker.process.poll() is None for worker in workers[1:])
 
 

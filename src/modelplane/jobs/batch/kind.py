@@ -4,6 +4,7 @@ chunks an earlier attempt committed, published only when complete."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import resource
 import shutil
 import sys
@@ -16,9 +17,10 @@ import pyarrow as pa
 
 from modelplane.errors import Invalid
 from modelplane.jobs.batch.ahead import read_ahead
+from modelplane.jobs.batch.committer import ChunkCommitter
 from modelplane.jobs.batch.inputs import InputLayout, count_rows, read_chunks
-from modelplane.jobs.batch.outputs import ROW_NUMBER, PartFiles, prediction_table, publish
-from modelplane.jobs.batch.paths import temp_output
+from modelplane.jobs.batch.outputs import ROW_NUMBER, OutputFile, PartFiles, prediction_table, publish
+from modelplane.jobs.batch.paths import attempt_output, attempt_outputs
 from modelplane.jobs.batch.predictor import PinnedDeployment, Predictor
 from modelplane.jobs.batch.request import BatchRequest, parse_batch_request, plan_batch
 from modelplane.jobs.context import JobCancelled, JobContext
@@ -49,7 +51,7 @@ class BatchKind:
         parts = PartFiles(job_dir(ctx.store, ctx.job_id) / "parts")
         chunks, rows = int(ctx.checkpoint.get("chunks", 0)), int(ctx.checkpoint.get("rows", 0))
         if ctx.checkpoint.get("published"):  # an earlier attempt published it, then stopped
-            _tidy(parts)
+            _tidy(parts, output, ctx.job_id)
             return {"output": str(output), "format": params["output_format"], "rows": rows}
         stat = source.stat() if source.is_file() else None
         if stat is None or [stat.st_size, stat.st_mtime_ns] != [
@@ -68,30 +70,48 @@ class BatchKind:
         )
         started, first_rows = time.perf_counter(), rows
         id_name = layout.id_column or ROW_NUMBER
-        for index, (x, ids) in enumerate(
-            read_ahead(read_chunks(source, layout, chunk_rows=chunk_rows, skip_chunks=chunks)), start=chunks
-        ):
-            if ids is None:
-                ids = pa.array(np.arange(rows, rows + len(x), dtype=np.int64))
-            table = prediction_table(id_name, ids, predictor.predict(x), pinned.task, pinned.classes)
-            parts.write(index, table)
-            rows, chunks = rows + len(x), index + 1
+        temp = attempt_output(output, ctx.job_id, ctx.lease.attempt)
+        committed = {"chunks": chunks, "rows": rows}
+
+        def record(index: int, chunk_rows: int, rows_after: int) -> None:
             ctx.progress(
-                rows,
-                checkpoint={"chunks": chunks, "rows": rows},
-                line=f"chunk {index} committed: rows {rows - len(x)}-{rows - 1}",
+                rows_after,
+                checkpoint={"chunks": index + 1, "rows": rows_after},
+                line=f"chunk {index} committed: rows {rows_after - chunk_rows}-{rows_after - 1}",
             )
-        ctx.progress(rows, total=rows)
-        temp = temp_output(output, ctx.job_id)
-        written = parts.assemble(chunks, temp, params["output_format"])
-        if written != rows:
-            raise Invalid(f"the parts hold {written} rows but {rows} were committed; submit the job again")
-        ctx.check()  # a cancel that came while assembling stops before the output appears
+            committed.update(chunks=index + 1, rows=rows_after)
+
+        output_file = OutputFile(temp, params["output_format"])
+        committer = ChunkCommitter(parts, output_file, record, earlier_chunks=chunks)
+        try:
+            predicted = rows
+            for index, (x, ids) in enumerate(
+                read_ahead(read_chunks(source, layout, chunk_rows=chunk_rows, skip_chunks=chunks)),
+                start=chunks,
+            ):
+                if ids is None:
+                    ids = pa.array(np.arange(predicted, predicted + len(x), dtype=np.int64))
+                outputs = predictor.predict(x)
+                make = functools.partial(prediction_table, id_name, ids, outputs, pinned.task, pinned.classes)
+                predicted += len(x)
+                committer.put(index, make, predicted)
+            committer.finish()
+            chunks, rows = committed["chunks"], committed["rows"]
+            ctx.progress(rows, total=rows)
+            if output_file.rows != rows:
+                raise Invalid(
+                    f"the output holds {output_file.rows} rows but {rows} were committed; "
+                    "submit the job again"
+                )
+            ctx.check()  # a cancel that came while the output was being finished stops before it appears
+        except BaseException:
+            committer.abandon()
+            raise
         publish(temp, output)
         with contextlib.suppress(JobCancelled):  # too late to cancel: the output is published
             published = {"chunks": chunks, "rows": rows, "published": True}
             ctx.progress(rows, checkpoint=published, line=f"wrote {rows} rows to {output}")
-        _tidy(parts)
+        _tidy(parts, output, ctx.job_id)
         seconds = time.perf_counter() - started
         return {
             "output": str(output),
@@ -105,14 +125,17 @@ class BatchKind:
     def cleanup(self, store: Store, job: JobInfo) -> None:
         """A cancelled or failed batch leaves no temp output and no parts (an earlier output it was to
         replace is untouched: it is replaced only when a complete one is published)."""
-        temp_output(Path(job.params["output"]), job.id).unlink(missing_ok=True)
+        for temp in attempt_outputs(Path(job.params["output"]), job.id):
+            temp.unlink(missing_ok=True)
         shutil.rmtree(job_dir(store, job.id), ignore_errors=True)
 
 
-def _tidy(parts: PartFiles) -> None:
-    """Drop the parts of a published output, and the job's folder unless it holds that output (a batch
-    submitted over the API)."""
+def _tidy(parts: PartFiles, output: Path, job_id: str) -> None:
+    """Drop the parts of a published output, the temp outputs of attempts that were killed, and the job's
+    folder unless it holds that output (a batch submitted over the API)."""
     parts.remove()
+    for temp in attempt_outputs(output, job_id):
+        temp.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         parts.folder.parent.rmdir()
 

@@ -1,12 +1,13 @@
-"""Predictions on disk: one part file per committed chunk, then the output assembled from the parts.
+"""Predictions on disk: one part file per committed chunk, and the output written table by table.
 
 A part is an Arrow IPC file written to a temp name, fsynced and renamed, so a part that exists is whole.
-The output (Parquet or CSV, by its extension) is assembled part by part into a hidden temp file next to it,
-fsynced, then renamed over the final path: a reader sees no file or the complete one, never half of it.
+The output (Parquet or CSV, by its extension) grows in a hidden temp file next to it, is fsynced, then
+renamed over the final path: a reader sees no file or the complete one, never half of it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -92,36 +93,46 @@ class PartFiles:
         with pa.OSFile(str(path)) as source:
             return pa.ipc.open_file(source).read_all()
 
-    def assemble(self, count: int, target: Path, fmt: str) -> int:
-        """Write parts 0..count-1, in order, into `target` (fsynced); returns the rows written."""
-        rows = 0
-        writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
-        try:
-            for index in range(count):
-                table = self.read(index)
-                if fmt == "csv":  # CSV has no dictionary type: labels are written as their names
-                    table = pa.table(
-                        {n: _plain(c) for n, c in zip(table.column_names, table.columns, strict=True)}
-                    )
-                if writer is None:
-                    writer = (
-                        pq.ParquetWriter(target, table.schema, use_dictionary=_dictionary_columns(table))
-                        if fmt == "parquet"
-                        else pacsv.CSVWriter(target, table.schema)
-                    )
-                writer.write_table(table)
-                rows += table.num_rows
-        finally:
-            if writer is not None:
-                writer.close()
-        _fsync(target)
-        return rows
-
     def remove(self) -> None:
         if self.folder.is_dir():
             for part in self.folder.iterdir():
                 part.unlink(missing_ok=True)
             self.folder.rmdir()
+
+
+class OutputFile:
+    """The output, written into `target` table by table: Parquet (one row group per table) or CSV."""
+
+    def __init__(self, target: Path, fmt: str) -> None:
+        self.target = target
+        self.fmt = fmt
+        self.rows = 0
+        self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+
+    def add(self, table: pa.Table) -> None:
+        if self.fmt == "csv":  # CSV has no dictionary type: labels are written as their names
+            table = pa.table({n: _plain(c) for n, c in zip(table.column_names, table.columns, strict=True)})
+        if self._writer is None:
+            self._writer = (
+                pq.ParquetWriter(self.target, table.schema, use_dictionary=_dictionary_columns(table))
+                if self.fmt == "parquet"
+                else pacsv.CSVWriter(self.target, table.schema)
+            )
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        """Complete the file (Parquet's footer) and fsync it."""
+        if self._writer is None:
+            raise Invalid("no rows were predicted, so there is no output to write; check the input file")
+        self._writer.close()
+        _fsync(self.target)
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(Exception):  # a writer that failed may fail again on close
+                self._writer.close()
+        self.target.unlink(missing_ok=True)
 
 
 def _dictionary_columns(table: pa.Table) -> list[str] | bool:

@@ -5,6 +5,7 @@ Kept free of pyarrow so the HTTP client can check paths before it uploads anythi
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 from modelplane.errors import Conflict, Invalid, NotFound
@@ -46,6 +47,17 @@ def check_output(output: Path, *, overwrite: bool) -> str:
     return fmt
 
 
-def temp_output(output: Path, job_id: str) -> Path:
-    """Hidden, next to the output (a rename within one folder is atomic), named by the job."""
-    return output.with_name(f".{output.name}.{job_id}.partial")
+def temp_output(output: Path, tag: str) -> Path:
+    """Hidden, next to the output (a rename within one folder is atomic), named by `tag`: a job's id, and
+    for a batch job's attempt the attempt too, so that an attempt which lost the job (and is still
+    stopping) never writes into the file of the attempt that took it over."""
+    return output.with_name(f".{output.name}.{tag}.partial")
+
+
+def attempt_output(output: Path, job_id: str, attempt: int) -> Path:
+    return temp_output(output, f"{job_id}.{attempt}")
+
+
+def attempt_outputs(output: Path, job_id: str) -> list[Path]:
+    """The temp outputs of every attempt of the job (a killed attempt's stays behind)."""
+    return list(output.parent.glob(glob.escape(f".{output.name}.{job_id}.") + "*.partial"))
