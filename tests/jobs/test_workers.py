@@ -161,7 +161,7 @@ def _executors() -> list[psutil.Process]:
     found = []
     for child in psutil.Process().children():
         with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
-            if "modelplane.jobs.executor" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
+            if "modelplane.jobs.spare" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
                 found.append(child)
     return found
 

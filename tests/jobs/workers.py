@@ -13,14 +13,14 @@ import psutil
 
 
 def job_processes(parent: int) -> list[psutil.Process]:
-    """The processes running jobs that `parent` started (`python -m modelplane.jobs.executor`); the spare
+    """The processes running jobs that `parent` started (`python -m modelplane.jobs.spare`); the spare
     one, still waiting for a job, does not have the store's SQLite database open yet. (Other .db files do
     not count: importing onnxruntime opens a usage database of its own under ~/.cache.)"""
     found = []
     for child in psutil.Process(parent).children():
         try:
             running = any(Path(f.path).name == "modelplane.db" for f in child.open_files())
-            if running and "modelplane.jobs.executor" in child.cmdline():
+            if running and "modelplane.jobs.spare" in child.cmdline():
                 found.append(child)
         except (psutil.ZombieProcess, psutil.NoSuchProcess):
             continue

@@ -1,23 +1,13 @@
 """Running one claimed job: the kind's code with its context, and the job's end recorded whatever happens.
-
-`python -m modelplane.jobs.executor` is the process a worker starts for each job (its settings come on
-stdin, so no secret of the database URL shows in `ps`). The process dies with the worker that started it,
-and ignores Ctrl-C: the worker decides what happens to its jobs when it stops.
-"""
+In a worker, this runs in a process of its own (modelplane/jobs/spare.py)."""
 
 from __future__ import annotations
 
-import ctypes
-import json
 import logging
-import os
-import signal
-import sys
-import threading
-import time
 import traceback
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -75,40 +65,11 @@ def execute(store: Store, lease: Lease, *, threads: int) -> str | None:
     return state
 
 
-def _die_with_parent(parent: int) -> None:
-    """A worker killed with -9 must not leave its jobs' processes running: the kernel kills this one when
-    its parent dies (Linux); elsewhere a thread watches for the parent to go."""
-    if sys.platform.startswith("linux"):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-    else:
-
-        def watch() -> None:
-            while os.getppid() == parent:
-                time.sleep(0.5)
-            os._exit(1)
-
-        threading.Thread(target=watch, daemon=True).start()
-    if os.getppid() != parent:  # the parent died before the line above took effect
-        os._exit(1)
-
-
-def main() -> None:
-    """`python -m modelplane.jobs.executor WORKER_PID`: import everything, then wait for the job on stdin.
-    A worker keeps one such process ready, so a claimed job starts without paying for the imports."""
-    _die_with_parent(int(sys.argv[1]))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    text = sys.stdin.read()
-    if not text:  # the worker stopped before it had a job for this process
-        return
-    config = json.loads(text)
+def run_settings(config: dict[str, Any]) -> None:
+    """Run the job a worker handed over: the store's settings, the lease and the threads it may use."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s job: %(message)s")
     store = Store(config["database_url"], Path(config["artifact_root"]), Path(config["runs_dir"]))
     try:
         execute(store, Lease(**config["lease"]), threads=int(config["threads"]))
     finally:
         store.close()
-
-
-if __name__ == "__main__":
-    main()

@@ -33,5 +33,5 @@ def start_job_process(threads: int) -> subprocess.Popen[bytes]:
     """A job process for this worker: it imports, then waits for its job's settings on stdin (and ends
     when stdin closes without one, or when this process dies)."""
     env = {**os.environ, **dict.fromkeys(THREAD_VARIABLES, str(threads))}
-    command = [sys.executable, "-m", "modelplane.jobs.executor", str(os.getpid())]
+    command = [sys.executable, "-m", "modelplane.jobs.spare", str(os.getpid())]
     return subprocess.Popen(command, stdin=subprocess.PIPE, env=env)
