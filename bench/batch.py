@@ -7,11 +7,12 @@ and an id column) through a deployed digits-cnn:
 - kill -9 of the worker at ~50% of the job and an immediate restart: the output holds every row exactly
   once with its id, in order, and the whole run takes <= 1.6x an uninterrupted one (submit to success).
 
-On a shared machine load comes and goes, so raw ONNX Runtime runs before and after the jobs and the
-uninterrupted job runs twice: rates are the best of two, the uninterrupted time the shorter (which makes
-the 1.6x test stricter), and every measurement is printed.
+On a shared machine load comes and goes (the same raw run varies by +-20% from one minute to the next), so
+each uninterrupted job runs between two raw ONNX Runtime runs and is compared with their mean; the target
+is checked on the median of those ratios. Likewise the killed job runs between two uninterrupted ones and
+is compared with the mean of their times. Every measurement is printed.
 
-    .venv/bin/python bench/batch.py [--rows 1000000] [--batch-size 4096] [--home DIR]
+    .venv/bin/python bench/batch.py [--rows 1000000] [--batch-size 4096] [--pairs 3] [--home DIR]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -175,6 +177,7 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--pairs", type=int, default=3, help="uninterrupted jobs, each between raw runs")
     parser.add_argument("--home", type=Path, default=None, help="reuse this MODELPLANE_HOME (model kept)")
     args = parser.parse_args()
     home = (args.home or Path(tempfile.mkdtemp(prefix="mp-bench-batch-"))).resolve()
@@ -186,18 +189,22 @@ def main() -> None:
 
     raws = [raw_onnx_rows_per_s(home, source, args.batch_size)]
     plains = []
-    for _ in range(2):
+    for _ in range(args.pairs):  # each job between two raw measurements: load that drifts hits both
         plains.append(run_job(home, source, output, args.batch_size, kill_at=None, log=log))
         plains[-1]["exact"] = exact(output, ids)
-    raws.append(raw_onnx_rows_per_s(home, source, args.batch_size))
+        raws.append(raw_onnx_rows_per_s(home, source, args.batch_size))
     killed = run_job(home, source, output, args.batch_size, kill_at=0.5, log=log)
     killed_ok = exact(output, ids)
+    after = run_job(home, source, output, args.batch_size, kill_at=None, log=log)
+    after["exact"] = exact(output, ids)
 
-    raw, rate = max(raws), max(p["job"].result["rows_per_s"] for p in plains)
-    peak = max(p["job"].result["peak_rss_mb"] for p in plains)
-    plain_wall, plain_ok = min(p["wall_s"] for p in plains), all(p["exact"] for p in plains)
-    ratio = rate / raw
-    slowdown = killed["wall_s"] / plain_wall
+    rates = [p["job"].result["rows_per_s"] for p in plains]
+    ratios = [rate / ((raws[i] + raws[i + 1]) / 2) for i, rate in enumerate(rates)]
+    ratio = statistics.median(ratios)
+    peak = max(p["job"].result["peak_rss_mb"] for p in [*plains, after])
+    plain_ok = all(p["exact"] for p in [*plains, after])
+    around = (plains[-1]["wall_s"] + after["wall_s"]) / 2  # the uninterrupted runs just before and after
+    slowdown = killed["wall_s"] / around
     table = Table(
         title=f"batch prediction, {args.rows:,} rows, batch size {args.batch_size}", title_justify="left"
     )
@@ -205,19 +212,24 @@ def main() -> None:
         table.add_column(column)
     rows = [
         ("raw ONNX Runtime, rows in memory", " / ".join(f"{r:,.0f}" for r in raws) + " rows/s", "", ""),
+        ("batch job (read, predict, write)", " / ".join(f"{r:,.0f}" for r in rates) + " rows/s", "", ""),
         (
-            "batch job (read, predict, write)",
-            " / ".join(f"{p['job'].result['rows_per_s']:,.0f}" for p in plains) + " rows/s",
+            "batch job / raw ONNX Runtime around it",
+            " / ".join(f"{r:.0%}" for r in ratios) + f"; median {ratio:.0%}",
+            ">= 80%",
+            ratio >= 0.8,
+        ),
+        ("batch job peak RSS", f"{peak:.0f} MB", "<= 500 MB", peak <= 500),
+        (
+            "uninterrupted, submit to success",
+            " / ".join(f"{p['wall_s']:.1f}" for p in [*plains, after]) + " s",
             "",
             "",
         ),
-        ("batch job / raw ONNX Runtime (best of each)", f"{ratio:.0%}", ">= 80%", ratio >= 0.8),
-        ("batch job peak RSS", f"{peak:.0f} MB", "<= 500 MB", peak <= 500),
-        ("uninterrupted, submit to success", " / ".join(f"{p['wall_s']:.1f}" for p in plains) + " s", "", ""),
         ("uninterrupted output exact, ids in order", str(plain_ok), "True", plain_ok),
         ("kill -9 of the worker at", f"{killed['killed_at']:.0%} of rows", "~50%", ""),
         ("killed + restarted, submit to success", f"{killed['wall_s']:.1f} s", "", ""),
-        ("killed run / uninterrupted run", f"{slowdown:.2f}x", "<= 1.6x", slowdown <= 1.6),
+        ("killed run / uninterrupted runs around it", f"{slowdown:.2f}x", "<= 1.6x", slowdown <= 1.6),
         ("resumed from committed chunks", str(killed["resumed"]), "True", killed["resumed"]),
         ("killed run output exact, ids in order", str(killed_ok), "True", killed_ok),
         ("attempts of the killed job", str(killed["job"].attempts), "2", killed["job"].attempts == 2),

