@@ -3,6 +3,7 @@ earlier attempt committed; bad input refused when the job is submitted; failures
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,7 @@ def test_a_taken_over_job_resumes_after_its_committed_chunks(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(JobContext, "progress", stall_after_three)
         assert execute(store, first, threads=1) is None  # lease lost: it stopped without writing
+    assert not {"batch-read-ahead", "batch-commit"} & {t.name for t in threading.enumerate()}
     job = get_job(store, job_id)
     assert job.state == SUCCEEDED and job.attempts == 2
     lines = [line.line for line in read_log(store, job_id)[1]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -24,7 +24,7 @@ class _Failed:
         self.error = error
 
 
-def read_ahead(items: Iterable[T]) -> Iterator[T]:
+def read_ahead(items: Iterable[T]) -> Generator[T, None, None]:
     """Yield `items` in order, producing the next one in a thread while the caller works on this one.
     The producer's errors are raised here, in order; leaving the loop early stops the producer."""
     ready: queue.Queue[object] = queue.Queue(maxsize=1)

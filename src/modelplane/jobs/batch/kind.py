@@ -9,6 +9,7 @@ import resource
 import shutil
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pyarrow as pa
 from modelplane.errors import Invalid
 from modelplane.jobs.batch.ahead import read_ahead
 from modelplane.jobs.batch.committer import ChunkCommitter
-from modelplane.jobs.batch.inputs import InputLayout, count_rows, read_chunks
+from modelplane.jobs.batch.inputs import Chunk, InputLayout, count_rows, read_chunks
 from modelplane.jobs.batch.outputs import ROW_NUMBER, OutputFile, PartFiles, prediction_table, publish
 from modelplane.jobs.batch.paths import attempt_output, attempt_outputs
 from modelplane.jobs.batch.predictor import PinnedDeployment, Predictor
@@ -69,34 +70,17 @@ class BatchKind:
             f"runtime batches of {batch_size}",
         )
         started, first_rows = time.perf_counter(), rows
-        id_name = layout.id_column or ROW_NUMBER
         temp = attempt_output(output, ctx.job_id, ctx.lease.attempt)
-        committed = {"chunks": chunks, "rows": rows}
-
-        def record(index: int, chunk_rows: int, rows_after: int) -> None:
-            ctx.progress(
-                rows_after,
-                checkpoint={"chunks": index + 1, "rows": rows_after},
-                line=f"chunk {index} committed: rows {rows_after - chunk_rows}-{rows_after - 1}",
-            )
-            committed.update(chunks=index + 1, rows=rows_after)
-
         output_file = OutputFile(temp, params["output_format"])
-        committer = ChunkCommitter(parts, output_file, record, earlier_chunks=chunks)
+        checkpoints = _Checkpoints(ctx, chunks, rows)
+        committer = ChunkCommitter(parts, output_file, checkpoints.record, earlier_chunks=chunks)
         try:
-            predicted = rows
-            for index, (x, ids) in enumerate(
-                read_ahead(read_chunks(source, layout, chunk_rows=chunk_rows, skip_chunks=chunks)),
-                start=chunks,
-            ):
-                if ids is None:
-                    ids = pa.array(np.arange(predicted, predicted + len(x), dtype=np.int64))
-                outputs = predictor.predict(x)
-                make = functools.partial(prediction_table, id_name, ids, outputs, pinned.task, pinned.classes)
-                predicted += len(x)
-                committer.put(index, make, predicted)
+            reading = read_ahead(read_chunks(source, layout, chunk_rows=chunk_rows, skip_chunks=chunks))
+            with contextlib.closing(reading) as inputs:  # stops the reader's thread on any way out
+                id_name = layout.id_column or ROW_NUMBER
+                _predict_chunks(inputs, predictor, committer, id_name=id_name, first=(chunks, rows))
             committer.finish()
-            chunks, rows = committed["chunks"], committed["rows"]
+            chunks, rows = checkpoints.chunks, checkpoints.rows
             ctx.progress(rows, total=rows)
             if output_file.rows != rows:
                 raise Invalid(
@@ -128,6 +112,45 @@ class BatchKind:
         for temp in attempt_outputs(Path(job.params["output"]), job.id):
             temp.unlink(missing_ok=True)
         shutil.rmtree(job_dir(store, job.id), ignore_errors=True)
+
+
+class _Checkpoints:
+    """Records each chunk the committer's thread made durable as the job's checkpoint, with a log line."""
+
+    def __init__(self, ctx: JobContext, chunks: int, rows: int) -> None:
+        self.ctx = ctx
+        self.chunks = chunks
+        self.rows = rows
+
+    def record(self, index: int, chunk_rows: int, rows_after: int) -> None:
+        self.ctx.progress(
+            rows_after,
+            checkpoint={"chunks": index + 1, "rows": rows_after},
+            line=f"chunk {index} committed: rows {rows_after - chunk_rows}-{rows_after - 1}",
+        )
+        self.chunks, self.rows = index + 1, rows_after
+
+
+def _predict_chunks(
+    inputs: Iterable[Chunk],
+    predictor: Predictor,
+    committer: ChunkCommitter,
+    *,
+    id_name: str,
+    first: tuple[int, int],
+) -> None:
+    """Predict each chunk and hand it to the committer; `first`: the index and row of the first chunk
+    (rows are numbered from there when the input has no id column)."""
+    index, predicted = first
+    pinned = predictor.pinned
+    for x, ids in inputs:
+        if ids is None:
+            ids = pa.array(np.arange(predicted, predicted + len(x), dtype=np.int64))
+        outputs = predictor.predict(x)
+        predicted += len(x)
+        make = functools.partial(prediction_table, id_name, ids, outputs, pinned.task, pinned.classes)
+        committer.put(index, make, predicted)
+        index += 1
 
 
 def _tidy(parts: PartFiles, output: Path, job_id: str) -> None:
