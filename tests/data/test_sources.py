@@ -238,3 +238,24 @@ def test_csv_chunks_are_full_and_writable_across_blocks(tmp_path: Path) -> None:
     assert all(c.target is not None and c.target.flags.writeable for c in chunks)
     x, y = stacked(chunks)
     assert np.array_equal(x[:, 0], np.arange(120_000)) and y is not None and y[-1] == 119_999 % 7
+
+
+def test_parquet_memory_follows_one_row_group_not_the_file(tmp_path: Path) -> None:
+    """Streaming a file of 8 row groups holds about one of them in Arrow memory at a time (pyarrow's
+    default pre-buffering kept every one read so far until the file was closed)."""
+    group_rows, columns = 20_000, 16
+    values = np.random.default_rng(0).random((group_rows, columns))
+    group = pa.table({f"c{j}": pa.array(values[:, j]) for j in range(columns)})
+    path = tmp_path / "big.parquet"
+    with pq.ParquetWriter(path, group.schema, compression="none") as writer:
+        for _ in range(8):
+            writer.write_table(group)
+    group_bytes = group.nbytes
+    _, chunks = open_source(str(path), chunk_rows=5_000)
+    before, held = pa.total_allocated_bytes(), 0
+    for chunk in chunks:
+        held = max(held, pa.total_allocated_bytes() - before)
+        del chunk
+    assert held < 3 * group_bytes, (
+        f"{held / 2**20:.1f} MB held for row groups of {group_bytes / 2**20:.1f} MB"
+    )

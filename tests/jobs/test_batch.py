@@ -244,3 +244,20 @@ def test_a_bad_value_fails_the_job_and_leaves_nothing(store: Store, tiny: Model,
     assert (scratch / "old.csv").read_text() == "previous predictions\n"  # replaced only by a complete output
     assert sorted(p.name for p in scratch.iterdir()) == ["in.parquet", "old.csv"]
     assert not (store.runs_dir.parent / "jobs" / job_id).exists()
+
+
+def test_batch_reading_holds_about_one_row_group_in_memory(scratch: Path) -> None:
+    from modelplane.jobs.batch.inputs import InputLayout, read_chunks
+
+    x = rows(20_000)
+    group = pa.table({name: pa.array(x[:, j]) for j, name in enumerate("abcd")})
+    path = scratch / "big.parquet"
+    with pq.ParquetWriter(path, group.schema, compression="none") as writer:
+        for _ in range(8):
+            writer.write_table(group)
+    layout = InputLayout("parquet", list("abcd"), [4], None, None, 8 * 20_000)
+    before, held = pa.total_allocated_bytes(), 0
+    for features, _ in read_chunks(path, layout, chunk_rows=5_000):
+        held = max(held, pa.total_allocated_bytes() - before)
+        del features
+    assert held < 3 * group.nbytes, f"{held} bytes held for row groups of {group.nbytes}"

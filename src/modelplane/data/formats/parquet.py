@@ -49,13 +49,21 @@ def open_parquet(
     )
 
 
+def open_streaming(path: Path) -> pq.ParquetFile:
+    """A Parquet file to read batch by batch in bounded memory. pyarrow pre-buffers by default now, and
+    every row group it pre-buffered stays in memory until the file is closed: reading an 8-row-group file
+    held 277 MB of Arrow memory by its end, 55 MB without (at the same speed). One row group is still read
+    whole, so memory follows the file's row-group size."""
+    return pq.ParquetFile(path, pre_buffer=False)
+
+
 def _stream_parquet(
     path: Path, features: list[str], target: str | None, chunk_rows: int, drop_na: bool
 ) -> Iterator[Chunk]:
     columns = features if target is None else [*features, target]
     row = 1
     try:
-        with pq.ParquetFile(path) as parquet:
+        with open_streaming(path) as parquet:
             for table in rechunk(parquet.iter_batches(batch_size=chunk_rows, columns=columns), chunk_rows):
                 chunk = table_chunk(table, features, target, row, drop_na, parse_target=False)
                 row += table.num_rows

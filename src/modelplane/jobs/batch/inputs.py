@@ -22,6 +22,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from modelplane.data.formats import listing
+from modelplane.data.formats.parquet import open_streaming
 from modelplane.data.formats.tabular import is_number, is_text, rechunk
 from modelplane.errors import Invalid
 from modelplane.jobs.batch.paths import check_input
@@ -236,7 +237,7 @@ def _skip(tables: Iterable[pa.Table], count: int) -> Iterator[pa.Table]:
 
 
 def _parquet_tables(path: Path, columns: list[str], chunk_rows: int, skip_rows: int) -> Iterator[pa.Table]:
-    with pq.ParquetFile(path) as parquet:
+    with open_streaming(path) as parquet:
         metadata, first, start = parquet.metadata, 0, 0  # the first row group to read, and its first row
         while first < metadata.num_row_groups and start + metadata.row_group(first).num_rows <= skip_rows:
             start += metadata.row_group(first).num_rows
