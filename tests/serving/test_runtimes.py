@@ -18,8 +18,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from torch import nn
 
+from modelplane.cores import usable_cores
 from modelplane.errors import Invalid, NotFound
-from modelplane.serving.runtimes import OnnxRuntime, SklearnRuntime, TorchRuntime, _usable_cores
+from modelplane.serving.runtimes import OnnxRuntime, SklearnRuntime, TorchRuntime
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +167,7 @@ def test_onnx_runtime_session_settings(caplog):
     assert runtime._session.get_providers() == ["CPUExecutionProvider"]
     assert "NoSuchExecutionProvider" in caplog.text
     options = runtime._session.get_session_options()
-    assert options.intra_op_num_threads == _usable_cores()
+    assert options.intra_op_num_threads == usable_cores()
     assert options.inter_op_num_threads == 1
 
 

@@ -8,15 +8,9 @@ import os
 import subprocess
 import sys
 
+from modelplane.cores import usable_cores
+
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LOKY_MAX_CPU_COUNT")
-
-
-def usable_cores() -> int:
-    """CPUs this process may run on (affinity and cgroup cpusets included where the OS reports them)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def job_concurrency(requested: int | None) -> int:

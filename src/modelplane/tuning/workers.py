@@ -25,6 +25,7 @@ from typing import Any
 
 import optuna
 
+from modelplane.cores import usable_cores
 from modelplane.errors import Invalid, ModelplaneError
 from modelplane.store import Store
 from modelplane.tuning.objective import TrialRunner, TrialStopped
@@ -58,14 +59,6 @@ class Budget:
                 return False
             self.claimed.value += 1
             return True
-
-
-def usable_cores() -> int:
-    """CPUs this process may run on (affinity and cgroup cpusets included where the OS reports them)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 @contextmanager
