@@ -213,10 +213,6 @@ def _run_row(session: Any, run_id: str) -> Run:
     return row
 
 
-def _record_epoch(store: Store, run_id: str, metrics: Mapping[str, float]) -> None:
-    _record_epochs(store, run_id, [metrics])
-
-
 def _record_epochs(store: Store, run_id: str, history: Sequence[Mapping[str, float]]) -> None:
     """Each epoch's metrics, replacing what an earlier attempt recorded for it."""
     with store.db.session() as session:
@@ -275,7 +271,7 @@ def _execute(
         )
 
     def record(metrics: dict[str, float]) -> None:
-        _record_epoch(store, run_id, metrics)
+        _record_epochs(store, run_id, [metrics])
         if on_epoch:
             on_epoch(metrics)
 

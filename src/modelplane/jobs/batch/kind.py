@@ -109,8 +109,7 @@ class BatchKind:
     def cleanup(self, store: Store, job: JobInfo) -> None:
         """A cancelled or failed batch leaves no temp output and no parts (an earlier output it was to
         replace is untouched: it is replaced only when a complete one is published)."""
-        for temp in attempt_outputs(Path(job.params["output"]), job.id):
-            temp.unlink(missing_ok=True)
+        _remove_attempt_outputs(Path(job.params["output"]), job.id)
         shutil.rmtree(job_dir(store, job.id), ignore_errors=True)
 
 
@@ -153,12 +152,16 @@ def _predict_chunks(
         index += 1
 
 
+def _remove_attempt_outputs(output: Path, job_id: str) -> None:
+    for temp in attempt_outputs(output, job_id):
+        temp.unlink(missing_ok=True)
+
+
 def _tidy(parts: PartFiles, output: Path, job_id: str) -> None:
     """Drop the parts of a published output, the temp outputs of attempts that were killed, and the job's
     folder unless it holds that output (a batch submitted over the API)."""
     parts.remove()
-    for temp in attempt_outputs(output, job_id):
-        temp.unlink(missing_ok=True)
+    _remove_attempt_outputs(output, job_id)
     with contextlib.suppress(OSError):
         parts.folder.parent.rmdir()
 
