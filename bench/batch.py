@@ -1,8 +1,9 @@
 """Batch prediction targets in one run, on a 1,000,000-row Parquet file shaped like digits (64 float columns
 and an id column) through a deployed digits-cnn:
 
-- rows/s of the batch job (read, predict, write parts, assemble, publish) against raw ONNX Runtime on the
-  same rows already in memory, at the same batch size and thread count (target: >= 80%);
+- rows/s of the batch job (read, predict, write parts and the output, publish; timed by the job from its model
+  being loaded, as the raw run is timed after its warm-up call) against raw ONNX Runtime on the same rows
+  already in memory, at the same batch size and thread count (target: >= 80%);
 - the job process's peak RSS (target: <= 500 MB);
 - kill -9 of the worker at ~50% of the job and an immediate restart: the output holds every row exactly
   once with its id, in order, and the whole run takes <= 1.6x an uninterrupted one (submit to success).
@@ -12,7 +13,7 @@ each uninterrupted job runs between two raw ONNX Runtime runs and is compared wi
 is checked on the median of those ratios. Likewise the killed job runs between two uninterrupted ones and
 is compared with the mean of their times. Every measurement is printed.
 
-    .venv/bin/python bench/batch.py [--rows 1000000] [--batch-size 4096] [--pairs 3] [--home DIR]
+    .venv/bin/python bench/batch.py [--rows 1000000] [--batch-size 4096] [--pairs 5] [--home DIR]
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--batch-size", type=int, default=4096)
-    parser.add_argument("--pairs", type=int, default=3, help="uninterrupted jobs, each between raw runs")
+    parser.add_argument("--pairs", type=int, default=5, help="uninterrupted jobs, each between raw runs")
     parser.add_argument("--home", type=Path, default=None, help="reuse this MODELPLANE_HOME (model kept)")
     args = parser.parse_args()
     home = (args.home or Path(tempfile.mkdtemp(prefix="mp-bench-batch-"))).resolve()
@@ -218,6 +219,12 @@ def main() -> None:
             " / ".join(f"{r:.0%}" for r in ratios) + f"; median {ratio:.0%}",
             ">= 80%",
             ratio >= 0.8,
+        ),
+        (
+            "batch job model load (first chunk read beside it)",
+            " / ".join(f"{p['job'].result['load_s']:.2f}" for p in plains) + " s",
+            "",
+            "",
         ),
         ("batch job peak RSS", f"{peak:.0f} MB", "<= 500 MB", peak <= 500),
         (

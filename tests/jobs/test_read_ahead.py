@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from modelplane.errors import Invalid
-from modelplane.jobs.batch.ahead import read_ahead
+from modelplane.jobs.batch.ahead import ReadAhead
 
 
 def test_items_arrive_in_order_with_the_next_one_produced_ahead() -> None:
@@ -23,11 +23,27 @@ def test_items_arrive_in_order_with_the_next_one_produced_ahead() -> None:
             yield i
 
     seen = []
-    for item in read_ahead(items()):
+    for item in ReadAhead(items()):
         if item == 0:  # the reader produces item 1 while the caller still holds item 0
             assert second_ready.wait(5)
         seen.append(item)
     assert seen == produced == [0, 1, 2, 3, 4]
+
+
+def test_the_first_item_is_read_before_the_caller_asks_for_it() -> None:
+    """A job makes its reader before it loads its model, so the two overlap."""
+    first_read = threading.Event()
+
+    def items() -> Iterator[int]:
+        first_read.set()
+        yield 0
+
+    ahead = ReadAhead(items())
+    try:
+        assert first_read.wait(5)
+    finally:
+        ahead.close()
+    assert not any(t.name == "batch-read-ahead" for t in threading.enumerate())
 
 
 def test_an_error_while_reading_reaches_the_caller_after_the_good_items() -> None:
@@ -37,7 +53,7 @@ def test_an_error_while_reading_reaches_the_caller_after_the_good_items() -> Non
 
     seen = []
     with pytest.raises(Invalid, match="empty at row 2"):
-        for item in read_ahead(items()):
+        for item in ReadAhead(items()):
             seen.append(item)
     assert seen == [1]
 
@@ -50,8 +66,8 @@ def test_leaving_early_stops_the_reader() -> None:
             produced.append(i)
             yield i
 
-    ahead = read_ahead(items())
-    assert next(ahead) == 0
+    ahead = ReadAhead(items())
+    assert next(iter(ahead)) == 0
     ahead.close()  # what a cancelled job's loop does when it unwinds
     assert len(produced) <= 3
     assert not any(t.name == "batch-read-ahead" for t in threading.enumerate())
