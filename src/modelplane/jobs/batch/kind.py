@@ -76,24 +76,11 @@ class BatchKind:
             )
             started, first_rows = time.perf_counter(), rows
             temp = attempt_output(output, ctx.job_id, ctx.lease.attempt)
-            output_file = OutputFile(temp, params["output_format"])
-            checkpoints = _Checkpoints(ctx, chunks, rows)
-            committer = ChunkCommitter(parts, output_file, checkpoints.record, earlier_chunks=chunks)
-            try:
-                id_name = layout.id_column or ROW_NUMBER
-                _predict_chunks(inputs, predictor, committer, id_name=id_name, first=(chunks, rows))
-                committer.finish()
-                chunks, rows = checkpoints.chunks, checkpoints.rows
-                ctx.progress(rows, total=rows)
-                if output_file.rows != rows:
-                    raise Invalid(
-                        f"the output holds {output_file.rows} rows but {rows} were committed; "
-                        "submit the job again"
-                    )
-                ctx.check()  # a cancel that came while the output was being finished stops before it appears
-            except BaseException:
-                committer.abandon()
-                raise
+            id_name = layout.id_column or ROW_NUMBER
+            writing = OutputFile(temp, params["output_format"])
+            chunks, rows = _write_output(
+                ctx, inputs, predictor, parts, writing, id_name, first=(chunks, rows)
+            )
         publish(temp, output)
         with contextlib.suppress(JobCancelled):  # too late to cancel: the output is published
             published = {"chunks": chunks, "rows": rows, "published": True}
@@ -132,6 +119,36 @@ class _Checkpoints:
             line=f"chunk {index} committed: rows {rows_after - chunk_rows}-{rows_after - 1}",
         )
         self.chunks, self.rows = index + 1, rows_after
+
+
+def _write_output(
+    ctx: JobContext,
+    inputs: Iterable[Chunk],
+    predictor: Predictor,
+    parts: PartFiles,
+    output: OutputFile,
+    id_name: str,
+    *,
+    first: tuple[int, int],
+) -> tuple[int, int]:
+    """Predict every chunk after the `first` (chunks, rows) committed ones into `output`, complete and
+    fsynced; the chunks and rows it then holds. On any way out but success the output is deleted."""
+    checkpoints = _Checkpoints(ctx, *first)
+    committer = ChunkCommitter(parts, output, checkpoints.record, earlier_chunks=first[0])
+    try:
+        _predict_chunks(inputs, predictor, committer, id_name=id_name, first=first)
+        committer.finish()
+        ctx.progress(checkpoints.rows, total=checkpoints.rows)
+        if output.rows != checkpoints.rows:
+            raise Invalid(
+                f"the output holds {output.rows} rows but {checkpoints.rows} were committed; "
+                "submit the job again"
+            )
+        ctx.check()  # a cancel that came while the output was being finished stops before it appears
+    except BaseException:
+        committer.abandon()
+        raise
+    return checkpoints.chunks, checkpoints.rows
 
 
 def _predict_chunks(
