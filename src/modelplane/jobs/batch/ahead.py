@@ -17,6 +17,8 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Generic, TypeVar
 
+from modelplane.jobs.batch.priority import give_way_to_the_runtime
+
 T = TypeVar("T")
 _DONE = object()
 
@@ -54,6 +56,7 @@ class ReadAhead(Generic[T]):
         self._thread.join()
 
     def _produce(self) -> None:
+        give_way_to_the_runtime()
         try:
             for item in self._items:
                 if not self._put(item):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from modelplane.jobs.batch.outputs import OutputFile, PartFiles
+from modelplane.jobs.batch.priority import give_way_to_the_runtime
 
 OnCommit = Callable[[int, int, int], None]  # chunk index, its rows, the rows committed with it
 
@@ -89,6 +90,7 @@ class ChunkCommitter:
             raise self._error
 
     def _work(self) -> None:
+        give_way_to_the_runtime()
         try:
             for index in range(self._earlier):
                 if self._stop.is_set():

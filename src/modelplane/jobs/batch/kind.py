@@ -23,6 +23,7 @@ from modelplane.jobs.batch.inputs import Chunk, InputLayout, count_rows, read_ch
 from modelplane.jobs.batch.outputs import ROW_NUMBER, OutputFile, PartFiles, prediction_table, publish
 from modelplane.jobs.batch.paths import attempt_output, attempt_outputs
 from modelplane.jobs.batch.predictor import PinnedDeployment, Predictor
+from modelplane.jobs.batch.priority import short_gil_switches
 from modelplane.jobs.batch.request import BatchRequest, parse_batch_request, plan_batch
 from modelplane.jobs.context import JobCancelled, JobContext
 from modelplane.jobs.kinds import job_dir
@@ -62,10 +63,13 @@ class BatchKind:
         pinned = PinnedDeployment(**params["deployment"])
         chunk_rows, batch_size = int(params["chunk_rows"]), int(params["batch_size"])
         loading = time.perf_counter()
-        # Made first, so the first chunk is read while the model loads; closed on any way out.
-        with contextlib.closing(
-            ReadAhead(read_chunks(source, layout, chunk_rows=chunk_rows, skip_chunks=chunks))
-        ) as inputs:
+        # The reader is made first, so the first chunk is read while the model loads; closed on any way out.
+        with (
+            short_gil_switches(),
+            contextlib.closing(
+                ReadAhead(read_chunks(source, layout, chunk_rows=chunk_rows, skip_chunks=chunks))
+            ) as inputs,
+        ):
             predictor = Predictor(ctx.store, pinned, threads=ctx.threads, batch_size=batch_size)
             where = f"resuming after {chunks} committed chunk(s), {rows} rows" if chunks else "starting"
             ctx.progress(
