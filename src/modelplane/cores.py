@@ -1,8 +1,11 @@
-"""How many CPUs this process may use: what thread pools and worker counts are sized by everywhere."""
+"""The CPUs this process may use (what thread pools and worker counts are sized by everywhere), and how a
+thread of it yields them to the others."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 
 
 def usable_cores() -> int:
@@ -12,3 +15,11 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
+
+
+def run_this_thread_under(policy: str) -> None:
+    """Put the calling thread under Linux's scheduling policy `policy` ("SCHED_IDLE", "SCHED_BATCH");
+    elsewhere, or where it is refused, nothing changes. Linux keeps the policy per thread, and threads this
+    one starts inherit it."""
+    with contextlib.suppress(AttributeError, OSError):  # no such policy here, or not allowed
+        os.sched_setscheduler(threading.get_native_id(), getattr(os, policy), os.sched_param(0))

@@ -24,6 +24,8 @@ import sys
 import threading
 import time
 
+from modelplane.cores import run_this_thread_under
+
 
 def _die_with_parent(parent: int) -> None:
     """A worker killed with -9 must not leave its jobs' processes running: the kernel kills this one when
@@ -46,9 +48,7 @@ def _die_with_parent(parent: int) -> None:
 def _import_in_the_background() -> None:
     """Linux's idle policy runs this thread only on CPU no other thread wants. The imports must not start
     threads, which would inherit the policy (tests/jobs/test_spare.py checks that none do)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
+    run_this_thread_under("SCHED_IDLE")
     with contextlib.suppress(Exception):  # the main thread's own import then raises it where it is seen
         import modelplane.jobs.executor  # noqa: F401
 
