@@ -78,7 +78,7 @@ def _hand_loop(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, epochs: int
 def bench_overhead() -> None:
     from sklearn.datasets import load_digits
 
-    from modelplane.models.spec import default_spec
+    from modelplane.models.frameworks import default_spec
     from modelplane.models.torch_zoo import build_torch_model
     from modelplane.training.checkpoints import CheckpointDir
     from modelplane.training.config import TrainConfig

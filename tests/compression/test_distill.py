@@ -32,7 +32,7 @@ def test_loss_blends_teacher_and_labels() -> None:
 
 
 def test_trainer_takes_a_training_loss_and_keeps_validation_comparable() -> None:
-    from modelplane.models.spec import default_spec
+    from modelplane.models.frameworks import default_spec
     from modelplane.models.torch_zoo import build_torch_model
     from modelplane.training.config import TrainConfig
     from modelplane.training.torch_trainer import fit_torch

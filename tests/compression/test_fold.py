@@ -13,11 +13,12 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from sklearn.datasets import load_digits
 
-from modelplane.compression.export import export_torch_onnx, verify_export
 from modelplane.compression.fold import fold_input_normalization, fold_input_normalization_at_load
 from modelplane.compression.quantize import _folds
 from modelplane.compression.weights import store_weights_int8
-from modelplane.models.spec import parse_spec
+from modelplane.models.frameworks import parse_spec
+from modelplane.models.onnx_checks import verify_export
+from modelplane.models.torch_export import export_torch_onnx
 from modelplane.models.torch_zoo import build_torch_model, set_normalization
 from modelplane.serving.runtimes import OnnxRuntime
 from tests.compression.conftest import Zoo

@@ -9,7 +9,7 @@ from torch import nn
 
 from modelplane.compression.prune import make_permanent, mask_smallest, shrink, sparsity
 from modelplane.errors import Invalid
-from modelplane.models.spec import default_spec
+from modelplane.models.frameworks import default_spec
 from modelplane.models.torch_zoo import build_torch_model
 from modelplane.registry.loading import load_native, load_runtime
 from tests.compression.conftest import Zoo

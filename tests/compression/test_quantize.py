@@ -11,9 +11,9 @@ import pytest
 from onnx import TensorProto
 from sklearn.datasets import load_digits
 
-from modelplane.compression.exporting import export_version
 from modelplane.errors import Conflict, Invalid
 from modelplane.evaluation.versions import evaluate_version
+from modelplane.registry.export_files import export_version
 from modelplane.registry.loading import load_native, load_runtime
 from modelplane.registry.registry import delete_version
 from modelplane.serving.runtimes import OnnxRuntime, Runtime

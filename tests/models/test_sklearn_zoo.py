@@ -16,8 +16,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 
 from modelplane.errors import Invalid
+from modelplane.models.frameworks import parse_spec
 from modelplane.models.sklearn_zoo import build_estimator
-from modelplane.models.spec import parse_spec
 
 
 def spec(kind: str, task: str = "classification", **fields: Any) -> Any:

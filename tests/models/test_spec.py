@@ -7,16 +7,8 @@ from typing import Any
 import pytest
 
 from modelplane.errors import Invalid
-from modelplane.models.spec import (
-    MODEL_KINDS,
-    CNNSpec,
-    RNNSpec,
-    default_spec,
-    image_view,
-    is_torch,
-    parse_spec,
-    spec_to_dict,
-)
+from modelplane.models.frameworks import default_spec, family, model_kinds, parse_spec
+from modelplane.models.spec import CNNSpec, RNNSpec, image_view, spec_to_dict
 
 
 def base(kind: str, **fields: Any) -> dict[str, Any]:
@@ -24,13 +16,13 @@ def base(kind: str, **fields: Any) -> dict[str, Any]:
     return {"kind": kind, "task": task, "input_shape": [64], "num_outputs": 10, **fields}
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", model_kinds())
 def test_default_spec_round_trips(kind: str) -> None:
     spec = default_spec(kind, task="classification", input_shape=[64], num_outputs=10, image_shape=[1, 8, 8])
     data = spec_to_dict(spec)
     assert data["kind"] == kind
     assert parse_spec(data) == spec
-    assert is_torch(spec) == (kind in ("mlp", "cnn", "lstm", "gru"))
+    assert (family(kind).framework == "torch") == (kind in ("mlp", "cnn", "lstm", "gru"))
 
 
 def test_round_trip_keeps_non_default_values() -> None:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from modelplane.errors import Invalid
-from modelplane.models.spec import default_spec, parse_spec
+from modelplane.models.frameworks import default_spec, parse_spec
 from modelplane.models.torch_zoo import build_torch_model, set_normalization, standardizer
 
 CASES: list[tuple[str, list[int], list[int] | None, dict[str, Any]]] = [

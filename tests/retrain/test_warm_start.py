@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits
 
-from modelplane.models.spec import default_spec
+from modelplane.models.frameworks import default_spec
 from modelplane.models.torch_zoo import build_torch_model, standardizer
 from modelplane.training.config import TrainConfig
 from modelplane.training.torch_trainer import fit_torch

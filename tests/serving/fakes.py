@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from modelplane.compression.export import export_torch_onnx
 from modelplane.errors import Invalid, NotFound
+from modelplane.models.torch_export import export_torch_onnx
 from modelplane.serving.runtimes import OnnxRuntime
 from modelplane.serving.types import InferRequest, InferResult, ModelMeta, TensorMeta
 

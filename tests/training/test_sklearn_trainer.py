@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from modelplane.errors import Invalid
-from modelplane.models.spec import parse_spec
+from modelplane.models.frameworks import parse_spec
 from modelplane.training.sklearn_trainer import fit_sklearn
 
 SMALL = {"random_forest": {"n_estimators": 20}, "gbdt": {"n_estimators": 20}}

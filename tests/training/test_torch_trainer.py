@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from modelplane.errors import Invalid
-from modelplane.models.spec import default_spec, parse_spec
+from modelplane.models.frameworks import default_spec, parse_spec
 from modelplane.models.torch_zoo import build_torch_model, standardizer
 from modelplane.training.config import TrainConfig
 from modelplane.training.torch_trainer import FitResult, feature_stats, fit_torch

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from modelplane.errors import Invalid
-from modelplane.models.spec import parse_spec
+from modelplane.models.frameworks import parse_spec
 from modelplane.training.config import TrainConfig, check_config_for_spec, parse_train_config, resolve_device
 
 

@@ -7,9 +7,10 @@ import pytest
 
 from modelplane.errors import Invalid
 from modelplane.local import Local
+from modelplane.models.frameworks import model_kinds
 from modelplane.tuning.config import parse_duration, parse_tune_config
 from modelplane.tuning.plan import make_plan
-from modelplane.tuning.space import DEFAULT_SPACES, known_fields
+from modelplane.tuning.space import known_fields
 
 
 def test_durations() -> None:
@@ -34,7 +35,7 @@ def test_every_default_space_is_valid(platform: Local) -> None:
         "lstm": {"sequence_shape": [4, 1]},
         "gru": {"sequence_shape": [4, 1]},
     }
-    for kind in DEFAULT_SPACES:
+    for kind in model_kinds():
         config = parse_tune_config({"data": "iris", "model": kind, "trials": 1, "spec": views.get(kind, {})})
         plan = make_plan(platform.store, config, name=f"check-{kind}", by="")
         assert plan.space.params and plan.config.data == "iris@1"

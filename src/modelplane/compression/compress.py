@@ -50,7 +50,8 @@ from modelplane.compression.source import SourceData, SplitArrays, resolve_data
 from modelplane.compression.views import CompressResult
 from modelplane.errors import Invalid
 from modelplane.evaluation.report import evaluate
-from modelplane.models.spec import ModelSpec, parse_spec
+from modelplane.models.frameworks import LOGITS, family, framework, framework_of, is_trainable, parse_spec
+from modelplane.models.spec import BaseSpec
 from modelplane.provenance import code_version
 from modelplane.registry.loading import ONNX_FRAMEWORK, load_native, load_runtime
 from modelplane.registry.registry import NewVersion, get_version, register, version_id
@@ -89,7 +90,7 @@ class _Job:
     progress: bool
     on_epoch: EpochCallback | None
 
-    def fit(self, model: Any, spec: ModelSpec, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+    def fit(self, model: Any, spec: BaseSpec, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         """The trainer every run uses; returns the best model and what to record about the fit."""
         from modelplane.training.torch_trainer import fit_torch
 
@@ -108,21 +109,22 @@ class _Job:
         fit = {"best_epoch": result.best_epoch, "epochs_run": len(result.history), "history": result.history}
         return result.model, fit
 
-    def torch_version(
-        self, model: Any, spec: ModelSpec, compression: dict[str, Any], fit: dict[str, Any]
+    def trained_version(
+        self, model: Any, spec: BaseSpec, compression: dict[str, Any], fit: dict[str, Any]
     ) -> _Made:
         """Weights, a verified ONNX export and metrics, as a finished run leaves them."""
-        from modelplane.training.export_version import export_for_registry
+        from modelplane.training.packaging import package_version
 
         dataset = self.source.as_model_sees_it(self.info)
-        exported = export_for_registry(model, spec, dataset, self.arrays, self.scratch)
-        assert exported.onnx_path is not None  # a torch model exports or raises
+        exported = package_version(model, spec, dataset, self.arrays, self.scratch)
+        assert exported.onnx_path is not None  # pruned and distilled models' frameworks require ONNX
         trained = {"train": self.train.model_dump(mode="json")} if self.train is not None else {}
         params = {"compression": compression, **trained}
         spec_data = spec.model_dump(mode="json")
         metrics = {**exported.metrics, **fit}
+        framework_name = family(spec.kind).framework
         return _Made(
-            "torch", spec.kind, spec_data, exported.weights_path, exported.onnx_path, params, metrics
+            framework_name, spec.kind, spec_data, exported.weights_path, exported.onnx_path, params, metrics
         )
 
 
@@ -171,7 +173,7 @@ def compress_version(
 
 def check_compression(
     store: Store, ref: str, request: CompressRequest
-) -> tuple[ModelVersionInfo, TrainConfig | None, SourceData, ModelSpec | None]:
+) -> tuple[ModelVersionInfo, TrainConfig | None, SourceData, BaseSpec | None]:
     """Every check that needs no compute (a job runs these when it is submitted, so bad input fails then):
     the version, the method's settings, the data, and the student spec of a distillation."""
     method = request.method
@@ -323,24 +325,22 @@ def _pruned(job: _Job) -> _Made:
             "inference is as fast; use --structured or --quantize to make them smaller"
         ),
     }
-    return job.torch_version(model, spec, compression, fit)
+    return job.trained_version(model, spec, compression, fit)
 
 
-def _distilled(job: _Job, student: ModelSpec) -> _Made:
-    from modelplane.models.torch_zoo import build_torch_model
-
+def _distilled(job: _Job, student: BaseSpec) -> _Made:
     info, request, train = job.info, job.request, job.train
     assert train is not None  # a student trains for at least one epoch
-    if info.framework == "torch":
+    if is_trainable(info.framework) and LOGITS in framework(info.framework).capabilities:
         teacher_model = load_native(job.store, info)
         teacher = torch_teacher(teacher_model)
         teacher_parameters: int | None = sum(p.numel() for p in teacher_model.parameters())
-    else:  # an int8 graph or a scikit-learn model teaches through its runtime
+    else:  # an int8 graph or a model without logits (scikit-learn) teaches through its runtime
         teacher = runtime_teacher(load_runtime(job.store, info), info.task)
         teacher_parameters = info.params.get("compression", {}).get("parameters")
     temperature, alpha = request.option("temperature"), request.option("alpha")
     loss = distillation_loss(teacher, task=info.task, temperature=temperature, alpha=alpha)
-    model, fit = job.fit(build_torch_model(student, seed=train.seed), student, loss=loss)
+    model, fit = job.fit(framework_of(student).build(student, seed=train.seed), student, loss=loss)
     counts = sparsity(model)
     compression = {
         "method": "distill",
@@ -353,4 +353,4 @@ def _distilled(job: _Job, student: ModelSpec) -> _Made:
         "nonzero_parameters": counts["nonzero_parameters"],
         "teacher_parameters": teacher_parameters,
     }
-    return job.torch_version(model, student, compression, fit)
+    return job.trained_version(model, student, compression, fit)

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 
 from modelplane.data.catalog import DatasetVersionInfo
 from modelplane.errors import Invalid
-from modelplane.models.spec import TORCH_KINDS, ModelSpec, default_spec
+from modelplane.models.frameworks import DISTILL_STUDENT, default_spec, frameworks_with, kinds_of
+from modelplane.models.spec import BaseSpec
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.training.torch_trainer import TrainLoss
 
@@ -33,7 +34,7 @@ Teacher = Callable[[torch.Tensor], torch.Tensor]
 
 def student_spec(
     student: str | Mapping[str, Any], teacher: ModelVersionInfo, dataset: DatasetVersionInfo
-) -> ModelSpec:
+) -> BaseSpec:
     """`mlp`, `mlp:64,32` (hidden), `cnn:8,16` (channels), `gru:32` (hidden_size), or a spec mapping.
 
     Task, input shape and outputs come from the teacher; a mapping that sets them differently is refused,
@@ -41,9 +42,10 @@ def student_spec(
     """
     fields = _shorthand(student) if isinstance(student, str) else dict(student)
     kind = fields.pop("kind", None)
-    if kind not in TORCH_KINDS:
+    students = [k for f in frameworks_with(DISTILL_STUDENT) for k in kinds_of(f)]
+    if kind not in students:
         raise Invalid(
-            f"the student must be a torch model ({', '.join(TORCH_KINDS)}) to learn soft targets, got "
+            f"the student must be a torch model ({', '.join(students)}) to learn soft targets, got "
             f"kind {kind!r}; e.g. --distill mlp:64,32"
         )
     expected = {

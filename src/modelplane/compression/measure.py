@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from modelplane.models.frameworks import framework
 from modelplane.registry.loading import ONNX_FRAMEWORK, load_native, load_runtime
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.serving.runtimes import OnnxRuntime, Runtime
@@ -39,11 +40,8 @@ def parameter_counts(store: Store, info: ModelVersionInfo) -> tuple[int | None, 
     if info.framework == ONNX_FRAMEWORK:
         made: dict[str, Any] = info.params.get("compression", {})
         return made.get("parameters"), made.get("nonzero_parameters")
-    if info.framework != "torch":
-        return None, None
-    params = list(load_native(store, info).parameters())
-    total = sum(p.numel() for p in params)
-    return total, total - sum(int((p == 0).sum()) for p in params)
+    counts = framework(info.framework).count_parameters(load_native(store, info))
+    return counts if counts is not None else (None, None)
 
 
 def timing_runtime(store: Store, info: ModelVersionInfo) -> tuple[Runtime, str]:

@@ -16,7 +16,8 @@ from torch import nn
 from torch.nn.utils import prune
 
 from modelplane.errors import Invalid
-from modelplane.models.spec import CNNSpec, MLPSpec, ModelSpec, parse_spec, spec_to_dict
+from modelplane.models.frameworks import PRUNE, framework, frameworks_with, parse_spec
+from modelplane.models.spec import BaseSpec, CNNSpec, MLPSpec, spec_to_dict
 from modelplane.models.torch_zoo import build_torch_model
 from modelplane.registry.loading import ONNX_FRAMEWORK
 from modelplane.registry.views import ModelVersionInfo
@@ -34,8 +35,10 @@ def check_prunable(info: ModelVersionInfo, amount: float, *, structured: bool) -
         )
     if info.framework == ONNX_FRAMEWORK:
         raise Invalid(f"{info.ref} is an ONNX-only (int8) model; prune its parent {info.parent} instead")
-    if info.framework != "torch":
-        raise Invalid(f"{info.ref} is a scikit-learn {info.kind} model; pruning needs a torch model")
+    adapter = framework(info.framework)
+    if PRUNE not in adapter.capabilities:
+        able = " or ".join(framework(name).title for name in frameworks_with(PRUNE))
+        raise Invalid(f"{info.ref} is a {adapter.title} {info.kind} model; pruning needs a {able} model")
     if structured and info.kind not in STRUCTURED_KINDS:
         raise Invalid(
             f"structured pruning rebuilds {' and '.join(STRUCTURED_KINDS)} layers; {info.ref} is a "
@@ -82,7 +85,7 @@ def sparsity(model: nn.Module) -> dict[str, Any]:
     }
 
 
-def shrink(model: nn.Module, spec: ModelSpec, amount: float) -> tuple[nn.Module, ModelSpec]:
+def shrink(model: nn.Module, spec: BaseSpec, amount: float) -> tuple[nn.Module, BaseSpec]:
     """Remove `amount` of every hidden layer's units, least important first, into a smaller network.
 
     A unit's importance is |gamma| of the batch norm after it (which rescales it, so the norm of its

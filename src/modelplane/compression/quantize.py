@@ -46,11 +46,12 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from modelplane.compression.compact import compact_graph
-from modelplane.compression.export import check_onnx, strip_debug_metadata, verify_export
 from modelplane.compression.float_tail import keep_last_layer_float
 from modelplane.compression.fold import fold_input_normalization, fold_input_normalization_at_load
 from modelplane.compression.weights import check_expanded_at_load, store_weights_int8
 from modelplane.errors import IntegrityError, Invalid
+from modelplane.models.frameworks import QUANTIZE, framework, frameworks_with, kinds_of
+from modelplane.models.onnx_checks import check_onnx, strip_debug_metadata, verify_export
 from modelplane.registry.loading import ONNX_FRAMEWORK
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.serving.runtimes import INPUT_NAME, OnnxRuntime
@@ -86,11 +87,13 @@ def check_quantizable(info: ModelVersionInfo) -> None:
     """Refuse, before any work, what has no float ONNX graph with layers to quantise."""
     if info.framework == ONNX_FRAMEWORK:
         raise Invalid(f"{info.ref} is already quantised; quantise its parent {info.parent} instead")
-    if info.framework != "torch":
+    adapter = framework(info.framework)
+    if QUANTIZE not in adapter.capabilities:
+        networks = ", ".join(k for name in frameworks_with(QUANTIZE) for k in kinds_of(name))
         raise Invalid(
-            f"{info.ref} is a scikit-learn {info.kind} model; int8 quantisation applies to neural networks "
-            "(mlp, cnn, lstm, gru) served from ONNX. Shrink it by retraining (e.g. fewer trees) or "
-            "distill it into an mlp with --distill"
+            f"{info.ref} is a {adapter.title} {info.kind} model; int8 quantisation applies to neural "
+            f"networks ({networks}) served from ONNX. Shrink it by retraining (e.g. fewer trees) or distill "
+            "it into an mlp with --distill"
         )
     if info.onnx_sha is None:
         raise Invalid(f"{info.ref} has no ONNX export to quantise ({info.onnx_note}); retrain it to get one")

@@ -105,7 +105,7 @@ class Local:
         return evaluate_version(self.store, model_ref, data_ref, split=split, runtime=runtime)
 
     def export(self, model_ref: str, fmt: str, out_dir: str | Path) -> list[Path]:
-        from modelplane.compression.exporting import export_version
+        from modelplane.registry.export_files import export_version
 
         return export_version(self.store, model_ref, fmt, Path(out_dir))
 

@@ -7,26 +7,21 @@ and unknown fields are errors (a typo must not silently fall back to a default).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from modelplane.errors import Invalid
-
-Task = Literal["classification", "regression"]
-
-TORCH_KINDS = ("mlp", "cnn", "lstm", "gru")
-SKLEARN_KINDS = ("logreg", "random_forest", "svm", "gbdt")
-MODEL_KINDS: tuple[str, ...] = TORCH_KINDS + SKLEARN_KINDS
+# What a model predicts. A family lists the tasks it does (models/frameworks.py); generation is for families
+# that produce samples rather than score inputs.
+Task = Literal["classification", "regression", "generation"]
 
 PositiveInt = Annotated[int, Field(ge=1)]
 Dropout = Annotated[float, Field(ge=0.0, lt=1.0)]
@@ -226,87 +221,28 @@ class GBDTSpec(BaseSpec):
         return self
 
 
-ModelSpec = Annotated[
-    MLPSpec | CNNSpec | RNNSpec | LogRegSpec | RandomForestSpec | SVMSpec | GBDTSpec,
-    Field(discriminator="kind"),
-]
-TorchSpec = MLPSpec | CNNSpec | RNNSpec
-_ADAPTER: TypeAdapter[ModelSpec] = TypeAdapter(ModelSpec)
-
-
 def _hint(err: Mapping[str, Any]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         return "remove it (a typo?)"
     if kind == "missing":
         return "add it"
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
-        return f"set kind to one of {', '.join(MODEL_KINDS)}"
     if kind == "value_error":
         return ""
     return "fix the value"
 
 
-def format_validation_error(what: str, exc: ValidationError, tags: Sequence[str] = ()) -> str:
-    """One line per problem, naming the field and the fix; discriminator tags are dropped from paths."""
+def format_validation_error(what: str, exc: ValidationError) -> str:
+    """One line per problem, naming the field and the fix."""
     parts = []
     for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
-        if loc and loc[0] in tags:
-            loc = loc[1:]
         cause = err.get("ctx", {}).get("error")
-        if isinstance(cause, FieldError):
-            field = cause.field
-        elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            field = "kind"
-        else:
-            field = ".".join(loc) or "spec"
+        path = ".".join(str(p) for p in err["loc"]) or "spec"
+        field = cause.field if isinstance(cause, FieldError) else path
         msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "union_tag_invalid":
-            msg = f"unknown kind {err['ctx']['tag']!r}"
         hint = _hint(err)
         parts.append(f"field '{field}': {msg}" + (f"; {hint}" if hint else ""))
     return f"invalid {what}: " + "; ".join(parts)
-
-
-def parse_spec(data: Mapping[str, Any]) -> ModelSpec:
-    """Validate a mapping into a ModelSpec, raising Invalid with a message that names field and fix."""
-    if not isinstance(data, Mapping):
-        raise Invalid(f"invalid model spec: expected a mapping of fields, got {type(data).__name__}")
-    try:
-        return _ADAPTER.validate_python(dict(data))
-    except ValidationError as exc:
-        raise Invalid(format_validation_error("model spec", exc, MODEL_KINDS)) from None
-
-
-def default_spec(
-    kind: str,
-    *,
-    task: Task,
-    input_shape: Sequence[int],
-    num_outputs: int,
-    image_shape: Sequence[int] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> ModelSpec:
-    """The spec a user gets by naming only a kind; image_shape feeds cnn and the row view of lstm/gru."""
-    if kind not in MODEL_KINDS:
-        raise Invalid(f"unknown model kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
-    if overrides and "kind" in overrides:
-        raise Invalid("overrides must not set 'kind'; pass the kind as the first argument")
-    data: dict[str, Any] = {
-        "kind": kind,
-        "task": task,
-        "input_shape": list(input_shape),
-        "num_outputs": num_outputs,
-    }
-    if image_shape is not None and kind in ("cnn", "lstm", "gru"):
-        data["image_shape"] = list(image_shape)
-    data.update(overrides or {})
-    return parse_spec(data)
-
-
-def is_torch(spec: BaseSpec) -> bool:
-    return spec.kind in TORCH_KINDS
 
 
 def spec_to_dict(spec: BaseSpec) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from modelplane.errors import Invalid
+from modelplane.models.frameworks import family
 from modelplane.models.spec import BaseSpec, CNNSpec, MLPSpec, RNNSpec
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
@@ -147,17 +148,15 @@ class RecurrentNet(nn.Module):
 
 
 def build_torch_model(spec: BaseSpec, *, seed: int = 0) -> nn.Module:
-    """Build the network for a spec; weights are initialised from `seed` without touching the global RNG."""
-    if not isinstance(spec, MLPSpec | CNNSpec | RNNSpec):
-        kind = getattr(spec, "kind", type(spec).__name__)
-        raise Invalid(f"model kind {kind!r} is not a torch model; build it with build_estimator")
+    """Build the network for a spec with its family's builder (`build(spec)`); weights are initialised from
+    `seed` without touching the global RNG."""
+    fam = family(spec.kind)
+    if fam.framework != "torch":
+        raise Invalid(f"model kind {spec.kind!r} is not a torch model; build it with build_estimator")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if isinstance(spec, MLPSpec):
-            return MLP(spec)
-        if isinstance(spec, CNNSpec):
-            return CNN(spec)
-        return RecurrentNet(spec)
+        module: nn.Module = fam.builder()(spec)
+        return module
 
 
 def standardizer(model: nn.Module) -> Standardize:

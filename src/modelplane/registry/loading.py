@@ -7,43 +7,24 @@ from typing import Any
 import numpy as np
 
 from modelplane.errors import Invalid
+from modelplane.models.frameworks import framework, is_trainable, parse_spec
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.store import Store
 
-SAFE_SKLEARN_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
 # A version whose weights *are* its ONNX graph (e.g. int8-quantised): ONNX Runtime is its native runtime.
 ONNX_FRAMEWORK = "onnx"
 
 
 def load_native(store: Store, info: ModelVersionInfo) -> Any:
-    """The torch module (weights from safetensors) or the sklearn pipeline (from skops)."""
-    from modelplane.models.spec import parse_spec
-
-    if info.framework == ONNX_FRAMEWORK:
+    """The model in its own framework (a torch module, a scikit-learn pipeline...) from verified weights."""
+    if not is_trainable(info.framework):
         raise Invalid(
             f"{info.ref} exists only as an ONNX graph (compressed from {info.parent or 'another version'}) "
             "and has no torch or scikit-learn form; use it through ONNX Runtime (--runtime onnx) or load "
             "its parent"
         )
-    spec = parse_spec(info.spec)
     path = store.artifacts.verified_path(info.weights_sha)
-    if info.framework == "torch":
-        from safetensors.torch import load_file
-
-        from modelplane.models.torch_zoo import build_torch_model
-
-        module = build_torch_model(spec)
-        module.load_state_dict(load_file(str(path)))
-        return module.eval()
-    import skops.io as sio
-
-    untrusted = sio.get_untrusted_types(file=path)
-    unsafe = [t for t in untrusted if not t.startswith(SAFE_SKLEARN_PREFIXES)]
-    if unsafe:
-        raise Invalid(
-            f"{info.ref} holds types that are not scikit-learn's ({', '.join(unsafe)}); refusing to load"
-        )
-    return sio.load(path, trusted=untrusted)
+    return framework(info.framework).load_weights(parse_spec(info.spec), path, ref=info.ref)
 
 
 def load_runtime(
@@ -57,15 +38,12 @@ def load_runtime(
     """ONNX Runtime when the version has an ONNX export (the serving path), else the native runtime.
     `threads` caps ONNX Runtime's intra-op threads (default: every usable core); `memory_pattern` is
     OnnxRuntime's."""
-    from modelplane.serving.runtimes import OnnxRuntime, SklearnRuntime, TorchRuntime
+    from modelplane.serving.runtimes import OnnxRuntime
 
     if info.onnx_sha and (prefer == "onnx" or info.framework == ONNX_FRAMEWORK):
         path = store.artifacts.verified_path(info.onnx_sha)
         return OnnxRuntime(path, threads=threads, memory_pattern=memory_pattern)
-    native = load_native(store, info)
-    if info.framework == "torch":
-        return TorchRuntime(native, task=info.task)
-    return SklearnRuntime(native, task=info.task, input_shape=info.input_shape)
+    return framework(info.framework).native_runtime(load_native(store, info), parse_spec(info.spec))
 
 
 def labels_to_model_indices(

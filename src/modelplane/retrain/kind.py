@@ -20,12 +20,13 @@ from modelplane.data.catalog import describe, find_version_row
 from modelplane.jobs.context import JobContext
 from modelplane.jobs.kinds import job_dir
 from modelplane.jobs.views import CANCELLED, JobInfo
+from modelplane.models.frameworks import Fitted, framework, parse_spec
 from modelplane.provenance import code_version
 from modelplane.refs import Ref
 from modelplane.registry.registry import NewVersion, get_model, register, version_id
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.retrain import rollout
-from modelplane.retrain.candidate import Fitted, finetune_config, fit_candidate, reused_graph, score
+from modelplane.retrain.candidate import fit_candidate, retrain_config, reused_graph, score
 from modelplane.retrain.data import RetrainData, find_new_rows, load_rows
 from modelplane.retrain.firings import actor, get_firing, move
 from modelplane.retrain.gate import parse_gate
@@ -33,6 +34,8 @@ from modelplane.retrain.policies import production_of
 from modelplane.retrain.settings import PolicySettings
 from modelplane.retrain.views import ACTIVE, FAILED, GATE_FAILED, NO_OP, QUEUED, RUNNING, FiringInfo
 from modelplane.store import Store
+from modelplane.training.config import TrainConfig
+from modelplane.training.packaging import PackagedVersion
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -127,34 +130,35 @@ class RetrainKind:
             )
         if new.start is None:
             return _end(store, firing, NO_OP, new.note, "retrain.noop")
-        warm = production.framework == "torch"
+        adapter = framework(production.framework)
+        warm = adapter.warm_starts
         data = load_rows(store, production, dataset, new, replay=settings.replay if warm else None)
         if isinstance(data, str):
             return _end(store, firing, NO_OP, data, "retrain.noop")
-        config = finetune_config(production, settings)
+        config = retrain_config(production, settings)
         c = data.counts
-        how = f"a warm start from {production.ref}" if warm else "refitting from scratch (scikit-learn)"
+        how = f"a warm start from {production.ref}" if warm else f"refitting from scratch ({adapter.name})"
         ctx.log(
             f"{data.note}; fitting on {c['fit']} rows ({c['new_train']} new, {c['replay']} of "
             f"{c['old_train']} old replayed) by {how}"
         )
-        epochs = config.epochs if config is not None else 1
+        epochs = config.epochs if adapter.trains_in_epochs else 1
 
         def on_epoch(metrics: dict[str, float]) -> None:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith(("train_", "val_")))
             ctx.progress(int(metrics["epoch"]), total=epochs, line=f"epoch {int(metrics['epoch'])}: {shown}")
 
-        from modelplane.training.export_version import export_for_registry
+        from modelplane.training.packaging import package_version
 
         with tempfile.TemporaryDirectory(dir=store.artifacts.tmp_dir) as scratch:
             checkpoints = job_dir(store, ctx.job_id) / "checkpoints"
             fitted = fit_candidate(
                 store, production, data, config, checkpoints=checkpoints, on_epoch=on_epoch
             )
-            graph = _serving_graph(ctx, production, fitted, data, Path(scratch)) if warm else None
-            exported = export_for_registry(
-                fitted.model, fitted.spec, data.dataset, data.arrays, Path(scratch), graph=graph
-            )
+            folder = Path(scratch)
+            graph = _serving_graph(ctx, production, fitted, data, folder) if warm else None
+            spec = parse_spec(production.spec)
+            exported = package_version(fitted.model, spec, data.dataset, data.arrays, folder, graph=graph)
             mine, theirs = score(store, production, fitted, exported, data)
             verdict = parse_gate(settings.gate, production.task).judge(mine, theirs)
             comparison = {
@@ -185,7 +189,7 @@ class RetrainKind:
                     result=comparison,
                 )
             return self._register(
-                ctx, firing, production, settings, data, fitted, exported, comparison, target_id
+                ctx, firing, production, settings, config, data, fitted, exported, comparison, target_id
             )
 
     def _register(
@@ -194,14 +198,15 @@ class RetrainKind:
         firing: FiringInfo,
         production: ModelVersionInfo,
         settings: PolicySettings,
+        config: TrainConfig,
         data: RetrainData,
-        fitted: Any,
-        exported: Any,
+        fitted: Fitted,
+        exported: PackagedVersion,
         comparison: dict[str, Any],
         dataset_version_id: int,
     ) -> ModelVersionInfo:
         """The candidate as a child of production, trained on the firing's dataset version."""
-        warm = fitted.config is not None
+        warm = framework(production.framework).warm_starts
         retrain = {
             "policy": firing.model,
             "firing": firing.id,
@@ -215,11 +220,11 @@ class RetrainKind:
             "rows": data.counts,
             "gate": settings.gate,
         }
-        train = fitted.config.model_dump(mode="json") if warm else production.params.get("train", {})
+        train = config.model_dump(mode="json") if warm else production.params.get("train", {})
         metrics = {
             **exported.metrics,
             "best_epoch": fitted.best_epoch,
-            "epochs_run": fitted.epochs_run,
+            "epochs_run": len(fitted.history),
             "retrain": comparison,
         }
         return register(

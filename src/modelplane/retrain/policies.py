@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from modelplane.data.catalog import find_version_row
 from modelplane.data.catalog import get_version as get_dataset_version
 from modelplane.errors import Invalid, NotFound
+from modelplane.models.frameworks import framework, is_trainable
 from modelplane.refs import Ref, check_name
 from modelplane.registry.registry import get_version
 from modelplane.registry.views import ModelVersionInfo
@@ -47,7 +48,7 @@ def production_of(store: Store, model: str) -> ModelVersionInfo:
             f"model '{model}' has no production version, so a retrain has nothing to start from or beat; "
             f"promote one first (`modelplane models alias {model}@VERSION production`)"
         ) from None
-    if info.framework not in ("torch", "sklearn"):
+    if not is_trainable(info.framework):
         raise Invalid(
             f"{model}@production is {info.ref}, an {info.framework} graph without torch or scikit-learn "
             f"weights to retrain (compressed from {info.parent or 'another version'}); point production at "
@@ -56,8 +57,8 @@ def production_of(store: Store, model: str) -> ModelVersionInfo:
     return info
 
 
-def method_of(framework: str) -> str:
-    return WARM_START if framework == "torch" else FROM_SCRATCH
+def method_of(name: str) -> str:
+    return WARM_START if framework(name).warm_starts else FROM_SCRATCH
 
 
 def set_policy(

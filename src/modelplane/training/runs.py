@@ -16,7 +16,8 @@ from sqlalchemy import delete, select
 from modelplane.data.catalog import DatasetVersionInfo, find_version_row, load_arrays, version_info
 from modelplane.data.splits import SplitConfig, split_indices
 from modelplane.errors import Conflict, Invalid, NotFound
-from modelplane.models.spec import ModelSpec, default_spec, is_torch, parse_spec
+from modelplane.models.frameworks import Fitted, default_spec, family, framework_of, parse_spec
+from modelplane.models.spec import BaseSpec
 from modelplane.provenance import code_version
 from modelplane.refs import Ref, check_name
 from modelplane.registry.registry import NewVersion, register
@@ -24,7 +25,7 @@ from modelplane.security import audit
 from modelplane.store import Store
 from modelplane.store.orm import DatasetVersion, ModelVersion, Run, RunMetric, utcnow
 from modelplane.training.config import TrainConfig
-from modelplane.training.export_version import export_for_registry
+from modelplane.training.packaging import package_version
 from modelplane.training.run_views import RunInfo, run_view
 from modelplane.validation import validated
 
@@ -69,7 +70,7 @@ def _split_arrays(store: Store, dataset: DatasetVersionInfo, split: SplitConfig)
     return {name: (np.asarray(features[idx]), np.asarray(target[idx])) for name, idx in indices.items()}
 
 
-def _build_spec(config: RunConfig, dataset: DatasetVersionInfo) -> ModelSpec:
+def _build_spec(config: RunConfig, dataset: DatasetVersionInfo) -> BaseSpec:
     if dataset.task is None:
         raise Invalid(f"dataset {dataset.ref} has no target column; re-add it with --target COLUMN")
     return default_spec(
@@ -277,23 +278,22 @@ def _execute(
 
     try:
         arrays = _split_arrays(store, dataset, split)
-        fitted, history, best_epoch = _fit(
-            store, run_id, spec, config, arrays, resume=resume, progress=progress, on_epoch=record
-        )
+        fitted = _fit(store, run_id, spec, config, arrays, resume=resume, on_epoch=record)
+        best_epoch, epochs_run = fitted.best_epoch, len(fitted.history)
         if not register_version:
-            validation = _validation_metrics(fitted, spec, dataset, arrays)
-            metrics = {"validation": validation, "best_epoch": best_epoch, "epochs_run": len(history)}
+            validation = _validation_metrics(fitted.model, spec, dataset, arrays)
+            metrics = {"validation": validation, "best_epoch": best_epoch, "epochs_run": epochs_run}
             _finish(store, run_id, started, "succeeded", metrics=metrics)
             return get_run(store, run_id)
         with tempfile.TemporaryDirectory(dir=store.artifacts.tmp_dir) as scratch:
-            exported = export_for_registry(fitted, spec, dataset, arrays, Path(scratch))
-            metrics = {**exported.metrics, "best_epoch": best_epoch, "epochs_run": len(history)}
+            exported = package_version(fitted.model, spec, dataset, arrays, Path(scratch))
+            metrics = {**exported.metrics, "best_epoch": best_epoch, "epochs_run": epochs_run}
             version = register(
                 store,
                 NewVersion(
                     model_name=name,
                     task=spec.task,
-                    framework="torch" if is_torch(spec) else "sklearn",
+                    framework=family(spec.kind).framework,
                     kind=spec.kind,
                     spec=spec.model_dump(mode="json"),
                     weights_path=exported.weights_path,
@@ -332,19 +332,14 @@ def _execute(
 
 
 def _validation_metrics(
-    fitted: Any, spec: ModelSpec, dataset: DatasetVersionInfo, arrays: SplitArrays
+    fitted: Any, spec: BaseSpec, dataset: DatasetVersionInfo, arrays: SplitArrays
 ) -> dict[str, Any]:
     """The evaluation metrics of the validation split (no export, no latency): what a search compares."""
     from modelplane.evaluation.report import evaluate
-    from modelplane.serving.runtimes import SklearnRuntime, TorchRuntime
 
-    native: Any = (
-        TorchRuntime(fitted, task=spec.task)
-        if is_torch(spec)
-        else SklearnRuntime(fitted, task=spec.task, input_shape=spec.input_shape)
-    )
     x_val, y_val = arrays["validation"]
     classes = dataset.classes if spec.task == "classification" else None
+    native = framework_of(spec).native_runtime(fitted, spec)
     report = evaluate(native, x_val, y_val, task=spec.task, class_names=classes, latency_samples=0)
     return report.metrics
 
@@ -352,41 +347,26 @@ def _validation_metrics(
 def _fit(
     store: Store,
     run_id: str,
-    spec: ModelSpec,
+    spec: BaseSpec,
     config: TrainConfig,
     arrays: SplitArrays,
     *,
     resume: bool,
-    progress: bool,
     on_epoch: Callable[[dict[str, float]], None],
-) -> tuple[Any, list[dict], int]:
-    if is_torch(spec):
-        from modelplane.models.torch_zoo import build_torch_model
-        from modelplane.training.checkpoints import CheckpointDir
-        from modelplane.training.torch_trainer import fit_torch
-
-        checkpoint_dir = store.runs_dir / run_id / "checkpoints"
-        if not resume and checkpoint_dir.exists():
-            for old in checkpoint_dir.iterdir():
-                old.unlink()
-        result = fit_torch(
-            build_torch_model(spec, seed=config.seed),
-            spec,
-            config,
-            arrays["train"],
-            arrays["validation"],
-            checkpointer=CheckpointDir(checkpoint_dir),
-            on_epoch=on_epoch,
-            on_resume=lambda history: _record_epochs(store, run_id, history),
-            progress=progress,
-        )
-        return result.model, result.history, result.best_epoch
-    from modelplane.training.sklearn_trainer import fit_sklearn
-
-    sk = fit_sklearn(spec, arrays["train"], arrays["validation"], seed=config.seed)
-    for entry in sk.history:
-        on_epoch(entry)
-    return sk.model, sk.history, sk.best_epoch
+) -> Fitted:
+    checkpoints = store.runs_dir / run_id / "checkpoints"
+    if not resume and checkpoints.exists():
+        for old in checkpoints.iterdir():
+            old.unlink()
+    return framework_of(spec).fit(
+        spec,
+        config,
+        arrays["train"],
+        arrays["validation"],
+        checkpoints=checkpoints,
+        on_epoch=on_epoch,
+        on_resume=lambda history: _record_epochs(store, run_id, history),
+    )
 
 
 def get_run(store: Store, run_id: str) -> RunInfo:

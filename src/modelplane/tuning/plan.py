@@ -9,10 +9,10 @@ import optuna
 
 from modelplane.data.catalog import get_version
 from modelplane.errors import Invalid
-from modelplane.models.spec import MODEL_KINDS, TORCH_KINDS, default_spec
+from modelplane.models.frameworks import default_spec, family, framework
 from modelplane.refs import check_name
 from modelplane.store import Store
-from modelplane.training.config import TrainConfig, parse_train_config
+from modelplane.training.config import parse_train_config
 from modelplane.training.runs import RunConfig
 from modelplane.tuning.config import Objective, TuneConfig, objective_for
 from modelplane.tuning.space import TRAIN_FIELDS, SearchSpace, default_space, parse_space
@@ -80,8 +80,7 @@ def _train_fields(config: TuneConfig, objective: Objective, sampled: dict[str, A
 
 def make_plan(store: Store, config: TuneConfig, *, name: str, by: str) -> StudyPlan:
     """Check the data, model, metric and every distribution's extremes; raise Invalid naming the fix."""
-    if config.model not in MODEL_KINDS:
-        raise Invalid(f"unknown model kind {config.model!r}; choose one of {', '.join(MODEL_KINDS)}")
+    fam = family(config.model)  # an unknown kind fails here, before the data is read
     dataset = get_version(store, config.data)
     if dataset.task is None:
         raise Invalid(f"dataset {dataset.ref} has no target column; re-add it with --target COLUMN")
@@ -122,11 +121,6 @@ def make_plan(store: Store, config: TuneConfig, *, name: str, by: str) -> StudyP
         objective=objective,
         space=space,
         model_name=model_name,
-        epochs=_epochs(config.model, train),
+        epochs=train.epochs if framework(fam.framework).trains_in_epochs else 1,
         by=by,
     )
-
-
-def _epochs(kind: str, train: TrainConfig) -> int:
-    """Steps a trial reports: its epochs for torch, one fit for scikit-learn."""
-    return train.epochs if kind in TORCH_KINDS else 1

@@ -20,7 +20,7 @@ import optuna
 from pydantic import TypeAdapter, ValidationError
 
 from modelplane.errors import Invalid
-from modelplane.models.spec import MODEL_KINDS, TORCH_KINDS, ModelSpec
+from modelplane.models.frameworks import family, framework
 from modelplane.training.config import TrainConfig
 from modelplane.tuning.distributions import (
     DISTRIBUTION_TYPES,
@@ -50,30 +50,6 @@ TRAIN_FIELDS = (
 )
 _ADAPTER: TypeAdapter[AnyDistribution] = TypeAdapter(Distribution)
 
-_TORCH_DEFAULT: dict[str, Any] = {
-    "lr": {"low": 1e-4, "high": 1e-1, "log": True},
-    "batch_size": [32, 64, 128, 256],
-    "optimizer": ["adam", "adamw", "momentum", "rmsprop", "sgd"],
-    "weight_decay": {"low": 1e-6, "high": 1e-2, "log": True},
-    "dropout": {"low": 0.0, "high": 0.5},
-}
-DEFAULT_SPACES: dict[str, dict[str, Any]] = {
-    **{kind: _TORCH_DEFAULT for kind in TORCH_KINDS},
-    "logreg": {"C": {"low": 1e-3, "high": 1e2, "log": True}},
-    "random_forest": {
-        "n_estimators": {"low": 50, "high": 400, "log": True},
-        "max_depth": {"low": 2, "high": 32, "log": True},
-        "min_samples_leaf": {"low": 1, "high": 8},
-    },
-    "svm": {"C": {"low": 1e-2, "high": 1e3, "log": True}, "gamma": {"low": 1e-4, "high": 1.0, "log": True}},
-    "gbdt": {
-        "learning_rate": {"low": 0.01, "high": 0.3, "log": True},
-        "n_estimators": {"low": 50, "high": 400, "log": True},
-        "max_depth": {"low": 2, "high": 8},
-    },
-}
-
-
 def _leaves(annotation: Any) -> list[Any]:
     """The concrete types inside Annotated/Optional/Union wrappers."""
     if get_origin(annotation) is Annotated:
@@ -94,18 +70,11 @@ def _field_kind(annotation: Any) -> FieldKind:
     return "choice"
 
 
-def _spec_class(kind: str) -> Any:
-    for cls in get_args(get_args(ModelSpec)[0]):
-        if kind in get_args(cls.model_fields["kind"].annotation):
-            return cls
-    raise Invalid(f"unknown model kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
-
-
 def known_fields(kind: str) -> dict[str, FieldKind]:
     """Every name a space for `kind` may use, with the type of value it takes."""
-    cls = _spec_class(kind)
-    fields = {n: _field_kind(f.annotation) for n, f in cls.model_fields.items() if n not in _STRUCTURAL}
-    if kind in TORCH_KINDS:
+    spec_fields = family(kind).spec.model_fields
+    fields = {n: _field_kind(f.annotation) for n, f in spec_fields.items() if n not in _STRUCTURAL}
+    if _trains_in_epochs(kind):
         fields.update({n: _field_kind(TrainConfig.model_fields[n].annotation) for n in TRAIN_FIELDS})
     return dict(sorted(fields.items()))
 
@@ -188,7 +157,8 @@ def parse_space(raw: Mapping[str, Any], kind: str, check: Callable[[str, Any], N
     params: dict[str, AnyDistribution] = {}
     for name, entry in raw.items():
         if name not in known:
-            hint = "" if kind in TORCH_KINDS else " (training fields such as lr apply to torch models only)"
+            only_torch = " (training fields such as lr apply to torch models only)"
+            hint = "" if _trains_in_epochs(kind) else only_torch
             raise Invalid(
                 f"search space: unknown hyper-parameter {name!r} for {kind}{hint}; known: {', '.join(known)}"
             )
@@ -211,6 +181,11 @@ def parse_space(raw: Mapping[str, Any], kind: str, check: Callable[[str, Any], N
 
 def default_space(kind: str) -> dict[str, Any]:
     """The space searched when no space file is given: the hyper-parameters that matter most per model."""
-    if kind not in DEFAULT_SPACES:
-        raise Invalid(f"unknown model kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
-    return DEFAULT_SPACES[kind]
+    fam = family(kind)
+    space = fam.tuning_space if fam.tuning_space is not None else framework(fam.framework).default_space
+    return dict(space)
+
+
+def _trains_in_epochs(kind: str) -> bool:
+    """Whether `kind` trains epoch by epoch with a TrainConfig, whose fields a space may then tune."""
+    return framework(family(kind).framework).trains_in_epochs

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict
 
 from modelplane.api.deps import ControlState, Page, page, require, state
-from modelplane.compression.exporting import export_version
+from modelplane.registry.export_files import export_version
 from modelplane.registry.registry import (
     delete_version,
     get_model,

@@ -1,13 +1,13 @@
-"""`modelplane export`: hand a registered version to other tools as ONNX or TorchScript."""
+"""`modelplane export`: a registered version as files for other tools (ONNX or TorchScript) + a JSON card."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from modelplane.compression.export import export_torchscript
 from modelplane.errors import Invalid
-from modelplane.registry.loading import ONNX_FRAMEWORK, load_native
+from modelplane.models.frameworks import TORCHSCRIPT, framework, is_trainable, parse_spec
+from modelplane.registry.loading import load_native
 from modelplane.registry.registry import get_version
 from modelplane.store import Store
 
@@ -30,15 +30,12 @@ def export_version(store: Store, ref: str, fmt: str, out_dir: Path) -> list[Path
             )
         model_path = store.artifacts.copy_to(info.onnx_sha, out_dir / f"{stem}.onnx")
     else:
-        if info.framework != "torch":
-            what = "an ONNX-only (int8) model" if info.framework == ONNX_FRAMEWORK else "a scikit-learn model"
-            raise Invalid(f"{info.ref} is {what}; TorchScript needs a torch model (use --format onnx)")
-        model_path = export_torchscript(
-            load_native(store, info),
-            task=info.task,
-            input_shape=info.input_shape,
-            path=out_dir / f"{stem}.pt",
-        )
+        adapter = framework(info.framework) if is_trainable(info.framework) else None
+        if adapter is None or TORCHSCRIPT not in adapter.capabilities:
+            what = f"a {adapter.title}" if adapter is not None else "an ONNX-only (int8)"
+            raise Invalid(f"{info.ref} is {what} model; TorchScript needs a torch model (use --format onnx)")
+        model = load_native(store, info)
+        model_path = adapter.export_torchscript(model, parse_spec(info.spec), out_dir / f"{stem}.pt")
     outputs = ["label", "probabilities"] if info.task == "classification" else ["prediction"]
     card = {
         "model": info.model,

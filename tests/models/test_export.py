@@ -19,13 +19,10 @@ from sklearn.semi_supervised import LabelSpreading
 from sklearn.svm import SVC
 from torch import nn
 
-from modelplane.compression.export import (
-    export_sklearn_onnx,
-    export_torch_onnx,
-    export_torchscript,
-    verify_export,
-)
 from modelplane.errors import IntegrityError, Invalid
+from modelplane.models.onnx_checks import verify_export
+from modelplane.models.sklearn_export import export_sklearn_onnx
+from modelplane.models.torch_export import export_torch_onnx, export_torchscript
 from modelplane.serving.runtimes import OnnxRuntime, SklearnRuntime, TorchRuntime, TorchScriptRuntime
 
 pytestmark = pytest.mark.filterwarnings(
