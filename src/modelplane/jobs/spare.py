@@ -62,9 +62,9 @@ def main() -> None:
     if not text:  # the worker stopped before it had a job for this process
         return
     importer.join()
-    from modelplane.jobs.executor import run_settings
+    from modelplane.jobs.executor import run_handed_over_job
 
-    run_settings(json.loads(text))
+    run_handed_over_job(json.loads(text))
 
 
 if __name__ == "__main__":
