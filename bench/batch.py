@@ -13,6 +13,17 @@ each uninterrupted job runs between two raw ONNX Runtime runs and is compared wi
 is checked on the median of those ratios. Likewise the killed job runs between two uninterrupted ones and
 is compared with the mean of their times. Every measurement is printed.
 
+What the job's own settings are worth, measured on these rows (the code says only why it has them):
+- reading ahead (jobs/batch/ahead.py): the read-predict-write loop went from 3.26-3.38 s to 2.73-3.11 s
+  (4 alternating runs each);
+- the helper threads giving way to the runtime (jobs/batch/priority.py), on 2 cores, in alternating job runs,
+  each beside a raw run (medians): the runtime's calls took 1.13-1.21x their time in a quiet process with
+  neither SCHED_BATCH nor the short GIL switch interval, 1.05-1.09x with SCHED_BATCH, 1.02x with both;
+  job/raw rows per second 76-82 %, 85-88 %, 92 %. This bench with both: 85 % in two runs (78 % the same
+  morning, before these settings and the early start of the reader);
+- the spare process's imports under the idle policy (jobs/spare.py): the job on 2 cores, 5.47 s -> 5.08 s
+  (mean of 6 alternating runs; nice 19 instead of the idle policy: 5.29 s).
+
     .venv/bin/python bench/batch.py [--rows 1000000] [--batch-size 4096] [--pairs 5] [--home DIR]
 """
 

@@ -15,6 +15,10 @@ class NotFound(ModelplaneError):
     exit_code = 2
 
 
+class NoSuchAlias(NotFound):
+    """A model exists but the alias named does not: callers tell it apart from a missing model by type."""
+
+
 class Invalid(ModelplaneError):
     status_code = 400
     exit_code = 2

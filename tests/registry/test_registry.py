@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from modelplane.errors import Conflict, Invalid, NotFound
+from modelplane.errors import Conflict, Invalid, NoSuchAlias, NotFound
 from modelplane.registry.registry import (
     NewVersion,
     delete_version,
@@ -106,3 +106,15 @@ def test_unknown_model_and_bad_names(store: Store) -> None:
         get_version(store, "nope@1")
     with pytest.raises(Invalid, match="not valid"):
         get_version(store, "bad name!")
+
+
+def test_a_missing_alias_is_told_apart_by_type(store: Store, tmp_path: Path) -> None:
+    """Callers (a retrain policy) act on a missing alias differently from a missing model."""
+    _register(store, tmp_path)
+    with pytest.raises(NoSuchAlias, match="has no alias 'production'; its aliases are none"):
+        get_version(store, "digits-mlp@production")
+    with pytest.raises(NoSuchAlias, match="has no alias 'staging'"):
+        remove_alias(store, "digits-mlp", "staging")
+    with pytest.raises(NotFound) as missing_model:
+        get_version(store, "nope@production")
+    assert not isinstance(missing_model.value, NoSuchAlias)

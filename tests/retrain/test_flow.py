@@ -4,6 +4,9 @@ scratch."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from modelplane.data.ingest import IngestOptions, add_dataset
 from modelplane.jobs.queue import get_job, list_jobs
 from modelplane.registry.registry import get_model, get_version
 from modelplane.retrain.firings import trigger_now
@@ -107,6 +110,22 @@ def test_retraining_without_new_rows_is_a_recorded_no_op(world: World) -> None:
     firing = _firing(world)
     assert firing.state == "no-op"
     assert firing.detail == f"digits@1 is the data {MLP} was trained on: no new rows"
+    assert [v.version for v in get_model(store, MODEL).versions] == [1]
+
+
+def test_new_rows_with_none_to_train_on_are_a_recorded_no_op(world: World, tmp_path: Path) -> None:
+    """One appended row that the split puts outside training: nothing to fine-tune on, so nothing changes."""
+    store = world.store
+    set_policy(store, MODEL, data="digits", on="manual")
+    header, first, *_ = world.more.read_text().splitlines()
+    one_row = tmp_path / "one.csv"
+    one_row.write_text(f"{header}\n{first}\n")
+    add_dataset(store, "digits", str(one_row), IngestOptions(target="label", append=True), by="test")
+    job = run_inline(store, trigger_now(store, MODEL, by="bob").job_id)
+    assert job.state == "succeeded" and job.result and job.result["state"] == "no-op"
+    firing = _firing(world)
+    assert firing.state == "no-op" and firing.detail is not None
+    assert firing.detail.startswith("the 1 new row(s) all fell in the validation and test splits")
     assert [v.version for v in get_model(store, MODEL).versions] == [1]
 
 

@@ -2,8 +2,8 @@
 
 dynamic: weights of MatMul layers become int8; activations are quantised per call from their observed
 range (DynamicQuantizeLinear), so no data is needed. Convolutions stay float: ONNX Runtime's dynamic
-ConvInteger ran 2x (batch 1) to 4x (batch 64) slower than the float Conv on the digits cnn (though
-the file would shrink to 0.28x, not 0.53x); PyTorch's dynamic mode also covers only Linear/RNN layers.
+ConvInteger is slower than the float Conv (bench/compress.py has the numbers); PyTorch's dynamic mode also
+covers only Linear/RNN layers.
 static: weights and activations of Conv/Gemm/MatMul (and the Relu/pool/reshape between them) become
 int8, with activation ranges calibrated on training rows; QDQ format, which ONNX Runtime fuses into
 QLinearConv/QGemm kernels at load time.
@@ -14,20 +14,16 @@ Each mode's result is a standard-op ONNX file that honours the serving contract.
 weights stay float in all modes; `params.compression.int8_tensors` says how many tensors became int8.
 
 Before quantising, the input standardisation is folded into the first dense layer (fold.py) as far as
-int8 allows, and after it the graph is compacted (compact.py): on the digits MLP that takes the file from
-0.31x to 0.27x of the parent's and Sub + Div down to one Mul. How far to fold is measured, not guessed:
-each fold must reproduce the float outputs on real rows, and is kept only if its int8 graph stays as close
-to the float parent as the unfolded int8 graph does. In weights mode the fold is first offered as one
-computed when the graph loads (the weights are float at run time), which keeps the int8 weights unscaled.
+int8 allows, and after it the graph is compacted (compact.py), for a smaller file and fewer nodes. How far
+to fold is measured, not guessed: each fold must reproduce the float outputs on real rows, and is kept only
+if its int8 graph stays as close to the float parent as the unfolded int8 graph does. In weights mode the
+fold is first offered as one computed when the graph loads (the weights are float at run time), which
+keeps the int8 weights unscaled.
 
-Dynamic mode keeps ONNX Runtime's defaults (per-tensor symmetric QInt8 weights, uint8 activations): on the
-digits MLP (batch 1, one thread, vs the float parent) they ran 1.14x; QUInt8 weights, WeightSymmetric
-off, reduce_range and ActivationSymmetric (dynamic activations stay DynamicQuantizeLinear's uint8) all
-ran within noise of that, MatMulConstBOnly is already on, per-channel ran 1.20x with a 5% larger file,
-a float last layer saved nothing, and 8-bit MatMulNBits (weight-only) ran 2.0x. At load, ONNX Runtime
-fuses each layer's DynamicQuantizeLinear, MatMulInteger, Cast, Mul and Add into one DynamicQuantizeMatMul,
-but not the Relu after it; for a 64x128 layer at batch 1 that pair costs ~8 us against ~3 us for the
-float FusedGemm, which is why a model this small stays slower in int8 (wider ones win, see bench).
+Dynamic mode keeps ONNX Runtime's defaults (per-tensor symmetric QInt8 weights, uint8 activations): none
+of the alternatives ran faster (bench/compress.py lists what was tried). A model as small as the digits
+MLP stays slower in int8 than in float: ONNX Runtime fuses the Relu into a float layer (FusedGemm) but not
+into an int8 one. Wider models win.
 """
 
 from __future__ import annotations
@@ -195,7 +191,7 @@ def _quantize(
         if mode == "dynamic":
             matmuls = scratch / f"{name}.matmul.onnx"
             onnx.save(_gemm_as_matmul(onnx.load(str(prepared))), str(matmuls))
-            # ONNX Runtime's defaults: the alternatives measured no faster (see the module's notes).
+            # ONNX Runtime's defaults: the alternatives measured no faster (bench/compress.py).
             quantize_dynamic(
                 str(matmuls),
                 str(dest),

@@ -65,11 +65,12 @@ def execute(store: Store, lease: Lease, *, threads: int) -> str | None:
     return state
 
 
-def run_settings(config: dict[str, Any]) -> None:
-    """Run the job a worker handed over: the store's settings, the lease and the threads it may use."""
+def run_handed_over_job(handover: dict[str, Any]) -> None:
+    """Run the job a worker handed to this process: the handover names the store, the lease and the threads
+    it may use (pool.py writes it to a spare process's stdin)."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s job: %(message)s")
-    store = Store(config["database_url"], Path(config["artifact_root"]), Path(config["runs_dir"]))
+    store = Store(handover["database_url"], Path(handover["artifact_root"]), Path(handover["runs_dir"]))
     try:
-        execute(store, Lease(**config["lease"]), threads=int(config["threads"]))
+        execute(store, Lease(**handover["lease"]), threads=int(handover["threads"]))
     finally:
         store.close()

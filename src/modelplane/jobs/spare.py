@@ -7,10 +7,9 @@ worker decides what happens to its jobs when it stops.
 A worker starts the next spare the moment it hands a job over, so the spare's imports (~1.2 s of CPU)
 compete with the job just starting. On Linux, where the scheduling policy belongs to a thread, the imports
 run in a thread under the idle policy and the job in the main thread under the normal one: the spare takes
-only CPU nothing else wants. bench/batch.py's 1,000,000-row job on 2 cores: 5.47 s -> 5.08 s (mean of 6
-alternating runs; nice 19 instead of the idle policy: 5.29 s). The price: a job handed over while every
-core is busy with other work (say, serving at full load) waits until some CPU is free for the rest of
-those imports; the policy cannot be lifted again without privileges.
+only CPU nothing else wants, which shortens a batch job (bench/batch.py has the measurement). The price:
+a job handed over while every core is busy with other work (say, serving at full load) waits until some
+CPU is free for the rest of those imports; the policy cannot be lifted again without privileges.
 """
 
 from __future__ import annotations
@@ -62,9 +61,9 @@ def main() -> None:
     if not text:  # the worker stopped before it had a job for this process
         return
     importer.join()
-    from modelplane.jobs.executor import run_settings
+    from modelplane.jobs.executor import run_handed_over_job
 
-    run_settings(json.loads(text))
+    run_handed_over_job(json.loads(text))
 
 
 if __name__ == "__main__":

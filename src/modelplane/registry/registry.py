@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from modelplane.errors import Conflict, Invalid, NotFound
+from modelplane.errors import Conflict, Invalid, NoSuchAlias, NotFound
 from modelplane.refs import Ref, check_name
 from modelplane.registry.views import AliasMove, ModelInfo, ModelVersionInfo, version_view
 from modelplane.security import audit
@@ -66,7 +66,7 @@ def find_version_row(session: Session, ref: Ref) -> ModelVersion:
         if alias.name == ref.selector:
             return alias.target
     known = ", ".join(a.name for a in model.aliases) or "none"
-    raise NotFound(
+    raise NoSuchAlias(
         f"model '{ref.name}' has no alias '{ref.selector}'; its aliases are {known} "
         f"(set one with `modelplane models alias {ref.name}@VERSION {ref.selector}`)"
     )
@@ -203,7 +203,7 @@ def remove_alias(store: Store, model_name: str, alias: str, *, by: str = "") -> 
         model = _model_row(session, model_name)
         current = next((a for a in model.aliases if a.name == alias), None)
         if current is None:
-            raise NotFound(f"model '{model_name}' has no alias '{alias}'")
+            raise NoSuchAlias(f"model '{model_name}' has no alias '{alias}'")
         session.add(
             AliasEvent(
                 model_id=model.id, alias=alias, from_version=current.target.version, to_version=None, by=by

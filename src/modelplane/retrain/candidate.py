@@ -5,6 +5,7 @@ production through the runtimes that serve them, on the same test rows."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +64,16 @@ def fit_candidate(
     )
 
 
+@dataclass(frozen=True)
+class GraphNotReused:
+    """Why production's ONNX graph cannot carry the candidate's weights; the caller exports afresh."""
+
+    reason: str
+
+
 def reused_graph(
     store: Store, production: ModelVersionInfo, fitted: Fitted, scratch: Path, rows: Any
-) -> Path | str:
+) -> Path | GraphNotReused:
     """Production's ONNX graph holding the fine-tuned weights (retrain/graph.py), checked against the
     candidate's torch model on `rows`; or why it cannot be (then the caller exports afresh)."""
     from safetensors.numpy import load_file
@@ -77,19 +85,19 @@ def reused_graph(
     from modelplane.training.packaging import ONNX_ATOL, ONNX_RTOL
 
     if production.onnx_sha is None:
-        return f"{production.ref} has no ONNX graph to reuse"
+        return GraphNotReused(f"{production.ref} has no ONNX graph to reuse")
     weights = load_file(str(store.artifacts.verified_path(production.weights_sha)))
     tuned = {k: v.detach().cpu().numpy() for k, v in fitted.model.state_dict().items()}
     path = scratch / "model.onnx"
     source = store.artifacts.verified_path(production.onnx_sha)
     why = graph_with_weights(source, weights, tuned, path)
     if why is not None:
-        return why
+        return GraphNotReused(why)
     native = framework(production.framework).native_runtime(fitted.model, parse_spec(production.spec))
     try:
         verify_export(native, OnnxRuntime(path), rows, atol=ONNX_ATOL, rtol=ONNX_RTOL)
     except IntegrityError as exc:
-        return f"production's graph with the new weights does not reproduce the model ({exc})"
+        return GraphNotReused(f"production's graph with the new weights does not reproduce the model ({exc})")
     return path
 
 

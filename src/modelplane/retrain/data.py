@@ -92,6 +92,13 @@ class RetrainData:
     note: str
 
 
+@dataclass(frozen=True)
+class NothingToFit:
+    """New rows arrived but none can be trained on; the firing ends as a no-op for this reason."""
+
+    reason: str
+
+
 def load_rows(
     store: Store,
     production: ModelVersionInfo,
@@ -99,7 +106,7 @@ def load_rows(
     new: NewRows,
     *,
     replay: float | None,
-) -> RetrainData | str:
+) -> RetrainData | NothingToFit:
     """The data to retrain on, or why there is nothing to do. `replay` None: fit on every training row (a
     model refitted from scratch); else the new training rows plus that fraction of the old ones."""
     assert new.start is not None
@@ -119,7 +126,7 @@ def load_rows(
         fit, counts["replay"] = train, 0
     else:
         if len(new_train) == 0:
-            return (
+            return NothingToFit(
                 f"the {counts['new']} new row(s) all fell in the validation and test splits, so there is "
                 "nothing new to train on; it retrains when more rows arrive"
             )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,8 @@ from modelplane.refs import Ref
 from modelplane.registry.registry import NewVersion, get_model, register, version_id
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.retrain import rollout
-from modelplane.retrain.candidate import fit_candidate, retrain_config, reused_graph, score
-from modelplane.retrain.data import RetrainData, find_new_rows, load_rows
+from modelplane.retrain.candidate import GraphNotReused, fit_candidate, retrain_config, reused_graph, score
+from modelplane.retrain.data import NothingToFit, RetrainData, find_new_rows, load_rows
 from modelplane.retrain.firings import actor, get_firing, move
 from modelplane.retrain.gate import parse_gate
 from modelplane.retrain.policies import production_of
@@ -36,6 +37,19 @@ from modelplane.retrain.views import ACTIVE, FAILED, GATE_FAILED, NO_OP, QUEUED,
 from modelplane.store import Store
 from modelplane.training.config import TrainConfig
 from modelplane.training.packaging import PackagedVersion
+
+
+@dataclass(frozen=True)
+class FiringEnded:
+    """A firing that ended without a candidate to roll out (a no-op or a failed gate)."""
+
+    firing: int
+    state: str
+    detail: str | None
+
+    def result(self) -> dict[str, Any]:
+        """The job's result."""
+        return {"firing": self.firing, "state": self.state, "detail": self.detail}
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +67,7 @@ def _registered(store: Store, firing: FiringInfo) -> ModelVersionInfo | None:
 
 def _end(
     store: Store, firing: FiringInfo, state: str, detail: str, action: str, **values: Any
-) -> dict[str, Any]:
+) -> FiringEnded:
     with store.db.session() as session:
         move(
             session,
@@ -65,7 +79,7 @@ def _end(
             by=actor(firing.model),
             **values,
         )
-    return {"firing": firing.id, "state": state, "detail": detail}
+    return FiringEnded(firing.id, state, detail)
 
 
 def _serving_graph(
@@ -74,13 +88,11 @@ def _serving_graph(
     """Production's graph with the fine-tuned weights, or None to export afresh (the log says why)."""
     rows = data.arrays["validation"][0].astype("float32", copy=False)
     reused = reused_graph(ctx.store, production, fitted, scratch, rows)
-    if isinstance(reused, Path):
-        ctx.log(
-            f"serving graph: {production.ref}'s ONNX graph with the new weights, checked on {len(rows)} rows"
-        )
-        return reused
-    ctx.log(f"serving graph: exported afresh, since {reused}")
-    return None
+    if isinstance(reused, GraphNotReused):
+        ctx.log(f"serving graph: exported afresh, since {reused.reason}")
+        return None
+    ctx.log(f"serving graph: {production.ref}'s ONNX graph with the new weights, checked on {len(rows)} rows")
+    return reused
 
 
 class RetrainKind:
@@ -88,7 +100,7 @@ class RetrainKind:
         store = ctx.store
         firing = get_firing(store, int(ctx.params["firing"]))
         if firing.state not in ACTIVE:  # an earlier attempt finished the firing, then lost its job
-            return {"firing": firing.id, "state": firing.state, "detail": firing.detail}
+            return FiringEnded(firing.id, firing.state, firing.detail).result()
         with store.db.session() as session:
             move(
                 session,
@@ -104,8 +116,8 @@ class RetrainKind:
         candidate = _registered(store, firing)
         if candidate is None:
             made = self._make(ctx, firing, production, settings)
-            if isinstance(made, dict):
-                return made
+            if isinstance(made, FiringEnded):
+                return made.result()
             candidate = made
         else:
             ctx.log(f"{candidate.ref} was registered by an earlier attempt; continuing with its rollout")
@@ -117,8 +129,8 @@ class RetrainKind:
 
     def _make(
         self, ctx: JobContext, firing: FiringInfo, production: ModelVersionInfo, settings: PolicySettings
-    ) -> ModelVersionInfo | dict[str, Any]:
-        """The registered candidate, or the firing's end (a no-op or a failed gate) as the job's result."""
+    ) -> ModelVersionInfo | FiringEnded:
+        """The registered candidate, or how the firing ended without one."""
         store = ctx.store
         assert firing.dataset is not None  # every trigger names the dataset version it fired on
         with store.db.session() as session:
@@ -133,8 +145,8 @@ class RetrainKind:
         adapter = framework(production.framework)
         warm = adapter.warm_starts
         data = load_rows(store, production, dataset, new, replay=settings.replay if warm else None)
-        if isinstance(data, str):
-            return _end(store, firing, NO_OP, data, "retrain.noop")
+        if isinstance(data, NothingToFit):
+            return _end(store, firing, NO_OP, data.reason, "retrain.noop")
         config = retrain_config(production, settings)
         c = data.counts
         how = f"a warm start from {production.ref}" if warm else f"refitting from scratch ({adapter.name})"

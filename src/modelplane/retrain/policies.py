@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from modelplane.data.catalog import find_version_row
 from modelplane.data.catalog import get_version as get_dataset_version
-from modelplane.errors import Invalid, NotFound
+from modelplane.errors import Invalid, NoSuchAlias, NotFound
 from modelplane.models.frameworks import framework, is_trainable
 from modelplane.refs import Ref, check_name
 from modelplane.registry.registry import get_version
@@ -41,9 +41,7 @@ def production_of(store: Store, model: str) -> ModelVersionInfo:
     """The version a retrain starts from and is compared with."""
     try:
         info = get_version(store, f"{check_name(model, 'model')}@{PRODUCTION}")
-    except NotFound as exc:
-        if "has no alias" not in str(exc):
-            raise
+    except NoSuchAlias:
         raise Invalid(
             f"model '{model}' has no production version, so a retrain has nothing to start from or beat; "
             f"promote one first (`modelplane models alias {model}@VERSION production`)"

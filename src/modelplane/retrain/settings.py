@@ -19,10 +19,8 @@ TRIGGERS = ("new-data", "schedule", "manual")
 TRIGGER_GRAMMAR = "new-data, manual or schedule:CRON (e.g. 'schedule:0 3 * * *')"
 CANARY_GRAMMAR = "PERCENT:DURATION (e.g. 10:15m, 25:2h or 5:30s) or none"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-# Half the old training rows for 5 epochs at a quarter of production's learning rate: on digits +20% rows,
-# over 12 arrival orders, the candidate scores 0.12 pt below a model trained from scratch (mean) in 0.20x
-# its time; 20% for 3 epochs was 0.19-0.37 pt below with 3 of 6 orders more than 0.5 pt below
-# (bench/retrain.py).
+# Half the old training rows for 5 epochs: close to a model trained from scratch in a fifth of its time,
+# where less replay fell short (bench/retrain.py has the measurements).
 DEFAULT_REPLAY, DEFAULT_EPOCHS = 0.5, 5
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 

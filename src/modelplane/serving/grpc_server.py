@@ -32,6 +32,7 @@ from modelplane.errors import (
     Unauthorized,
     Unavailable,
 )
+from modelplane.serving.accounting import RequestAccounting
 from modelplane.serving.codec import Nonfinite
 from modelplane.serving.grpc_codec import decode_request, encode_response, model_metadata_response
 from modelplane.serving.types import Credentials, Gate, InferenceService, InferRequest
@@ -103,11 +104,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             raise Invalid(f"nonfinite must be 'reject' or 'allow', got {nonfinite!r}")
         self.service = service
         self.gate = gate
-        self.metrics = metrics
         self.nonfinite: Nonfinite = nonfinite
-        # Models that answered once: failures for other names share one "" label, bounding cardinality.
-        self._served: set[tuple[str, str]] = set()
-        self._served_models: set[str] = set()
+        self._accounting = RequestAccounting("grpc", metrics=metrics, gate=gate)
 
     async def ServerLive(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return pb.ServerLiveResponse(live=self.service.server_live())
@@ -156,13 +154,18 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             result = await self.service.infer(infer_request)
             response = encode_response(result, infer_request.id)
         except asyncio.CancelledError:  # the client left, or its deadline passed, mid-request
-            self._observe(model, version, None, grpc.StatusCode.CANCELLED, started, 0, caller)
+            self._accounting.record(caller, model, version, None, "CANCELLED", perf_counter() - started, 0)
             raise
         except Exception as exc:
             code, message, trailing = status_of(exc, model)
-            self._observe(model, version, None, code, started, samples, caller)  # abort answers at once
+            # Recorded first: abort answers at once.
+            self._accounting.record(
+                caller, model, version, None, code.name, perf_counter() - started, samples
+            )
             await context.abort(code, message, trailing_metadata=trailing)
-        self._observe(model, version, result.version, grpc.StatusCode.OK, started, samples, caller)
+        self._accounting.record(
+            caller, model, version, result.version, "OK", perf_counter() - started, samples
+        )
         return response
 
     def _enter(self, context: grpc.aio.ServicerContext, model: str) -> Any:
@@ -176,31 +179,6 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             elif key == "x-api-key":
                 api_key = value if isinstance(value, str) else value.decode("latin-1")
         return self.gate.enter(Credentials(authorization, api_key), model)
-
-    def _observe(
-        self,
-        model: str,
-        version: str | None,
-        served: str | None,
-        code: grpc.StatusCode,
-        started: float,
-        samples: int,
-        caller: Any = None,
-    ) -> None:
-        seconds = perf_counter() - started
-        if caller is not None:
-            self.gate.settle(caller, model, served or "", samples, seconds, code.name)  # type: ignore[union-attr]
-        if self.metrics is None:
-            return
-        if served is not None:
-            if (model, served) not in self._served:
-                self._served.add((model, served))
-                self._served_models.add(model)
-        elif model in self._served_models:
-            served = version if (model, version) in self._served else ""
-        else:
-            model, served = "", ""
-        self.metrics.observe_request(model, served, "grpc", code.name, seconds, samples if served else 0)
 
 
 def _unimplemented(name: str) -> Any:

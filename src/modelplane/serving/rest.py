@@ -25,6 +25,7 @@ from modelplane.errors import (
     QuotaExceeded,
     Unavailable,
 )
+from modelplane.serving.accounting import RequestAccounting
 from modelplane.serving.rest_v1 import decode_predict, encode_predict
 from modelplane.serving.rest_v2 import decode_infer, encode_infer
 from modelplane.serving.types import Credentials, Gate, InferenceService, InferRequest
@@ -125,10 +126,7 @@ class RestApp:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.nonfinite: Literal["reject", "allow"] = nonfinite
-        # Metric labels come only from (model, version) pairs that have answered once, so requests
-        # naming made-up models cannot grow the label set without bound.
-        self._served: set[tuple[str, str]] = set()
-        self._served_models: set[str] = set()
+        self._accounting = RequestAccounting("rest", metrics=metrics, gate=gate)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -194,11 +192,7 @@ class RestApp:
         except Exception as exc:  # every failure becomes a JSON answer, never a bare 500 from uvicorn
             reply = failure_reply(exc, model)
         status = _CLIENT_GONE if reply is None else reply.status
-        seconds = perf_counter() - started
-        if self.metrics is not None:
-            self._observe(model, version, served, status, seconds, samples)
-        if caller is not None:
-            gate.settle(caller, model, served or "", samples, seconds, status)  # type: ignore[union-attr]
+        self._accounting.record(caller, model, version, served, status, perf_counter() - started, samples)
         return reply
 
     async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes | bytearray, int | None]:
@@ -270,19 +264,6 @@ class RestApp:
             return Reply(200, body, [(b"content-type", content_type.encode())])
         except Exception as exc:  # a JSON answer whatever the service raised
             return failure_reply(exc, model)
-
-    def _observe(
-        self, model: str, version: str | None, served: str | None, status: int, seconds: float, samples: int
-    ) -> None:
-        if served is not None:
-            if (model, served) not in self._served:
-                self._served.add((model, served))
-                self._served_models.add(model)
-        elif model in self._served_models:
-            served = version if (model, version) in self._served else ""
-        else:
-            model, served = "", ""
-        self.metrics.observe_request(model, served, "rest", status, seconds, samples)  # type: ignore[union-attr]
 
 
 def _credentials(scope: Scope) -> Credentials:

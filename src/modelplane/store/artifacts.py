@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from modelplane.errors import IntegrityError, NotFound
+from modelplane.store.durable import fsync_path
 
 _BLOCK = 1 << 20
 
@@ -21,14 +22,6 @@ def sha256_file(path: Path) -> str:
         while block := fh.read(_BLOCK):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class ArtifactWriter:
@@ -59,7 +52,7 @@ class ArtifactWriter:
             self._tmp.unlink()
         else:
             os.replace(self._tmp, final)
-            _fsync_dir(final.parent)
+            fsync_path(final.parent)
         self.sha256 = sha
         return sha
 

@@ -1,9 +1,8 @@
 """Reading the next chunk while the runtime predicts this one.
 
 Decoding a Parquet or CSV chunk into float32 rows is mostly Arrow and numpy work that releases the GIL,
-so a reader thread overlaps it with ONNX Runtime's call on the chunk before: on 1,000,000 digits-shaped
-rows through the digits cnn, the read-predict-write loop went from 3.26-3.38 s to 2.73-3.11 s (4
-alternating runs each). One chunk is read ahead, so memory holds at most two input chunks.
+so a reader thread overlaps it with ONNX Runtime's call on the chunk before (bench/batch.py has what that
+saves). One chunk is read ahead, so memory holds at most two input chunks.
 
 The thread starts when the reader is made, so a job makes it before it loads its model: the first chunk,
 the slowest to read in a fresh process (its memory is touched for the first time), is read while the

@@ -18,6 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from modelplane.errors import Invalid
+from modelplane.store.durable import fsync_path
 
 ROW_NUMBER = "row"
 
@@ -54,14 +55,6 @@ def prediction_table(
     return pa.table(columns)
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class PartFiles:
     """part-NNNNNN.arrow under `folder`, one per committed chunk."""
 
@@ -78,7 +71,7 @@ class PartFiles:
         try:
             with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table)
-            _fsync(Path(tmp))
+            fsync_path(Path(tmp))
             os.replace(tmp, self.path(index))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -126,7 +119,7 @@ class OutputFile:
         if self._writer is None:
             raise Invalid("no rows were predicted, so there is no output to write; check the input file")
         self._writer.close()
-        _fsync(self.target)
+        fsync_path(self.target)
 
     def discard(self) -> None:
         if self._writer is not None:
@@ -148,4 +141,4 @@ def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 def publish(temp: Path, output: Path) -> None:
     os.replace(temp, output)
-    _fsync(output.parent)
+    fsync_path(output.parent)

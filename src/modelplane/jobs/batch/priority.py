@@ -2,11 +2,8 @@
 
 The job's reader and committer threads run beside a runtime that uses every core the job has. Each of
 the runtime's parallel operators waits for its slowest thread, so a helper that takes a core from one
-of them stalls the whole operator. Two settings make the helpers give way. Measured on 1,000,000 digits
-rows through the digits cnn on 2 cores, in alternating job runs, each beside a raw run (medians): the
-runtime's calls took 1.13-1.21x their time in a quiet process with neither setting, 1.05-1.09x with
-SCHED_BATCH, 1.02x with both; job/raw rows per second 76-82 %, 85-88 %, 92 %. bench/batch.py with both:
-85 % in two runs (78 % the same morning, before these settings and the early start of the reader).
+of them stalls the whole operator. Two settings make the helpers give way; together they bring the
+runtime's calls in a job close to their time in a quiet process (bench/batch.py has the measurements).
 
 - Helper threads run under Linux's SCHED_BATCH policy: their wake-ups no longer preempt the runtime's
   threads. Unlike the idle policy or a high nice value, it keeps a thread's full share of the CPU when

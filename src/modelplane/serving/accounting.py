@@ -1,0 +1,53 @@
+"""What a front end records when an inference request ends, the same for REST and gRPC: the caller's usage
+(the gate's `settle`) and the request metrics.
+
+Metric labels come only from (model, version) pairs that have answered once, so requests naming made-up
+models cannot grow the label set without bound: a failure for a model that never answered shares the ""
+labels, and one for a model that did keeps its name but names the version only if that version answered.
+It runs once per request, so it is the front ends' only call for it (no layer between them and the gate
+and metrics).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelplane.serving.types import Gate
+
+
+class RequestAccounting:
+    """One per front end: `protocol` ("rest" or "grpc") labels its metrics."""
+
+    def __init__(self, protocol: str, *, metrics: Any | None, gate: Gate | None) -> None:
+        self.protocol = protocol
+        self.metrics = metrics
+        self.gate = gate
+        self._served: set[tuple[str, str]] = set()
+        self._served_models: set[str] = set()
+
+    def record(
+        self,
+        caller: Any,
+        model: str,
+        version: str | None,
+        served: str | None,
+        status: int | str,
+        seconds: float,
+        samples: int,
+    ) -> None:
+        """`caller`: what the gate admitted (None: no gate, or refused before); `version`: the version the
+        request asked for; `served`: the one that answered (None: none did); `status`: the HTTP status or
+        the gRPC status code's name."""
+        if caller is not None:
+            self.gate.settle(caller, model, served or "", samples, seconds, status)  # type: ignore[union-attr]
+        if self.metrics is None:
+            return
+        if served is not None:
+            if (model, served) not in self._served:
+                self._served.add((model, served))
+                self._served_models.add(model)
+        elif model in self._served_models:
+            served = version if (model, version) in self._served else ""
+        else:
+            model, served = "", ""
+        self.metrics.observe_request(model, served, self.protocol, status, seconds, samples if served else 0)
