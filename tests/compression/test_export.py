@@ -26,7 +26,10 @@ from modelplane.compression.export import (
     verify_export,
 )
 from modelplane.errors import IntegrityError, Invalid
-from modelplane.serving.runtimes import OnnxRuntime, SklearnRuntime, TorchRuntime, TorchScriptRuntime
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
+from modelplane.runtimes.sklearn_runtime import SklearnRuntime
+from modelplane.runtimes.torch_runtime import TorchRuntime
+from modelplane.runtimes.torchscript_runtime import TorchScriptRuntime
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:`torch.jit:DeprecationWarning",  # TorchScript is deprecated in torch 2.13 but still asked for

@@ -19,7 +19,7 @@ from modelplane.compression.quantize import _folds
 from modelplane.compression.weights import store_weights_int8
 from modelplane.models.spec import parse_spec
 from modelplane.models.torch_zoo import build_torch_model, set_normalization
-from modelplane.serving.runtimes import OnnxRuntime
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from tests.compression.conftest import Zoo
 
 DIGITS = load_digits().data.astype(np.float32)[:200]

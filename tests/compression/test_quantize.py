@@ -16,7 +16,8 @@ from modelplane.errors import Conflict, Invalid
 from modelplane.evaluation.versions import evaluate_version
 from modelplane.registry.loading import load_native, load_runtime
 from modelplane.registry.registry import delete_version
-from modelplane.serving.runtimes import OnnxRuntime, Runtime
+from modelplane.runtimes.contract import Runtime
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from tests.compression.conftest import Zoo
 
 ROWS = np.random.default_rng(0).uniform(0, 16, (5, 64)).astype(np.float32)

@@ -1,6 +1,6 @@
 """Export models to ONNX / TorchScript files that speak the serving contract, and verify them.
 
-An exported file returns exactly what ``modelplane.serving.runtimes`` promises (``label`` +
+An exported file returns exactly what ``modelplane.runtimes`` promises (``label`` +
 ``probabilities`` or ``prediction``, input ``input`` with a dynamic batch axis), so a server can
 load it without knowing where it came from. ``verify_export`` is the gate before such a file is served.
 """
@@ -23,14 +23,9 @@ from onnx import TensorProto, helper
 from torch import nn
 
 from modelplane.errors import IntegrityError, Invalid
-from modelplane.serving.runtimes import (
-    INPUT_NAME,
-    OUTPUT_NAMES,
-    TORCHSCRIPT_METADATA,
-    Runtime,
-    check_sklearn_pipeline,
-    check_task,
-)
+from modelplane.runtimes.contract import INPUT_NAME, OUTPUT_NAMES, Runtime, check_task
+from modelplane.runtimes.sklearn_runtime import check_sklearn_pipeline
+from modelplane.runtimes.torchscript_runtime import TORCHSCRIPT_METADATA
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline

@@ -12,7 +12,8 @@ import numpy as np
 
 from modelplane.registry.loading import ONNX_FRAMEWORK, load_native, load_runtime
 from modelplane.registry.views import ModelVersionInfo
-from modelplane.serving.runtimes import OnnxRuntime, Runtime
+from modelplane.runtimes.contract import Runtime
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from modelplane.store import Store
 
 BATCH_SIZES = (1, 64)

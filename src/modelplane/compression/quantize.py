@@ -53,7 +53,8 @@ from modelplane.compression.weights import check_expanded_at_load, store_weights
 from modelplane.errors import IntegrityError, Invalid
 from modelplane.registry.loading import ONNX_FRAMEWORK
 from modelplane.registry.views import ModelVersionInfo
-from modelplane.serving.runtimes import INPUT_NAME, OnnxRuntime
+from modelplane.runtimes.contract import INPUT_NAME
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
 
 MODES = ("dynamic", "static", "weights")
 DTYPES = ("int8",)

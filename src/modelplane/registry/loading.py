@@ -57,7 +57,9 @@ def load_runtime(
     """ONNX Runtime when the version has an ONNX export (the serving path), else the native runtime.
     `threads` caps ONNX Runtime's intra-op threads (default: every usable core); `memory_pattern` is
     OnnxRuntime's."""
-    from modelplane.serving.runtimes import OnnxRuntime, SklearnRuntime, TorchRuntime
+    from modelplane.runtimes.onnx_runtime import OnnxRuntime
+    from modelplane.runtimes.sklearn_runtime import SklearnRuntime
+    from modelplane.runtimes.torch_runtime import TorchRuntime
 
     if info.onnx_sha and (prefer == "onnx" or info.framework == ONNX_FRAMEWORK):
         path = store.artifacts.verified_path(info.onnx_sha)

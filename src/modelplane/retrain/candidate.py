@@ -100,7 +100,8 @@ def reused_graph(
     from modelplane.compression.export import verify_export
     from modelplane.errors import IntegrityError
     from modelplane.retrain.graph import graph_with_weights
-    from modelplane.serving.runtimes import OnnxRuntime, TorchRuntime
+    from modelplane.runtimes.onnx_runtime import OnnxRuntime
+    from modelplane.runtimes.torch_runtime import TorchRuntime
     from modelplane.training.export_version import ONNX_ATOL, ONNX_RTOL
 
     if production.onnx_sha is None:
@@ -122,7 +123,9 @@ def reused_graph(
 
 def _candidate_runtime(fitted: Fitted, exported: ExportedVersion) -> Any:
     """What will serve the candidate: its ONNX export, else its native runtime."""
-    from modelplane.serving.runtimes import OnnxRuntime, SklearnRuntime, TorchRuntime
+    from modelplane.runtimes.onnx_runtime import OnnxRuntime
+    from modelplane.runtimes.sklearn_runtime import SklearnRuntime
+    from modelplane.runtimes.torch_runtime import TorchRuntime
 
     if exported.onnx_path is not None:
         return OnnxRuntime(exported.onnx_path)

@@ -8,9 +8,9 @@ import numpy as np
 
 from modelplane.registry.loading import load_runtime
 from modelplane.registry.views import ModelVersionInfo
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from modelplane.serving.batcher import DynamicBatcher
 from modelplane.serving.deployments import BatchingSpec
-from modelplane.serving.runtimes import OnnxRuntime
 from modelplane.serving.types import TensorMeta
 from modelplane.store import Store
 

@@ -13,7 +13,9 @@ from modelplane.data.catalog import DatasetVersionInfo
 from modelplane.errors import IntegrityError, Invalid
 from modelplane.evaluation.report import evaluate
 from modelplane.models.spec import ModelSpec, is_torch
-from modelplane.serving.runtimes import OnnxRuntime, SklearnRuntime, TorchRuntime
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
+from modelplane.runtimes.sklearn_runtime import SklearnRuntime
+from modelplane.runtimes.torch_runtime import TorchRuntime
 
 ONNX_ATOL = 1e-4
 # Probabilities are <= 1, so this only matters for regression targets far from 0, where float32 itself

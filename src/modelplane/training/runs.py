@@ -336,7 +336,8 @@ def _validation_metrics(
 ) -> dict[str, Any]:
     """The evaluation metrics of the validation split (no export, no latency): what a search compares."""
     from modelplane.evaluation.report import evaluate
-    from modelplane.serving.runtimes import SklearnRuntime, TorchRuntime
+    from modelplane.runtimes.sklearn_runtime import SklearnRuntime
+    from modelplane.runtimes.torch_runtime import TorchRuntime
 
     native: Any = (
         TorchRuntime(fitted, task=spec.task)
