@@ -49,7 +49,7 @@ def test_dynamic_int8_is_the_served_graph(zoo: Zoo, tmp_path: Path) -> None:
     assert [i.name for i in model.graph.input] == ["input"]
     assert [o.name for o in model.graph.output] == ["label", "probabilities"]
     assert not model.graph.value_info and max(len(t.name) for t in model.graph.initializer) <= 2
-    runtime = load_runtime(store, version, prefer="native")  # ONNX Runtime is an int8 graph's native runtime
+    runtime = load_runtime(store, version, "native")  # ONNX Runtime is an int8 graph's native runtime
     assert isinstance(runtime, OnnxRuntime)
     out = runtime.predict(ROWS)
     assert out["label"].shape == (5,) and out["probabilities"].shape == (5, 10)
