@@ -2,7 +2,8 @@
 
 An adapter says which artifact of a version its runtime loads (or that it loads the native weights), why
 it cannot serve a version, how to make that artifact once when a version lacks it, and how to build the
-Runtime. It is imported only when a version is loaded with it, so listing deployments never imports torch.
+Runtime. It is imported only when a version is loaded with it, so listing deployments never imports torch
+(this module imports nothing heavy: the CLI reads it when it starts).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import importlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelplane.errors import Invalid
-from modelplane.runtimes.contract import Runtime
+
+if TYPE_CHECKING:
+    from modelplane.runtimes.contract import Runtime
 
 ONNX_FORMAT = "onnx"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from modelplane.errors import Invalid, NotFound
-from modelplane.runtimes.adapters import LoadOptions, StoredVersion
+from modelplane.runtimes.adapters import ONNX_FORMAT, LoadOptions, StoredVersion
 from modelplane.runtimes.contract import INPUT_NAME, OUTPUT_NAMES, as_float32, check_task
 
 TORCHSCRIPT_FORMAT = "torchscript"
@@ -58,9 +58,10 @@ class TorchScriptAdapter:
     def refusal(self, version: StoredVersion) -> str | None:
         if version.framework == _TORCH:
             return None
+        instead = "onnxruntime or native" if version.has_artifact(ONNX_FORMAT) else "native"
         return (
             f"{version.ref} is a {version.framework} model, and TorchScript serves torch models only; "
-            "use runtime onnxruntime or native"
+            f"use runtime {instead}"
         )
 
     def make_artifact(self, version: StoredVersion, path: Path) -> None:
