@@ -16,7 +16,7 @@ from modelplane.errors import Conflict, Invalid
 from modelplane.evaluation.versions import evaluate_version
 from modelplane.registry.loading import load_native, load_runtime
 from modelplane.registry.registry import delete_version
-from modelplane.runtimes.contract import Runtime
+from modelplane.runtimes.base import Runtime
 from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from tests.compression.conftest import Zoo
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from modelplane.runtimes.adapters import LoadOptions, StoredVersion
-from modelplane.runtimes.contract import INPUT_NAME, OUTPUT_NAMES, as_float32
+from modelplane.runtimes.base import INPUT_NAME, OUTPUT_NAMES, as_float32
 
 TOY_FORMAT = "toy"
 

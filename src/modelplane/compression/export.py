@@ -23,7 +23,7 @@ from onnx import TensorProto, helper
 from torch import nn
 
 from modelplane.errors import IntegrityError, Invalid
-from modelplane.runtimes.contract import INPUT_NAME, OUTPUT_NAMES, Runtime, check_task
+from modelplane.runtimes.base import INPUT_NAME, OUTPUT_NAMES, Runtime, check_task
 from modelplane.runtimes.sklearn_runtime import check_sklearn_pipeline
 from modelplane.runtimes.torchscript_runtime import TORCHSCRIPT_METADATA
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from modelplane.registry.loading import ONNX_FRAMEWORK, load_native, load_runtime
 from modelplane.registry.views import ModelVersionInfo
-from modelplane.runtimes.contract import Runtime
+from modelplane.runtimes.base import Runtime
 from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from modelplane.store import Store
 

@@ -53,7 +53,7 @@ from modelplane.compression.weights import check_expanded_at_load, store_weights
 from modelplane.errors import IntegrityError, Invalid
 from modelplane.registry.loading import ONNX_FRAMEWORK
 from modelplane.registry.views import ModelVersionInfo
-from modelplane.runtimes.contract import INPUT_NAME
+from modelplane.runtimes.base import INPUT_NAME
 from modelplane.runtimes.onnx_runtime import OnnxRuntime
 
 MODES = ("dynamic", "static", "weights")

@@ -11,8 +11,12 @@ import numpy as np
 from modelplane.errors import Invalid, NotFound
 from modelplane.registry.registry import add_artifact
 from modelplane.registry.views import ModelVersionInfo
-from modelplane.runtimes.adapters import LoadOptions, default_runtime, get_adapter
-from modelplane.runtimes.contract import Runtime
+from modelplane.runtimes.adapters import ONNX_FORMAT, LoadOptions, default_runtime, get_adapter
+from modelplane.runtimes.base import Runtime
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
+from modelplane.runtimes.sklearn_runtime import SklearnRuntime
+from modelplane.runtimes.torch_runtime import TorchRuntime
+from modelplane.runtimes.torchscript_runtime import TORCHSCRIPT_FORMAT
 from modelplane.store import Store
 
 SAFE_SKLEARN_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
@@ -84,8 +88,25 @@ class _StoredVersion:
             raise NotFound(f"{self.ref} has no {fmt} file; its files are {files}")
         return self._store.artifacts.verified_path(found.sha256)
 
-    def native(self) -> Any:
-        return load_native(self._store, self.info)
+    def can_export(self, fmt: str) -> bool:
+        return fmt == TORCHSCRIPT_FORMAT and self.framework == "torch"
+
+    def export(self, fmt: str, path: Path) -> None:
+        if not self.can_export(fmt):
+            raise Invalid(f"{self.ref} is a {self.framework} model, which cannot be written as {fmt}")
+        from modelplane.compression.export import export_torchscript
+
+        native = load_native(self._store, self.info)
+        export_torchscript(native, task=self.task, input_shape=self.input_shape, path=path)
+
+    def native_runtime(self, options: LoadOptions) -> Runtime:
+        if self.framework == ONNX_FRAMEWORK:
+            path = self.artifact_path(ONNX_FORMAT)
+            return OnnxRuntime(path, threads=options.threads, memory_pattern=options.memory_pattern)
+        native = load_native(self._store, self.info)
+        if self.framework == "torch":
+            return TorchRuntime(native, task=self.task)
+        return SklearnRuntime(native, task=self.task, input_shape=self.input_shape)
 
 
 def ready_for(store: Store, info: ModelVersionInfo, runtime: str) -> ModelVersionInfo:

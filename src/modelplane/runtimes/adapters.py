@@ -12,12 +12,12 @@ import importlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from modelplane.errors import Invalid
 
 if TYPE_CHECKING:
-    from modelplane.runtimes.contract import Runtime
+    from modelplane.runtimes.base import Runtime
 
 ONNX_FORMAT = "onnx"
 
@@ -32,8 +32,9 @@ class LoadOptions:
 
 
 class StoredVersion(Protocol):
-    """What an adapter reads of a registered version; the registry supplies it (registry/loading.py), so
-    this package stays below the registry."""
+    """What an adapter reads of a registered version. The registry supplies it (registry/loading.py) and
+    answers what depends on the version's framework, so this package stays below the registry and knows
+    no framework by name."""
 
     @property
     def ref(self) -> str: ...
@@ -53,8 +54,16 @@ class StoredVersion(Protocol):
         """The verified file of the version's `fmt` artifact."""
         ...
 
-    def native(self) -> Any:
-        """The framework's own model (a torch module, a scikit-learn pipeline), from the native weights."""
+    def can_export(self, fmt: str) -> bool:
+        """Whether the version's framework can write it as `fmt` (e.g. "torchscript") from its weights."""
+        ...
+
+    def export(self, fmt: str, path: Path) -> None:
+        """Write the version as `fmt` to `path`, from its native weights."""
+        ...
+
+    def native_runtime(self, options: LoadOptions) -> Runtime:
+        """The version served by its own framework (an int8 version's graph: ONNX Runtime)."""
         ...
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from modelplane.cores import usable_cores
 from modelplane.errors import Invalid, NotFound
 from modelplane.runtimes.adapters import ONNX_FORMAT, LoadOptions, StoredVersion
-from modelplane.runtimes.contract import as_float32
+from modelplane.runtimes.base import as_float32
 
 log = logging.getLogger(__name__)
 

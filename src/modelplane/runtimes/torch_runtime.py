@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from modelplane.runtimes.contract import INPUT_NAME, OUTPUT_NAMES, as_2d, as_float32, check_task
+from modelplane.runtimes.base import INPUT_NAME, OUTPUT_NAMES, as_2d, as_float32, check_task
 
 if TYPE_CHECKING:
     import torch

@@ -9,13 +9,11 @@ import numpy as np
 
 from modelplane.errors import Invalid, NotFound
 from modelplane.runtimes.adapters import ONNX_FORMAT, LoadOptions, StoredVersion
-from modelplane.runtimes.contract import INPUT_NAME, OUTPUT_NAMES, as_float32, check_task
+from modelplane.runtimes.base import INPUT_NAME, OUTPUT_NAMES, as_float32, check_task
 
 TORCHSCRIPT_FORMAT = "torchscript"
 # Written into TorchScript files so they describe themselves the way ONNX graphs do.
 TORCHSCRIPT_METADATA = "modelplane.json"
-# The framework whose models trace to TorchScript.
-_TORCH = "torch"
 
 
 class TorchScriptRuntime:
@@ -51,23 +49,21 @@ class TorchScriptRuntime:
 
 
 class TorchScriptAdapter:
-    """Traces the version's torch module the first time a deployment asks for it; a restart reloads it."""
+    """Traces the version the first time a deployment asks for it; a restart loads the stored trace."""
 
     artifact = TORCHSCRIPT_FORMAT
 
     def refusal(self, version: StoredVersion) -> str | None:
-        if version.framework == _TORCH:
+        if version.can_export(TORCHSCRIPT_FORMAT):
             return None
         instead = "onnxruntime or native" if version.has_artifact(ONNX_FORMAT) else "native"
         return (
-            f"{version.ref} is a {version.framework} model, and TorchScript serves torch models only; "
-            f"use runtime {instead}"
+            f"{version.ref} is a {version.framework} model, which cannot be traced to TorchScript (torch "
+            f"models can); use runtime {instead}"
         )
 
     def make_artifact(self, version: StoredVersion, path: Path) -> None:
-        from modelplane.compression.export import export_torchscript
-
-        export_torchscript(version.native(), task=version.task, input_shape=version.input_shape, path=path)
+        version.export(TORCHSCRIPT_FORMAT, path)
 
     def load(self, version: StoredVersion, options: LoadOptions) -> TorchScriptRuntime:
         return TorchScriptRuntime(version.artifact_path(TORCHSCRIPT_FORMAT))

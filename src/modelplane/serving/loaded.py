@@ -8,7 +8,7 @@ import numpy as np
 
 from modelplane.registry.loading import load_runtime
 from modelplane.registry.views import ModelVersionInfo
-from modelplane.runtimes.contract import Runtime
+from modelplane.runtimes.base import Runtime
 from modelplane.serving.batcher import DynamicBatcher
 from modelplane.serving.deployments import BatchingSpec
 from modelplane.serving.types import TensorMeta
