@@ -10,7 +10,8 @@ from onnx import TensorProto, helper, numpy_helper
 from sklearn.datasets import load_digits
 
 from modelplane.compression.compact import compact_graph
-from modelplane.serving.runtimes import INPUT_NAME, OUTPUT_NAMES, OnnxRuntime
+from modelplane.runtimes.base import INPUT_NAME, OUTPUT_NAMES
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from tests.compression.conftest import Zoo
 
 DIGITS = load_digits().data.astype(np.float32)[:100]

@@ -20,7 +20,7 @@ from modelplane.models.frameworks import parse_spec
 from modelplane.models.onnx_checks import verify_export
 from modelplane.models.torch_export import export_torch_onnx
 from modelplane.models.torch_zoo import build_torch_model, set_normalization
-from modelplane.serving.runtimes import OnnxRuntime
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from tests.compression.conftest import Zoo
 
 DIGITS = load_digits().data.astype(np.float32)[:200]

@@ -16,7 +16,8 @@ from modelplane.evaluation.versions import evaluate_version
 from modelplane.registry.export_files import export_version
 from modelplane.registry.loading import load_native, load_runtime
 from modelplane.registry.registry import delete_version
-from modelplane.serving.runtimes import OnnxRuntime, Runtime
+from modelplane.runtimes.base import Runtime
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from tests.compression.conftest import Zoo
 
 ROWS = np.random.default_rng(0).uniform(0, 16, (5, 64)).astype(np.float32)
@@ -48,7 +49,7 @@ def test_dynamic_int8_is_the_served_graph(zoo: Zoo, tmp_path: Path) -> None:
     assert [i.name for i in model.graph.input] == ["input"]
     assert [o.name for o in model.graph.output] == ["label", "probabilities"]
     assert not model.graph.value_info and max(len(t.name) for t in model.graph.initializer) <= 2
-    runtime = load_runtime(store, version, prefer="native")  # ONNX Runtime is an int8 graph's native runtime
+    runtime = load_runtime(store, version, "native")  # ONNX Runtime is an int8 graph's native runtime
     assert isinstance(runtime, OnnxRuntime)
     out = runtime.predict(ROWS)
     assert out["label"].shape == (5,) and out["probabilities"].shape == (5, 10)

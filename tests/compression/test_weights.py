@@ -14,7 +14,7 @@ from modelplane.compression.weights import check_expanded_at_load, store_weights
 from modelplane.errors import IntegrityError, Invalid
 from modelplane.registry.loading import load_runtime
 from modelplane.registry.registry import delete_version
-from modelplane.serving.runtimes import OnnxRuntime
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from tests.cli_helpers import run_cli
 from tests.compression.conftest import Zoo
 

@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 
 from modelplane.errors import Invalid
 from modelplane.evaluation.report import EvaluationReport, evaluate, render_report
-from modelplane.serving.runtimes import SklearnRuntime
+from modelplane.runtimes.sklearn_runtime import SklearnRuntime
 
 
 @pytest.fixture(scope="module")

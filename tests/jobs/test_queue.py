@@ -16,10 +16,9 @@ from modelplane.jobs.lease import finish
 from modelplane.jobs.queue import cancel_job, enqueue, get_job, list_jobs, read_log
 from modelplane.jobs.views import CANCELLED, QUEUED, RUNNING, SUCCEEDED
 from modelplane.store import Store
-from modelplane.store.db import Database
+from modelplane.store.db import Database, run_alembic
 from modelplane.store.orm import Job, utcnow
 from tests.jobs.conftest import claim_one, rows, write_parquet
-from tests.security.test_migration import _alembic
 
 
 def _context(store: Store, lease: object) -> JobContext:
@@ -127,9 +126,9 @@ def test_migration_0004_round_trip(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'mp.db'}")
     try:
         assert {"jobs", "job_log"} <= set(inspect(db.engine).get_table_names())  # at head, whatever it is
-        _alembic(db.engine, "downgrade", "0003")
+        run_alembic(db.engine, "downgrade", "0003")
         assert not {"jobs", "job_log"} & set(inspect(db.engine).get_table_names())
-        _alembic(db.engine, "upgrade", "head")
+        run_alembic(db.engine, "upgrade", "head")
         assert {"jobs", "job_log"} <= set(inspect(db.engine).get_table_names())
     finally:
         db.close()

@@ -23,7 +23,10 @@ from modelplane.errors import IntegrityError, Invalid
 from modelplane.models.onnx_checks import verify_export
 from modelplane.models.sklearn_export import export_sklearn_onnx
 from modelplane.models.torch_export import export_torch_onnx, export_torchscript
-from modelplane.serving.runtimes import OnnxRuntime, SklearnRuntime, TorchRuntime, TorchScriptRuntime
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
+from modelplane.runtimes.sklearn_runtime import SklearnRuntime
+from modelplane.runtimes.torch_runtime import TorchRuntime
+from modelplane.runtimes.torchscript_runtime import TorchScriptRuntime
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:`torch.jit:DeprecationWarning",  # TorchScript is deprecated in torch 2.13 but still asked for

@@ -43,7 +43,7 @@ def test_a_registered_family_trains_exports_and_serves_like_the_zoo(toy: str, tm
     assert version.onnx_sha is not None  # exported and verified against the module on the test split
     x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     served = load_runtime(platform.store, version).predict(x)
-    native = load_runtime(platform.store, version, prefer="native").predict(x)
+    native = load_runtime(platform.store, version, "native").predict(x)
     assert served["label"].tolist() == native["label"].tolist()
     np.testing.assert_allclose(served["probabilities"], native["probabilities"], atol=1e-5)
     # Compression and export reach it through the torch adapter's capabilities.

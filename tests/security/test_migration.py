@@ -3,33 +3,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import inspect, text
 
-from modelplane.store.db import MIGRATIONS_DIR, Database
+from modelplane.store.db import Database, head_revision, run_alembic
 
 SECURITY_TABLES = {"api_keys", "api_key_generation", "usage", "audit", "audit_head"}
-
-
-def _alembic(engine: Engine, action: str, revision: str) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        getattr(command, action)(cfg, revision)
 
 
 def _check_round_trip(db: Database) -> None:
     engine = db.engine
     assert set(inspect(engine).get_table_names()) >= SECURITY_TABLES
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM modelplane_schema_version")).scalar() == "0005"
+        revision = conn.execute(text("SELECT version_num FROM modelplane_schema_version")).scalar()
+        assert revision == head_revision()
         assert conn.execute(text("SELECT seq, hash FROM audit_head")).one() == (0, "0" * 64)
         assert conn.execute(text("SELECT generation FROM api_key_generation")).scalar() == 0
-    _alembic(engine, "downgrade", "0002")
+    run_alembic(engine, "downgrade", "0002")
     assert not SECURITY_TABLES & set(inspect(engine).get_table_names())
-    _alembic(engine, "upgrade", "head")
+    run_alembic(engine, "upgrade", "head")
     assert set(inspect(engine).get_table_names()) >= SECURITY_TABLES
 
 

@@ -14,7 +14,7 @@ import torch
 
 from modelplane.errors import Invalid, NotFound
 from modelplane.models.torch_export import export_torch_onnx
-from modelplane.serving.runtimes import OnnxRuntime
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from modelplane.serving.types import InferRequest, InferResult, ModelMeta, TensorMeta
 
 FEATURES = 4

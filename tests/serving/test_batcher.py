@@ -19,9 +19,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from modelplane.errors import DeadlineExceeded, Invalid, ModelplaneError, Unavailable
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from modelplane.serving.batcher import DynamicBatcher
 from modelplane.serving.metrics import ServingMetrics
-from modelplane.serving.runtimes import OnnxRuntime
 from tests.serving.fakes import FEATURES, tiny_classifier_onnx
 
 T = TypeVar("T")

@@ -13,7 +13,7 @@ CHILD = """
 import os, sys
 import numpy as np
 import modelplane
-from modelplane.serving.runtimes import OnnxRuntime
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
 runtime = OnnxRuntime(sys.argv[1], threads=1)
 runtime.predict(np.zeros((2, runtime.input_shape[0]), np.float32))
 print(os.environ["ORT_DISABLE_TELEMETRY"])

@@ -8,9 +8,8 @@ import pytest
 from sqlalchemy import inspect, text
 
 from modelplane.errors import Invalid
-from modelplane.store.db import MIGRATIONS_DIR, Database, current_revision, head_revision
+from modelplane.store.db import MIGRATIONS_DIR, Database, current_revision, head_revision, run_alembic
 from modelplane.store.orm import Dataset
-from tests.security.test_migration import _alembic
 
 
 def test_sqlite_is_migrated_and_in_wal_mode(tmp_path: Path) -> None:
@@ -62,7 +61,7 @@ def test_head_revision_is_alembics_head() -> None:
 def test_an_older_database_is_upgraded_on_open(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'mp.db'}"
     db = Database(url)
-    _alembic(db.engine, "downgrade", "0003")
+    run_alembic(db.engine, "downgrade", "0003")
     assert current_revision(db.engine) == "0003"
     db.close()
     db = Database(url)
@@ -71,7 +70,7 @@ def test_an_older_database_is_upgraded_on_open(tmp_path: Path) -> None:
     db.close()
 
 
-def test_opening_a_current_database_does_not_import_alembic(tmp_path: Path) -> None:
+def test_opening_a_current_database_does_not_importrun_alembic(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'mp.db'}"
     Database(url).close()
     opened = subprocess.run(

@@ -29,7 +29,7 @@ def test_run_records_epochs_and_registers_a_servable_version(platform: Local) ->
     assert version.metrics["test"]["accuracy"] > 0.8
     rows = np.random.default_rng(0).uniform(0, 16, (7, 64)).astype(np.float32)
     onnx = load_runtime(platform.store, version).predict(rows)
-    native = load_runtime(platform.store, version, prefer="native").predict(rows)
+    native = load_runtime(platform.store, version, "native").predict(rows)
     np.testing.assert_allclose(onnx["probabilities"], native["probabilities"], atol=1e-4)
 
 

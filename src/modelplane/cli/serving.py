@@ -9,6 +9,10 @@ import typer
 
 from modelplane.cli.context import platform
 from modelplane.cli.output import console, fail, key_values, print_json, server_logging, table
+from modelplane.runtimes.adapters import default_runtime
+
+# What a deployment that names no runtime runs each version on.
+DEFAULT_RUNTIME = "default (onnxruntime where the version has an ONNX graph, else native)"
 
 deployments_app = typer.Typer(
     help="Deployments: what the data plane serves, under which name.", no_args_is_help=True
@@ -48,6 +52,14 @@ def deploy(
     ] = 2.0,
     max_queue_size: Annotated[int, typer.Option(help="Queued requests before answering 503")] = 1024,
     timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds (504 after)")] = 30.0,
+    runtime: Annotated[
+        str | None,
+        typer.Option(
+            help="What runs the model: onnxruntime (its ONNX graph), torchscript (a trace of a torch model, "
+            "made once) or native (torch / scikit-learn itself). Default: onnxruntime where the version has "
+            "an ONNX graph, else native"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the deployment as JSON")] = False,
 ) -> None:
     """Serve a model version (or an ensemble) under a name; a running server loads it within a second."""
@@ -59,6 +71,8 @@ def deploy(
             "timeout_s": timeout,
         }
     }
+    if runtime:
+        spec["runtime"] = runtime
     if ensemble:
         if ref:
             fail("give either REF or --ensemble, not both")
@@ -92,13 +106,14 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = 
         return
     table(
         "deployments",
-        ["name", "serves", "canary", "shadow", "max batch", "generation", "updated"],
+        ["name", "serves", "canary", "shadow", "runtime", "max batch", "generation", "updated"],
         [
             (
                 d.name,
                 d.spec.model or f"ensemble({d.spec.ensemble.combine}): {', '.join(d.spec.ensemble.members)}",
                 f"{d.spec.canary.model} {d.spec.canary.percent:g}%" if d.spec.canary else None,
                 d.spec.shadow,
+                d.spec.runtime or "default",
                 d.spec.batching.max_batch_size,
                 d.generation,
                 d.updated_at,
@@ -119,11 +134,15 @@ def show(
     if as_json:
         print_json(info.to_dict())
         return
-    refs = info.spec.refs()
+    versions = [(ref, local.models.version(ref)) for ref in info.spec.refs()]
     key_values(
         f"deployment {info.name}",
         [
-            *((f"{ref}", f"version {local.models.version(ref).version}") for ref in refs),
+            *(
+                (ref, f"version {v.version} on {info.spec.runtime or default_runtime(v.artifacts)}")
+                for ref, v in versions
+            ),
+            ("runtime", info.spec.runtime or DEFAULT_RUNTIME),
             ("batching", info.spec.batching.model_dump()),
             ("generation", info.generation),
             ("created", info.created_at),

@@ -56,7 +56,7 @@ from modelplane.provenance import code_version
 from modelplane.registry.loading import ONNX_FRAMEWORK, load_native, load_runtime
 from modelplane.registry.registry import NewVersion, get_version, register, version_id
 from modelplane.registry.views import ModelVersionInfo
-from modelplane.serving.runtimes import OnnxRuntime
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from modelplane.store import Store
 from modelplane.training.config import TrainConfig, parse_train_config
 

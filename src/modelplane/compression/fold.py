@@ -34,7 +34,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from modelplane.compression.compact import drop_unused_initializers
-from modelplane.serving.runtimes import INPUT_NAME
+from modelplane.runtimes.base import INPUT_NAME
 
 _Pair = tuple[np.ndarray, np.ndarray]
 

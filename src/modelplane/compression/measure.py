@@ -13,7 +13,8 @@ import numpy as np
 from modelplane.models.frameworks import framework
 from modelplane.registry.loading import ONNX_FRAMEWORK, load_native, load_runtime
 from modelplane.registry.views import ModelVersionInfo
-from modelplane.serving.runtimes import OnnxRuntime, Runtime
+from modelplane.runtimes.base import Runtime
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from modelplane.store import Store
 
 BATCH_SIZES = (1, 64)

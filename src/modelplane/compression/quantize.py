@@ -50,7 +50,8 @@ from modelplane.models.frameworks import QUANTIZE, framework, frameworks_with, k
 from modelplane.models.onnx_checks import check_onnx, strip_debug_metadata, verify_export
 from modelplane.registry.loading import ONNX_FRAMEWORK
 from modelplane.registry.views import ModelVersionInfo
-from modelplane.serving.runtimes import INPUT_NAME, OnnxRuntime
+from modelplane.runtimes.base import INPUT_NAME
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
 
 MODES = ("dynamic", "static", "weights")
 DTYPES = ("int8",)

@@ -14,7 +14,7 @@ from rich.table import Table
 from modelplane.errors import Invalid
 from modelplane.evaluation.metrics import classification_metrics, regression_metrics
 from modelplane.evaluation.views import EvaluationReport
-from modelplane.serving.runtimes import Runtime, check_task
+from modelplane.runtimes.base import Runtime, check_task
 
 LATENCY_BATCH = 256
 MAX_CONFUSION_CLASSES = 20

@@ -17,7 +17,8 @@ from modelplane.store import Store
 def evaluate_version(
     store: Store, model_ref: str, data_ref: str, *, split: str = "test", runtime: str = "onnx"
 ) -> EvaluationReport:
-    """Metrics of `model_ref` on `split` of `data_ref`, through the runtime serving would use."""
+    """Metrics of `model_ref` on `split` of `data_ref`, through the runtime serving would use ("onnx": ONNX
+    Runtime where the version has its graph, else native) or the runtime named (native, torchscript, ...)."""
     if split not in (*SPLITS, "all"):
         raise Invalid(f"unknown split {split!r}; use one of {', '.join(SPLITS)} or all")
     info = get_version(store, model_ref)
@@ -39,7 +40,7 @@ def evaluate_version(
         rows = split_indices(np.asarray(target), split_config, stratify=info.task == "classification")[split]
     y = labels_to_model_indices(info, np.asarray(target[rows]), dataset.classes)
     return evaluate(
-        load_runtime(store, info, prefer=runtime),
+        load_runtime(store, info, None if runtime == "onnx" else runtime),
         np.asarray(features[rows]),
         y,
         task=info.task,

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 
 from modelplane.errors import IntegrityError, Invalid
-from modelplane.serving.runtimes import INPUT_NAME, OUTPUT_NAMES, Runtime
+from modelplane.runtimes.base import INPUT_NAME, OUTPUT_NAMES, Runtime
 
 BATCH_DIM = "batch"
 

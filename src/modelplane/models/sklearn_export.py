@@ -13,7 +13,8 @@ from onnx import TensorProto, helper
 
 from modelplane.errors import Invalid
 from modelplane.models.onnx_checks import BATCH_DIM, check_onnx, first_line
-from modelplane.serving.runtimes import INPUT_NAME, check_sklearn_pipeline
+from modelplane.runtimes.base import INPUT_NAME
+from modelplane.runtimes.sklearn_runtime import check_sklearn_pipeline
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline

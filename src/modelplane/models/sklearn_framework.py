@@ -14,7 +14,7 @@ from modelplane.models.spec import BaseSpec
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-    from modelplane.serving.runtimes import Runtime
+    from modelplane.runtimes.base import Runtime
     from modelplane.training.config import TrainConfig
 
 SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
@@ -83,7 +83,7 @@ class SklearnFramework:
         raise Invalid(f"a scikit-learn {spec.kind} model has no TorchScript form; use --format onnx")
 
     def native_runtime(self, model: Pipeline, spec: BaseSpec) -> Runtime:
-        from modelplane.serving.runtimes import SklearnRuntime
+        from modelplane.runtimes.sklearn_runtime import SklearnRuntime
 
         return SklearnRuntime(model, task=spec.task, input_shape=spec.input_shape)
 

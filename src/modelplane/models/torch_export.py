@@ -20,7 +20,8 @@ from torch import nn
 
 from modelplane.errors import Invalid
 from modelplane.models.onnx_checks import BATCH_DIM, check_onnx, first_line, strip_debug_metadata
-from modelplane.serving.runtimes import INPUT_NAME, OUTPUT_NAMES, TORCHSCRIPT_METADATA, check_task
+from modelplane.runtimes.base import INPUT_NAME, OUTPUT_NAMES, check_task
+from modelplane.runtimes.torchscript_runtime import TORCHSCRIPT_METADATA
 
 # torch.export specialises a dimension whose example size is 1 (0/1 specialisation): trace with 2 rows.
 _EXAMPLE_BATCH = 2

@@ -24,7 +24,7 @@ from modelplane.models.spec import BaseSpec
 if TYPE_CHECKING:
     from torch import nn
 
-    from modelplane.serving.runtimes import Runtime
+    from modelplane.runtimes.base import Runtime
     from modelplane.training.config import TrainConfig
 
 
@@ -105,7 +105,7 @@ class TorchFramework:
         return export_torchscript(model, task=spec.task, input_shape=spec.input_shape, path=path)
 
     def native_runtime(self, model: nn.Module, spec: BaseSpec) -> Runtime:
-        from modelplane.serving.runtimes import TorchRuntime
+        from modelplane.runtimes.torch_runtime import TorchRuntime
 
         return TorchRuntime(model.cpu(), task=spec.task)
 

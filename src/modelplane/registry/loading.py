@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from modelplane.errors import Invalid
-from modelplane.models.frameworks import framework, is_trainable, parse_spec
+from modelplane.errors import Invalid, NotFound
+from modelplane.models.frameworks import TORCHSCRIPT, framework, is_trainable, parse_spec
+from modelplane.registry.registry import add_artifact
 from modelplane.registry.views import ModelVersionInfo
+from modelplane.runtimes.adapters import ONNX_FORMAT, LoadOptions, default_runtime, get_adapter
+from modelplane.runtimes.base import Runtime
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
+from modelplane.runtimes.torchscript_runtime import TORCHSCRIPT_FORMAT
 from modelplane.store import Store
 
 # A version whose weights *are* its ONNX graph (e.g. int8-quantised): ONNX Runtime is its native runtime.
@@ -27,23 +34,91 @@ def load_native(store: Store, info: ModelVersionInfo) -> Any:
     return framework(info.framework).load_weights(parse_spec(info.spec), path, ref=info.ref)
 
 
+class _StoredVersion:
+    """A registered version as runtime adapters read it (modelplane.runtimes.adapters.StoredVersion)."""
+
+    def __init__(self, store: Store, info: ModelVersionInfo) -> None:
+        self._store = store
+        self.info = info
+
+    @property
+    def ref(self) -> str:
+        return self.info.ref
+
+    @property
+    def framework(self) -> str:
+        return self.info.framework
+
+    @property
+    def task(self) -> str:
+        return self.info.task
+
+    @property
+    def input_shape(self) -> list[int]:
+        return self.info.input_shape
+
+    def has_artifact(self, fmt: str) -> bool:
+        return fmt in self.info.artifacts
+
+    def artifact_path(self, fmt: str) -> Path:
+        found = self.info.artifacts.get(fmt)
+        if found is None:
+            files = ", ".join(sorted(self.info.artifacts))
+            raise NotFound(f"{self.ref} has no {fmt} file; its files are {files}")
+        return self._store.artifacts.verified_path(found.sha256)
+
+    def can_export(self, fmt: str) -> bool:
+        return (
+            fmt == TORCHSCRIPT_FORMAT
+            and is_trainable(self.framework)
+            and TORCHSCRIPT in framework(self.framework).capabilities
+        )
+
+    def export(self, fmt: str, path: Path) -> None:
+        if not self.can_export(fmt):
+            raise Invalid(f"{self.ref} is a {self.framework} model, which cannot be written as {fmt}")
+        native = load_native(self._store, self.info)
+        framework(self.framework).export_torchscript(native, parse_spec(self.info.spec), path)
+
+    def native_runtime(self, options: LoadOptions) -> Runtime:
+        if not is_trainable(self.framework):  # an int8 graph is its own weights
+            path = self.artifact_path(ONNX_FORMAT)
+            return OnnxRuntime(path, threads=options.threads, memory_pattern=options.memory_pattern)
+        adapter = framework(self.framework)
+        return adapter.native_runtime(load_native(self._store, self.info), parse_spec(self.info.spec))
+
+
+def ready_for(store: Store, info: ModelVersionInfo, runtime: str) -> ModelVersionInfo:
+    """`info` once `runtime` can load it: the file it loads is made and stored the first time (a TorchScript
+    trace), so a restart loads it rather than makes it again. `Invalid`, naming the fix, where the runtime
+    cannot serve the version."""
+    adapter = get_adapter(runtime)
+    version = _StoredVersion(store, info)
+    refusal = adapter.refusal(version)
+    if refusal:
+        raise Invalid(refusal)
+    if adapter.artifact is None or version.has_artifact(adapter.artifact):
+        return info
+    with tempfile.TemporaryDirectory(dir=store.artifacts.tmp_dir) as scratch:
+        path = Path(scratch) / f"{info.model}-v{info.version}.{adapter.artifact}"
+        adapter.make_artifact(version, path)
+        return add_artifact(store, info, adapter.artifact, path)
+
+
 def load_runtime(
     store: Store,
     info: ModelVersionInfo,
+    runtime: str | None = None,
     *,
-    prefer: str = "onnx",
     threads: int | None = None,
     memory_pattern: bool = True,
-) -> Any:
-    """ONNX Runtime when the version has an ONNX export (the serving path), else the native runtime.
-    `threads` caps ONNX Runtime's intra-op threads (default: every usable core); `memory_pattern` is
-    OnnxRuntime's."""
-    from modelplane.serving.runtimes import OnnxRuntime
-
-    if info.onnx_sha and (prefer == "onnx" or info.framework == ONNX_FRAMEWORK):
-        path = store.artifacts.verified_path(info.onnx_sha)
-        return OnnxRuntime(path, threads=threads, memory_pattern=memory_pattern)
-    return framework(info.framework).native_runtime(load_native(store, info), parse_spec(info.spec))
+) -> Runtime:
+    """`info` behind the runtime named (modelplane.runtimes.adapters.ADAPTERS); None: ONNX Runtime where the
+    version has an ONNX graph (the serving path), else its native runtime. `threads` caps ONNX Runtime's
+    intra-op threads (default: every usable core); `memory_pattern` is OnnxRuntime's."""
+    name = runtime or default_runtime(info.artifacts)
+    info = ready_for(store, info, name)
+    return get_adapter(name).load(_StoredVersion(store, info), LoadOptions(threads, memory_pattern))
 
 
 def labels_to_model_indices(

@@ -6,15 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy.exc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from modelplane.errors import Conflict, Invalid, NoSuchAlias, NotFound
 from modelplane.refs import Ref, check_name
+from modelplane.registry.artifacts import attach, store_files
 from modelplane.registry.views import AliasMove, ModelInfo, ModelVersionInfo, version_view
 from modelplane.security import audit
 from modelplane.store import Store
-from modelplane.store.orm import Alias, AliasEvent, Artifact, ModelVersion, RegisteredModel, utcnow
+from modelplane.store.orm import Alias, AliasEvent, ModelVersion, RegisteredModel, utcnow
 
 
 @dataclass(frozen=True)
@@ -75,12 +77,8 @@ def find_version_row(session: Session, ref: Ref) -> ModelVersion:
 def register(store: Store, new: NewVersion, *, by: str = "") -> ModelVersionInfo:
     """Copy the files into the artifact store, then add the version row in one transaction."""
     check_name(new.model_name, "model")
-    weights_sha = store.artifacts.put_file(new.weights_path)
-    onnx_sha = store.artifacts.put_file(new.onnx_path) if new.onnx_path else None
+    files = store_files(store, new.framework, new.weights_path, new.onnx_path)
     with store.db.session() as session:
-        for sha in filter(None, (weights_sha, onnx_sha)):
-            if session.get(Artifact, sha) is None:
-                session.add(Artifact(sha256=sha, size=store.artifacts.path_for(sha).stat().st_size))
         model = session.scalar(select(RegisteredModel).where(RegisteredModel.name == new.model_name))
         if model is None:
             model = RegisteredModel(name=new.model_name, task=new.task)
@@ -108,17 +106,34 @@ def register(store: Store, new: NewVersion, *, by: str = "") -> ModelVersionInfo
             dataset_version_id=new.dataset_version_id,
             parent_version_id=new.parent_version_id,
             code_version=new.code_version,
-            weights_sha=weights_sha,
-            onnx_sha=onnx_sha,
             onnx_note=new.onnx_note,
             created_by=by,
         )
         session.add(row)
         session.flush()
+        for fmt, sha in files.items():
+            attach(session, store, row, fmt, sha)
+        session.flush()
+        session.expire(row, ["artifacts"])
         audit.append(
             session, by, "model.version.registered", f"{model.name}@{number}", {"run_id": new.run_id}
         )
         return version_view(session, row)
+
+
+def add_artifact(store: Store, info: ModelVersionInfo, fmt: str, path: Path) -> ModelVersionInfo:
+    """Keep `path` as `info`'s `fmt` file (one made from its weights); where another process added one
+    first, theirs is kept: both come from the same weights."""
+    sha = store.artifacts.put_file(path)
+    try:
+        with store.db.session() as session:
+            attach(session, store, find_version_row(session, Ref.parse(info.ref, "model")), fmt, sha)
+    except sqlalchemy.exc.IntegrityError:
+        pass  # the concurrent writer's row stands; read it back below
+    found = get_version(store, info.ref)
+    if fmt not in found.artifacts:
+        raise Conflict(f"storing the {fmt} file of {info.ref} collided with another write; try again")
+    return found
 
 
 def get_version(store: Store, ref: str) -> ModelVersionInfo:

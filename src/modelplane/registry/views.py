@@ -8,7 +8,19 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from modelplane.runtimes.adapters import ONNX_FORMAT
 from modelplane.store.orm import DatasetVersion, ModelVersion
+
+# The format of a version's native weights, by framework; an int8 version's weights are its ONNX graph.
+WEIGHTS_FORMATS: dict[str, str] = {"torch": "safetensors", "sklearn": "skops", "onnx": ONNX_FORMAT}
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """One file of a version in the artifact store."""
+
+    sha256: str
+    size: int
 
 
 @dataclass(frozen=True)
@@ -26,8 +38,7 @@ class ModelVersionInfo:
     dataset: str | None
     parent: str | None
     code_version: str | None
-    weights_sha: str
-    onnx_sha: str | None
+    artifacts: dict[str, ArtifactInfo]  # by format: "safetensors", "skops", "onnx", "torchscript", ...
     onnx_note: str | None
     aliases: list[str]
     created_at: datetime
@@ -41,9 +52,21 @@ class ModelVersionInfo:
     def input_shape(self) -> list[int]:
         return list(self.spec["input_shape"])
 
+    @property
+    def weights_sha(self) -> str:
+        return self.artifacts[WEIGHTS_FORMATS[self.framework]].sha256
+
+    @property
+    def onnx_sha(self) -> str | None:
+        """The ONNX graph that serves the version by default; None when its export failed (`onnx_note`)."""
+        onnx = self.artifacts.get(ONNX_FORMAT)
+        return onnx.sha256 if onnx else None
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["created_at"] = self.created_at.isoformat()
+        # The JSON has always named these two; scripts read them.
+        data["weights_sha"], data["onnx_sha"] = self.weights_sha, self.onnx_sha
         return data
 
 
@@ -100,8 +123,7 @@ def version_view(session: Session, row: ModelVersion) -> ModelVersionInfo:
         dataset=f"{dataset.dataset.name}@{dataset.version}" if dataset else None,
         parent=f"{parent.model.name}@{parent.version}" if parent else None,
         code_version=row.code_version,
-        weights_sha=row.weights_sha,
-        onnx_sha=row.onnx_sha,
+        artifacts={a.format: ArtifactInfo(a.sha256, a.size) for a in row.artifacts},
         onnx_note=row.onnx_note,
         aliases=sorted(a.name for a in row.model.aliases if a.version_id == row.id),
         created_at=row.created_at,

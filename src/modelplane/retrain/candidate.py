@@ -15,7 +15,7 @@ from modelplane.registry.loading import load_runtime
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.retrain.data import RetrainData
 from modelplane.retrain.settings import PolicySettings
-from modelplane.serving.runtimes import Runtime
+from modelplane.runtimes.base import Runtime
 from modelplane.store import Store
 from modelplane.training.config import TrainConfig, parse_train_config
 from modelplane.training.packaging import PackagedVersion
@@ -81,7 +81,7 @@ def reused_graph(
     from modelplane.errors import IntegrityError
     from modelplane.models.onnx_checks import verify_export
     from modelplane.retrain.graph import graph_with_weights
-    from modelplane.serving.runtimes import OnnxRuntime
+    from modelplane.runtimes.onnx_runtime import OnnxRuntime
     from modelplane.training.packaging import ONNX_ATOL, ONNX_RTOL
 
     if production.onnx_sha is None:
@@ -103,7 +103,7 @@ def reused_graph(
 
 def _candidate_runtime(production: ModelVersionInfo, fitted: Fitted, packaged: PackagedVersion) -> Runtime:
     """What will serve the candidate: its ONNX export, else its native runtime."""
-    from modelplane.serving.runtimes import OnnxRuntime
+    from modelplane.runtimes.onnx_runtime import OnnxRuntime
 
     if packaged.onnx_path is not None:
         return OnnxRuntime(packaged.onnx_path)

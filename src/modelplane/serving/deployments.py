@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 
 from modelplane.errors import Invalid, NotFound
 from modelplane.refs import Ref, check_name
 from modelplane.registry.registry import get_version
 from modelplane.registry.views import ModelVersionInfo
+from modelplane.runtimes.adapters import ADAPTERS
 from modelplane.security import audit
 from modelplane.store import Store
 from modelplane.store.orm import Deployment, utcnow
@@ -55,7 +56,8 @@ class BatchingSpec(BaseModel):
 
 
 class DeploymentSpec(BaseModel):
-    """One primary model (optionally with a canary and a shadow) or an ensemble of members."""
+    """One primary model (optionally with a canary and a shadow) or an ensemble of members, and the runtime
+    that serves every version of it (None: ONNX Runtime where a version has its graph, else native)."""
 
     model_config = ConfigDict(extra="forbid")
     model: str | None = None
@@ -63,6 +65,14 @@ class DeploymentSpec(BaseModel):
     shadow: str | None = None
     ensemble: EnsembleSpec | None = None
     batching: BatchingSpec = Field(default_factory=lambda: BatchingSpec())
+    runtime: str | None = None
+
+    @field_validator("runtime")
+    @classmethod
+    def _known_runtime(cls, runtime: str | None) -> str | None:
+        if runtime is not None and runtime not in ADAPTERS:
+            raise ValueError(f"unknown runtime {runtime!r}; use one of {', '.join(sorted(ADAPTERS))}")
+        return runtime
 
     @model_validator(mode="after")
     def _one_shape(self) -> DeploymentSpec:
@@ -165,9 +175,15 @@ def default_name(spec: DeploymentSpec) -> str:
 def save_deployment(
     store: Store, spec: DeploymentSpec, *, name: str | None = None, by: str = ""
 ) -> DeploymentInfo:
-    """Create or replace the deployment `name`; every ref must resolve now (nothing is saved otherwise)."""
+    """Create or replace the deployment `name`; every ref must resolve now, and the runtime named must serve
+    each version (the file it loads made now, once), or nothing is saved."""
     name = check_name(name or default_name(spec), "deployment")
-    resolve(store, spec)
+    resolved = resolve(store, spec)
+    if spec.runtime is not None:
+        from modelplane.registry.loading import ready_for  # numpy and up: not for `deployments list`
+
+        for version in resolved.versions().values():
+            ready_for(store, version, spec.runtime)
     with store.db.session() as session:
         row = session.scalar(select(Deployment).where(Deployment.name == name))
         data = spec.model_dump(mode="json")

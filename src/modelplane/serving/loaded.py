@@ -8,9 +8,9 @@ import numpy as np
 
 from modelplane.registry.loading import load_runtime
 from modelplane.registry.views import ModelVersionInfo
+from modelplane.runtimes.base import Runtime
 from modelplane.serving.batcher import DynamicBatcher
 from modelplane.serving.deployments import BatchingSpec
-from modelplane.serving.runtimes import OnnxRuntime
 from modelplane.serving.types import TensorMeta
 from modelplane.store import Store
 
@@ -29,15 +29,17 @@ class LoadedVersion:
         self,
         deployment: str,
         info: ModelVersionInfo,
-        runtime: Any,
+        runtime: Runtime,
         batching: BatchingSpec,
         metrics: Any | None,
+        chosen: str | None = None,
     ) -> None:
         self.deployment = deployment
         self.info = info
         self.batching = batching
         self.runtime = runtime
-        self.platform = "onnxruntime_onnx" if isinstance(runtime, OnnxRuntime) else f"{info.framework}_native"
+        self.chosen = chosen  # the deployment's runtime choice (None: the version's default)
+        self.platform = runtime.platform
         self.input = TensorMeta("input", "FP32", (-1, *info.input_shape))
         self.outputs = output_meta(info)
         self.batcher = DynamicBatcher(
@@ -58,12 +60,15 @@ class LoadedVersion:
         info: ModelVersionInfo,
         batching: BatchingSpec,
         metrics: Any | None,
+        chosen: str | None = None,
     ) -> LoadedVersion:
-        """Load and warm (one call at batch 1 and one at the max batch), so the first request is not slow."""
-        runtime = load_runtime(store, info)
+        """Load with the runtime `chosen` (None: the version's default) and warm it (one call at batch 1
+        and one at the max batch), so the first request is not slow. The runtime is fixed here, never per
+        request."""
+        runtime = load_runtime(store, info, chosen)
         for rows in (1, batching.max_batch_size):
             runtime.predict(np.zeros((rows, *info.input_shape), dtype=np.float32))
-        return cls(deployment, info, runtime, batching, metrics)
+        return cls(deployment, info, runtime, batching, metrics, chosen)
 
     @property
     def version(self) -> str:

@@ -102,13 +102,20 @@ class ModelManager:
 
     async def _swap(self, info: DeploymentInfo, resolved: Resolved, key: tuple[object, ...]) -> None:
         old = self._routes.get(info.name)
-        reusable = {(v.info.ref, v.batching): v for v in old.loaded()} if old else {}
+        reusable = {(v.info.ref, v.batching, v.chosen): v for v in old.loaded()} if old else {}
         loaded: dict[str, LoadedVersion] = {}
+        spec = info.spec
         for ref, version in resolved.versions().items():
-            found = reusable.get((ref, info.spec.batching))
+            found = reusable.get((ref, spec.batching, spec.runtime))
             if found is None:
                 found = await asyncio.to_thread(
-                    LoadedVersion.load, self.store, info.name, version, info.spec.batching, self.metrics
+                    LoadedVersion.load,
+                    self.store,
+                    info.name,
+                    version,
+                    spec.batching,
+                    self.metrics,
+                    spec.runtime,
                 )
             loaded[ref] = found
         route = self._route(info, resolved, loaded, key)

@@ -32,8 +32,8 @@ def predict_offline(store: Store, deployment: str, rows: np.ndarray) -> dict[str
             f"{list(rows.shape[1:])}"
         )
     if resolved.primary is not None:
-        return load_runtime(store, resolved.primary).predict(rows)
+        return load_runtime(store, resolved.primary, spec.runtime).predict(rows)
     ensemble = spec.ensemble
     assert ensemble is not None
-    outputs = [load_runtime(store, member).predict(rows) for member in resolved.members]
+    outputs = [load_runtime(store, member, spec.runtime).predict(rows) for member in resolved.members]
     return combine(first.task, ensemble.combine, ensemble.weights or [1.0] * len(outputs), outputs)

@@ -9,11 +9,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelplane.errors import Invalid
+from modelplane.errors import IntegrityError, Invalid
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "modelplane_schema_version"  # migrations/env.py names it; Optuna owns alembic_version
@@ -74,14 +74,47 @@ def migrate(engine: Engine) -> None:
     is without importing Alembic, which costs every process that opens the store ~0.3 s."""
     if current_revision(engine) == head_revision():
         return
+    run_alembic(engine, "upgrade", "head")
+
+
+def run_alembic(engine: Engine, action: str, revision: str) -> None:
+    """Run Alembic's `action` ("upgrade", "downgrade") to `revision` in one transaction.
+
+    SQLite drops a column by rebuilding the table (Alembic's batch mode), and dropping the old copy while
+    rows elsewhere point at it fails with foreign keys on. So, as SQLite's own procedure for schema changes
+    says, they are off while the migration runs (a setting of the connection, made outside the
+    transaction) and every reference is checked before it commits.
+    """
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                cfg.attributes["connection"] = connection
+                getattr(command, action)(cfg, revision)
+                if sqlite:
+                    _check_references(connection)
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
+
+
+def _check_references(connection: Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        tables = sorted({row[0] for row in broken})
+        raise IntegrityError(
+            f"a migration left rows of {', '.join(tables)} pointing at rows that do not exist; "
+            "nothing was changed (report this with the database's revision)"
+        )
 
 
 class Database:

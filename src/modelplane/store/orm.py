@@ -129,7 +129,8 @@ class RegisteredModel(Base):
 
 
 class ModelVersion(Base):
-    """Immutable: spec + weights + export + metrics + lineage (run, dataset version, parent version)."""
+    """Immutable: spec + weights + metrics + lineage (run, dataset version, parent version). Files made
+    from its weights (a TorchScript trace a deployment asked for) may join its `artifacts` later."""
 
     __tablename__ = "model_versions"
     __table_args__ = (UniqueConstraint("model_id", "version"),)
@@ -146,13 +147,24 @@ class ModelVersion(Base):
     dataset_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
     parent_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     code_version: Mapped[str | None] = mapped_column(String(64))
-    weights_sha: Mapped[str] = mapped_column(ForeignKey("artifacts.sha256"))
-    onnx_sha: Mapped[str | None] = mapped_column(ForeignKey("artifacts.sha256"))
     onnx_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200), default="")
     deleted_at: Mapped[datetime | None] = mapped_column()
     model: Mapped[RegisteredModel] = relationship(back_populates="versions")
+    artifacts: Mapped[list[ModelVersionArtifact]] = relationship(order_by="ModelVersionArtifact.format")
+
+
+class ModelVersionArtifact(Base):
+    """One file of a version, by format: its native weights (safetensors, skops; an int8 version's ONNX
+    graph), the ONNX graph it serves, a TorchScript trace made when a deployment asked for one. Rows, not
+    columns, so a new runtime's format needs no migration."""
+
+    __tablename__ = "model_version_artifacts"
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), primary_key=True)
+    format: Mapped[str] = mapped_column(String(20), primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("artifacts.sha256"), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
 
 
 class Alias(Base):

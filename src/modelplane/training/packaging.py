@@ -15,7 +15,7 @@ from modelplane.evaluation.report import evaluate
 from modelplane.models.frameworks import framework_of
 from modelplane.models.onnx_checks import verify_export
 from modelplane.models.spec import BaseSpec
-from modelplane.serving.runtimes import OnnxRuntime
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
 
 ONNX_ATOL = 1e-4
 # Probabilities are <= 1, so this only matters for regression targets far from 0, where float32 itself

@@ -1,6 +1,7 @@
 """A deployment's models as batch prediction runs them: the versions, runtimes and ensemble rules of
-serving (ONNX Runtime when a version has its export), pinned when the job is submitted so that every attempt
-of a job predicts with the same versions even if an alias moves meanwhile."""
+serving (the deployment's runtime; where it names none, ONNX Runtime when a version has its export),
+pinned when the job is submitted so that every attempt of a job predicts with the same versions even if
+an alias moves meanwhile."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class PinnedDeployment:
     input_shape: list[int]
     outputs: int  # classes, or values per regression prediction
     dataset: str | None  # what the first version was trained on (its column names)
+    runtime: str | None = None  # the deployment's runtime choice (None: each version's default)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,6 +51,7 @@ def pin_deployment(store: Store, name: str) -> PinnedDeployment:
         input_shape=first.input_shape,
         outputs=int(first.spec.get("num_outputs", len(first.classes or []) or 1)),
         dataset=first.dataset,
+        runtime=spec.runtime,
     )
 
 
@@ -59,7 +62,9 @@ class Predictor:
         self.pinned = pinned
         self.batch_size = batch_size
         self.runtimes = [
-            load_runtime(store, get_version(store, ref), threads=threads, memory_pattern=False)
+            load_runtime(
+                store, get_version(store, ref), pinned.runtime, threads=threads, memory_pattern=False
+            )
             for ref in pinned.versions
         ]
 

@@ -20,7 +20,9 @@ from torch import nn
 
 from modelplane.cores import usable_cores
 from modelplane.errors import Invalid, NotFound
-from modelplane.serving.runtimes import OnnxRuntime, SklearnRuntime, TorchRuntime
+from modelplane.runtimes.onnx_runtime import OnnxRuntime
+from modelplane.runtimes.sklearn_runtime import SklearnRuntime
+from modelplane.runtimes.torch_runtime import TorchRuntime
 
 
 @pytest.fixture(scope="module")

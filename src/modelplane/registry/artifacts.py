@@ -1,0 +1,35 @@
+"""A version's files as rows (format -> content-addressed artifact), not columns: a runtime that loads a
+new format (TorchScript) needs no migration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from modelplane.errors import Invalid
+from modelplane.registry.views import WEIGHTS_FORMATS
+from modelplane.runtimes.adapters import ONNX_FORMAT
+from modelplane.store import Store
+from modelplane.store.orm import Artifact, ModelVersion, ModelVersionArtifact
+
+
+def store_files(store: Store, framework: str, weights: Path, onnx: Path | None) -> dict[str, str]:
+    """Copy a new version's files into the artifact store; format -> sha256."""
+    if framework not in WEIGHTS_FORMATS:
+        known = ", ".join(sorted(WEIGHTS_FORMATS))
+        raise Invalid(f"unknown framework {framework!r}; the frameworks are {known}")
+    shas = {WEIGHTS_FORMATS[framework]: store.artifacts.put_file(weights)}
+    if onnx is not None:
+        onnx_sha = store.artifacts.put_file(onnx)
+        if shas.setdefault(ONNX_FORMAT, onnx_sha) != onnx_sha:
+            raise Invalid("an ONNX version's weights are its ONNX graph; give the same file for both")
+    return shas
+
+
+def attach(session: Session, store: Store, version: ModelVersion, fmt: str, sha: str) -> None:
+    """Point `version` at the stored blob `sha` as its `fmt` file (the blob's row added if new)."""
+    size = store.artifacts.path_for(sha).stat().st_size
+    if session.get(Artifact, sha) is None:
+        session.add(Artifact(sha256=sha, size=size))
+    session.add(ModelVersionArtifact(version_id=version.id, format=fmt, sha256=sha, size=size))
