@@ -64,12 +64,12 @@ class Runs:
         self._store = store
 
     def list(self, *, limit: int = 50, model: str | None = None) -> list[Any]:
-        from modelplane.training.runs import list_runs
+        from modelplane.training.run_catalog import list_runs
 
         return list_runs(self._store, limit=limit, model=model)
 
     def get(self, run_id: str) -> Any:
-        from modelplane.training.runs import get_run
+        from modelplane.training.run_catalog import get_run
 
         return get_run(self._store, run_id)
 
@@ -119,11 +119,11 @@ class Studies:
         self._store = store
 
     def list(self) -> list[Any]:
-        from modelplane.tuning.studies import list_studies
+        from modelplane.tuning.catalog import list_studies
 
         return list_studies(self._store)
 
     def get(self, name: str) -> Any:
-        from modelplane.tuning.studies import get_study
+        from modelplane.tuning.catalog import get_study
 
         return get_study(self._store, name)

@@ -1,0 +1,38 @@
+"""Finding runs: by id (or a unique prefix) and newest first.
+
+Apart from the trainer, so listing and showing runs (the CLI, the API, the console) never imports torch.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from modelplane.errors import NotFound
+from modelplane.store import Store
+from modelplane.store.orm import Run
+from modelplane.training.run_views import RunInfo, run_view
+
+
+def find_run_row(session: Session, run_id: str) -> Run:
+    """The run with this id, or the only one whose id starts with it."""
+    row = session.get(Run, run_id)
+    if row is None:
+        matches = session.scalars(select(Run).where(Run.id.startswith(run_id))).all() if run_id else []
+        if len(matches) != 1:
+            raise NotFound(f"run '{run_id}' not found; list runs with `modelplane runs list`")
+        row = matches[0]
+    return row
+
+
+def get_run(store: Store, run_id: str) -> RunInfo:
+    with store.db.session() as session:
+        return run_view(session, find_run_row(session, run_id))
+
+
+def list_runs(store: Store, *, limit: int = 50, model: str | None = None) -> list[RunInfo]:
+    with store.db.session() as session:
+        query = select(Run).order_by(Run.started_at.desc()).limit(limit)
+        if model:
+            query = query.where(Run.model_name == model)
+        return [run_view(session, r) for r in session.scalars(query)]
