@@ -43,10 +43,18 @@ class StudyInterrupted(KeyboardInterrupt):
     """Ctrl-C during a study: finished trials are kept and the message says how to resume."""
 
 
-def tune(store: Store, config: TuneConfig, *, by: str = "", progress: bool = False) -> StudyInfo:
-    """Validate everything, create the study, run its trials, register the best one."""
+def tune(
+    store: Store,
+    config: TuneConfig,
+    *,
+    by: str = "",
+    progress: bool = False,
+    on_trial: Callable[[int], None] | None = None,
+) -> StudyInfo:
+    """Validate everything, create the study, run its trials, register the best one; `on_trial(trials used)`
+    is called as trials end."""
     study, plan = _create(store, config, by=by)
-    return _run(store, study, plan, progress=progress)
+    return _run(store, study, plan, progress=progress, on_trial=on_trial)
 
 
 def create_study(store: Store, config: TuneConfig, *, by: str = "") -> str:
