@@ -1,4 +1,4 @@
-"""Finding runs: by id (or a unique prefix) and newest first.
+"""Runs from the store: found by id (or a unique prefix) or newest first, as the views users see.
 
 Apart from the trainer, so listing and showing runs (the CLI, the API, the console) never imports torch.
 """
@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from modelplane.errors import NotFound
 from modelplane.store import Store
-from modelplane.store.orm import Run
-from modelplane.training.run_views import RunInfo, run_view
+from modelplane.store.orm import DatasetVersion, ModelVersion, Run
+from modelplane.training.run_views import RunInfo
 
 
 def find_run_row(session: Session, run_id: str) -> Run:
@@ -36,3 +36,30 @@ def list_runs(store: Store, *, limit: int = 50, model: str | None = None) -> lis
         if model:
             query = query.where(Run.model_name == model)
         return [run_view(session, r) for r in session.scalars(query)]
+
+
+def run_view(session: Session, row: Run) -> RunInfo:
+    dataset = session.get(DatasetVersion, row.dataset_version_id)
+    epochs: dict[int, dict[str, float]] = {}
+    for metric in row.epochs:
+        epochs.setdefault(metric.epoch, {"epoch": float(metric.epoch)})[metric.name] = metric.value
+    version = session.scalar(select(ModelVersion).where(ModelVersion.run_id == row.id))
+    return RunInfo(
+        id=row.id,
+        status=row.status,
+        model_name=row.model_name,
+        kind=row.kind,
+        dataset=f"{dataset.dataset.name}@{dataset.version}" if dataset else "?",
+        spec=dict(row.spec),
+        config=dict(row.config),
+        split=dict(row.split),
+        metrics=dict(row.metrics),
+        history=[epochs[e] for e in sorted(epochs)],
+        model_version=f"{version.model.name}@{version.version}" if version else None,
+        code_version=row.code_version,
+        error=row.error,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        duration_s=row.duration_s,
+        created_by=row.created_by,
+    )
