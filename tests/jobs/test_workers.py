@@ -24,7 +24,8 @@ from modelplane.jobs.spawn import job_concurrency, job_threads, start_job_proces
 from modelplane.jobs.train import submit_train
 from modelplane.jobs.views import CANCELLED, SUCCEEDED, JobInfo
 from modelplane.store import Store
-from modelplane.training.runs import get_run, parse_run_config
+from modelplane.training.run_catalog import get_run
+from modelplane.training.runs import parse_run_config
 from tests.jobs.conftest import rows, until, write_parquet
 from tests.jobs.workers import WorkerProcess, freeze_between_writes, job_processes
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import socket
 import struct
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,12 +15,12 @@ import numpy as np
 import orjson
 import pytest
 import tritonclient.http as triton
-import uvicorn
 from tritonclient.utils import InferenceServerException
 
 from modelplane.errors import DeadlineExceeded, ModelplaneError, Unavailable
 from modelplane.serving.rest import create_rest_app
 from modelplane.serving.types import InferRequest, InferResult, ModelMeta, TensorMeta
+from tests.net import serve
 
 from .fakes import StubService, tiny_classifier_onnx
 
@@ -71,26 +68,6 @@ class FakeMetrics:
 
     def render(self) -> tuple[bytes, str]:
         return b"# fake metrics\n", "text/plain; version=0.0.4; charset=utf-8"
-
-
-@contextlib.contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """uvicorn on a free 127.0.0.1 port in a thread; yields the base URL, stops the server after."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @pytest.fixture(scope="module")

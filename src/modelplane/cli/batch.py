@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -35,7 +35,7 @@ def batch(
     Same runtimes and ensemble rules as serving; streamed in chunks (bounded memory); every row once and
     in order; resumed after a crash from its committed chunks; the output appears only when complete."""
     local = platform()
-    options = {
+    options: dict[str, Any] = {
         "id_column": id_column,
         "chunk_rows": chunk_rows,
         "batch_size": batch_size,

@@ -10,6 +10,7 @@ import yaml
 
 from modelplane.cli.context import platform
 from modelplane.cli.output import console, fail, print_json
+from modelplane.cli.progress import EpochBar
 from modelplane.errors import Invalid
 
 _SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -93,7 +94,8 @@ def compress(
     request: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
     if train:
         request["train"] = train
-    result = platform().compress(ref, request, progress=not (quiet or as_json))
+    with EpochBar(f"compress {ref}", total=epochs or finetune_epochs, quiet=quiet or as_json) as bar:
+        result = platform().compress(ref, request, on_epoch=bar.epoch)
     if as_json:
         print_json(result.to_dict())
         return

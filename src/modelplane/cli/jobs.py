@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,13 +13,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from modelplane.cli.context import platform
 from modelplane.cli.output import cell, console, err_console, key_values, print_json, table
 
+if TYPE_CHECKING:
+    from modelplane.jobs.views import JobInfo, LogLine
+    from modelplane.platform import JobsArea
+
 app = typer.Typer(
     help="Background jobs (training, batch prediction), run by `modelplane up` or `modelplane worker`.",
     no_args_is_help=True,
 )
 
 
-def describe(job: Any) -> str:
+def describe(job: JobInfo) -> str:
     """What the job works on, in a few words."""
     params = job.params
     if job.kind == "train":
@@ -30,7 +34,7 @@ def describe(job: Any) -> str:
     return "-"
 
 
-def progress_text(job: Any, *, brief: bool = False) -> str:
+def progress_text(job: JobInfo, *, brief: bool = False) -> str:
     """`1,200/5,000 rows (24%), 310 rows/s, ETA 12s`, as far as the job knows (`brief`: no rate, ETA)."""
     p = job.progress
     text = f"{p.done:,}" + (f"/{p.total:,}" if p.total is not None else "") + f" {p.unit}".rstrip()
@@ -78,7 +82,7 @@ class JobBar:
         if self.started:
             self.progress.stop()
 
-    def update(self, job: Any) -> None:
+    def update(self, job: JobInfo) -> None:
         if not self.started:
             self.progress.start()
             self.started = True
@@ -87,7 +91,7 @@ class JobBar:
         self.progress.update(self.task, total=p.total, completed=p.done, detail=detail)
 
 
-def announce_queued(job: Any, *, as_json: bool) -> None:
+def announce_queued(job: JobInfo, *, as_json: bool) -> None:
     """Print a queued job (`--background`), starting a worker first when nothing would run it."""
     from modelplane.cli.worker import ensure_worker
 
@@ -177,7 +181,7 @@ def logs(
         print(f"{line.at:%Y-%m-%d %H:%M:%S} {line.line}", flush=True)
 
 
-def _all_lines(jobs: Any, job_id: str) -> Iterator[Any]:
+def _all_lines(jobs: JobsArea, job_id: str) -> Iterator[LogLine]:
     after = 0
     while lines := jobs.logs(job_id, after=after, limit=1000):
         yield from lines

@@ -4,7 +4,7 @@ on a schedule, or by hand."""
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,13 +12,16 @@ from modelplane.cli.context import platform
 from modelplane.cli.output import console, fail, key_values, print_json, table
 from modelplane.retrain.settings import DEFAULT_EPOCHS, DEFAULT_REPLAY
 
+if TYPE_CHECKING:
+    from modelplane.retrain.views import RetrainPolicyInfo
+
 policy_app = typer.Typer(
     help="Retrain policies: when a model retrains itself, the gate it must pass, and how it rolls out.",
     no_args_is_help=True,
 )
 
 
-def _policy_rows(policy: Any) -> list[tuple[str, Any]]:
+def _policy_rows(policy: RetrainPolicyInfo) -> list[tuple[str, Any]]:
     return [
         ("dataset", policy.dataset),
         ("trigger", policy.on),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,6 +13,9 @@ from modelplane.runtimes.adapters import default_runtime
 
 # What a deployment that names no runtime runs each version on.
 DEFAULT_RUNTIME = "default (onnxruntime where the version has an ONNX graph, else native)"
+
+if TYPE_CHECKING:
+    from modelplane.serving.deployments import DeploymentSpec
 
 deployments_app = typer.Typer(
     help="Deployments: what the data plane serves, under which name.", no_args_is_help=True
@@ -97,6 +100,13 @@ def deploy(
     )
 
 
+def _serves(spec: DeploymentSpec) -> str:
+    """What a deployment answers with: its model, or its ensemble's rule and members."""
+    if spec.ensemble is None:
+        return str(spec.model)
+    return f"ensemble({spec.ensemble.combine}): {', '.join(spec.ensemble.members)}"
+
+
 @deployments_app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
     """Every deployment and what it points at."""
@@ -110,7 +120,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = 
         [
             (
                 d.name,
-                d.spec.model or f"ensemble({d.spec.ensemble.combine}): {', '.join(d.spec.ensemble.members)}",
+                _serves(d.spec),
                 f"{d.spec.canary.model} {d.spec.canary.percent:g}%" if d.spec.canary else None,
                 d.spec.shadow,
                 d.spec.runtime or "default",

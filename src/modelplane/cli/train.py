@@ -11,6 +11,7 @@ import yaml
 from modelplane.cli.context import platform
 from modelplane.cli.jobs import announce_queued
 from modelplane.cli.output import console, fail, print_json
+from modelplane.cli.progress import EpochBar
 from modelplane.errors import Invalid
 
 
@@ -84,7 +85,8 @@ def train(
         announce_queued(local.jobs.resume(resume), as_json=as_json)
         return
     if resume:
-        run = local.resume(resume, progress=not (quiet or as_json))
+        with EpochBar(f"resume {resume}", total=None, quiet=quiet or as_json) as bar:
+            run = local.resume(resume, on_epoch=bar.epoch)
     else:
         run_config = _load_config(config) if config else {}
         for key, value in (("data", data), ("model", model), ("name", name)):
@@ -124,7 +126,8 @@ def train(
         if background:
             announce_queued(local.jobs.train(run_config), as_json=as_json)
             return
-        run = local.train(run_config, progress=not (quiet or as_json))
+        with EpochBar("train", total=run_config["train"].get("epochs"), quiet=quiet or as_json) as bar:
+            run = local.train(run_config, on_epoch=bar.epoch)
     if as_json:
         print_json(run.to_dict())
         return

@@ -10,6 +10,7 @@ import yaml
 
 from modelplane.cli.context import platform
 from modelplane.cli.output import cell, console, fail, key_values, print_json, table
+from modelplane.cli.progress import TrialBar
 from modelplane.errors import Invalid
 
 app = typer.Typer(
@@ -68,7 +69,9 @@ def tune(
     from modelplane.tuning.studies import StudyInterrupted
 
     local = platform()
-    session = {k: v for k, v in (("parallel", parallel), ("timeout", timeout)) if v is not None}
+    session: dict[str, Any] = {
+        k: v for k, v in (("parallel", parallel), ("timeout", timeout)) if v is not None
+    }
     search: dict[str, Any] = {
         "data": data,
         "model": model,
@@ -88,7 +91,8 @@ def tune(
             if given:
                 flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
                 fail(f"--resume continues {resume} with its stored settings; drop {flags}")
-            study = local.tune(resume=resume, progress=not (quiet or as_json), **session)
+            with TrialBar(f"tune {resume}", total=None, quiet=quiet or as_json) as bar:
+                study = local.tune(resume=resume, on_trial=bar.trial, **session)
         else:
             for required in ("data", "model"):
                 if required not in given:
@@ -99,7 +103,8 @@ def tune(
                 given["train"] = {"epochs": given.pop("epochs")}
             if seed is not None:
                 given["split"] = {"seed": seed}
-            study = local.tune(progress=not (quiet or as_json), **given, **session)
+            with TrialBar("tune", total=trials, quiet=quiet or as_json) as bar:
+                study = local.tune(on_trial=bar.trial, **given, **session)
     except StudyInterrupted as exc:
         fail(str(exc), 130)
     if as_json:

@@ -23,6 +23,7 @@ T0_VARIABLE = "MODELPLANE_DEMO_T0"
 def _prepare_demo() -> list[float]:
     """Ingest digits, train and promote a CNN, deploy it — unless a deployment of it already exists.
     Returns one digits row for the curl line."""
+    from modelplane.cli.progress import EpochBar
     from modelplane.local import Local
 
     local = Local()
@@ -31,11 +32,13 @@ def _prepare_demo() -> list[float]:
         if not any(d.name == DEMO_MODEL for d in local.deployments.list()):
             if not any(m.name == DEMO_MODEL and m.versions for m in local.models.list()):
                 console.print("[bold]demo:[/] training digits-cnn (a few seconds)")
-                run = local.train(data="digits", model="cnn", train={"epochs": 8}, progress=True)
+                with EpochBar("train", total=8, quiet=False) as bar:
+                    run = local.train(data="digits", model="cnn", train={"epochs": 8}, on_epoch=bar.epoch)
                 console.print(
                     f"demo: {run.model_version} test accuracy {run.metrics['test']['accuracy']:.3f}"
                 )
             latest = local.models.get(DEMO_MODEL).latest
+            assert latest is not None  # trained above, or found with versions
             local.models.alias(latest.ref, "production")
             local.deploy({"model": f"{DEMO_MODEL}@production"})
         from sklearn.datasets import load_digits

@@ -58,13 +58,13 @@ def worker(
 def ensure_worker() -> Path | None:
     """Used in-process (no MODELPLANE_URL): a queued job needs a worker on this store, so start one in the
     background (it exits when no job is left) unless one runs already. Returns its log file."""
-    if os.environ.get("MODELPLANE_URL"):
-        return None
     from modelplane.cli.context import platform
     from modelplane.config import get_settings
     from modelplane.jobs.pool import live_workers
+    from modelplane.local import Local
 
-    if live_workers(platform().store):
+    local = platform()
+    if not isinstance(local, Local) or live_workers(local.store):
         return None
     log = get_settings().home / "logs" / f"worker-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     log.parent.mkdir(parents=True, exist_ok=True)

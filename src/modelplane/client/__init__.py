@@ -1,8 +1,11 @@
-"""The Python SDK: `Client(url, api_key)` has the surface of `modelplane.Local`, over HTTP.
+"""The Python SDK: `Client(url, api_key)` implements `modelplane.platform.Platform` over HTTP, as
+`modelplane.Local` does in-process.
 
 Answers come back as the same view classes the library returns (rebuilt from JSON), and failures as the
 same typed errors (`modelplane.errors`), so the CLI runs one code path against either. Local files given
-as dataset sources are uploaded in verified, resumable chunks.
+as dataset sources are uploaded in verified, resumable chunks. Progress comes back through the `on_*`
+callbacks, as the server's job reports it. Each verb imports the views it returns when called, so a client
+that lists runs loads no more than that.
 """
 
 from __future__ import annotations
@@ -14,22 +17,26 @@ import time
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from modelplane import errors
 from modelplane.client.catalog import Datasets, Models, Runs, Studies
 from modelplane.client.http import Http, parse, quoted
 from modelplane.client.operations import Deployments, Jobs, RetrainPolicies
 from modelplane.client.security import AuditLog, Keys, UsageReports
-from modelplane.compression.views import Comparison, CompressResult
-from modelplane.evaluation.views import EvaluationReport
-from modelplane.jobs.views import JobInfo
-from modelplane.retrain.views import FiringInfo
-from modelplane.serving.deployments import DeploymentInfo
-from modelplane.training.run_views import RunInfo
-from modelplane.tuning.views import StudyInfo
+from modelplane.platform import OnEpoch, OnJobUpdate, OnTrial
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from modelplane.compression.views import Comparison, CompressResult
+    from modelplane.evaluation.views import EvaluationReport
+    from modelplane.jobs.views import JobInfo
+    from modelplane.retrain.views import FiringInfo
+    from modelplane.serving.deployments import DeploymentInfo
+    from modelplane.training.run_views import RunInfo
+    from modelplane.tuning.views import StudyInfo
 
 
 class Client:
@@ -66,59 +73,43 @@ class Client:
         self,
         config: Mapping[str, Any] | None = None,
         *,
-        progress: bool = False,
-        on_epoch: Callable[[dict[str, float]], None] | None = None,
+        on_epoch: OnEpoch | None = None,
         wait: bool = True,
         **fields: Any,
     ) -> RunInfo:
         """Start a run on the server; with `wait`, follow it (per-epoch callbacks) until it ends."""
+        from modelplane.training.run_views import RunInfo
+
         found = self._http.json("POST", "/api/v1/runs", json={**(config or {}), **fields})
         run = parse(RunInfo, found)
-        return self._follow(run, found["job_id"], progress, on_epoch) if wait else run
+        return self._follow(run, found["job_id"], on_epoch) if wait else run
 
     def retrain(self, model: str) -> FiringInfo:
         """Fire `model`'s retrain policy now; returns the firing (`.job_id` is the job to follow)."""
+        from modelplane.retrain.views import FiringInfo
+
         return parse(FiringInfo, self._http.json("POST", f"/api/v1/retrain-policies/{quoted(model)}/trigger"))
 
-    def resume(self, run_id: str, *, progress: bool = False) -> RunInfo:
-        found = self._http.json("POST", f"/api/v1/runs/{quoted(run_id)}/resume")
-        return self._follow(parse(RunInfo, found), found["job_id"], progress, None)
+    def resume(self, run_id: str, *, on_epoch: OnEpoch | None = None) -> RunInfo:
+        from modelplane.training.run_views import RunInfo
 
-    def _follow(
-        self,
-        run: RunInfo,
-        job_id: str,
-        progress: bool,
-        on_epoch: Callable[[dict[str, float]], None] | None,
-    ) -> RunInfo:
+        found = self._http.json("POST", f"/api/v1/runs/{quoted(run_id)}/resume")
+        return self._follow(parse(RunInfo, found), found["job_id"], on_epoch)
+
+    def _follow(self, run: RunInfo, job_id: str, on_epoch: OnEpoch | None) -> RunInfo:
         """Report the run's new epochs until the job training it ends (the run's own status lags behind
         the job while a worker has yet to start it)."""
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        epochs = int(run.config.get("epochs", 0)) or None
         seen = len(run.history)
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[metrics]}"),
-            TimeElapsedColumn(),
-            disable=not progress,
-            transient=True,
-        ) as bar:
-            task = bar.add_task(f"run {run.id} on {self.url}", total=epochs, metrics="")
-            while True:
-                finished = self.jobs.get(job_id).finished  # read first: the run is final once it is
-                run = self.runs.get(run.id)
+        while True:
+            finished = self.jobs.get(job_id).finished  # read first: the run is final once it is
+            run = self.runs.get(run.id)
+            if on_epoch is not None:
                 for epoch in run.history[seen:]:
-                    if on_epoch is not None:
-                        on_epoch(epoch)
-                    shown = ", ".join(f"{k} {v:.4f}" for k, v in epoch.items() if k != "epoch")
-                    bar.update(task, completed=len(run.history), metrics=shown)
-                seen = len(run.history)
-                if finished:
-                    break
-                time.sleep(0.25)
+                    on_epoch(epoch)
+            seen = len(run.history)
+            if finished:
+                break
+            time.sleep(0.25)
         if run.status != "succeeded":
             raise errors.ModelplaneError(
                 f"run {run.id} {run.status}: {run.error or 'see `modelplane runs show`'}"
@@ -128,10 +119,12 @@ class Client:
     def evaluate(
         self, model_ref: str, data_ref: str, *, split: str = "test", runtime: str = "onnx"
     ) -> EvaluationReport:
+        from modelplane.evaluation.views import EvaluationReport
+
         body = {"model": model_ref, "data": data_ref, "split": split, "runtime": runtime}
         return parse(EvaluationReport, self._http.json("POST", "/api/v1/evaluations", json=body))
 
-    def export(self, model_ref: str, fmt: str, out_dir: str | Path) -> list[Path]:
+    def export(self, model_ref: str, fmt: str, out_dir: str | Path) -> builtins.list[Path]:
         response = self._http.call(
             "GET", f"/api/v1/versions/{quoted(model_ref)}/export", params={"format": fmt}
         )
@@ -144,11 +137,15 @@ class Client:
         return [out / name for name in names]
 
     def deploy(self, spec: Mapping[str, Any], *, name: str | None = None) -> DeploymentInfo:
+        from modelplane.serving.deployments import DeploymentInfo
+
         found = self._http.json("POST", "/api/v1/deployments", json={"spec": dict(spec), "name": name})
         return parse(DeploymentInfo, found)
 
-    def predict(self, deployment: str, rows: Any) -> dict[str, np.ndarray]:
+    def predict(self, deployment: str, rows: npt.ArrayLike | str | Path) -> dict[str, np.ndarray]:
         """Outputs for `rows` (an array, nested lists, or a .csv/.parquet/.npz file) from the data plane."""
+        import numpy as np
+
         if isinstance(rows, (str, Path)):
             from modelplane.serving.offline import read_rows
 
@@ -173,12 +170,13 @@ class Client:
         batch_size: int = 4096,
         overwrite: bool = False,
         background: bool = False,
-        on_update: Callable[[JobInfo], None] | None = None,
+        on_update: OnJobUpdate | None = None,
     ) -> JobInfo:
         """Upload `input`, predict it on the server as a job, and (unless `background`) wait for it and
         download the predictions to `output`; `modelplane jobs download` fetches them later."""
         from modelplane.jobs.batch.paths import check_input, check_output
         from modelplane.jobs.follow import succeeded
+        from modelplane.jobs.views import JobInfo
 
         source, target = Path(input).expanduser(), Path(output).expanduser().resolve()
         check_input(source)
@@ -203,14 +201,16 @@ class Client:
         config: Mapping[str, Any] | None = None,
         *,
         resume: str | None = None,
-        progress: bool = False,
+        on_trial: OnTrial | None = None,
         **fields: Any,
     ) -> StudyInfo:
         """Run a study on the server's workers (checked now) and wait for its registered best trial;
         `resume=NAME` continues an interrupted one (`parallel`/`timeout` may change)."""
+        from modelplane.jobs.views import JobInfo
+
         body = {**(config or {}), **fields, **({"resume": resume} if resume else {})}
         job = parse(JobInfo, self._http.json("POST", "/api/v1/studies", json=body))
-        done = self._await(job, progress, f"tune {job.params['study']}")
+        done = self._await(job, on_trial)
         return self.studies.get(str(done.result["study"] if done.result else job.params["study"]))
 
     def compress(
@@ -218,40 +218,37 @@ class Client:
         ref: str,
         request: Mapping[str, Any] | None = None,
         *,
-        progress: bool = False,
-        on_epoch: Callable[[dict[str, float]], None] | None = None,
+        on_epoch: OnEpoch | None = None,
         **fields: Any,
     ) -> CompressResult:
         """A smaller version of `ref`, made by a server worker: `compress("m@1", quantize="int8")`.
-        `on_epoch` is not called remotely; the job's progress shows the epochs."""
+        Remotely `on_epoch` sees each epoch's number only (`{"epoch": 3.0}`), as the job reports it."""
+        from modelplane.compression.views import CompressResult
+        from modelplane.jobs.views import JobInfo
+
         body = {"ref": ref, "request": {**(request or {}), **fields}}
         job = parse(JobInfo, self._http.json("POST", "/api/v1/compressions", json=body))
-        return parse(CompressResult, self._await(job, progress, f"compress {ref}").result)
+        on_unit = (lambda done: on_epoch({"epoch": float(done)})) if on_epoch is not None else None
+        return parse(CompressResult, self._await(job, on_unit).result)
 
     def compare(self, refs: builtins.list[str] | tuple[str, ...]) -> Comparison:
+        from modelplane.compression.views import Comparison
+
         return parse(Comparison, self._http.json("POST", "/api/v1/comparisons", json={"refs": list(refs)}))
 
-    def _await(self, job: JobInfo, progress: bool, title: str) -> JobInfo:
-        """Wait for a job to succeed, with a bar of its progress (trials, epochs) when asked."""
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    def _await(self, job: JobInfo, on_unit: Callable[[int], None] | None) -> JobInfo:
+        """Wait for a job to succeed; `on_unit(done)` hears each new unit of its progress (trials, epochs)."""
         from modelplane.jobs.follow import succeeded
 
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[state]}"),
-            TimeElapsedColumn(),
-            disable=not progress,
-            transient=True,
-        ) as bar:
-            task = bar.add_task(title, total=job.progress.total, state=job.state)
+        seen = 0
 
-            def show(found: JobInfo) -> None:
-                bar.update(task, total=found.progress.total, completed=found.progress.done, state=found.state)
+        def report(found: JobInfo) -> None:
+            nonlocal seen
+            if on_unit is not None and found.progress.done > seen:
+                seen = found.progress.done
+                on_unit(seen)
 
-            return succeeded(self.jobs.wait(job.id, on_update=show))
+        return succeeded(self.jobs.wait(job.id, on_update=report))
 
     def close(self) -> None:
         self._http.client.close()

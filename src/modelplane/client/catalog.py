@@ -6,18 +6,21 @@ import builtins
 import hashlib
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelplane import errors
 from modelplane.client.http import CHUNK_BYTES, Area, parse, quoted
-from modelplane.data.catalog import DatasetSummary, DatasetVersionInfo
-from modelplane.data.ingest import IngestResult
-from modelplane.registry.views import ModelInfo, ModelVersionInfo
-from modelplane.training.run_views import RunInfo
-from modelplane.tuning.views import StudyInfo
+from modelplane.platform import OnRows
+
+if TYPE_CHECKING:
+    from modelplane.data.catalog import DatasetSummary, DatasetVersionInfo
+    from modelplane.data.ingest import IngestResult
+    from modelplane.registry.views import ModelInfo, ModelVersionInfo
+    from modelplane.training.run_views import RunInfo
+    from modelplane.tuning.views import StudyInfo
 
 
 class Datasets(Area):
@@ -34,9 +37,12 @@ class Datasets(Area):
         chunk_rows: int = 65_536,
         image_size: tuple[int, int] | None = None,
         image_mode: str | None = None,
-        on_rows: Callable[[int], None] | None = None,
+        on_rows: OnRows | None = None,
     ) -> IngestResult:
         """`source` is builtin:NAME or a local file/folder (uploaded first; an IDX labels file too)."""
+        from modelplane.data.catalog import DatasetVersionInfo
+        from modelplane.data.ingest import IngestResult
+
         if not source.startswith("builtin:"):
             path = Path(source)
             if not path.exists():
@@ -94,13 +100,19 @@ class Datasets(Area):
                     )
             return str(self._http.json("POST", f"/api/v1/uploads/{upload['id']}/complete")["source"])
 
-    def list(self) -> list[DatasetSummary]:
+    def list(self) -> builtins.list[DatasetSummary]:
+        from modelplane.data.catalog import DatasetSummary
+
         return [parse(DatasetSummary, item) for item in self._http.items("/api/v1/datasets")]
 
     def get(self, ref: str) -> DatasetVersionInfo:
+        from modelplane.data.catalog import DatasetVersionInfo
+
         return parse(DatasetVersionInfo, self._http.json("GET", f"/api/v1/datasets/{quoted(ref)}"))
 
     def versions(self, name: str) -> builtins.list[DatasetVersionInfo]:
+        from modelplane.data.catalog import DatasetVersionInfo
+
         items = self._http.items(f"/api/v1/datasets/{quoted(name)}/versions")
         return [parse(DatasetVersionInfo, item) for item in items]
 
@@ -121,7 +133,9 @@ def _as_file(path: Path) -> Iterator[Path]:
 
 
 class Runs(Area):
-    def list(self, *, limit: int = 50, model: str | None = None) -> list[RunInfo]:
+    def list(self, *, limit: int = 50, model: str | None = None) -> builtins.list[RunInfo]:
+        from modelplane.training.run_views import RunInfo
+
         params: dict[str, Any] = {"limit": limit}
         if model:
             params["model"] = model
@@ -129,20 +143,30 @@ class Runs(Area):
         return [parse(RunInfo, item) for item in page["items"]]
 
     def get(self, run_id: str) -> RunInfo:
+        from modelplane.training.run_views import RunInfo
+
         return parse(RunInfo, self._http.json("GET", f"/api/v1/runs/{quoted(run_id)}"))
 
 
 class Models(Area):
-    def list(self) -> list[ModelInfo]:
+    def list(self) -> builtins.list[ModelInfo]:
+        from modelplane.registry.views import ModelInfo
+
         return [parse(ModelInfo, item) for item in self._http.items("/api/v1/models")]
 
     def get(self, name: str) -> ModelInfo:
+        from modelplane.registry.views import ModelInfo
+
         return parse(ModelInfo, self._http.json("GET", f"/api/v1/models/{quoted(name)}"))
 
     def version(self, ref: str) -> ModelVersionInfo:
+        from modelplane.registry.views import ModelVersionInfo
+
         return parse(ModelVersionInfo, self._http.json("GET", f"/api/v1/versions/{quoted(ref)}"))
 
     def alias(self, ref: str, alias: str) -> ModelVersionInfo:
+        from modelplane.registry.views import ModelVersionInfo
+
         name = ref.partition("@")[0]
         path = f"/api/v1/models/{quoted(name)}/aliases/{quoted(alias)}"
         return parse(ModelVersionInfo, self._http.json("PUT", path, json={"version": ref}))
@@ -155,8 +179,12 @@ class Models(Area):
 
 
 class Studies(Area):
-    def list(self) -> list[StudyInfo]:
+    def list(self) -> builtins.list[StudyInfo]:
+        from modelplane.tuning.views import StudyInfo
+
         return [parse(StudyInfo, item) for item in self._http.items("/api/v1/studies")]
 
     def get(self, name: str) -> StudyInfo:
+        from modelplane.tuning.views import StudyInfo
+
         return parse(StudyInfo, self._http.json("GET", f"/api/v1/studies/{quoted(name)}"))

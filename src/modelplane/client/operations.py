@@ -5,25 +5,32 @@ from __future__ import annotations
 import builtins
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from modelplane import errors
 from modelplane.client.http import Area, error_from, parse, quoted
-from modelplane.jobs.views import JobInfo, LogLine
+from modelplane.platform import OnJobUpdate
 from modelplane.retrain.settings import DEFAULT_EPOCHS, DEFAULT_REPLAY
-from modelplane.retrain.views import RetrainPolicyInfo
-from modelplane.serving.deployments import DeploymentInfo
+
+if TYPE_CHECKING:
+    from modelplane.jobs.views import JobInfo, LogLine
+    from modelplane.retrain.views import RetrainPolicyInfo
+    from modelplane.serving.deployments import DeploymentInfo
 
 
 class Deployments(Area):
-    def list(self) -> list[DeploymentInfo]:
+    def list(self) -> builtins.list[DeploymentInfo]:
+        from modelplane.serving.deployments import DeploymentInfo
+
         return [parse(DeploymentInfo, item) for item in self._http.items("/api/v1/deployments")]
 
     def get(self, name: str) -> DeploymentInfo:
+        from modelplane.serving.deployments import DeploymentInfo
+
         return parse(DeploymentInfo, self._http.json("GET", f"/api/v1/deployments/{quoted(name)}"))
 
     def undeploy(self, name: str) -> None:
@@ -33,7 +40,11 @@ class Deployments(Area):
 class Jobs(Area):
     """Background jobs on the server (training, batch prediction); ids may be a unique prefix."""
 
-    def list(self, *, limit: int = 50, state: str | None = None, kind: str | None = None) -> list[JobInfo]:
+    def list(
+        self, *, limit: int = 50, state: str | None = None, kind: str | None = None
+    ) -> builtins.list[JobInfo]:
+        from modelplane.jobs.views import JobInfo
+
         params: dict[str, Any] = {"limit": limit, **({"state": state} if state else {})}
         params.update({"kind": kind} if kind else {})
         return [
@@ -41,15 +52,20 @@ class Jobs(Area):
         ]
 
     def get(self, job_id: str) -> JobInfo:
+        from modelplane.jobs.views import JobInfo
+
         return parse(JobInfo, self._http.json("GET", f"/api/v1/jobs/{quoted(job_id)}"))
 
     def _log(self, job_id: str, after: int, limit: int) -> tuple[JobInfo, builtins.list[LogLine]]:
+        from modelplane.jobs.views import JobInfo, LogLine
+
         found = self._http.json(
             "GET", f"/api/v1/jobs/{quoted(job_id)}/logs", params={"after": after, "limit": limit}
         )
         return parse(JobInfo, found["job"]), [parse(LogLine, line) for line in found["lines"]]
 
     def logs(self, job_id: str, *, after: int = 0, limit: int = 1000) -> builtins.list[LogLine]:
+        """Log lines numbered after `after`."""
         return self._log(job_id, after, limit)[1]
 
     def follow(self, job_id: str, *, poll_s: float = 0.5) -> Iterator[LogLine]:
@@ -65,9 +81,11 @@ class Jobs(Area):
                 time.sleep(poll_s)
 
     def cancel(self, job_id: str) -> JobInfo:
+        from modelplane.jobs.views import JobInfo
+
         return parse(JobInfo, self._http.json("POST", f"/api/v1/jobs/{quoted(job_id)}/cancel"))
 
-    def wait(self, job_id: str, *, on_update: Callable[[JobInfo], None] | None = None) -> JobInfo:
+    def wait(self, job_id: str, *, on_update: OnJobUpdate | None = None) -> JobInfo:
         from modelplane.jobs.follow import wait_for
 
         return wait_for(lambda: self.get(job_id), on_update=on_update)
@@ -119,6 +137,8 @@ class RetrainPolicies(Area):
         lr: float | None = None,
         enabled: bool = True,
     ) -> RetrainPolicyInfo:
+        from modelplane.retrain.views import RetrainPolicyInfo
+
         body = {
             "data": data,
             "on": on,
@@ -132,10 +152,14 @@ class RetrainPolicies(Area):
         found = self._http.json("PUT", f"/api/v1/retrain-policies/{quoted(model)}", json=body)
         return parse(RetrainPolicyInfo, found)
 
-    def list(self) -> list[RetrainPolicyInfo]:
+    def list(self) -> builtins.list[RetrainPolicyInfo]:
+        from modelplane.retrain.views import RetrainPolicyInfo
+
         return [parse(RetrainPolicyInfo, item) for item in self._http.items("/api/v1/retrain-policies")]
 
     def get(self, model: str) -> RetrainPolicyInfo:
+        from modelplane.retrain.views import RetrainPolicyInfo
+
         return parse(RetrainPolicyInfo, self._http.json("GET", f"/api/v1/retrain-policies/{quoted(model)}"))
 
     def delete(self, model: str) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import builtins
 from datetime import date
+from typing import TYPE_CHECKING
 
 from modelplane.client.http import Area, parse, quoted
-from modelplane.security.audit import AuditRecord, Head, Verification
-from modelplane.security.keys import KeyInfo, NewKey
-from modelplane.security.metering import UsageRow
+
+if TYPE_CHECKING:
+    from modelplane.security.audit import AuditRecord, Head, Verification
+    from modelplane.security.keys import KeyInfo, NewKey
+    from modelplane.security.metering import UsageRow
 
 
 class Keys(Area):
@@ -21,22 +24,30 @@ class Keys(Area):
         rate: str | None = None,
         quota: str | None = None,
     ) -> NewKey:
+        from modelplane.security.keys import KeyInfo, NewKey
+
         body = {"role": role, "name": name, "deployments": list(deployments), "rate": rate, "quota": quota}
         found = self._http.json("POST", "/api/v1/keys", json=body)
         return NewKey(found["key"], parse(KeyInfo, found["info"]))
 
     def list(self, *, include_revoked: bool = True) -> builtins.list[KeyInfo]:
+        from modelplane.security.keys import KeyInfo
+
         items = self._http.items("/api/v1/keys", include_revoked=include_revoked)
         return [parse(KeyInfo, item) for item in items]
 
     def revoke(self, key_id: str) -> KeyInfo:
+        from modelplane.security.keys import KeyInfo
+
         return parse(KeyInfo, self._http.json("DELETE", f"/api/v1/keys/{quoted(key_id)}"))
 
 
 class UsageReports(Area):
     def report(
         self, since: date | str, until: date | str | None = None, *, key: str | None = None
-    ) -> list[UsageRow]:
+    ) -> builtins.list[UsageRow]:
+        from modelplane.security.metering import UsageRow
+
         params = {
             "since": str(since),
             **({"until": str(until)} if until else {}),
@@ -46,14 +57,20 @@ class UsageReports(Area):
 
 
 class AuditLog(Area):
-    def log(self, *, limit: int = 50) -> list[AuditRecord]:
+    def log(self, *, limit: int = 50) -> builtins.list[AuditRecord]:
+        from modelplane.security.audit import AuditRecord
+
         return [
             parse(AuditRecord, item)
             for item in self._http.json("GET", "/api/v1/audit", params={"limit": limit})
         ]
 
     def verify(self) -> Verification:
+        from modelplane.security.audit import Verification
+
         return parse(Verification, self._http.json("GET", "/api/v1/audit/verify"))
 
     def head(self) -> Head:
+        from modelplane.security.audit import Head
+
         return parse(Head, self._http.json("GET", "/api/v1/audit/head"))

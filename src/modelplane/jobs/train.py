@@ -12,6 +12,7 @@ from modelplane.jobs.context import JobCancelled, JobContext
 from modelplane.jobs.queue import enqueue, list_jobs
 from modelplane.jobs.views import CANCELLED, QUEUED, RUNNING, JobInfo
 from modelplane.store import Store
+from modelplane.training.run_catalog import get_run
 from modelplane.training.runs import (
     RESUMABLE,
     RunConfig,
@@ -19,7 +20,6 @@ from modelplane.training.runs import (
     continue_run,
     create_run,
     end_run,
-    get_run,
 )
 
 _CHECKPOINT = re.compile(r"^epoch-(\d+)\.pt$")

@@ -11,8 +11,9 @@ from modelplane.jobs.context import JobContext
 from modelplane.jobs.queue import enqueue
 from modelplane.jobs.views import JobInfo
 from modelplane.store import Store
+from modelplane.tuning.catalog import get_study
 from modelplane.tuning.config import parse_tune_config
-from modelplane.tuning.studies import create_study, get_study, resume
+from modelplane.tuning.studies import create_study, resume
 
 SESSION_FIELDS = ("parallel", "timeout")
 

@@ -1,20 +1,34 @@
 """The in-process platform: every verb of the CLI as a method, no server needed.
 
-`modelplane.Local()` uses MODELPLANE_HOME (default ~/.modelplane); the HTTP client mirrors this surface.
+`modelplane.Local()` uses MODELPLANE_HOME (default ~/.modelplane). Like the HTTP client, it implements
+`modelplane.platform.Platform`; each verb imports what it needs when called, so listing stays light.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelplane.config import Settings, get_settings
 from modelplane.local.catalog import Datasets, Models, Runs, Studies
 from modelplane.local.operations import Deployments, Jobs, RetrainPolicies
 from modelplane.local.security import AuditLog, Keys, UsageReports
+from modelplane.platform import OnEpoch, OnJobUpdate, OnTrial
 from modelplane.store import Store
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from modelplane.compression.views import Comparison, CompressResult
+    from modelplane.evaluation.views import EvaluationReport
+    from modelplane.jobs.views import JobInfo
+    from modelplane.retrain.views import FiringInfo
+    from modelplane.serving.deployments import DeploymentInfo
+    from modelplane.training.run_views import RunInfo
+    from modelplane.tuning.views import StudyInfo
 
 
 class Local:
@@ -43,25 +57,32 @@ class Local:
         self,
         config: Mapping[str, Any] | None = None,
         *,
-        progress: bool = False,
-        on_epoch: Callable[[dict[str, float]], None] | None = None,
+        on_epoch: OnEpoch | None = None,
+        wait: bool = True,
         **fields: Any,
-    ) -> Any:
-        """Train and register: `train(data="digits", model="mlp", train={"epochs": 5})` or a config dict."""
+    ) -> RunInfo:
+        """Train and register: `train(data="digits", model="mlp", train={"epochs": 5})` or a config dict.
+        Without `wait`, the run is queued as a job (a worker trains it) and returned as it stands."""
         from modelplane.provenance import current_user
         from modelplane.training.runs import parse_run_config, start_run
 
         run_config = parse_run_config({**(config or {}), **fields})
-        return start_run(self.store, run_config, progress=progress, by=current_user(), on_epoch=on_epoch)
+        if not wait:
+            from modelplane.jobs.train import submit_train
+            from modelplane.training.run_catalog import get_run
+
+            job = submit_train(self.store, run_config, by=current_user())
+            return get_run(self.store, str(job.params["run_id"]))
+        return start_run(self.store, run_config, progress=False, by=current_user(), on_epoch=on_epoch)
 
     def tune(
         self,
         config: Mapping[str, Any] | None = None,
         *,
         resume: str | None = None,
-        progress: bool = False,
+        on_trial: OnTrial | None = None,
         **fields: Any,
-    ) -> Any:
+    ) -> StudyInfo:
         """Search, then register the best trial: `tune(data="digits", model="mlp", trials=20)`.
 
         `tune(resume="digits-mlp-1")` continues a study with its stored settings; `parallel=` and `timeout=`
@@ -76,17 +97,22 @@ class Local:
 
         if resume is None:
             tune_config = parse_tune_config({**(config or {}), **fields})
-            return tune(self.store, tune_config, by=current_user(), progress=progress)
+            return tune(self.store, tune_config, by=current_user(), on_trial=on_trial)
         fixed = sorted({*(config or {}), *fields} - {"parallel", "timeout"})
         if fixed:
             raise Invalid(
                 f"--resume continues study {resume} with its stored settings; drop {', '.join(fixed)} "
                 "(only parallel and timeout may change)"
             )
-        session = {"parallel": fields.get("parallel"), "timeout": fields.get("timeout")}
-        return resume_study(self.store, resume, progress=progress, **session)
+        return resume_study(
+            self.store,
+            resume,
+            parallel=fields.get("parallel"),
+            timeout=fields.get("timeout"),
+            on_trial=on_trial,
+        )
 
-    def retrain(self, model: str) -> Any:
+    def retrain(self, model: str) -> FiringInfo:
         """Fire `model`'s retrain policy now; returns the firing (`.job_id` is its queued job, which a worker
         runs: `modelplane up`, `modelplane worker`, or `jobs.wait` after starting one)."""
         from modelplane.provenance import current_user
@@ -94,17 +120,19 @@ class Local:
 
         return trigger_now(self.store, model, by=current_user())
 
-    def resume(self, run_id: str, *, progress: bool = False) -> Any:
+    def resume(self, run_id: str, *, on_epoch: OnEpoch | None = None) -> RunInfo:
         from modelplane.training.runs import resume_run
 
-        return resume_run(self.store, run_id, progress=progress)
+        return resume_run(self.store, run_id, progress=False, on_epoch=on_epoch)
 
-    def evaluate(self, model_ref: str, data_ref: str, *, split: str = "test", runtime: str = "onnx") -> Any:
+    def evaluate(
+        self, model_ref: str, data_ref: str, *, split: str = "test", runtime: str = "onnx"
+    ) -> EvaluationReport:
         from modelplane.evaluation.versions import evaluate_version
 
         return evaluate_version(self.store, model_ref, data_ref, split=split, runtime=runtime)
 
-    def export(self, model_ref: str, fmt: str, out_dir: str | Path) -> list[Path]:
+    def export(self, model_ref: str, fmt: str, out_dir: str | Path) -> builtins.list[Path]:
         from modelplane.registry.export_files import export_version
 
         return export_version(self.store, model_ref, fmt, Path(out_dir))
@@ -114,10 +142,9 @@ class Local:
         ref: str,
         request: Mapping[str, Any] | None = None,
         *,
-        progress: bool = False,
-        on_epoch: Callable[[dict[str, float]], None] | None = None,
+        on_epoch: OnEpoch | None = None,
         **fields: Any,
-    ) -> Any:
+    ) -> CompressResult:
         """A smaller version of `ref` under the same name: `compress("digits-mlp@1", quantize="int8")`,
         `prune=0.6, structured=True` or `distill="mlp:64,32", epochs=10`. Returns the new version and
         its comparison with `ref` (`.version`, `.report`, `.to_dict()`)."""
@@ -126,17 +153,15 @@ class Local:
         from modelplane.provenance import current_user
 
         parsed = parse_request({**(request or {}), **fields})
-        return compress_version(
-            self.store, ref, parsed, progress=progress, by=current_user(), on_epoch=on_epoch
-        )
+        return compress_version(self.store, ref, parsed, progress=False, by=current_user(), on_epoch=on_epoch)
 
-    def compare(self, refs: builtins.list[str] | tuple[str, ...]) -> Any:
+    def compare(self, refs: builtins.list[str] | tuple[str, ...]) -> Comparison:
         """Size, parameters, latency (batch 1 and 64) and test metrics of `refs`, relative to the first."""
         from modelplane.compression.compare import compare_versions
 
         return compare_versions(self.store, list(refs))
 
-    def deploy(self, spec: Mapping[str, Any], *, name: str | None = None) -> Any:
+    def deploy(self, spec: Mapping[str, Any], *, name: str | None = None) -> DeploymentInfo:
         """Save a deployment (`{"model": "digits-cnn@production", "canary": {...}, "batching": {...}}`);
         running servers pick it up within their poll interval."""
         from modelplane.provenance import current_user
@@ -144,7 +169,7 @@ class Local:
 
         return save_deployment(self.store, parse_spec(dict(spec)), name=name, by=current_user())
 
-    def predict(self, deployment: str, rows: Any) -> dict[str, Any]:
+    def predict(self, deployment: str, rows: npt.ArrayLike | str | Path) -> dict[str, np.ndarray]:
         """Predict in-process through a deployment (the server's runtimes); `rows`: an array or a file."""
         import numpy as np
 
@@ -166,8 +191,8 @@ class Local:
         batch_size: int = 4096,
         overwrite: bool = False,
         background: bool = False,
-        on_update: Callable[[Any], None] | None = None,
-    ) -> Any:
+        on_update: OnJobUpdate | None = None,
+    ) -> JobInfo:
         """Predict every row of a CSV/Parquet/NPZ file through a deployment into a Parquet or CSV file, as a
         job: checked now, then run here (or, with `background`, queued for a worker). Returns the job."""
         from modelplane.jobs.batch.kind import parse_batch_request, submit_batch

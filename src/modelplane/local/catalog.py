@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
+from modelplane.platform import OnRows
 from modelplane.store import Store
+
+if TYPE_CHECKING:
+    from modelplane.data.catalog import DatasetSummary, DatasetVersionInfo
+    from modelplane.data.ingest import IngestResult
+    from modelplane.registry.views import ModelInfo, ModelVersionInfo
+    from modelplane.training.run_views import RunInfo
+    from modelplane.tuning.views import StudyInfo
 
 
 class Datasets:
@@ -26,8 +33,8 @@ class Datasets:
         chunk_rows: int = 65_536,
         image_size: tuple[int, int] | None = None,
         image_mode: str | None = None,
-        on_rows: Callable[[int], None] | None = None,
-    ) -> Any:
+        on_rows: OnRows | None = None,
+    ) -> IngestResult:
         from modelplane.data.ingest import IngestOptions, add_dataset
         from modelplane.provenance import current_user
 
@@ -43,17 +50,17 @@ class Datasets:
         )
         return add_dataset(self._store, name, source, options, by=current_user(), on_rows=on_rows)
 
-    def list(self) -> list[Any]:
+    def list(self) -> builtins.list[DatasetSummary]:
         from modelplane.data.catalog import list_datasets
 
         return list_datasets(self._store)
 
-    def get(self, ref: str) -> Any:
+    def get(self, ref: str) -> DatasetVersionInfo:
         from modelplane.data.catalog import get_version
 
         return get_version(self._store, ref)
 
-    def versions(self, name: str) -> builtins.list[Any]:
+    def versions(self, name: str) -> builtins.list[DatasetVersionInfo]:
         from modelplane.data.catalog import list_versions
 
         return list_versions(self._store, name)
@@ -63,13 +70,13 @@ class Runs:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def list(self, *, limit: int = 50, model: str | None = None) -> list[Any]:
-        from modelplane.training.runs import list_runs
+    def list(self, *, limit: int = 50, model: str | None = None) -> builtins.list[RunInfo]:
+        from modelplane.training.run_catalog import list_runs
 
         return list_runs(self._store, limit=limit, model=model)
 
-    def get(self, run_id: str) -> Any:
-        from modelplane.training.runs import get_run
+    def get(self, run_id: str) -> RunInfo:
+        from modelplane.training.run_catalog import get_run
 
         return get_run(self._store, run_id)
 
@@ -78,22 +85,22 @@ class Models:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def list(self) -> list[Any]:
+    def list(self) -> builtins.list[ModelInfo]:
         from modelplane.registry.registry import list_models
 
         return list_models(self._store)
 
-    def get(self, name: str) -> Any:
+    def get(self, name: str) -> ModelInfo:
         from modelplane.registry.registry import get_model
 
         return get_model(self._store, name)
 
-    def version(self, ref: str) -> Any:
+    def version(self, ref: str) -> ModelVersionInfo:
         from modelplane.registry.registry import get_version
 
         return get_version(self._store, ref)
 
-    def alias(self, ref: str, alias: str) -> Any:
+    def alias(self, ref: str, alias: str) -> ModelVersionInfo:
         from modelplane.provenance import current_user
         from modelplane.registry.registry import set_alias
 
@@ -118,12 +125,12 @@ class Studies:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def list(self) -> list[Any]:
-        from modelplane.tuning.studies import list_studies
+    def list(self) -> builtins.list[StudyInfo]:
+        from modelplane.tuning.catalog import list_studies
 
         return list_studies(self._store)
 
-    def get(self, name: str) -> Any:
-        from modelplane.tuning.studies import get_study
+    def get(self, name: str) -> StudyInfo:
+        from modelplane.tuning.catalog import get_study
 
         return get_study(self._store, name)

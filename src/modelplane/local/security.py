@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import builtins
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING
 
 from modelplane.store import Store
+
+if TYPE_CHECKING:
+    from modelplane.security.audit import AuditRecord, Head, Verification
+    from modelplane.security.keys import KeyInfo, NewKey
+    from modelplane.security.metering import UsageRow
+    from modelplane.security.principal import Principal
 
 
 class Keys:
@@ -16,7 +22,7 @@ class Keys:
         self._store = store
 
     @staticmethod
-    def _actor() -> Any:
+    def _actor() -> Principal:
         from modelplane.provenance import current_user
         from modelplane.security.principal import Principal
 
@@ -30,7 +36,7 @@ class Keys:
         deployments: tuple[str, ...] | builtins.list[str] = (),
         rate: str | None = None,
         quota: str | None = None,
-    ) -> Any:
+    ) -> NewKey:
         """A new key; the result's `.key` is the only time the raw key is shown."""
         from modelplane.security.keys import create_key
 
@@ -44,12 +50,12 @@ class Keys:
             quota=quota,
         )
 
-    def list(self, *, include_revoked: bool = True) -> builtins.list[Any]:
+    def list(self, *, include_revoked: bool = True) -> builtins.list[KeyInfo]:
         from modelplane.security.keys import list_keys
 
         return list_keys(self._store, self._actor(), include_revoked=include_revoked)
 
-    def revoke(self, key_id: str) -> Any:
+    def revoke(self, key_id: str) -> KeyInfo:
         from modelplane.security.keys import revoke_key
 
         return revoke_key(self._store, self._actor(), key_id)
@@ -61,7 +67,7 @@ class UsageReports:
 
     def report(
         self, since: date | str, until: date | str | None = None, *, key: str | None = None
-    ) -> list[Any]:
+    ) -> builtins.list[UsageRow]:
         """Usage per key, deployment and UTC day, `since` and `until` inclusive (dates or YYYY-MM-DD)."""
         from modelplane.security.metering import parse_day, usage_report
 
@@ -74,19 +80,19 @@ class AuditLog:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def log(self, *, limit: int = 50) -> list[Any]:
+    def log(self, *, limit: int = 50) -> builtins.list[AuditRecord]:
         """The newest entries, newest first."""
         from modelplane.security.audit import log
 
         return log(self._store, limit=limit)
 
-    def verify(self) -> Any:
+    def verify(self) -> Verification:
         """Recompute the hash chain; `.ok`, or `.first_bad` and `.message` naming what was tampered with."""
         from modelplane.security.audit import verify
 
         return verify(self._store)
 
-    def head(self) -> Any:
+    def head(self) -> Head:
         from modelplane.security.audit import head
 
         return head(self._store)

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 
 from modelplane.data.catalog import DatasetVersionInfo, find_version_row, load_arrays, version_info
 from modelplane.data.splits import SplitConfig, split_indices
-from modelplane.errors import Conflict, Invalid, NotFound
+from modelplane.errors import Conflict, Invalid
 from modelplane.models.frameworks import Fitted, default_spec, family, framework_of, parse_spec
 from modelplane.models.spec import BaseSpec
 from modelplane.provenance import code_version
@@ -26,7 +26,8 @@ from modelplane.store import Store
 from modelplane.store.orm import DatasetVersion, ModelVersion, Run, RunMetric, utcnow
 from modelplane.training.config import TrainConfig
 from modelplane.training.packaging import package_version
-from modelplane.training.run_views import RunInfo, run_view
+from modelplane.training.run_catalog import find_run_row, get_run
+from modelplane.training.run_views import RunInfo
 from modelplane.validation import validated
 
 RESUMABLE = ("failed", "interrupted", "running")
@@ -103,7 +104,7 @@ def continue_run(
     (or that failed or was interrupted) from its last checkpoint: what a job worker runs, since it cannot
     tell a first attempt from a retry."""
     with store.db.session() as session:
-        row = _run_row(session, run_id)
+        row = find_run_row(session, run_id)
         if row.status not in ("queued", *RESUMABLE):
             raise Conflict(f"run {row.id} has {row.status}; only a queued or interrupted run can continue")
         first = row.status == "queued"
@@ -118,7 +119,7 @@ def end_run(store: Store, run_id: str, status: str, reason: str) -> None:
     """Record the end of a run whose trainer is gone (its job was cancelled, or its process died); a run
     that already ended is left as it is."""
     with store.db.session() as session:
-        row = _run_row(session, run_id)
+        row = find_run_row(session, run_id)
         if row.status not in ("queued", "running"):
             return
         row.status, row.error, row.finished_at = status, reason, utcnow()
@@ -176,7 +177,7 @@ def register_run(store: Store, run_id: str, *, params: Mapping[str, Any], progre
     (an sklearn run, or a deleted folder) the run is refitted from its recorded seed, giving the same model.
     """
     with store.db.session() as session:
-        row = _run_row(session, run_id)
+        row = find_run_row(session, run_id)
         if session.scalar(select(ModelVersion.id).where(ModelVersion.run_id == row.id)) is not None:
             raise Conflict(f"run {row.id} already registered a version; see `modelplane runs show {row.id}`")
         if row.status not in ("succeeded", *RESUMABLE):
@@ -195,23 +196,13 @@ def resume_run(
 ) -> RunInfo:
     """Continue a run from its last checkpoint (same data, spec, config and split)."""
     with store.db.session() as session:
-        row = _run_row(session, run_id)
+        row = find_run_row(session, run_id)
         if row.status not in RESUMABLE:
             raise Conflict(f"run {row.id} has {row.status}; only a failed or interrupted run can be resumed")
         row.status, row.error, row.finished_at = "running", None, None
         audit.append(session, row.created_by, "run.resumed", row.id)
         run_id = row.id
     return _execute(store, run_id, resume=True, progress=progress, on_epoch=on_epoch)
-
-
-def _run_row(session: Any, run_id: str) -> Run:
-    row = session.get(Run, run_id)
-    if row is None:
-        matches = session.scalars(select(Run).where(Run.id.startswith(run_id))).all() if run_id else []
-        if len(matches) != 1:
-            raise NotFound(f"run '{run_id}' not found; list runs with `modelplane runs list`")
-        row = matches[0]
-    return row
 
 
 def _record_epochs(store: Store, run_id: str, history: Sequence[Mapping[str, float]]) -> None:
@@ -367,16 +358,3 @@ def _fit(
         on_epoch=on_epoch,
         on_resume=lambda history: _record_epochs(store, run_id, history),
     )
-
-
-def get_run(store: Store, run_id: str) -> RunInfo:
-    with store.db.session() as session:
-        return run_view(session, _run_row(session, run_id))
-
-
-def list_runs(store: Store, *, limit: int = 50, model: str | None = None) -> list[RunInfo]:
-    with store.db.session() as session:
-        query = select(Run).order_by(Run.started_at.desc()).limit(limit)
-        if model:
-            query = query.where(Run.model_name == model)
-        return [run_view(session, r) for r in session.scalars(query)]

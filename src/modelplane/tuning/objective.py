@@ -14,11 +14,7 @@ from modelplane.errors import Invalid
 from modelplane.store import Store
 from modelplane.training.runs import StopRun, create_run, fit_run
 from modelplane.tuning.plan import StudyPlan
-from modelplane.tuning.storage import retry_trial
-
-RUN_ID = "run_id"
-ERROR = "error"
-VALIDATION = "validation"
+from modelplane.tuning.storage import ERROR, RUN_ID, VALIDATION, retry_trial
 
 
 class StopFlag(Protocol):

@@ -26,6 +26,9 @@ MAX_ATTEMPTS = 3  # a trial that keeps killing its process (e.g. out of memory) 
 SETTINGS_ATTR = "modelplane"  # study user attr: the TuneConfig and the resolved dataset
 RETRY_OF = "retry_of"  # trial user attr: the number of the trial it repeats
 ATTEMPT = "attempt"
+RUN_ID = "run_id"  # trial user attr: the run that trained it
+ERROR = "error"  # trial user attr: why it failed
+VALIDATION = "validation"  # trial user attr: its validation metrics
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 

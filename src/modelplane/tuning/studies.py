@@ -19,18 +19,19 @@ from optuna.trial import TrialState
 from modelplane.errors import Conflict
 from modelplane.refs import Ref
 from modelplane.store import Store
-from modelplane.training.runs import end_run, get_run, register_run
+from modelplane.training.run_catalog import get_run
+from modelplane.training.runs import end_run, register_run
 from modelplane.tuning.config import TuneConfig, parse_tune_config
-from modelplane.tuning.objective import ERROR, RUN_ID
 from modelplane.tuning.plan import StudyPlan, make_plan
 from modelplane.tuning.progress import StudyProgress
 from modelplane.tuning.storage import (
+    ERROR,
+    RUN_ID,
     SETTINGS_ATTR,
     load_study,
     open_storage,
     recover_stale,
     storage_url,
-    study_names,
     trials_used,
 )
 from modelplane.tuning.summaries import BEST_TRIAL_ATTR, VERSION_ATTR, study_view
@@ -42,10 +43,18 @@ class StudyInterrupted(KeyboardInterrupt):
     """Ctrl-C during a study: finished trials are kept and the message says how to resume."""
 
 
-def tune(store: Store, config: TuneConfig, *, by: str = "", progress: bool = False) -> StudyInfo:
-    """Validate everything, create the study, run its trials, register the best one."""
+def tune(
+    store: Store,
+    config: TuneConfig,
+    *,
+    by: str = "",
+    progress: bool = False,
+    on_trial: Callable[[int], None] | None = None,
+) -> StudyInfo:
+    """Validate everything, create the study, run its trials, register the best one; `on_trial(trials used)`
+    is called as trials end."""
     study, plan = _create(store, config, by=by)
-    return _run(store, study, plan, progress=progress)
+    return _run(store, study, plan, progress=progress, on_trial=on_trial)
 
 
 def create_study(store: Store, config: TuneConfig, *, by: str = "") -> str:
@@ -109,15 +118,6 @@ def resume(
             reason = f"the process running trial {trial.number} of study {name} died; --resume runs it again"
             end_run(store, trial.user_attrs[RUN_ID], "interrupted", reason)
     return _run(store, study, plan, progress=progress, on_trial=on_trial)
-
-
-def get_study(store: Store, name: str) -> StudyInfo:
-    return study_view(load_study(open_storage(storage_url(store)), name), detail=True)
-
-
-def list_studies(store: Store) -> list[StudyInfo]:
-    storage = open_storage(storage_url(store))
-    return [study_view(load_study(storage, name), detail=False) for name in study_names(storage)]
 
 
 def _next_name(existing: list[str], config: TuneConfig) -> str:

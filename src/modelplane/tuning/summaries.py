@@ -7,8 +7,7 @@ import warnings
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from modelplane.tuning.objective import ERROR, RUN_ID, VALIDATION
-from modelplane.tuning.storage import RETRY_OF, SETTINGS_ATTR, trials_used
+from modelplane.tuning.storage import ERROR, RETRY_OF, RUN_ID, SETTINGS_ATTR, VALIDATION, trials_used
 from modelplane.tuning.views import StudyInfo, TrialInfo
 
 BEST_TRIAL_ATTR = "best_trial"

@@ -12,7 +12,7 @@ from modelplane.compression.compare import compare_versions
 from modelplane.jobs.compress import submit_compress
 from modelplane.jobs.tune import submit_tune
 from modelplane.security.principal import Principal
-from modelplane.tuning.studies import get_study, list_studies
+from modelplane.tuning.catalog import get_study, list_studies
 
 router = APIRouter(tags=["tuning and compression"])
 

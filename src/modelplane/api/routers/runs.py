@@ -11,7 +11,8 @@ from modelplane.api.deps import ControlState, Page, page, require, state
 from modelplane.evaluation.versions import evaluate_version
 from modelplane.jobs.train import submit_resume, submit_train
 from modelplane.security.principal import Principal
-from modelplane.training.runs import get_run, list_runs, parse_run_config
+from modelplane.training.run_catalog import get_run, list_runs
+from modelplane.training.runs import parse_run_config
 
 router = APIRouter(tags=["runs"])
 

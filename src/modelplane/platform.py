@@ -1,0 +1,347 @@
+"""The platform's one typed surface: every verb of the CLI, as `Local` (in-process) and `Client` (over HTTP)
+both implement it.
+
+The CLI, the console and scripts are written once against `Platform`; the two implementations differ only in
+where the work happens. tests/platform checks that both keep exactly these names, parameters, defaults and
+types, and mypy checks both against it where the CLI picks one (`cli/context.platform`). Progress is reported
+through the `on_*` callbacks; drawing it is the caller's business.
+
+Importing this module stays light (no numpy, torch, scikit-learn or database driver): the views it names
+are imported for type checking only.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from modelplane.retrain.settings import DEFAULT_EPOCHS, DEFAULT_REPLAY
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from modelplane.compression.views import Comparison, CompressResult
+    from modelplane.data.catalog import DatasetSummary, DatasetVersionInfo
+    from modelplane.data.ingest import IngestResult
+    from modelplane.evaluation.views import EvaluationReport
+    from modelplane.jobs.views import JobInfo, LogLine
+    from modelplane.registry.views import ModelInfo, ModelVersionInfo
+    from modelplane.retrain.views import FiringInfo, RetrainPolicyInfo
+    from modelplane.security.audit import AuditRecord, Head, Verification
+    from modelplane.security.keys import KeyInfo, NewKey
+    from modelplane.security.metering import UsageRow
+    from modelplane.serving.deployments import DeploymentInfo
+    from modelplane.training.run_views import RunInfo
+    from modelplane.tuning.views import StudyInfo
+
+OnRows = Callable[[int], None]
+"""Rows ingested so far."""
+OnEpoch = Callable[[dict[str, float]], None]
+"""One finished epoch: `epoch` and its metrics (`train_loss`, `val_accuracy`, ...)."""
+OnTrial = Callable[[int], None]
+"""Trials used so far (finished, pruned or failed) of a study."""
+OnJobUpdate = Callable[["JobInfo"], None]
+"""The job as last seen: state and progress (done, total, rate, ETA)."""
+
+
+class DatasetsArea(Protocol):
+    """Immutable, content-hashed dataset versions."""
+
+    def add(
+        self,
+        name: str,
+        *,
+        source: str,
+        target: str | None = None,
+        task: str | None = None,
+        append: bool = False,
+        drop_na: bool = False,
+        drop_columns: tuple[str, ...] = (),
+        chunk_rows: int = 65_536,
+        image_size: tuple[int, int] | None = None,
+        image_mode: str | None = None,
+        on_rows: OnRows | None = None,
+    ) -> IngestResult:
+        """Ingest `source` (builtin:NAME, a file, a folder) as a new version (identical content: none)."""
+        ...
+
+    def list(self) -> builtins.list[DatasetSummary]: ...
+
+    def get(self, ref: str) -> DatasetVersionInfo: ...
+
+    def versions(self, name: str) -> builtins.list[DatasetVersionInfo]: ...
+
+
+class RunsArea(Protocol):
+    """Training runs: inputs, per-epoch metrics, result. Ids may be shortened to a unique prefix."""
+
+    def list(self, *, limit: int = 50, model: str | None = None) -> builtins.list[RunInfo]:
+        """Newest first."""
+        ...
+
+    def get(self, run_id: str) -> RunInfo: ...
+
+
+class ModelsArea(Protocol):
+    """The registry: versions, lineage and aliases (moving an alias back is the rollback)."""
+
+    def list(self) -> builtins.list[ModelInfo]: ...
+
+    def get(self, name: str) -> ModelInfo: ...
+
+    def version(self, ref: str) -> ModelVersionInfo: ...
+
+    def alias(self, ref: str, alias: str) -> ModelVersionInfo: ...
+
+    def unalias(self, name: str, alias: str) -> None: ...
+
+    def delete(self, ref: str) -> None: ...
+
+
+class StudiesArea(Protocol):
+    """Tuning studies: a summary of each, or one with every trial and the parameter importances."""
+
+    def list(self) -> builtins.list[StudyInfo]: ...
+
+    def get(self, name: str) -> StudyInfo: ...
+
+
+class DeploymentsArea(Protocol):
+    def list(self) -> builtins.list[DeploymentInfo]: ...
+
+    def get(self, name: str) -> DeploymentInfo: ...
+
+    def undeploy(self, name: str) -> None: ...
+
+
+class JobsArea(Protocol):
+    """Background jobs (training, tuning, compression, batch prediction); `modelplane up` or `modelplane
+    worker` runs them. Ids may be shortened to a unique prefix."""
+
+    def list(
+        self, *, limit: int = 50, state: str | None = None, kind: str | None = None
+    ) -> builtins.list[JobInfo]:
+        """Newest first."""
+        ...
+
+    def get(self, job_id: str) -> JobInfo: ...
+
+    def logs(self, job_id: str, *, after: int = 0, limit: int = 1000) -> builtins.list[LogLine]:
+        """Log lines numbered after `after`."""
+        ...
+
+    def follow(self, job_id: str, *, poll_s: float = 0.5) -> Iterator[LogLine]:
+        """Log lines as they are written, until the job ends."""
+        ...
+
+    def cancel(self, job_id: str) -> JobInfo:
+        """A queued job ends at once; a running one stops within a couple of seconds."""
+        ...
+
+    def wait(self, job_id: str, *, on_update: OnJobUpdate | None = None) -> JobInfo:
+        """Poll until the job ends; `on_update` sees every poll."""
+        ...
+
+    def train(self, config: Mapping[str, Any] | None = None, **fields: Any) -> JobInfo:
+        """Queue a training run (checked now, so a bad config fails here)."""
+        ...
+
+    def resume(self, run_id: str) -> JobInfo:
+        """Queue a job that continues a failed or interrupted run from its last checkpoint."""
+        ...
+
+    def download(self, job_id: str, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Copy a finished batch job's output to `path`."""
+        ...
+
+
+class RetrainPoliciesArea(Protocol):
+    """Continuous training: one policy per model (the dataset it watches, what fires it, the gate, the
+    canary)."""
+
+    def set(
+        self,
+        model: str,
+        *,
+        data: str,
+        on: str = "new-data",
+        gate: str | None = None,
+        canary: str | None = None,
+        replay: float = DEFAULT_REPLAY,
+        epochs: int = DEFAULT_EPOCHS,
+        lr: float | None = None,
+        enabled: bool = True,
+    ) -> RetrainPolicyInfo:
+        """Create or replace `model`'s policy; `on` is new-data, manual or schedule:CRON."""
+        ...
+
+    def list(self) -> builtins.list[RetrainPolicyInfo]:
+        """Every policy with its latest firing."""
+        ...
+
+    def get(self, model: str) -> RetrainPolicyInfo:
+        """The policy with its recent firings, newest first."""
+        ...
+
+    def delete(self, model: str) -> None: ...
+
+
+class KeysArea(Protocol):
+    def create(
+        self,
+        *,
+        role: str,
+        name: str,
+        deployments: tuple[str, ...] | builtins.list[str] = (),
+        rate: str | None = None,
+        quota: str | None = None,
+    ) -> NewKey:
+        """A new key; the result's `.key` is the only time the raw key is shown."""
+        ...
+
+    def list(self, *, include_revoked: bool = True) -> builtins.list[KeyInfo]: ...
+
+    def revoke(self, key_id: str) -> KeyInfo: ...
+
+
+class UsageArea(Protocol):
+    def report(
+        self, since: date | str, until: date | str | None = None, *, key: str | None = None
+    ) -> builtins.list[UsageRow]:
+        """Usage per key, deployment and UTC day, `since` and `until` inclusive (dates or YYYY-MM-DD)."""
+        ...
+
+
+class AuditArea(Protocol):
+    def log(self, *, limit: int = 50) -> builtins.list[AuditRecord]:
+        """The newest entries, newest first."""
+        ...
+
+    def verify(self) -> Verification:
+        """Recompute the hash chain; `.ok`, or `.first_bad` naming what was tampered with."""
+        ...
+
+    def head(self) -> Head: ...
+
+
+class Platform(Protocol):
+    """Everything a user does with modelplane, in-process or against a server."""
+
+    @property
+    def datasets(self) -> DatasetsArea: ...
+
+    @property
+    def runs(self) -> RunsArea: ...
+
+    @property
+    def models(self) -> ModelsArea: ...
+
+    @property
+    def studies(self) -> StudiesArea: ...
+
+    @property
+    def deployments(self) -> DeploymentsArea: ...
+
+    @property
+    def jobs(self) -> JobsArea: ...
+
+    @property
+    def retrain_policies(self) -> RetrainPoliciesArea: ...
+
+    @property
+    def keys(self) -> KeysArea: ...
+
+    @property
+    def usage(self) -> UsageArea: ...
+
+    @property
+    def audit(self) -> AuditArea: ...
+
+    def train(
+        self,
+        config: Mapping[str, Any] | None = None,
+        *,
+        on_epoch: OnEpoch | None = None,
+        wait: bool = True,
+        **fields: Any,
+    ) -> RunInfo:
+        """Train and register: `train(data="digits", model="mlp", train={"epochs": 5})` or a config dict.
+        Without `wait`, the run is queued as a job and returned as it stands."""
+        ...
+
+    def resume(self, run_id: str, *, on_epoch: OnEpoch | None = None) -> RunInfo:
+        """Continue a failed or interrupted run from its last checkpoint, until it ends."""
+        ...
+
+    def tune(
+        self,
+        config: Mapping[str, Any] | None = None,
+        *,
+        resume: str | None = None,
+        on_trial: OnTrial | None = None,
+        **fields: Any,
+    ) -> StudyInfo:
+        """Search, then register the best trial: `tune(data="digits", model="mlp", trials=20)`;
+        `tune(resume=NAME)` continues a study with its stored settings (`parallel`/`timeout` may change)."""
+        ...
+
+    def retrain(self, model: str) -> FiringInfo:
+        """Fire `model`'s retrain policy now; `.job_id` is the queued job a worker runs."""
+        ...
+
+    def evaluate(
+        self, model_ref: str, data_ref: str, *, split: str = "test", runtime: str = "onnx"
+    ) -> EvaluationReport: ...
+
+    def export(self, model_ref: str, fmt: str, out_dir: str | Path) -> builtins.list[Path]:
+        """Write a version as ONNX or TorchScript (with its JSON card) into `out_dir`."""
+        ...
+
+    def compress(
+        self,
+        ref: str,
+        request: Mapping[str, Any] | None = None,
+        *,
+        on_epoch: OnEpoch | None = None,
+        **fields: Any,
+    ) -> CompressResult:
+        """A smaller version of `ref` under the same name: `compress("digits-mlp@1", quantize="int8")`,
+        `prune=0.6, structured=True` or `distill="mlp:64,32", epochs=10`; with its comparison to `ref`."""
+        ...
+
+    def compare(self, refs: builtins.list[str] | tuple[str, ...]) -> Comparison:
+        """Size, parameters, latency (batch 1 and 64) and test metrics of `refs`, relative to the first."""
+        ...
+
+    def deploy(self, spec: Mapping[str, Any], *, name: str | None = None) -> DeploymentInfo:
+        """Save a deployment (`{"model": "digits-cnn@production", "canary": {...}, "batching": {...}}`);
+        running servers pick it up within their poll interval."""
+        ...
+
+    def predict(self, deployment: str, rows: npt.ArrayLike | str | Path) -> dict[str, np.ndarray]:
+        """Outputs (`label` and `probabilities`, or `prediction`) for `rows`: an array, nested lists, or a
+        .csv/.parquet/.npz file."""
+        ...
+
+    def batch(
+        self,
+        deployment: str,
+        input: str | Path,
+        output: str | Path,
+        *,
+        id_column: str | None = None,
+        chunk_rows: int = 50_000,
+        batch_size: int = 4096,
+        overwrite: bool = False,
+        background: bool = False,
+        on_update: OnJobUpdate | None = None,
+    ) -> JobInfo:
+        """Predict every row of a CSV/Parquet/NPZ file through a deployment into a Parquet or CSV file, as a
+        job: checked now, then waited for (or, with `background`, returned queued)."""
+        ...
+
+    def close(self) -> None: ...
