@@ -2,8 +2,9 @@
 
 Typer's CliRunner isolates stdin, stdout and stderr, and the real entry point (`modelplane.cli.main.main`)
 runs inside it rather than `CliRunner.invoke(app)`: the entry point is what turns a typed error into the one
-line and exit code a user sees, where `invoke` would hand back the exception instead. The terminal is a wide
-one, so Rich neither cuts table cells nor wraps lines the tests read.
+line and exit code a user sees, where `invoke` would hand back the exception instead. The terminal asked for
+is a wide one, but Rich keeps a width it was given when its console was made (COLUMNS at import), so tests
+read only what no width cuts: JSON, and short cells and lines.
 """
 
 from __future__ import annotations
