@@ -217,7 +217,7 @@ def test_bad_requests_are_refused_at_submit(store: Store, tiny: Model, scratch: 
 
 
 def test_columns_named_as_in_training_are_matched_by_name(scratch: Path) -> None:
-    from modelplane.jobs.batch.inputs import inspect_input
+    from modelplane.data.inputs import inspect_input
 
     csv = scratch / "in.csv"
     csv.write_text("id,d,c,b,a\n7,4,3,2,1\n")
@@ -227,7 +227,7 @@ def test_columns_named_as_in_training_are_matched_by_name(scratch: Path) -> None
 
 def _with_training_names(store: Store, scratch: Path, source: Path) -> None:
     """A model trained on columns w, x, y, z refuses a file whose columns are named otherwise but overlap."""
-    from modelplane.jobs.batch.inputs import inspect_input
+    from modelplane.data.inputs import inspect_input
 
     inspect_input(source, id_column="row_id", input_shape=[4], trained_names=["a", "b", "y", "z"])
 
@@ -247,7 +247,7 @@ def test_a_bad_value_fails_the_job_and_leaves_nothing(store: Store, tiny: Model,
 
 
 def test_batch_reading_holds_about_one_row_group_in_memory(scratch: Path) -> None:
-    from modelplane.jobs.batch.inputs import InputLayout, read_chunks
+    from modelplane.data.inputs import InputLayout, read_chunks
 
     x = rows(20_000)
     group = pa.table({name: pa.array(x[:, j]) for j, name in enumerate("abcd")})

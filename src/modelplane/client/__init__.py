@@ -174,12 +174,13 @@ class Client:
     ) -> JobInfo:
         """Upload `input`, predict it on the server as a job, and (unless `background`) wait for it and
         download the predictions to `output`; `modelplane jobs download` fetches them later."""
-        from modelplane.jobs.batch.paths import check_input, check_output
+        from modelplane.data.formats.registry import check_batch_input
+        from modelplane.jobs.batch.paths import check_output
         from modelplane.jobs.follow import succeeded
         from modelplane.jobs.views import JobInfo
 
         source, target = Path(input).expanduser(), Path(output).expanduser().resolve()
-        check_input(source)
+        check_batch_input(source)
         fmt = check_output(target, overwrite=overwrite)
         body = {
             "deployment": deployment,

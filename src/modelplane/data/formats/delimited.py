@@ -1,4 +1,5 @@
-"""CSV/TSV: streamed with Arrow's block reader, one record batch (about chunk_rows rows) at a time.
+"""CSV/TSV: streamed with Arrow's block reader, one record batch (about chunk_rows rows) at a time, as a
+dataset source and as rows to predict.
 
 Feature columns are declared as float64 up front, so a column of ints that turns to floats far into
 the file still reads; a text value in a feature column is reported with its exact row.
@@ -7,7 +8,7 @@ the file still reads; a text value in a feature column is reported with its exac
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,13 +16,16 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from modelplane.data.formats.tabular import (
+    input_chunks,
+    input_layout,
     rechunk,
     select_features,
     table_chunk,
     tabular_schema,
     text_message,
 )
-from modelplane.data.sources import Chunk, SourceSchema
+from modelplane.data.inputs import InputChunk, InputLayout
+from modelplane.data.sources import Chunk, SourceOptions, SourceSchema
 from modelplane.errors import Invalid
 
 _BLOCK_MIN = 1 << 20
@@ -29,14 +33,15 @@ _BLOCKS_PER_CHUNK = 16
 _BLOCK_MAX = 1 << 28
 _SAMPLE = 1 << 20
 _CONVERSION_ERROR = re.compile(r"In CSV column #(\d+): CSV conversion error to (\w+)")
+_INPUT_BLOCK = 8 << 20  # rows to predict: fixed read blocks (a dataset source sizes its own)
+_COUNT_BLOCK = 1 << 20
 
 
-def open_csv(
-    path: Path, *, delimiter: str, target: str | None, chunk_rows: int, drop_na: bool, drop_columns: list[str]
-) -> tuple[SourceSchema, Iterator[Chunk]]:
+def open_source(path: Path, options: SourceOptions) -> tuple[SourceSchema, Iterator[Chunk]]:
     """Read the header (and infer bool columns from the first block), then stream typed batches."""
+    target, chunk_rows = options.target, options.chunk_rows
     read = pacsv.ReadOptions(block_size=_block_size(path, chunk_rows))
-    parse = pacsv.ParseOptions(delimiter=delimiter)
+    parse = pacsv.ParseOptions(delimiter=delimiter_of(path))
     try:
         with pacsv.open_csv(path, read_options=read, parse_options=parse) as reader:
             inferred = reader.schema
@@ -45,7 +50,9 @@ def open_csv(
             f"cannot parse {path.name} ({exc}); fix the file: its first line names the columns "
             "and every row holds one value per column"
         ) from exc
-    features = select_features(inferred.names, target=target, drop_columns=drop_columns, file_name=path.name)
+    features = select_features(
+        inferred.names, target=target, drop_columns=list(options.drop_columns), file_name=path.name
+    )
     types: dict[str, pa.DataType] = {
         name: pa.bool_() if pa.types.is_boolean(inferred.field(name).type) else pa.float64()
         for name in features
@@ -54,8 +61,15 @@ def open_csv(
         types[target] = pa.string()
     convert = pacsv.ConvertOptions(column_types=types, include_columns=list(types), strings_can_be_null=True)
     schema = tabular_schema("csv", features, target)
-    stream = _stream_csv(path, read, parse, convert, inferred.names, features, target, chunk_rows, drop_na)
+    stream = _stream_csv(
+        path, read, parse, convert, inferred.names, features, target, chunk_rows, options.drop_na
+    )
     return schema, stream
+
+
+def delimiter_of(path: Path) -> str:
+    """Tab for .tsv files, else comma."""
+    return "\t" if path.suffix.lower() == ".tsv" else ","
 
 
 def _block_size(path: Path, chunk_rows: int) -> int:
@@ -154,3 +168,72 @@ def _all_parse(values: pa.Array, as_bool: bool, accepted: pa.Array) -> bool:
     except pa.ArrowInvalid:
         return False
     return True
+
+
+def inspect_input(
+    path: Path, *, id_column: str | None, input_shape: Sequence[int], trained_names: Sequence[str] | None
+) -> InputLayout:
+    return input_layout(
+        "csv",
+        _input_schema(path),
+        None,
+        path.name,
+        id_column=id_column,
+        input_shape=input_shape,
+        trained_names=trained_names,
+    )
+
+
+def read_rows(path: Path, layout: InputLayout, *, chunk_rows: int, skip_chunks: int) -> Iterator[InputChunk]:
+    tables = _skip(_input_tables(path, layout, chunk_rows), skip_chunks)
+    return input_chunks(tables, layout, skip_chunks * chunk_rows + 1, path.name)
+
+
+def _input_options(path: Path) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions]:
+    return pacsv.ReadOptions(block_size=_INPUT_BLOCK), pacsv.ParseOptions(delimiter=delimiter_of(path))
+
+
+def _input_schema(path: Path) -> pa.Schema:
+    """Column types as Arrow infers them from the first block; refuses a file without a data row."""
+    read, parse = _input_options(path)
+    try:
+        with pacsv.open_csv(path, read_options=read, parse_options=parse) as reader:
+            schema = reader.schema
+            first = next(iter(reader), None)
+    except pa.ArrowInvalid as exc:
+        raise Invalid(
+            f"cannot parse {path.name} ({exc}); its first line must name the columns and every row must "
+            "hold one value per column"
+        ) from exc
+    if first is None or first.num_rows == 0:
+        raise Invalid(f"{path.name} holds no rows to predict")
+    return schema
+
+
+def _skip(tables: Iterable[pa.Table], count: int) -> Iterator[pa.Table]:
+    for index, table in enumerate(tables):
+        if index >= count:
+            yield table
+
+
+def _input_tables(path: Path, layout: InputLayout, chunk_rows: int) -> Iterator[pa.Table]:
+    read, parse = _input_options(path)
+    types: dict[str, pa.DataType] = dict.fromkeys(layout.features, pa.float64())
+    if layout.id_column is not None:
+        types[layout.id_column] = pa.int64() if layout.id_type == "int64" else pa.string()
+        if layout.id_type == "float64":
+            types[layout.id_column] = pa.float64()
+    convert = pacsv.ConvertOptions(column_types=types, include_columns=list(types))
+    with pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert) as reader:
+        yield from rechunk(reader, chunk_rows)
+
+
+def count_rows(path: Path) -> int:
+    """Data lines of a CSV file (its header excluded), counted in blocks: the total a progress bar shows
+    before the file is parsed. Quoted line breaks make it an estimate; the job's final count is exact."""
+    lines, last = 0, b"\n"
+    with path.open("rb") as handle:
+        while block := handle.read(_COUNT_BLOCK):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return max(0, lines + (last != b"\n") - 1)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from modelplane.data.formats import read_exact, tensor_layout
-from modelplane.data.sources import Chunk, SourceSchema
+from modelplane.data.sources import Chunk, SourceOptions, SourceSchema
 from modelplane.errors import Invalid, NotFound
 
 _DTYPES: dict[int, np.dtype] = {
@@ -48,8 +48,9 @@ class _Header:
         return math.prod(self.dims[1:]) * self.dtype.itemsize
 
 
-def open_idx(path: Path, *, labels: str | None, chunk_rows: int) -> tuple[SourceSchema, Iterator[Chunk]]:
-    """`path` holds the samples; labels come from `labels` or from the '*labels*' sibling if one exists."""
+def open_source(path: Path, options: SourceOptions) -> tuple[SourceSchema, Iterator[Chunk]]:
+    """`path` holds the samples; labels come from the file `options.target` names or from the '*labels*'
+    sibling if one exists."""
     images = _read_header(path)
     if len(images.dims) < 2:
         raise Invalid(
@@ -57,7 +58,7 @@ def open_idx(path: Path, *, labels: str | None, chunk_rows: int) -> tuple[Source
             "pass the images file as the source and this one as --target"
         )
     labels_header = None
-    labels_file = labels_path(path, labels)
+    labels_file = labels_path(path, options.target)
     if labels_file is not None:
         labels_header = _read_header(labels_file)
         if len(labels_header.dims) != 1:
@@ -82,7 +83,7 @@ def open_idx(path: Path, *, labels: str | None, chunk_rows: int) -> tuple[Source
         class_names=None,
         task_hint=None,
     )
-    return schema, _stream(images, labels_header, schema, chunk_rows)
+    return schema, _stream(images, labels_header, schema, options.chunk_rows)
 
 
 def labels_path(images: Path, labels: str | None) -> Path | None:

@@ -12,17 +12,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from modelplane.data.sources import Chunk, SourceSchema
+from modelplane.data.sources import Chunk, SourceOptions, SourceSchema
 from modelplane.errors import Invalid
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "F"})
 
 
-def open_image_folder(
-    root: Path, *, chunk_rows: int, image_size: tuple[int, int] | None, image_mode: str | None
-) -> tuple[SourceSchema, Iterator[Chunk]]:
+def open_source(root: Path, options: SourceOptions) -> tuple[SourceSchema, Iterator[Chunk]]:
     """List classes and files, and fix mode and size from the first image unless given."""
+    image_size, image_mode = options.image_size, options.image_mode
     classes = sorted(
         entry.name for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith(".")
     )
@@ -66,7 +65,7 @@ def open_image_folder(
         class_names=classes,
         task_hint="classification",
     )
-    return schema, _stream(files, mode, (width, height), chunk_rows)
+    return schema, _stream(files, mode, (width, height), options.chunk_rows)
 
 
 def _stream(

@@ -1,4 +1,5 @@
-"""NPZ archives: features and an optional target array, streamed row block by row block.
+"""NPZ archives: features and an optional target (or, to predict, id) array, streamed row block by row block,
+as a dataset source and as rows to predict.
 
 Each member is read straight from the zip stream after its .npy header, so memory follows chunk_rows
 rather than the array size (Fortran-ordered arrays, stored column-major, are the one exception).
@@ -8,15 +9,16 @@ from __future__ import annotations
 
 import math
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
-from modelplane.data.formats import keep_rows, nan_rows, read_exact, tensor_layout
-from modelplane.data.sources import Chunk, SourceSchema
+from modelplane.data.formats import keep_rows, listing, nan_rows, read_exact, tensor_layout
+from modelplane.data.inputs import InputChunk, InputLayout
+from modelplane.data.sources import Chunk, SourceOptions, SourceSchema
 from modelplane.errors import Invalid
 
 FEATURE_KEYS = ("X", "x", "features", "data", "images")
@@ -68,9 +70,7 @@ class _Member:
         return np.frombuffer(raw, dtype=self.dtype).reshape((rows, *self.row_shape))
 
 
-def open_npz(
-    path: Path, *, target: str | None, chunk_rows: int, drop_na: bool
-) -> tuple[SourceSchema, Iterator[Chunk]]:
+def open_source(path: Path, options: SourceOptions) -> tuple[SourceSchema, Iterator[Chunk]]:
     """Pick the feature and target arrays by key and check their headers before streaming."""
     with ExitStack() as stack:
         archive = stack.enter_context(_archive(path))
@@ -81,7 +81,7 @@ def open_npz(
                 f"no features array in {path.name}; arrays are: {', '.join(keys) or 'none'}; "
                 f"save the features under one of: {', '.join(FEATURE_KEYS)}"
             )
-        target_key = _target_key(target, keys, feature_key, path.name)
+        target_key = _target_key(options.target, keys, feature_key, path.name)
         features, labels = _members(stack, archive, feature_key, target_key, path.name)
     if features.dtype.kind not in "biuf":
         raise Invalid(
@@ -111,7 +111,7 @@ def open_npz(
         class_names=None,
         task_hint=None,
     )
-    return schema, _stream(path, feature_key, target_key, schema, chunk_rows, drop_na)
+    return schema, _stream(path, feature_key, target_key, schema, options.chunk_rows, options.drop_na)
 
 
 def _archive(path: Path) -> zipfile.ZipFile:
@@ -186,3 +186,83 @@ def _target_values(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind in "US":
         return values.astype(np.str_)
     return values.astype(np.float64)
+
+
+def inspect_input(
+    path: Path, *, id_column: str | None, input_shape: Sequence[int], trained_names: Sequence[str] | None
+) -> InputLayout:
+    """The features array by key (NPZ has no column names, so `trained_names` play no part) and the id
+    array, from the .npy headers alone."""
+    input_shape = list(input_shape)
+    arrays = _npz_headers(path)
+    key = next((k for k in FEATURE_KEYS if k in arrays), None)
+    if key is None:
+        raise Invalid(
+            f"no features array in {path.name}; its arrays are {listing(list(arrays)) or 'none'}: "
+            f"save the rows under one of {', '.join(FEATURE_KEYS)}"
+        )
+    shape, dtype = arrays[key]
+    if dtype.kind not in "biuf":
+        raise Invalid(f"array '{key}' of {path.name} holds {dtype}; the model reads numbers")
+    if not shape or shape[0] == 0:
+        raise Invalid(f"{path.name} holds no rows to predict")
+    values = math.prod(shape[1:]) if len(shape) > 1 else 1
+    if values != math.prod(input_shape):
+        raise Invalid(
+            f"array '{key}' of {path.name} has rows of shape {list(shape[1:])} but the model reads "
+            f"{input_shape}"
+        )
+    id_type = None
+    if id_column is not None:
+        if id_column not in arrays or id_column == key:
+            raise Invalid(
+                f"id array '{id_column}' not found in {path.name}; its arrays are {listing(list(arrays))} "
+                "(fix --id-column)"
+            )
+        id_shape, id_dtype = arrays[id_column]
+        if id_shape[:1] != shape[:1] or math.prod(id_shape[1:]) != 1 or id_dtype.kind not in "iufUS":
+            raise Invalid(
+                f"id array '{id_column}' of {path.name} must hold one number or string per row "
+                f"({shape[0]} rows); it has shape {list(id_shape)} and dtype {id_dtype}"
+            )
+        id_type = {"i": "int64", "u": "int64", "f": "float64"}.get(id_dtype.kind, "string")
+    return InputLayout("npz", [key], input_shape, id_column, id_type, int(shape[0]))
+
+
+def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype[Any]]]:
+    """Shape and dtype of every array, from the .npy headers alone."""
+    headers = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.namelist():
+                if not member.endswith(".npy"):
+                    continue
+                with archive.open(member) as stream:
+                    version = np.lib.format.read_magic(stream)
+                    read = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read(stream)
+                headers[member.removesuffix(".npy")] = (tuple(shape), dtype)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise Invalid(
+            f"cannot read {path.name} as an .npz archive ({exc}); save it with numpy.savez"
+        ) from exc
+    return headers
+
+
+def read_rows(path: Path, layout: InputLayout, *, chunk_rows: int, skip_chunks: int) -> Iterator[InputChunk]:
+    import pyarrow as pa  # only for the ids; reading an NPZ dataset source needs no pyarrow
+
+    _, chunks = open_source(path, SourceOptions(target=layout.id_column, chunk_rows=chunk_rows))
+    for index, chunk in enumerate(chunks):
+        if index < skip_chunks:
+            continue
+        x = np.asarray(chunk.features, dtype=np.float32).reshape((len(chunk.features), *layout.input_shape))
+        ids = None
+        if layout.id_column is not None:
+            assert chunk.target is not None
+            ids = pa.array(chunk.target.astype(np.int64) if layout.id_type == "int64" else chunk.target)
+        yield x, ids

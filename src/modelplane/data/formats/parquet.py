@@ -1,14 +1,17 @@
-"""Parquet: column types come from the file's schema, rows from iter_batches(batch_size=chunk_rows)."""
+"""Parquet: column types come from the file's schema, rows from iter_batches(batch_size=chunk_rows), as a
+dataset source and as rows to predict (a resumed batch skips whole row groups without reading them)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from modelplane.data.formats.tabular import (
+    input_chunks,
+    input_layout,
     is_number,
     is_text,
     rechunk,
@@ -17,19 +20,22 @@ from modelplane.data.formats.tabular import (
     tabular_schema,
     text_message,
 )
-from modelplane.data.sources import Chunk, SourceSchema
+from modelplane.data.inputs import InputChunk, InputLayout
+from modelplane.data.sources import Chunk, SourceOptions, SourceSchema
 from modelplane.errors import Invalid
 
 
-def open_parquet(
-    path: Path, *, target: str | None, chunk_rows: int, drop_na: bool, drop_columns: list[str]
-) -> tuple[SourceSchema, Iterator[Chunk]]:
+def open_source(path: Path, options: SourceOptions) -> tuple[SourceSchema, Iterator[Chunk]]:
     """Check column types from the Parquet schema, then stream row batches of chunk_rows."""
+    target = options.target
     try:
         with pq.ParquetFile(path) as parquet:
             arrow_schema = parquet.schema_arrow
             features = select_features(
-                arrow_schema.names, target=target, drop_columns=drop_columns, file_name=path.name
+                arrow_schema.names,
+                target=target,
+                drop_columns=list(options.drop_columns),
+                file_name=path.name,
             )
             for name in features:
                 _check_feature_type(parquet, name, path.name)
@@ -45,7 +51,7 @@ def open_parquet(
                 "the target must hold numbers or text: convert it or pick another --target"
             )
     return tabular_schema("parquet", features, target), _stream_parquet(
-        path, features, target, chunk_rows, drop_na
+        path, features, target, options.chunk_rows, options.drop_na
     )
 
 
@@ -93,3 +99,57 @@ def _first_value(parquet: pq.ParquetFile, column: str) -> str:
         if len(values):
             return str(values[0].as_py())
     return ""
+
+
+def inspect_input(
+    path: Path, *, id_column: str | None, input_shape: Sequence[int], trained_names: Sequence[str] | None
+) -> InputLayout:
+    try:
+        with pq.ParquetFile(path) as parquet:
+            schema, rows = parquet.schema_arrow, parquet.metadata.num_rows
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise Invalid(
+            f"cannot read {path.name} as Parquet ({exc}); check it is a valid Parquet file"
+        ) from exc
+    return input_layout(
+        "parquet",
+        schema,
+        rows,
+        path.name,
+        id_column=id_column,
+        input_shape=input_shape,
+        trained_names=trained_names,
+    )
+
+
+def read_rows(path: Path, layout: InputLayout, *, chunk_rows: int, skip_chunks: int) -> Iterator[InputChunk]:
+    columns = layout.features + ([layout.id_column] if layout.id_column else [])
+    tables = _input_tables(path, columns, chunk_rows, skip_chunks * chunk_rows)
+    return input_chunks(tables, layout, skip_chunks * chunk_rows + 1, path.name)
+
+
+def _input_tables(path: Path, columns: list[str], chunk_rows: int, skip_rows: int) -> Iterator[pa.Table]:
+    with open_streaming(path) as parquet:
+        metadata, first, start = parquet.metadata, 0, 0  # the first row group to read, and its first row
+        while first < metadata.num_row_groups and start + metadata.row_group(first).num_rows <= skip_rows:
+            start += metadata.row_group(first).num_rows
+            first += 1
+        if first == metadata.num_row_groups:
+            return
+        groups = list(range(first, metadata.num_row_groups))
+        # Decoded in the calling thread (the reader, beside the runtime) rather than on Arrow's pool: the
+        # first chunk arrives in ~20 ms instead of ~90 ms, and decoding never takes both cores from ONNX
+        # Runtime at once.
+        batches = parquet.iter_batches(
+            batch_size=chunk_rows, row_groups=groups, columns=columns, use_threads=False
+        )
+        yield from rechunk(_drop_rows(batches, skip_rows - start), chunk_rows)
+
+
+def _drop_rows(batches: Iterable[pa.RecordBatch], count: int) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        if count >= batch.num_rows:
+            count -= batch.num_rows
+            continue
+        yield batch.slice(count)
+        count = 0

@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from modelplane.data.formats.delimited import count_rows
+from modelplane.data.inputs import InputChunk, InputLayout, read_chunks
 from modelplane.errors import Invalid
 from modelplane.jobs.batch.ahead import ReadAhead
 from modelplane.jobs.batch.committer import ChunkCommitter
-from modelplane.jobs.batch.inputs import Chunk, InputLayout, count_rows, read_chunks
 from modelplane.jobs.batch.outputs import ROW_NUMBER, OutputFile, PartFiles, prediction_table, publish
 from modelplane.jobs.batch.paths import attempt_output, attempt_outputs
 from modelplane.jobs.batch.predictor import PinnedDeployment, Predictor
@@ -127,7 +128,7 @@ class _Checkpoints:
 
 def _write_output(
     ctx: JobContext,
-    inputs: Iterable[Chunk],
+    inputs: Iterable[InputChunk],
     predictor: Predictor,
     parts: PartFiles,
     output: OutputFile,
@@ -156,7 +157,7 @@ def _write_output(
 
 
 def _predict_chunks(
-    inputs: Iterable[Chunk],
+    inputs: Iterable[InputChunk],
     predictor: Predictor,
     committer: ChunkCommitter,
     *,

@@ -1,4 +1,5 @@
-"""File names batch prediction reads and writes: formats by extension, and the output's checks and temp name.
+"""File names batch prediction writes: output formats by extension, the output's checks and temp names.
+(Inputs are named by data.formats.registry.)
 
 Kept free of pyarrow so the HTTP client can check paths before it uploads anything.
 """
@@ -10,22 +11,7 @@ from pathlib import Path
 
 from modelplane.errors import Conflict, Invalid, NotFound
 
-INPUT_FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}
 OUTPUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
-
-
-def input_format(path: Path) -> str:
-    found = INPUT_FORMATS.get(path.suffix.lower())
-    if found is None:
-        raise Invalid(f"cannot read '{path.name}' as rows to predict; give a {', '.join(INPUT_FORMATS)} file")
-    return found
-
-
-def check_input(path: Path) -> str:
-    fmt = input_format(path)
-    if not path.is_file():
-        raise NotFound(f"no such file: '{path}'; check the --input path")
-    return fmt
 
 
 def output_format(path: Path) -> str:

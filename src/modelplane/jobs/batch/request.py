@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelplane.data.inputs import inspect_input
 from modelplane.errors import Invalid, NotFound
-from modelplane.jobs.batch.inputs import inspect_input
 from modelplane.jobs.batch.outputs import ROW_NUMBER, output_columns
 from modelplane.jobs.batch.paths import check_output
 from modelplane.jobs.batch.predictor import pin_deployment
