@@ -78,6 +78,7 @@ def _hand_loop(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, epochs: int
 def bench_overhead() -> None:
     from sklearn.datasets import load_digits
 
+    from modelplane.cli.progress import EpochBar
     from modelplane.models.frameworks import default_spec
     from modelplane.models.torch_zoo import build_torch_model
     from modelplane.training.checkpoints import CheckpointDir
@@ -97,7 +98,7 @@ def bench_overhead() -> None:
         hand, best = 0.0, 0.0
         for _ in range(5):  # interleaved, best of 5 each: machine drift hits both sides alike
             hand = max(hand, _hand_loop(build_torch_model(spec), x, y, epochs, batch))
-            with tempfile.TemporaryDirectory() as ckpt:
+            with tempfile.TemporaryDirectory() as ckpt, EpochBar("train", total=epochs, quiet=False) as bar:
                 config = TrainConfig(epochs=epochs, batch_size=batch, optimizer="adam", lr=1e-3)
                 started = time.perf_counter()
                 result = fit_torch(
@@ -107,8 +108,7 @@ def bench_overhead() -> None:
                     (x, y),
                     val,
                     checkpointer=CheckpointDir(Path(ckpt)),
-                    on_epoch=lambda m: None,
-                    progress=True,
+                    on_epoch=bar.epoch,  # the CLI's bar, fed by the trainer's reports
                 )
                 best = max(best, len(x) * len(result.history) / (time.perf_counter() - started))
         ratio = best / hand

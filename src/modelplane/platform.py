@@ -36,14 +36,15 @@ if TYPE_CHECKING:
     from modelplane.security.metering import UsageRow
     from modelplane.serving.deployments import DeploymentInfo
     from modelplane.training.run_views import RunInfo
-    from modelplane.tuning.views import StudyInfo
+    from modelplane.tuning.views import StudyInfo, StudyProgress
 
 OnRows = Callable[[int], None]
 """Rows ingested so far."""
 OnEpoch = Callable[[dict[str, float]], None]
 """One finished epoch: `epoch` and its metrics (`train_loss`, `val_accuracy`, ...)."""
-OnTrial = Callable[[int], None]
-"""Trials used so far (finished, pruned or failed) of a study."""
+OnTrial = Callable[["StudyProgress"], None]
+"""A study's trials used so far (finished, pruned or failed) against its budget; in-process also its best
+value so far and its pruned and failed counts (tuning/views.py)."""
 OnJobUpdate = Callable[["JobInfo"], None]
 """The job as last seen: state and progress (done, total, rate, ETA)."""
 

@@ -14,6 +14,7 @@ from modelplane.client import Client
 from modelplane.errors import ModelplaneError
 from modelplane.jobs.views import JobInfo, JobProgress
 from modelplane.local import Local
+from modelplane.tuning.views import StudyProgress
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -63,10 +64,10 @@ def server_job() -> Iterator[tuple[Client, list[tuple[str, int]]]]:
 def test_a_server_study_reports_each_new_trial_once(server_job: tuple[Client, list[tuple[str, int]]]) -> None:
     client, polls = server_job
     polls += [("queued", 0), ("running", 1), ("running", 1), ("running", 2), ("failed", 2)]
-    trials: list[int] = []
+    trials: list[StudyProgress] = []
     with pytest.raises(ModelplaneError, match="stopped here"):
         client.tune(data="iris", model="logreg", trials=2, on_trial=trials.append)
-    assert trials == [1, 2]
+    assert [p.used for p in trials] == [1, 2] and {p.budget for p in trials} == {2}
 
 
 def test_a_server_compression_reports_each_new_epoch_once(
@@ -84,8 +85,10 @@ def test_an_in_process_study_reports_its_trials(tmp_path: Any) -> None:
     local = Local(tmp_path / "home")
     try:
         local.datasets.add("iris", source="builtin:iris")
-        trials: list[int] = []
+        trials: list[StudyProgress] = []
         study = local.tune(data="iris", model="logreg", trials=2, on_trial=trials.append)
     finally:
         local.close()
-    assert study.trials_done == 2 and trials[-1] == 2 and trials == sorted(trials)
+    used = [p.used for p in trials]
+    assert study.trials_done == 2 and used[-1] == 2 and used == sorted(used)
+    assert trials[-1].best_value == study.best_value and trials[-1].metric is not None

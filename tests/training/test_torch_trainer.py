@@ -268,16 +268,6 @@ def test_augmentation_only_in_training(digits: Splits) -> None:
     torch.testing.assert_close(torch.cat(seen[False]), torch.from_numpy(xv), atol=0, rtol=0)
 
 
-def test_progress_goes_to_stderr_only_when_asked(digits: Splits, capsys: pytest.CaptureFixture[str]) -> None:
-    spec = image_spec("mlp")
-    (x, y), val, _ = digits
-    fit_torch(build_torch_model(spec), spec, TrainConfig(epochs=1), (x[:100], y[:100]), val, progress=False)
-    assert capsys.readouterr() == ("", "")
-    fit_torch(build_torch_model(spec), spec, TrainConfig(epochs=2), (x[:100], y[:100]), val, progress=True)
-    out, err = capsys.readouterr()
-    assert out == "" and "2/2" in err and "val_accuracy" in err
-
-
 def test_on_epoch_runs_after_the_checkpoint(digits: Splits) -> None:
     checkpoints = MemoryCheckpointer()
     calls: list[tuple[int, list[int]]] = []

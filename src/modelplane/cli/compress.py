@@ -11,6 +11,7 @@ import yaml
 from modelplane.cli.context import platform
 from modelplane.cli.output import console, fail, print_json
 from modelplane.cli.progress import EpochBar
+from modelplane.cli.reports import render_comparison
 from modelplane.errors import Invalid
 
 _SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -99,7 +100,6 @@ def compress(
     if as_json:
         print_json(result.to_dict())
         return
-    from modelplane.compression.report import render_comparison
 
     version = result.version
     console.print(f"registered [bold]{version.ref}[/] ({result.report.versions[-1].method} of {ref})")
@@ -115,6 +115,5 @@ def compare(
     if as_json:
         print_json(comparison.to_dict())
         return
-    from modelplane.compression.report import render_comparison
 
     render_comparison(comparison, console=console)

@@ -10,6 +10,7 @@ from typing import TypeVar
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from modelplane.cli.output import err_console
+from modelplane.tuning.views import StudyProgress
 
 B = TypeVar("B", bound="_Bar")
 
@@ -55,7 +56,12 @@ class EpochBar(_Bar):
 
 
 class TrialBar(_Bar):
-    """Trials of a study used so far: pass `trial` as `on_trial`."""
+    """Trials of a study used so far, with the best value and the pruned and failed counts where they are
+    known (in-process): pass `trial` as `on_trial`."""
 
-    def trial(self, used: int) -> None:
-        self.show(used)
+    def trial(self, progress: StudyProgress) -> None:
+        summary = f"pruned {progress.pruned}" + (f" failed {progress.failed}" if progress.failed else "")
+        if progress.best_value is not None:
+            best = f"best {progress.metric} {progress.best_value:.4f} (trial {progress.best_trial})"
+            summary = f"{best}  {summary}"
+        self.show(progress.used, summary if progress.metric is not None else "")

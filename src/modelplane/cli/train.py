@@ -12,6 +12,7 @@ from modelplane.cli.context import platform
 from modelplane.cli.jobs import announce_queued
 from modelplane.cli.output import console, fail, print_json
 from modelplane.cli.progress import EpochBar
+from modelplane.cli.reports import render_report
 from modelplane.errors import Invalid
 
 
@@ -151,7 +152,6 @@ def evaluate(
     if as_json:
         print_json(report.to_dict())
         return
-    from modelplane.evaluation.report import render_report
 
     render_report(report, title=f"{ref} on {data} ({split})", console=console)
 

@@ -206,12 +206,16 @@ class Client:
         **fields: Any,
     ) -> StudyInfo:
         """Run a study on the server's workers (checked now) and wait for its registered best trial;
-        `resume=NAME` continues an interrupted one (`parallel`/`timeout` may change)."""
+        `resume=NAME` continues an interrupted one (`parallel`/`timeout` may change). Remotely `on_trial`
+        hears the trials used and the budget only, as the job reports them."""
         from modelplane.jobs.views import JobInfo
+        from modelplane.tuning.views import StudyProgress
 
         body = {**(config or {}), **fields, **({"resume": resume} if resume else {})}
         job = parse(JobInfo, self._http.json("POST", "/api/v1/studies", json=body))
-        done = self._await(job, on_trial)
+        budget = job.progress.total
+        on_unit = (lambda used: on_trial(StudyProgress(used, budget))) if on_trial is not None else None
+        done = self._await(job, on_unit)
         return self.studies.get(str(done.result["study"] if done.result else job.params["study"]))
 
     def compress(

@@ -87,7 +87,6 @@ class _Job:
     arrays: SplitArrays
     train: TrainConfig | None
     scratch: Path
-    progress: bool
     on_epoch: EpochCallback | None
 
     def fit(self, model: Any, spec: BaseSpec, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
@@ -102,7 +101,6 @@ class _Job:
             self.train,
             train,
             validation,
-            progress=self.progress,
             on_epoch=self.on_epoch,
             **kwargs,
         )
@@ -133,7 +131,6 @@ def compress_version(
     ref: str,
     request: CompressRequest,
     *,
-    progress: bool = False,
     by: str = "",
     on_epoch: EpochCallback | None = None,
 ) -> CompressResult:
@@ -142,7 +139,7 @@ def compress_version(
     info, train, source, student = check_compression(store, ref, request)
     arrays = source.arrays(store, info)
     with tempfile.TemporaryDirectory(dir=store.artifacts.tmp_dir) as scratch:
-        job = _Job(store, info, request, source, arrays, train, Path(scratch), progress, on_epoch)
+        job = _Job(store, info, request, source, arrays, train, Path(scratch), on_epoch)
         if method == "quantize":
             made = _quantized(job)
         elif student is None:

@@ -14,6 +14,7 @@ from modelplane.store import Store
 from modelplane.tuning.catalog import get_study
 from modelplane.tuning.config import parse_tune_config
 from modelplane.tuning.studies import create_study, resume
+from modelplane.tuning.views import StudyProgress
 
 SESSION_FIELDS = ("parallel", "timeout")
 
@@ -49,8 +50,8 @@ class TuneKind:
     def run(self, ctx: JobContext) -> dict[str, Any]:
         name = str(ctx.params["study"])
 
-        def on_trial(used: int) -> None:
-            ctx.progress(used, line=f"{used} trial(s) done")
+        def on_trial(progress: StudyProgress) -> None:
+            ctx.progress(progress.used, line=f"{progress.used} trial(s) done")
 
         study = resume(
             ctx.store,

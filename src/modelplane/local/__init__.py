@@ -73,7 +73,7 @@ class Local:
 
             job = submit_train(self.store, run_config, by=current_user())
             return get_run(self.store, str(job.params["run_id"]))
-        return start_run(self.store, run_config, progress=False, by=current_user(), on_epoch=on_epoch)
+        return start_run(self.store, run_config, by=current_user(), on_epoch=on_epoch)
 
     def tune(
         self,
@@ -123,7 +123,7 @@ class Local:
     def resume(self, run_id: str, *, on_epoch: OnEpoch | None = None) -> RunInfo:
         from modelplane.training.runs import resume_run
 
-        return resume_run(self.store, run_id, progress=False, on_epoch=on_epoch)
+        return resume_run(self.store, run_id, on_epoch=on_epoch)
 
     def evaluate(
         self, model_ref: str, data_ref: str, *, split: str = "test", runtime: str = "onnx"
@@ -153,7 +153,7 @@ class Local:
         from modelplane.provenance import current_user
 
         parsed = parse_request({**(request or {}), **fields})
-        return compress_version(self.store, ref, parsed, progress=False, by=current_user(), on_epoch=on_epoch)
+        return compress_version(self.store, ref, parsed, by=current_user(), on_epoch=on_epoch)
 
     def compare(self, refs: builtins.list[str] | tuple[str, ...]) -> Comparison:
         """Size, parameters, latency (batch 1 and 64) and test metrics of `refs`, relative to the first."""

@@ -75,7 +75,6 @@ class TorchFramework:
             checkpointer=CheckpointDir(checkpoints) if checkpoints is not None else None,
             on_epoch=on_epoch,
             on_resume=on_resume,
-            progress=False,
             initial_weights=load_file(str(warm_start)) if warm_start is not None else None,
         )
         return Fitted(result.model, result.history, result.best_epoch)

@@ -88,13 +88,12 @@ def start_run(
     store: Store,
     config: RunConfig,
     *,
-    progress: bool = True,
     by: str = "",
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> RunInfo:
     """Validate everything, record the run, then train; the run row tells how it ended."""
     run_id = create_run(store, config, by=by)
-    return _execute(store, run_id, resume=False, progress=progress, on_epoch=on_epoch)
+    return _execute(store, run_id, resume=False, on_epoch=on_epoch)
 
 
 def continue_run(
@@ -112,7 +111,7 @@ def continue_run(
         if not first:
             audit.append(session, row.created_by, "run.resumed", row.id)
         run_id = row.id
-    return _execute(store, run_id, resume=not first, progress=False, on_epoch=on_epoch)
+    return _execute(store, run_id, resume=not first, on_epoch=on_epoch)
 
 
 def end_run(store: Store, run_id: str, status: str, reason: str) -> None:
@@ -160,17 +159,16 @@ def fit_run(
     store: Store,
     run_id: str,
     *,
-    progress: bool = False,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> RunInfo:
     """Train a created run and score it on the validation split without registering a version.
 
     For searches that train many candidates: the one worth keeping becomes a version with `register_run`.
     """
-    return _execute(store, run_id, resume=False, progress=progress, on_epoch=on_epoch, register_version=False)
+    return _execute(store, run_id, resume=False, on_epoch=on_epoch, register_version=False)
 
 
-def register_run(store: Store, run_id: str, *, params: Mapping[str, Any], progress: bool = False) -> RunInfo:
+def register_run(store: Store, run_id: str, *, params: Mapping[str, Any]) -> RunInfo:
     """Register the model of a run trained by `fit_run`, with `params` added to the version's params.
 
     A torch run's last checkpoint holds its best weights, so they are reused as they are; without one
@@ -184,14 +182,13 @@ def register_run(store: Store, run_id: str, *, params: Mapping[str, Any], progre
             raise Conflict(f"run {row.id} has {row.status}; only a trained run can be registered")
         row.status, row.error, row.finished_at = "running", None, None
         run_id = row.id
-    return _execute(store, run_id, resume=True, progress=progress, on_epoch=None, params=params)
+    return _execute(store, run_id, resume=True, on_epoch=None, params=params)
 
 
 def resume_run(
     store: Store,
     run_id: str,
     *,
-    progress: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> RunInfo:
     """Continue a run from its last checkpoint (same data, spec, config and split)."""
@@ -202,7 +199,7 @@ def resume_run(
         row.status, row.error, row.finished_at = "running", None, None
         audit.append(session, row.created_by, "run.resumed", row.id)
         run_id = row.id
-    return _execute(store, run_id, resume=True, progress=progress, on_epoch=on_epoch)
+    return _execute(store, run_id, resume=True, on_epoch=on_epoch)
 
 
 def _record_epochs(store: Store, run_id: str, history: Sequence[Mapping[str, float]]) -> None:
@@ -242,7 +239,6 @@ def _execute(
     run_id: str,
     *,
     resume: bool,
-    progress: bool,
     on_epoch: Callable[[dict[str, float]], None] | None,
     register_version: bool = True,
     params: Mapping[str, Any] | None = None,

@@ -9,15 +9,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
 from modelplane.errors import Invalid
@@ -237,32 +234,6 @@ class _Trainer:
             ) from None
 
 
-class _EpochBar:
-    """One rich bar over epochs on stderr, refreshed once per epoch with the latest metrics."""
-
-    def __init__(self, epochs: int, done: int) -> None:
-        self.progress = Progress(
-            TextColumn("[bold]train"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[metrics]}"),
-            console=Console(stderr=True),
-        )
-        self.task = self.progress.add_task("train", total=epochs, completed=done, metrics="")
-
-    def __enter__(self) -> _EpochBar:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def update(self, metrics: dict[str, float]) -> None:
-        shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k.startswith(("train_", "val_")))
-        self.progress.update(self.task, completed=metrics["epoch"], metrics=shown)
-
-
 def fit_torch(
     model: nn.Module,
     spec: BaseSpec,
@@ -273,7 +244,6 @@ def fit_torch(
     checkpointer: Checkpointer | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     on_resume: Callable[[list[dict[str, float]]], None] | None = None,
-    progress: bool = True,
     loss: TrainLoss | None = None,
     initial_weights: Mapping[str, torch.Tensor] | None = None,
 ) -> FitResult:
@@ -307,20 +277,14 @@ def fit_torch(
             model.load_state_dict(dict(initial_weights))
         elif spec.normalize:
             set_normalization(model, *feature_stats(np.asarray(train[0])))
-        bar: AbstractContextManager[_EpochBar | None] = (
-            _EpochBar(config.epochs, resumed or 0) if progress else nullcontext()
-        )
-        with bar as shown:
-            for epoch in range((resumed or 0) + 1, config.epochs + 1):
-                if trainer.best.stopped:
-                    break
-                metrics = _run_epoch(trainer, epoch, x_train, y_train, x_val, y_val)
-                if checkpointer is not None:
-                    checkpointer.save(epoch, trainer.state(epoch))
-                if on_epoch is not None:
-                    on_epoch(dict(metrics))
-                if shown is not None:
-                    shown.update(metrics)
+        for epoch in range((resumed or 0) + 1, config.epochs + 1):
+            if trainer.best.stopped:
+                break
+            metrics = _run_epoch(trainer, epoch, x_train, y_train, x_val, y_val)
+            if checkpointer is not None:
+                checkpointer.save(epoch, trainer.state(epoch))
+            if on_epoch is not None:
+                on_epoch(dict(metrics))
     if trainer.best.weights is not None:
         model.load_state_dict(trainer.best.weights)
     return FitResult(

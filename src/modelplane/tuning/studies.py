@@ -23,7 +23,7 @@ from modelplane.training.run_catalog import get_run
 from modelplane.training.runs import end_run, register_run
 from modelplane.tuning.config import TuneConfig, parse_tune_config
 from modelplane.tuning.plan import StudyPlan, make_plan
-from modelplane.tuning.progress import StudyProgress
+from modelplane.tuning.progress import study_progress
 from modelplane.tuning.storage import (
     ERROR,
     RUN_ID,
@@ -35,7 +35,7 @@ from modelplane.tuning.storage import (
     trials_used,
 )
 from modelplane.tuning.summaries import BEST_TRIAL_ATTR, VERSION_ATTR, study_view
-from modelplane.tuning.views import StudyInfo
+from modelplane.tuning.views import StudyInfo, StudyProgress
 from modelplane.tuning.workers import Budget, quiet_optuna, run_parallel, run_trials
 
 
@@ -48,13 +48,12 @@ def tune(
     config: TuneConfig,
     *,
     by: str = "",
-    progress: bool = False,
-    on_trial: Callable[[int], None] | None = None,
+    on_trial: Callable[[StudyProgress], None] | None = None,
 ) -> StudyInfo:
-    """Validate everything, create the study, run its trials, register the best one; `on_trial(trials used)`
+    """Validate everything, create the study, run its trials, register the best one; `on_trial(progress)`
     is called as trials end."""
     study, plan = _create(store, config, by=by)
-    return _run(store, study, plan, progress=progress, on_trial=on_trial)
+    return _run(store, study, plan, on_trial=on_trial)
 
 
 def create_study(store: Store, config: TuneConfig, *, by: str = "") -> str:
@@ -96,11 +95,10 @@ def resume(
     *,
     parallel: int | None = None,
     timeout: float | str | None = None,
-    progress: bool = False,
-    on_trial: Callable[[int], None] | None = None,
+    on_trial: Callable[[StudyProgress], None] | None = None,
 ) -> StudyInfo:
     """Continue a study with its stored settings; `parallel` and `timeout` apply to this session only.
-    `on_trial(trials used)` is called as trials end (a job reports progress, and is cancelled, there)."""
+    `on_trial(progress)` is called as trials end (a job reports progress, and is cancelled, there)."""
     study = load_study(open_storage(storage_url(store)), name)
     if VERSION_ATTR in study.user_attrs:
         raise Conflict(
@@ -117,7 +115,7 @@ def resume(
         if RUN_ID in trial.user_attrs:
             reason = f"the process running trial {trial.number} of study {name} died; --resume runs it again"
             end_run(store, trial.user_attrs[RUN_ID], "interrupted", reason)
-    return _run(store, study, plan, progress=progress, on_trial=on_trial)
+    return _run(store, study, plan, on_trial=on_trial)
 
 
 def _next_name(existing: list[str], config: TuneConfig) -> str:
@@ -132,35 +130,28 @@ def _run(
     study: optuna.Study,
     plan: StudyPlan,
     *,
-    progress: bool,
-    on_trial: Callable[[int], None] | None = None,
+    on_trial: Callable[[StudyProgress], None] | None = None,
 ) -> StudyInfo:
     config = plan.config
     used = trials_used(study.get_trials(deepcopy=False))
     limit = None if config.trials is None else config.trials - used
-    with StudyProgress(study, plan, enabled=progress) as bar:
+    def report() -> None:
+        if on_trial is not None:
+            on_trial(study_progress(study, plan))
 
-        def report() -> None:
-            bar.refresh()
-            if on_trial is not None:
-                on_trial(trials_used(study.get_trials(deepcopy=False)))
-
-        try:
-            if limit is None or limit > 0:
-                if config.parallel == 1:
-                    budget = Budget.create(mp.get_context("spawn"), limit, config.timeout)
-                    with quiet_optuna():
-                        run_trials(store, plan, budget, on_trial=report)
-                else:
-                    run_parallel(
-                        store, plan, (limit, config.timeout), workers=config.parallel, on_poll=report
-                    )
-        except KeyboardInterrupt:
-            kept = trials_used(study.get_trials(deepcopy=False))
-            raise StudyInterrupted(
-                f"interrupted; {kept} finished trial(s) are kept: "
-                f"`modelplane tune --resume {plan.name}` goes on"
-            ) from None
+    try:
+        if limit is None or limit > 0:
+            if config.parallel == 1:
+                budget = Budget.create(mp.get_context("spawn"), limit, config.timeout)
+                with quiet_optuna():
+                    run_trials(store, plan, budget, on_trial=report)
+            else:
+                run_parallel(store, plan, (limit, config.timeout), workers=config.parallel, on_poll=report)
+    except KeyboardInterrupt:
+        kept = trials_used(study.get_trials(deepcopy=False))
+        raise StudyInterrupted(
+            f"interrupted; {kept} finished trial(s) are kept: `modelplane tune --resume {plan.name}` goes on"
+        ) from None
     _register_best(store, study, plan)
     return study_view(study, detail=True)
 

@@ -50,3 +50,17 @@ class StudyInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class StudyProgress:
+    """Where a running study stands, reported as trials end. In-process it is read from the study's storage
+    (so it counts worker processes' trials too); a server's job reports `used` and `budget` only."""
+
+    used: int  # finished trials that count against the budget
+    budget: int | None
+    metric: str | None = None
+    best_value: float | None = None
+    best_trial: int | None = None
+    pruned: int = 0
+    failed: int = 0

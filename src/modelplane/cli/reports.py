@@ -1,14 +1,68 @@
-"""A comparison as a Rich table: one column per version, each cell relative to the first column."""
+"""The CLI's report tables: an evaluation report, and a comparison of versions (one column per version,
+each cell relative to the first column)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from modelplane.compression.views import Comparison
+if TYPE_CHECKING:
+    from modelplane.compression.views import Comparison
+    from modelplane.evaluation.views import EvaluationReport
+
+MAX_CONFUSION_CLASSES = 20
+
+
+def render_report(report: EvaluationReport, *, title: str, console: Console) -> None:
+    """Headline metrics, per-class table and confusion matrix (up to 20 classes), latency."""
+    metrics = report.metrics
+    headline = Table(title=f"{escape(title)} — {report.task}, {report.n_samples} samples")
+    headline.add_column("metric")
+    headline.add_column("value", justify="right")
+    for name, value in metrics.items():
+        if not isinstance(value, dict | list):  # per_class and confusion_matrix get their own tables
+            headline.add_row(name, _fmt(value))
+    console.print(headline)
+    if report.task == "classification":
+        _render_classes(metrics, console)
+    if report.latency:
+        latency = Table(title="Latency")
+        latency.add_column("measure")
+        latency.add_column("ms", justify="right")
+        for name, value in report.latency.items():
+            latency.add_row(name, f"{value:.4f}")
+        console.print(latency)
+
+
+def _render_classes(metrics: dict[str, Any], console: Console) -> None:
+    per_class = Table(title="Per class")
+    for column in ("class", "precision", "recall", "f1", "support"):
+        per_class.add_column(column, justify="left" if column == "class" else "right")
+    for name, m in metrics["per_class"].items():
+        per_class.add_row(
+            escape(name), _fmt(m["precision"]), _fmt(m["recall"]), _fmt(m["f1"]), str(m["support"])
+        )
+    console.print(per_class)
+    names = list(metrics["per_class"])
+    if len(names) > MAX_CONFUSION_CLASSES:
+        return
+    confusion = Table(title="Confusion matrix (rows: true, columns: predicted)")
+    confusion.add_column("true \\ pred")
+    for name in names:
+        confusion.add_column(escape(name), justify="right")
+    for name, row in zip(names, metrics["confusion_matrix"], strict=True):
+        confusion.add_row(escape(name), *(str(v) for v in row))
+    console.print(confusion)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def _kb(n: int | None) -> str:
