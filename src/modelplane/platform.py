@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelplane.retrain.settings import DEFAULT_EPOCHS, DEFAULT_REPLAY
+from modelplane.tuning.views import StudyProgress
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,13 +37,13 @@ if TYPE_CHECKING:
     from modelplane.security.metering import UsageRow
     from modelplane.serving.deployments import DeploymentInfo
     from modelplane.training.run_views import RunInfo
-    from modelplane.tuning.views import StudyInfo, StudyProgress
+    from modelplane.tuning.views import StudyInfo
 
 OnRows = Callable[[int], None]
 """Rows ingested so far."""
 OnEpoch = Callable[[dict[str, float]], None]
 """One finished epoch: `epoch` and its metrics (`train_loss`, `val_accuracy`, ...)."""
-OnTrial = Callable[["StudyProgress"], None]
+OnTrial = Callable[[StudyProgress], None]
 """A study's trials used so far (finished, pruned or failed) against its budget; in-process also its best
 value so far and its pruned and failed counts (tuning/views.py)."""
 OnJobUpdate = Callable[["JobInfo"], None]

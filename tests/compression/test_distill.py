@@ -51,7 +51,7 @@ def test_trainer_takes_a_training_loss_and_keeps_validation_comparable() -> None
     model = build_torch_model(spec)
     before = [p.detach().clone() for p in model.parameters()]
     config = TrainConfig(epochs=1, batch_size=10, optimizer="sgd", device="cpu")
-    result = fit_torch(model, spec, config, (x, y), (x, y), progress=False, loss=constant)
+    result = fit_torch(model, spec, config, (x, y), (x, y), loss=constant)
     assert result.history[0]["train_loss"] == pytest.approx(5.0) and len(seen) == 3
     assert result.history[0]["val_loss"] != pytest.approx(5.0)  # validation keeps the task's loss
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))

@@ -36,7 +36,7 @@ def write_csv(path: Path, x: np.ndarray, y: np.ndarray) -> Path:
 def train(store: Store, model: str = "mlp", **fields: object) -> str:
     """Train on the latest digits, promote to production, deploy; returns the version's ref."""
     config = {"data": "digits", "model": model, **fields}
-    run = start_run(store, parse_run_config(config), progress=False, by="test")
+    run = start_run(store, parse_run_config(config), by="test")
     assert run.model_version is not None
     set_alias(store, run.model_version, "production", by="test")
     name = run.model_version.partition("@")[0]

@@ -20,7 +20,7 @@ def test_a_warm_start_keeps_the_weights_normalisation_and_starts_where_they_are(
         "mlp", task="classification", input_shape=[64], num_outputs=10, overrides={"hidden": [32]}
     )
     train, val = (x[:1200], y[:1200]), (x[1200:1500], y[1200:1500])
-    first = fit_torch(build_torch_model(spec), spec, TrainConfig(epochs=6), train, val, progress=False)
+    first = fit_torch(build_torch_model(spec), spec, TrainConfig(epochs=6), train, val)
     weights = {k: v.clone() for k, v in first.model.state_dict().items()}
 
     few = (x[1500:1560] * 2.0, y[1500:1560])  # a small batch of new rows with other statistics
@@ -30,7 +30,6 @@ def test_a_warm_start_keeps_the_weights_normalisation_and_starts_where_they_are(
         TrainConfig(epochs=1, lr=1e-4),
         few,
         val,
-        progress=False,
         initial_weights=weights,
     )
     norm, source = standardizer(tuned.model), standardizer(first.model)
@@ -38,7 +37,7 @@ def test_a_warm_start_keeps_the_weights_normalisation_and_starts_where_they_are(
     assert tuned.history[0]["val_accuracy"] >= first.history[-1]["val_accuracy"] - 0.05
 
     cold = fit_torch(
-        build_torch_model(spec, seed=1), spec, TrainConfig(epochs=1, lr=1e-4), few, val, progress=False
+        build_torch_model(spec, seed=1), spec, TrainConfig(epochs=1, lr=1e-4), few, val
     )
     assert not torch.equal(standardizer(cold.model).mean, source.mean)
     assert cold.history[0]["val_accuracy"] < tuned.history[0]["val_accuracy"] - 0.3

@@ -31,7 +31,7 @@ def image_spec(kind: str = "cnn", **overrides: Any) -> Any:
 
 def fit(spec: Any, config: TrainConfig, digits: Splits, n: int = 400, **kwargs: Any) -> FitResult:
     (x, y), val, _ = digits
-    return fit_torch(build_torch_model(spec), spec, config, (x[:n], y[:n]), val, progress=False, **kwargs)
+    return fit_torch(build_torch_model(spec), spec, config, (x[:n], y[:n]), val, **kwargs)
 
 
 def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
@@ -90,14 +90,14 @@ def test_regression_metrics(digits: Splits) -> None:
     )
     config = TrainConfig(epochs=8, lr=1e-2, monitor="val_mae")
     result = fit_torch(
-        build_torch_model(spec), spec, config, (x[:240], y[:240]), (x[240:], y[240:]), progress=False
+        build_torch_model(spec), spec, config, (x[:240], y[:240]), (x[240:], y[240:])
     )
     first, last = result.history[0], result.history[-1]
     assert {"val_mse", "val_mae"} <= set(last) and "val_accuracy" not in last
     assert last["val_mse"] == last["val_loss"] < first["val_mse"] * 0.5
     spec1 = parse_spec({"kind": "mlp", "task": "regression", "input_shape": [5], "num_outputs": 1})
     single = fit_torch(
-        build_torch_model(spec1), spec1, TrainConfig(epochs=1), (x, y[:, 0]), (x, y[:, 0]), progress=False
+        build_torch_model(spec1), spec1, TrainConfig(epochs=1), (x, y[:, 0]), (x, y[:, 0])
     )
     assert single.model(torch.from_numpy(x)).shape == (300, 1)
 
@@ -106,7 +106,7 @@ def test_uint8_features(digits: Splits) -> None:
     (x, y), (xv, yv), _ = digits
     spec = image_spec("mlp")
     as_float = fit_torch(
-        build_torch_model(spec), spec, TrainConfig(epochs=2), (x, y), (xv, yv), progress=False
+        build_torch_model(spec), spec, TrainConfig(epochs=2), (x, y), (xv, yv)
     )
     as_bytes = fit_torch(
         build_torch_model(spec),
@@ -114,7 +114,6 @@ def test_uint8_features(digits: Splits) -> None:
         TrainConfig(epochs=2),
         (x.astype(np.uint8), y),
         (xv.astype(np.uint8), yv),
-        progress=False,
     )
     assert same_weights(as_float.model, as_bytes.model)
 
@@ -190,7 +189,7 @@ def test_early_stopping_stops_and_restores_best(digits: Splits) -> None:
     checkpoints = MemoryCheckpointer()
     config = TrainConfig(epochs=30, lr=1e-2, early_stopping_patience=2)
     result = fit_torch(
-        build_torch_model(spec), spec, config, (x, y), (xv, noisy), checkpointer=checkpoints, progress=False
+        build_torch_model(spec), spec, config, (x, y), (xv, noisy), checkpointer=checkpoints
     )
     assert result.stopped_early
     assert len(result.history) == result.best_epoch + 2 < 30
@@ -199,7 +198,7 @@ def test_early_stopping_stops_and_restores_best(digits: Splits) -> None:
     best = checkpoints.state(result.best_epoch)["model"]
     assert all(torch.equal(best[k], v) for k, v in result.model.state_dict().items())
     again = fit_torch(
-        build_torch_model(spec), spec, config, (x, y), (xv, noisy), checkpointer=checkpoints, progress=False
+        build_torch_model(spec), spec, config, (x, y), (xv, noisy), checkpointer=checkpoints
     )
     assert again.stopped_early and len(again.history) == len(result.history)
 
@@ -237,7 +236,7 @@ def test_plateau_schedule_decays_when_the_monitor_stalls(digits: Splits) -> None
     noisy = np.random.default_rng(1).integers(0, 10, size=len(yv))
     spec = image_spec("mlp")
     config = TrainConfig(epochs=6, lr=1e-2, lr_schedule="plateau", lr_patience=0, lr_gamma=0.5)
-    result = fit_torch(build_torch_model(spec), spec, config, (x, y), (xv, noisy), progress=False)
+    result = fit_torch(build_torch_model(spec), spec, config, (x, y), (xv, noisy))
     lrs = [h["lr"] for h in result.history]
     assert lrs[0] == 1e-2 and lrs[-1] < 1e-2
 
@@ -260,7 +259,7 @@ def test_augmentation_only_in_training(digits: Splits) -> None:
     seen: dict[bool, list[torch.Tensor]] = {True: [], False: []}
     model.register_forward_pre_hook(lambda module, args: seen[module.training].append(args[0].clone()))
     config = TrainConfig(epochs=1, batch_size=500, augment={"noise": 1.0})
-    fit_torch(model, spec, config, (x[:500], y[:500]), (xv, yv), progress=False)
+    fit_torch(model, spec, config, (x[:500], y[:500]), (xv, yv))
     (train_batch,) = seen[True]
     raw = torch.from_numpy(x[:500])
     # Every augmented row is far from every raw row; the evaluated rows are exactly the raw val set.
@@ -291,7 +290,6 @@ def test_single_sample_tail_batch_with_batch_norm(digits: Splits) -> None:
         TrainConfig(epochs=1, batch_size=32),
         (x[:65], y[:65]),
         val,
-        progress=False,
     )
     assert len(result.history) == 1
 
@@ -301,18 +299,18 @@ def test_bad_inputs_are_invalid(digits: Splits) -> None:
     spec = image_spec("mlp")
     model = build_torch_model(spec)
     with pytest.raises(Invalid, match=r"input_shape is \[64\]"):
-        fit_torch(model, spec, TrainConfig(), (x.reshape(-1, 8, 8), y), val, progress=False)
+        fit_torch(model, spec, TrainConfig(), (x.reshape(-1, 8, 8), y), val)
     with pytest.raises(Invalid, match=r"labels must be 0..9"):
-        fit_torch(model, spec, TrainConfig(), (x, y + 1), val, progress=False)
+        fit_torch(model, spec, TrainConfig(), (x, y + 1), val)
     with pytest.raises(Invalid, match=r"field 'augment'.*no image view"):
         flat = parse_spec({"kind": "mlp", "task": "classification", "input_shape": [64], "num_outputs": 10})
         fit_torch(
-            build_torch_model(flat), flat, TrainConfig(augment={"noise": 1}), (x, y), val, progress=False
+            build_torch_model(flat), flat, TrainConfig(augment={"noise": 1}), (x, y), val
         )
     with pytest.raises(Invalid, match=r"field 'monitor'"):
-        fit_torch(model, spec, TrainConfig(monitor="val_mse"), (x, y), val, progress=False)
+        fit_torch(model, spec, TrainConfig(monitor="val_mse"), (x, y), val)
     with pytest.raises(Invalid, match=r"val split needs at least one sample"):
-        fit_torch(model, spec, TrainConfig(), (x, y), (x[:0], y[:0]), progress=False)
+        fit_torch(model, spec, TrainConfig(), (x, y), (x[:0], y[:0]))
 
 
 def test_mismatched_checkpoint_is_invalid(digits: Splits) -> None:
