@@ -82,6 +82,14 @@ def _run_verbs(verbs: list[list[str]], tmp_path: Path, **env: str) -> dict[str, 
     return found
 
 
+def test_the_platform_interface_imports_nothing_heavy() -> None:
+    """Type hints, not dependencies: a script or console typed against `Platform` pays for none of them."""
+    check = "import sys, modelplane.platform; print(' '.join({m.split('.')[0] for m in sys.modules}))"
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    heavy = HEAVY | {"numpy", "sqlalchemy", "pyarrow", "optuna", "httpx"}
+    assert heavy & set(done.stdout.split()) == set()
+
+
 def test_listing_in_process_imports_no_training_library(tmp_path: Path) -> None:
     found = _run_verbs(LISTING + SHOWING_NOTHING, tmp_path)  # MODELPLANE_HOME: this test's empty home
     assert found["outcomes"] == {
