@@ -20,13 +20,16 @@ BENCHES ?= train serve up audit batch retrain tune compress
 # passed on; without them both fetch the same packages from PyPI.
 PIP_FIND_LINKS ?= $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
 UV := $(BIN)/uv
-PIP_INSTALL := $(UV) pip install -q --python $(BIN)/python -c constraints.txt \
+# --compile-bytecode: uv, unlike pip, leaves packages uncompiled, and a CLI command that compiles typer, Rich
+# and SQLAlchemy on every start (PYTHONDONTWRITEBYTECODE environments never cache) takes 2-3 s instead of ~1 s.
+PIP_INSTALL := $(UV) pip install -q --compile-bytecode --python $(BIN)/python -c constraints.txt \
 	$(addprefix --find-links ,$(PIP_FIND_LINKS))
 
 $(RUN_STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(UV) || $(PIP) install -q --disable-pip-version-check -c constraints.txt uv
 	$(PIP_INSTALL) -e .
+	$(BIN)/python -m compileall -q src
 	touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP)
