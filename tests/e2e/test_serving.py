@@ -248,7 +248,9 @@ def test_hot_swap_under_load_fails_no_request(server: Server, home: Path) -> Non
                         versions[response.json()["model_version"]] += 1
 
             clients = [asyncio.create_task(client()) for _ in range(64)]
-            await asyncio.sleep(0.5)
+            deadline = time.monotonic() + 15  # the swap comes once version 1 answers under load
+            while versions["1"] < 50 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
             local = Local(home)
             local.models.alias("iris-mlp@2", "production")
             local.close()
