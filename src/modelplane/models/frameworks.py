@@ -120,8 +120,10 @@ class Framework(Protocol):
 
 @dataclass(frozen=True)
 class Family:
-    """A model kind within a framework. `build` makes the untrained model from the spec: a callable or a
-    "module:attribute" path, imported on first use so parsing specs stays light."""
+    """A model kind within a framework. `build` makes the untrained model from the spec, called as its
+    framework's adapter says (torch: `build(spec)` under a seeded RNG; scikit-learn: `build(spec, seed)`
+    returns the estimator): a callable or a "module:attribute" path, imported on first use so parsing
+    specs stays light."""
 
     kind: str
     framework: str
@@ -266,8 +268,14 @@ for _kind, _spec, _build in (
 ):
     register_family(Family(_kind, "torch", _spec, _build))
 register_family(
-    Family("logreg", "sklearn", LogRegSpec, "modelplane.models.sklearn_zoo:logistic_regression",
-           tasks=("classification",), tuning_space={"C": {"low": 1e-3, "high": 1e2, "log": True}})
+    Family(
+        "logreg",
+        "sklearn",
+        LogRegSpec,
+        "modelplane.models.sklearn_zoo:logistic_regression",
+        tasks=("classification",),
+        tuning_space={"C": {"low": 1e-3, "high": 1e2, "log": True}},
+    )
 )
 register_family(
     Family(
