@@ -80,5 +80,5 @@ def test_frameworks_are_asked_by_capability() -> None:
     assert not sklearn.warm_starts and not sklearn.onnx_required and sklearn.weights_format == "skops"
     spec = parse_spec({"kind": "gbdt", "task": "regression", "input_shape": [3], "num_outputs": 1})
     assert framework_of(spec) is sklearn
-    with pytest.raises(Invalid, match="unknown model framework 'jax'"):
+    with pytest.raises(Invalid, match="unknown framework 'jax'"):
         framework("jax")

@@ -53,9 +53,9 @@ from modelplane.evaluation.report import evaluate
 from modelplane.models.frameworks import LOGITS, family, framework, framework_of, is_trainable, parse_spec
 from modelplane.models.spec import BaseSpec
 from modelplane.provenance import code_version
-from modelplane.registry.loading import ONNX_FRAMEWORK, load_native, load_runtime
+from modelplane.registry.loading import load_native, load_runtime
 from modelplane.registry.registry import NewVersion, get_version, register, version_id
-from modelplane.registry.views import ModelVersionInfo
+from modelplane.registry.views import ONNX_FRAMEWORK, ModelVersionInfo
 from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from modelplane.store import Store
 from modelplane.training.config import TrainConfig, parse_train_config

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from modelplane.models.frameworks import framework
-from modelplane.registry.loading import ONNX_FRAMEWORK, load_native, load_runtime
-from modelplane.registry.views import ModelVersionInfo
+from modelplane.registry.loading import load_native, load_runtime
+from modelplane.registry.views import ONNX_FRAMEWORK, ModelVersionInfo
 from modelplane.runtimes.base import Runtime
 from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from modelplane.store import Store

@@ -19,8 +19,7 @@ from modelplane.errors import Invalid
 from modelplane.models.frameworks import PRUNE, framework, frameworks_with, parse_spec
 from modelplane.models.spec import BaseSpec, CNNSpec, MLPSpec, spec_to_dict
 from modelplane.models.torch_zoo import build_torch_model
-from modelplane.registry.loading import ONNX_FRAMEWORK
-from modelplane.registry.views import ModelVersionInfo
+from modelplane.registry.views import ONNX_FRAMEWORK, ModelVersionInfo
 
 STRUCTURED_KINDS = ("mlp", "cnn")
 _WEIGHTED = (nn.Linear, nn.Conv2d, nn.LSTM, nn.GRU)

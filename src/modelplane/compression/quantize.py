@@ -48,8 +48,7 @@ from modelplane.compression.weights import check_expanded_at_load, store_weights
 from modelplane.errors import IntegrityError, Invalid
 from modelplane.models.frameworks import QUANTIZE, framework, frameworks_with, kinds_of
 from modelplane.models.onnx_checks import check_onnx, strip_debug_metadata, verify_export
-from modelplane.registry.loading import ONNX_FRAMEWORK
-from modelplane.registry.views import ModelVersionInfo
+from modelplane.registry.views import ONNX_FRAMEWORK, ModelVersionInfo
 from modelplane.runtimes.base import INPUT_NAME
 from modelplane.runtimes.onnx_runtime import OnnxRuntime
 

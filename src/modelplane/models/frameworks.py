@@ -200,7 +200,7 @@ def framework(name: str) -> Framework:
     adapter = _REGISTRY.frameworks.get(name)
     if adapter is None:
         raise Invalid(
-            f"unknown model framework {name!r}; the registered ones are {', '.join(_REGISTRY.frameworks)}"
+            f"unknown framework {name!r}; the frameworks are {', '.join(_REGISTRY.frameworks)}"
         )
     if isinstance(adapter, str):
         adapter = _resolve(adapter)

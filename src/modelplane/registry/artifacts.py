@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from modelplane.errors import Invalid
-from modelplane.registry.views import WEIGHTS_FORMATS
+from modelplane.registry.views import weights_format
 from modelplane.runtimes.adapters import ONNX_FORMAT
 from modelplane.store import Store
 from modelplane.store.orm import Artifact, ModelVersion, ModelVersionArtifact
@@ -16,10 +16,7 @@ from modelplane.store.orm import Artifact, ModelVersion, ModelVersionArtifact
 
 def store_files(store: Store, framework: str, weights: Path, onnx: Path | None) -> dict[str, str]:
     """Copy a new version's files into the artifact store; format -> sha256."""
-    if framework not in WEIGHTS_FORMATS:
-        known = ", ".join(sorted(WEIGHTS_FORMATS))
-        raise Invalid(f"unknown framework {framework!r}; the frameworks are {known}")
-    shas = {WEIGHTS_FORMATS[framework]: store.artifacts.put_file(weights)}
+    shas = {weights_format(framework): store.artifacts.put_file(weights)}  # Invalid for an unknown one
     if onnx is not None:
         onnx_sha = store.artifacts.put_file(onnx)
         if shas.setdefault(ONNX_FORMAT, onnx_sha) != onnx_sha:

@@ -18,9 +18,6 @@ from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from modelplane.runtimes.torchscript_runtime import TORCHSCRIPT_FORMAT
 from modelplane.store import Store
 
-# A version whose weights *are* its ONNX graph (e.g. int8-quantised): ONNX Runtime is its native runtime.
-ONNX_FRAMEWORK = "onnx"
-
 
 def load_native(store: Store, info: ModelVersionInfo) -> Any:
     """The model in its own framework (a torch module, a scikit-learn pipeline...) from verified weights."""

@@ -8,11 +8,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from modelplane.models.frameworks import framework
 from modelplane.runtimes.adapters import ONNX_FORMAT
 from modelplane.store.orm import DatasetVersion, ModelVersion
 
-# The format of a version's native weights, by framework; an int8 version's weights are its ONNX graph.
-WEIGHTS_FORMATS: dict[str, str] = {"torch": "safetensors", "sklearn": "skops", "onnx": ONNX_FORMAT}
+# A version compressed to an ONNX-only graph (int8): its weights are that graph.
+ONNX_FRAMEWORK = "onnx"
+
+
+def weights_format(framework_name: str) -> str:
+    """The artifact format of a version's native weights, as its framework adapter names it."""
+    return ONNX_FORMAT if framework_name == ONNX_FRAMEWORK else framework(framework_name).weights_format
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,7 @@ class ModelVersionInfo:
 
     @property
     def weights_sha(self) -> str:
-        return self.artifacts[WEIGHTS_FORMATS[self.framework]].sha256
+        return self.artifacts[weights_format(self.framework)].sha256
 
     @property
     def onnx_sha(self) -> str | None:
