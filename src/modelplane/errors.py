@@ -19,6 +19,11 @@ class NoSuchAlias(NotFound):
     """A model exists but the alias named does not: callers tell it apart from a missing model by type."""
 
 
+class Notice(UserWarning):
+    """Something done on the user's behalf that they should hear about (e.g. columns a model ignored);
+    raised with `warnings.warn`, shown by the CLI as one line."""
+
+
 class Invalid(ModelplaneError):
     status_code = 400
     exit_code = 2

@@ -324,9 +324,12 @@ class Platform(Protocol):
         running servers pick it up within their poll interval."""
         ...
 
-    def predict(self, deployment: str, rows: npt.ArrayLike | str | Path) -> dict[str, np.ndarray]:
+    def predict(
+        self, deployment: str, rows: npt.ArrayLike | str | Path, *, strict: bool = False
+    ) -> dict[str, np.ndarray]:
         """Outputs (`label` and `probabilities`, or `prediction`) for `rows`: an array, nested lists, or a
-        .csv/.parquet/.npz file."""
+        .csv/.parquet/.npz file, whose columns are matched by name to those the model was trained on; a
+        column it does not read is ignored with a `Notice` (refused with `strict`)."""
         ...
 
     def batch(

@@ -60,7 +60,8 @@ def rows_csv(tmp_path: Path) -> Path:
     path = tmp_path / "rows.csv"
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["sepal_length", "sepal_width", "petal_length", "petal_width"])
+        # builtin:iris names its columns as scikit-learn does; rows to predict are matched by those names
+        writer.writerow(["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"])
         writer.writerows(ROWS)
     return path
 

@@ -290,7 +290,8 @@ def test_ensemble_answers_the_mean_of_its_members(server: Server, home: Path) ->
 
 def test_predict_cli_prints_a_table(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     rows = tmp_path / "rows.csv"
-    rows.write_text("a,b,c,d\n" + "\n".join(",".join(f"{v:.3f}" for v in row) for row in ROWS) + "\n")
+    header = "sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\n"  # builtin:iris's names
+    rows.write_text(header + "\n".join(",".join(f"{v:.3f}" for v in row) for row in ROWS) + "\n")
     result = run_cli(capsys, "predict", "iris-mlp", "--input", str(rows))
     assert result.code == 0, result.err
     assert "predictions of iris-mlp" in result.out and len(re.findall(r"│ \d+ ", result.out)) == len(ROWS)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from modelplane.errors import Notice
 
 console = Console()
 err_console = Console(stderr=True)
@@ -54,6 +58,21 @@ def server_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("alembic", "httpx", "onnx_ir", "onnxscript"):  # per-step INFO lines nobody needs
         logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+@contextmanager
+def notices() -> Iterator[None]:
+    """Print each `Notice` raised inside as one `note:` line on stderr (not Python's warning format)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", Notice)
+        try:
+            yield
+        finally:
+            for item in caught:
+                if issubclass(item.category, Notice):
+                    err_console.print(f"[yellow]note:[/] {item.message}", highlight=False, soft_wrap=True)
+                else:
+                    warnings.showwarning(item.message, item.category, item.filename, item.lineno)
 
 
 def fail(message: str, code: int = 2) -> None:

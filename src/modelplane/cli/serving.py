@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from modelplane.cli.context import platform
-from modelplane.cli.output import console, fail, key_values, print_json, server_logging, table
+from modelplane.cli.output import console, fail, key_values, notices, print_json, server_logging, table
 from modelplane.runtimes.adapters import default_runtime
 
 # What a deployment that names no runtime runs each version on.
@@ -196,11 +196,18 @@ def predict(
     deployment: Annotated[str, typer.Argument(help="Deployment name")],
     input_path: Annotated[Path, typer.Option("--input", help="Rows to predict: .csv, .parquet or .npz")],
     limit: Annotated[int, typer.Option(help="Rows shown in the table")] = 50,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Refuse columns the model does not read instead of ignoring them")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
-    """Predict rows of a file through a deployment (in-process, same runtimes as the server)."""
+    """Predict rows of a file through a deployment (in-process, same runtimes as the server).
+
+    Columns are matched by name to those the model was trained on, in any order; others (the target, notes)
+    are ignored with a note on stderr."""
     local = platform()
-    outputs = local.predict(deployment, input_path)
+    with notices():
+        outputs = local.predict(deployment, input_path, strict=strict)
     if as_json:
         print_json({k: v.tolist() for k, v in outputs.items()})
         return

@@ -11,6 +11,7 @@ that lists runs loads no more than that.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import io
 import os
 import time
@@ -142,14 +143,14 @@ class Client:
         found = self._http.json("POST", "/api/v1/deployments", json={"spec": dict(spec), "name": name})
         return parse(DeploymentInfo, found)
 
-    def predict(self, deployment: str, rows: npt.ArrayLike | str | Path) -> dict[str, np.ndarray]:
+    def predict(
+        self, deployment: str, rows: npt.ArrayLike | str | Path, *, strict: bool = False
+    ) -> dict[str, np.ndarray]:
         """Outputs for `rows` (an array, nested lists, or a .csv/.parquet/.npz file) from the data plane."""
         import numpy as np
 
         if isinstance(rows, (str, Path)):
-            from modelplane.serving.offline import read_rows
-
-            rows = read_rows(str(rows))
+            rows = self._file_rows(deployment, rows, strict=strict)
         x = np.asarray(rows, dtype=np.float32)
         body = {
             "inputs": [
@@ -158,6 +159,19 @@ class Client:
         }
         found = self._http.json("POST", f"/v2/models/{quoted(deployment)}/infer", json=body)
         return {o["name"]: np.asarray(o["data"]).reshape(o["shape"]) for o in found["outputs"]}
+
+    def _file_rows(self, deployment: str, path: str | Path, *, strict: bool) -> np.ndarray:
+        """A file's rows matched by name to the columns the deployment's model was trained on, read here."""
+        from modelplane.data.inputs import column_names
+        from modelplane.errors import NotFound
+        from modelplane.serving.offline import read_rows
+
+        version = self.models.version(self.deployments.get(deployment).spec.refs()[0])
+        names = None
+        if version.dataset is not None:
+            with contextlib.suppress(NotFound):
+                names = column_names(self.datasets.get(version.dataset))
+        return read_rows(path, input_shape=version.input_shape, trained_names=names, strict=strict)
 
     def batch(
         self,

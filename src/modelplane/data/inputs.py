@@ -11,16 +11,19 @@ whole row groups without reading them).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from modelplane.data.formats.registry import FORMATS, check_batch_input
+from modelplane.errors import NotFound
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from modelplane.store import Store
 
 InputChunk = tuple[np.ndarray, "pa.Array | None"]  # features (n, *input_shape) float32, ids or None
 
@@ -35,6 +38,7 @@ class InputLayout:
     id_column: str | None
     id_type: str | None  # "int64", "float64" or "string"
     rows: int | None  # known up front for Parquet and NPZ
+    ignored: list[str] = field(default_factory=list)  # columns the model does not read (the target, ...)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,3 +61,28 @@ def read_chunks(
     """Chunks of `chunk_rows` rows (the last may be shorter), starting after `skip_chunks` of them."""
     reader = FORMATS[layout.format].input_reader()
     yield from reader.read_rows(path, layout, chunk_rows=chunk_rows, skip_chunks=skip_chunks)
+
+
+_NAMED_FORMATS = ("csv", "parquet", "builtin")  # datasets whose column names are the users' own
+
+if TYPE_CHECKING:
+    from modelplane.data.catalog import DatasetVersionInfo
+
+
+def column_names(version: DatasetVersionInfo) -> list[str] | None:
+    """The names rows to predict are matched by for a model trained on `version`; None for arrays, whose
+    columns have no names of the user's."""
+    return list(version.feature_names) if version.format in _NAMED_FORMATS else None
+
+
+def trained_column_names(store: Store, dataset: str | None) -> list[str] | None:
+    """`column_names` of the dataset version a model was trained on; None when it is no longer in the
+    catalog."""
+    if dataset is None:
+        return None
+    from modelplane.data.catalog import get_version
+
+    try:
+        return column_names(get_version(store, dataset))
+    except NotFound:
+        return None

@@ -169,14 +169,16 @@ class Local:
 
         return save_deployment(self.store, parse_spec(dict(spec)), name=name, by=current_user())
 
-    def predict(self, deployment: str, rows: npt.ArrayLike | str | Path) -> dict[str, np.ndarray]:
+    def predict(
+        self, deployment: str, rows: npt.ArrayLike | str | Path, *, strict: bool = False
+    ) -> dict[str, np.ndarray]:
         """Predict in-process through a deployment (the server's runtimes); `rows`: an array or a file."""
         import numpy as np
 
-        from modelplane.serving.offline import predict_offline, read_rows
+        from modelplane.serving.offline import predict_file, predict_offline
 
         if isinstance(rows, (str, Path)):
-            return predict_offline(self.store, deployment, read_rows(str(rows)))
+            return predict_file(self.store, deployment, rows, strict=strict)
         features = np.asarray(rows, dtype=np.float32)
         return predict_offline(self.store, deployment, features)
 

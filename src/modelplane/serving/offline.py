@@ -2,23 +2,41 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 
-from modelplane.data.sources import open_source
-from modelplane.errors import Invalid
+from modelplane.data.formats import listing
+from modelplane.data.inputs import inspect_input, read_chunks, trained_column_names
+from modelplane.errors import Invalid, Notice
 from modelplane.registry.loading import load_runtime
 from modelplane.serving.deployments import get_deployment, resolve
 from modelplane.serving.routing import combine
 from modelplane.store import Store
 
 
-def read_rows(source: str) -> np.ndarray:
-    """Feature rows from a CSV/Parquet/NPZ file (no target column)."""
-    _, chunks = open_source(source, target=None)
-    parts = [chunk.features for chunk in chunks]
-    if not parts:
-        raise Invalid(f"{source} holds no rows to predict")
-    return np.concatenate(parts).astype(np.float32, copy=False)
+def read_rows(
+    path: str | Path,
+    *,
+    input_shape: Sequence[int],
+    trained_names: Sequence[str] | None,
+    strict: bool = False,
+) -> np.ndarray:
+    """Feature rows of a .csv/.parquet/.npz file in the model's column order: matched by name to the
+    columns the model was trained on (when it knows them), the batch reader's rules; columns the model does
+    not read (the target, notes) are left out with a `Notice`, or refused when `strict`."""
+    path = Path(path)
+    layout = inspect_input(path, id_column=None, input_shape=input_shape, trained_names=trained_names)
+    if layout.ignored:
+        count, names = len(layout.ignored), listing(layout.ignored)
+        what = f"{count} column(s) of {path.name} the model does not read: {names}"
+        if strict:
+            raise Invalid(f"{what}; remove them, or leave out --strict to ignore them")
+        warnings.warn(Notice(f"ignored {what}"), stacklevel=2)
+    parts = [features for features, _ in read_chunks(path, layout, chunk_rows=65_536)]
+    return np.concatenate(parts)
 
 
 def predict_offline(store: Store, deployment: str, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -37,3 +55,18 @@ def predict_offline(store: Store, deployment: str, rows: np.ndarray) -> dict[str
     assert ensemble is not None
     outputs = [load_runtime(store, member, spec.runtime).predict(rows) for member in resolved.members]
     return combine(first.task, ensemble.combine, ensemble.weights or [1.0] * len(outputs), outputs)
+
+
+def predict_file(
+    store: Store, deployment: str, path: str | Path, *, strict: bool = False
+) -> dict[str, np.ndarray]:
+    """`predict_offline` on the rows of a file, matched by name to what the deployment's model read."""
+    resolved = resolve(store, get_deployment(store, deployment).spec)
+    first = resolved.primary or resolved.members[0]
+    rows = read_rows(
+        path,
+        input_shape=first.input_shape,
+        trained_names=trained_column_names(store, first.dataset),
+        strict=strict,
+    )
+    return predict_offline(store, deployment, rows)

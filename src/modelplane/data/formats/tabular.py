@@ -186,7 +186,8 @@ def input_layout(
     if id_column is not None:
         kind = schema.field(id_column).type
         id_type = "int64" if pa.types.is_integer(kind) else "float64" if is_number(kind) else "string"
-    return InputLayout(fmt, features, list(input_shape), id_column, id_type, rows)
+    ignored = [name for name in schema.names if name not in {*features, id_column}]
+    return InputLayout(fmt, features, list(input_shape), id_column, id_type, rows, ignored)
 
 
 def _input_features(
@@ -196,8 +197,10 @@ def _input_features(
     trained_names: Sequence[str] | None,
     file_name: str,
 ) -> list[str]:
-    """The feature columns in the model's order: by the training names when the file uses them, else all
-    columns but the id in file order, which must then be exactly as many as the model reads."""
+    """The feature columns in the model's order. With the names the model was trained on, every one must be
+    in the file, matched by name (order does not matter; other columns, such as the target, are ignored);
+    without them (a model trained on unnamed arrays), all columns but the id in file order, exactly as many
+    as the model reads."""
     duplicated = sorted({name for name in columns if columns.count(name) > 1})
     if duplicated:
         raise Invalid(f"{file_name} has columns named twice ({listing(duplicated)}); rename the duplicates")
@@ -208,15 +211,12 @@ def _input_features(
         )
     names = [name for name in columns if name != id_column]
     width = math.prod(input_shape)
-    if trained_names and set(trained_names) & set(names):
-        missing = [name for name in trained_names if name not in names]
-        extra = [name for name in names if name not in set(trained_names)]
-        if missing or extra:
-            problems = [f"missing {listing(missing)}"] if missing else []
-            problems += [f"extra {listing(extra)}"] if extra else []
+    if trained_names:
+        missing = [name for name in trained_names if name not in set(names)]
+        if missing:
             raise Invalid(
-                f"{file_name} does not have the columns the model was trained on ({'; '.join(problems)}); "
-                f"give its {width} feature columns, plus an id column named with --id-column"
+                f"{file_name} lacks {len(missing)} of the {len(trained_names)} columns the model was trained "
+                f"on: {listing(missing)}; add them (columns are matched by name, in any order)"
             )
         return list(trained_names)
     if len(names) != width:

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelplane.data.inputs import inspect_input
-from modelplane.errors import Invalid, NotFound
+from modelplane.data.inputs import inspect_input, trained_column_names
+from modelplane.errors import Invalid
 from modelplane.jobs.batch.outputs import ROW_NUMBER, output_columns
 from modelplane.jobs.batch.paths import check_output
 from modelplane.jobs.batch.predictor import pin_deployment
@@ -45,7 +45,7 @@ def plan_batch(store: Store, request: BatchRequest) -> dict[str, Any]:
         source,
         id_column=request.id_column,
         input_shape=pinned.input_shape,
-        trained_names=_trained_names(store, pinned.dataset),
+        trained_names=trained_column_names(store, pinned.dataset),
     )
     id_name = request.id_column or ROW_NUMBER
     if id_name in output_columns(pinned.task, pinned.classes, pinned.outputs):
@@ -61,15 +61,3 @@ def plan_batch(store: Store, request: BatchRequest) -> dict[str, Any]:
         "chunk_rows": request.chunk_rows,
         "batch_size": request.batch_size,
     }
-
-
-def _trained_names(store: Store, dataset: str | None) -> list[str] | None:
-    """The training data's feature names, when its version is still in the catalog."""
-    if dataset is None:
-        return None
-    from modelplane.data.catalog import get_version
-
-    try:
-        return list(get_version(store, dataset).feature_names)
-    except NotFound:
-        return None
