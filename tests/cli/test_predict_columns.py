@@ -44,7 +44,9 @@ def _write(path: Path, header: str, rows: list[str]) -> Path:
     return path
 
 
-def test_columns_are_matched_by_name(capsys: pytest.CaptureFixture[str], deployed: str, tmp_path: Path) -> None:
+def test_columns_are_matched_by_name(
+    capsys: pytest.CaptureFixture[str], deployed: str, tmp_path: Path
+) -> None:
     rows = ["70,20.0,0", "2,80.5,8", "36,50.0,4"]
     ordered = _write(tmp_path / "ordered.csv", "tenure,spend,calls", rows)
     swapped = _write(
