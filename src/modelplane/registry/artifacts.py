@@ -3,6 +3,7 @@ new format (TorchScript) needs no migration."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -14,9 +15,13 @@ from modelplane.store import Store
 from modelplane.store.orm import Artifact, ModelVersion, ModelVersionArtifact
 
 
-def store_files(store: Store, framework: str, weights: Path, onnx: Path | None) -> dict[str, str]:
+def store_files(
+    store: Store, framework: str, weights: Path, onnx: Path | None, more: Mapping[str, Path] | None = None
+) -> dict[str, str]:
     """Copy a new version's files into the artifact store; format -> sha256."""
     shas = {weights_format(framework): store.artifacts.put_file(weights)}  # Invalid for an unknown one
+    for fmt, path in (more or {}).items():
+        shas[fmt] = store.artifacts.put_file(path)
     if onnx is not None:
         onnx_sha = store.artifacts.put_file(onnx)
         if shas.setdefault(ONNX_FORMAT, onnx_sha) != onnx_sha:

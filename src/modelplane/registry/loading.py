@@ -11,6 +11,7 @@ import numpy as np
 from modelplane.errors import Invalid, NotFound
 from modelplane.models.frameworks import TORCHSCRIPT, framework, is_trainable, parse_spec
 from modelplane.registry.registry import add_artifact
+from modelplane.registry.tables import preprocessor_of
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.runtimes.adapters import ONNX_FORMAT, LoadOptions, default_runtime, get_adapter
 from modelplane.runtimes.base import Runtime
@@ -115,7 +116,18 @@ def load_runtime(
     intra-op threads (default: every usable core); `memory_pattern` is OnnxRuntime's."""
     name = runtime or default_runtime(info.artifacts)
     info = ready_for(store, info, name)
-    return get_adapter(name).load(_StoredVersion(store, info), LoadOptions(threads, memory_pattern))
+    adapter, stored = get_adapter(name), _StoredVersion(store, info)
+    prep = preprocessor_of(store, info)
+    if prep is None:
+        return adapter.load(stored, LoadOptions(threads, memory_pattern))
+    from modelplane.runtimes.table_runtime import PreparedRuntime, merged_runtime
+
+    if adapter.artifact == ONNX_FORMAT:  # one graph: preprocessing and model in one session call
+        import onnx
+
+        graph = onnx.load(stored.artifact_path(ONNX_FORMAT))
+        return merged_runtime(prep, graph, threads=threads, memory_pattern=memory_pattern)
+    return PreparedRuntime(prep, adapter.load(stored, LoadOptions(threads, memory_pattern)), threads=threads)
 
 
 def labels_to_model_indices(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class NewVersion:
     dataset_version_id: int | None = None
     parent_version_id: int | None = None
     code_version: str | None = None
+    files: dict[str, Path] = field(default_factory=dict)  # more files by format (a "preprocess" JSON)
 
 
 def _model_row(session: Session, name: str) -> RegisteredModel:
@@ -77,7 +78,7 @@ def find_version_row(session: Session, ref: Ref) -> ModelVersion:
 def register(store: Store, new: NewVersion, *, by: str = "") -> ModelVersionInfo:
     """Copy the files into the artifact store, then add the version row in one transaction."""
     check_name(new.model_name, "model")
-    files = store_files(store, new.framework, new.weights_path, new.onnx_path)
+    files = store_files(store, new.framework, new.weights_path, new.onnx_path, new.files)
     with store.db.session() as session:
         model = session.scalar(select(RegisteredModel).where(RegisteredModel.name == new.model_name))
         if model is None:

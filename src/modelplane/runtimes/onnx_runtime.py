@@ -59,6 +59,10 @@ class OnnxRuntime:
         feed = {self.input_name: as_float32(x, self.input_shape)}
         return dict(zip(self.output_names, self._session.run(self.output_names, feed), strict=True))
 
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every output for named inputs as they are (a graph of several inputs: a table's blocks)."""
+        return dict(zip(self.output_names, self._session.run(self.output_names, feeds), strict=True))
+
 
 def _pick_providers(requested: Sequence[str] | None, available: Sequence[str]) -> list[str]:
     """Requested providers that exist here, CPU always last as the fallback."""

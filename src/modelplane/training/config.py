@@ -26,6 +26,21 @@ class AugmentConfig(BaseModel):
     noise: float = Field(0.0, ge=0.0, description="gaussian noise std in raw feature units")
 
 
+class PrepConfig(BaseModel):
+    """How a table's columns become features (fitted on the training split only; see tables/prep.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    numeric_impute: Literal["median", "mean", "constant"] = "median"
+    numeric_fill: float = Field(0.0, description="the value numeric_impute=constant fills in")
+    categorical_impute: Literal["most_frequent", "constant"] = Field(
+        "constant", description="constant: a missing category is a category of its own"
+    )
+    missing_indicator: bool = Field(True, description="a 0/1 feature per column that had missing values")
+    encoding: Literal["onehot", "ordinal"] = "onehot"
+    max_categories: int = Field(100, ge=1, description="most frequent kept per column; the rest are unknown")
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -46,6 +61,7 @@ class TrainConfig(BaseModel):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     augment: AugmentConfig | None = None
+    preprocess: PrepConfig = Field(default_factory=lambda: PrepConfig())
 
     @field_validator("monitor")
     @classmethod

@@ -21,6 +21,7 @@ from modelplane.models.spec import BaseSpec
 from modelplane.provenance import code_version
 from modelplane.refs import Ref, check_name
 from modelplane.registry.registry import NewVersion, register
+from modelplane.registry.tables import PREP_FORMAT
 from modelplane.security import audit
 from modelplane.store import Store
 from modelplane.store.orm import DatasetVersion, ModelVersion, Run, RunMetric, utcnow
@@ -28,6 +29,7 @@ from modelplane.training.config import TrainConfig
 from modelplane.training.packaging import package_version
 from modelplane.training.run_catalog import find_run_row, get_run
 from modelplane.training.run_views import RunInfo
+from modelplane.training.tables import PreparedSplits, check_classes, prepared_splits, write_prep
 from modelplane.validation import validated
 
 RESUMABLE = ("failed", "interrupted", "running")
@@ -67,8 +69,30 @@ def _split_arrays(store: Store, dataset: DatasetVersionInfo, split: SplitConfig)
     features, target = load_arrays(store, dataset)
     if target is None:
         raise Invalid(f"dataset {dataset.ref} has no target column; re-add it with --target COLUMN")
+    check_classes(dataset, np.asarray(target))
     indices = split_indices(np.asarray(target), split, stratify=dataset.task == "classification")
     return {name: (np.asarray(features[idx]), np.asarray(target[idx])) for name, idx in indices.items()}
+
+
+def _training_data(
+    store: Store,
+    run_id: str,
+    spec: BaseSpec,
+    dataset: DatasetVersionInfo,
+    split: SplitConfig,
+    config: TrainConfig,
+) -> tuple[BaseSpec, SplitArrays, PreparedSplits | None]:
+    """The splits as the model learns from them. A table's preprocessing is fitted here, which fixes the
+    model's input width: the spec (and the run's record of it) takes that width."""
+    if dataset.columns is None:
+        return spec, _split_arrays(store, dataset, split), None
+    prepared = prepared_splits(store, dataset, split, config.preprocess)
+    spec = parse_spec({**spec.model_dump(mode="json"), "input_shape": [prepared.prep.width]})
+    with store.db.session() as session:
+        row = session.get(Run, run_id)
+        assert row is not None
+        row.spec = spec.model_dump(mode="json")
+    return spec, prepared.arrays, prepared
 
 
 def _build_spec(config: RunConfig, dataset: DatasetVersionInfo) -> BaseSpec:
@@ -264,7 +288,7 @@ def _execute(
             on_epoch(metrics)
 
     try:
-        arrays = _split_arrays(store, dataset, split)
+        spec, arrays, prepared = _training_data(store, run_id, spec, dataset, split, config)
         fitted = _fit(store, run_id, spec, config, arrays, resume=resume, on_epoch=record)
         best_epoch, epochs_run = fitted.best_epoch, len(fitted.history)
         if not register_version:
@@ -275,6 +299,10 @@ def _execute(
         with tempfile.TemporaryDirectory(dir=store.artifacts.tmp_dir) as scratch:
             exported = package_version(fitted.model, spec, dataset, arrays, Path(scratch))
             metrics = {**exported.metrics, "best_epoch": best_epoch, "epochs_run": epochs_run}
+            files = {}
+            if prepared is not None:
+                files[PREP_FORMAT] = write_prep(prepared.prep, Path(scratch))
+                metrics["preprocess_max_abs_diff"] = prepared.max_abs_diff
             version = register(
                 store,
                 NewVersion(
@@ -296,6 +324,7 @@ def _execute(
                     run_id=run_id,
                     dataset_version_id=dataset_version_id,
                     code_version=code,
+                    files=files,
                 ),
                 by=owner,
             )
