@@ -74,13 +74,39 @@ def train(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Model spec field KEY=VALUE (repeatable)")
     ] = None,
+    impute: Annotated[
+        str | None, typer.Option(help="Tables: fill missing numbers with the median, mean or constant")
+    ] = None,
+    fill_value: Annotated[
+        float | None, typer.Option(help="Tables: the number --impute constant fills")
+    ] = None,
+    impute_categories: Annotated[
+        str | None,
+        typer.Option(help="Tables: a missing category is its own (constant) or the most_frequent one"),
+    ] = None,
+    missing_indicator: Annotated[
+        bool | None,
+        typer.Option(
+            "--missing-indicator/--no-missing-indicator",
+            help="Tables: add a 0/1 feature per column with missing values (default on)",
+        ),
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="Tables: categories as onehot (default) or ordinal features")
+    ] = None,
+    max_categories: Annotated[
+        int | None, typer.Option(help="Tables: most frequent categories kept per column (the rest: unknown)")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the finished run as JSON")] = False,
     background: Annotated[
         bool, typer.Option("--background", help="Queue the run as a job; print its id at once")
     ] = False,
 ) -> None:
-    """Train a model on a dataset version and register the result as a new model version."""
+    """Train a model on a dataset version and register the result as a new model version.
+
+    On a table (CSV, Parquet) the preprocessing (imputation, category encoding, date parts) is fitted on the
+    training split only and becomes part of the model: serving takes the raw named columns."""
     local = platform()
     if resume and background:
         announce_queued(local.jobs.resume(resume), as_json=as_json)
@@ -117,6 +143,21 @@ def train(
         }
         if augment:
             train_fields["augment"] = {**(run_config.get("train", {}).get("augment") or {}), **augment}
+        preprocess = {
+            k: v
+            for k, v in {
+                "numeric_impute": impute,
+                "numeric_fill": fill_value,
+                "categorical_impute": impute_categories,
+                "missing_indicator": missing_indicator,
+                "encoding": encoding,
+                "max_categories": max_categories,
+            }.items()
+            if v is not None
+        }
+        if preprocess:
+            given = run_config.get("train", {}).get("preprocess") or {}
+            train_fields["preprocess"] = {**given, **preprocess}
         run_config["train"] = {**run_config.get("train", {}), **train_fields}
         if seed is not None:
             run_config["split"] = {**run_config.get("split", {}), "seed": seed}

@@ -55,6 +55,7 @@ from modelplane.models.spec import BaseSpec
 from modelplane.provenance import code_version
 from modelplane.registry.loading import load_native, load_runtime
 from modelplane.registry.registry import NewVersion, get_version, register, version_id
+from modelplane.registry.tables import inherited_files
 from modelplane.registry.views import ONNX_FRAMEWORK, ModelVersionInfo
 from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from modelplane.store import Store
@@ -162,6 +163,7 @@ def compress_version(
                 dataset_version_id=source.dataset_version_id,
                 parent_version_id=version_id(store, info.ref),
                 code_version=code_version(),
+                files=inherited_files(store, info),
             ),
             by=by,
         )
@@ -333,7 +335,7 @@ def _distilled(job: _Job, student: BaseSpec) -> _Made:
         teacher = torch_teacher(teacher_model)
         teacher_parameters: int | None = sum(p.numel() for p in teacher_model.parameters())
     else:  # an int8 graph or a model without logits (scikit-learn) teaches through its runtime
-        teacher = runtime_teacher(load_runtime(job.store, info), info.task)
+        teacher = runtime_teacher(load_runtime(job.store, info, preprocessing=False), info.task)
         teacher_parameters = info.params.get("compression", {}).get("parameters")
     temperature, alpha = request.option("temperature"), request.option("alpha")
     loss = distillation_loss(teacher, task=info.task, temperature=temperature, alpha=alpha)

@@ -50,7 +50,7 @@ def timing_runtime(store: Store, info: ModelVersionInfo) -> tuple[Runtime, str]:
     free cores); otherwise the native runtime serving would fall back to."""
     if info.onnx_sha:
         return OnnxRuntime(store.artifacts.verified_path(info.onnx_sha), threads=1), "onnxruntime (1 thread)"
-    return load_runtime(store, info), f"{info.framework} native"
+    return load_runtime(store, info, preprocessing=False), f"{info.framework} native"
 
 
 def time_per_sample(runtimes: Sequence[Runtime], inputs: Sequence[np.ndarray]) -> list[dict[str, float]]:

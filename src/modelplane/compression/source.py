@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from modelplane.data.catalog import DatasetVersionInfo, describe, find_version_row, load_arrays
+from modelplane.data.catalog import DatasetVersionInfo, describe, find_version_row
 from modelplane.data.splits import SplitConfig, split_indices
 from modelplane.errors import Invalid
 from modelplane.refs import Ref
 from modelplane.registry.loading import labels_to_model_indices
+from modelplane.registry.tables import model_inputs
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.store import Store
 
@@ -31,7 +32,7 @@ class SourceData:
 
     def arrays(self, store: Store, info: ModelVersionInfo) -> SplitArrays:
         """Features and targets per split, labels in `info`'s class order (loaded after the checks)."""
-        features, target = load_arrays(store, self.dataset)
+        features, target = model_inputs(store, info, self.dataset, encoded=True)
         assert target is not None  # resolve_data refused a dataset without one
         indices = split_indices(np.asarray(target), self.split, stratify=info.task == "classification")
         classes = self.dataset.classes
@@ -58,11 +59,6 @@ def resolve_data(store: Store, info: ModelVersionInfo, data_ref: str | None) -> 
     with store.db.session() as session:
         row = find_version_row(session, Ref.parse(ref, "dataset"))
         dataset, row_id = describe(session, row), row.id
-    if list(dataset.feature_shape) != info.input_shape:
-        raise Invalid(
-            f"{info.ref} takes inputs of shape {info.input_shape} but {dataset.ref} has "
-            f"{dataset.feature_shape}; use the data it was trained on"
-        )
     if dataset.task != info.task or dataset.target_sha is None:
         raise Invalid(f"{info.ref} is a {info.task} model but {dataset.ref} has no {info.task} target")
     _check_classes(info, dataset)

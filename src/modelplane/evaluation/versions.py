@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from modelplane.data.catalog import get_version as get_dataset_version
-from modelplane.data.catalog import load_arrays
 from modelplane.data.splits import SPLITS, SplitConfig, split_indices
 from modelplane.errors import Invalid
 from modelplane.evaluation.report import EvaluationReport, evaluate
 from modelplane.registry.loading import labels_to_model_indices, load_runtime
 from modelplane.registry.registry import get_version
+from modelplane.registry.tables import model_inputs
 from modelplane.store import Store
 
 
@@ -23,14 +23,9 @@ def evaluate_version(
         raise Invalid(f"unknown split {split!r}; use one of {', '.join(SPLITS)} or all")
     info = get_version(store, model_ref)
     dataset = get_dataset_version(store, data_ref)
-    if list(dataset.feature_shape) != info.input_shape:
-        raise Invalid(
-            f"{info.ref} takes inputs of shape {info.input_shape} but {dataset.ref} has "
-            f"{dataset.feature_shape}; evaluate on the data it was trained on"
-        )
     if dataset.task != info.task:
         raise Invalid(f"{info.ref} is a {info.task} model but {dataset.ref} is a {dataset.task} dataset")
-    features, target = load_arrays(store, dataset)
+    features, target = model_inputs(store, info, dataset)
     if target is None:
         raise Invalid(f"dataset {dataset.ref} has no target column to evaluate against")
     if split == "all":

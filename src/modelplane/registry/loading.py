@@ -110,14 +110,17 @@ def load_runtime(
     *,
     threads: int | None = None,
     memory_pattern: bool = True,
+    preprocessing: bool = True,
 ) -> Runtime:
     """`info` behind the runtime named (modelplane.runtimes.adapters.ADAPTERS); None: ONNX Runtime where the
     version has an ONNX graph (the serving path), else its native runtime. `threads` caps ONNX Runtime's
-    intra-op threads (default: every usable core); `memory_pattern` is OnnxRuntime's."""
+    intra-op threads (default: every usable core); `memory_pattern` is OnnxRuntime's. A version fitted on a
+    table takes raw rows through its preprocessing; `preprocessing=False` gives the bare model, which reads
+    the features the preprocessing makes (what compression and retraining compare on)."""
     name = runtime or default_runtime(info.artifacts)
     info = ready_for(store, info, name)
     adapter, stored = get_adapter(name), _StoredVersion(store, info)
-    prep = preprocessor_of(store, info)
+    prep = preprocessor_of(store, info) if preprocessing else None
     if prep is None:
         return adapter.load(stored, LoadOptions(threads, memory_pattern))
     from modelplane.runtimes.table_runtime import PreparedRuntime, merged_runtime

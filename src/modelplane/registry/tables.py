@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from modelplane.data.catalog import DatasetVersionInfo, load_arrays, load_table, table_values
 from modelplane.data.inputs import trained_column_names
+from modelplane.errors import Invalid
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.store import Store
 from modelplane.tables.columns import Column
@@ -33,6 +38,13 @@ def preprocessor_of(store: Store, info: ModelVersionInfo) -> Preprocessor | None
     return Preprocessor.from_json(data)
 
 
+def inherited_files(store: Store, info: ModelVersionInfo) -> dict[str, Path]:
+    """The files a version made from `info` (retrained, compressed) keeps as they are: its preprocessing,
+    which its weights read through."""
+    found = info.artifacts.get(PREP_FORMAT)
+    return {PREP_FORMAT: store.artifacts.verified_path(found.sha256)} if found else {}
+
+
 def signature_of(store: Store, info: ModelVersionInfo) -> TableSignature | None:
     """The named columns `info` takes, in training order; None for a model of arrays (images, NPZ)."""
     prep = preprocessor_of(store, info)
@@ -42,3 +54,30 @@ def signature_of(store: Store, info: ModelVersionInfo) -> TableSignature | None:
     if names and len(names) == math.prod(info.input_shape):
         return TableSignature(tuple(Column(name, "numeric") for name in names))
     return None
+
+
+def model_inputs(
+    store: Store, info: ModelVersionInfo, dataset: DatasetVersionInfo, *, encoded: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Every row of `dataset` as `info` reads it, and the target: for a version with preprocessing, rows
+    of raw named columns (what its runtime takes) or, `encoded`, the features its preprocessing makes
+    (what its weights read, for compression); else the dataset's arrays, which must have its input shape."""
+    prep = preprocessor_of(store, info)
+    if prep is None:
+        if list(dataset.feature_shape) != info.input_shape:
+            raise Invalid(
+                f"{info.ref} takes inputs of shape {info.input_shape} but {dataset.ref} has "
+                f"{dataset.feature_shape}; use the data it was trained on"
+            )
+        return load_arrays(store, dataset)
+    names = {column.name for column in dataset.columns or []}
+    missing = [column.name for column in prep.columns if column.name not in names]
+    if missing:
+        raise Invalid(
+            f"{dataset.ref} lacks {len(missing)} column(s) {info.ref} reads ({', '.join(missing[:10])}); "
+            "use data with the columns it was trained on"
+        )
+    table, target = load_table(store, dataset)
+    values = table_values(table, prep.columns)
+    rows = prep.transform(values) if encoded else TableSignature(tuple(prep.columns)).rows(values)
+    return rows, target

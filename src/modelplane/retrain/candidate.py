@@ -122,4 +122,6 @@ def score(
         )
         return report.metrics
 
-    return metrics(_candidate_runtime(production, fitted, packaged)), metrics(load_runtime(store, production))
+    return metrics(_candidate_runtime(production, fitted, packaged)), metrics(
+        load_runtime(store, production, preprocessing=False)
+    )

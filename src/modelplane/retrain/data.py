@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy.orm import Session
 
-from modelplane.data.catalog import DatasetVersionInfo, load_arrays
+from modelplane.data.catalog import DatasetVersionInfo
 from modelplane.data.splits import SplitConfig, split_indices
 from modelplane.errors import Invalid
 from modelplane.registry.loading import labels_to_model_indices
+from modelplane.registry.tables import model_inputs
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.store import Store
 from modelplane.store.orm import DatasetVersion
@@ -28,8 +29,9 @@ Arrays = tuple[np.ndarray, np.ndarray]
 
 
 def check_dataset(production: ModelVersionInfo, dataset: DatasetVersionInfo) -> None:
-    """Refuse data the model cannot read or be scored on."""
-    if list(dataset.feature_shape) != production.input_shape:
+    """Refuse data the model cannot read or be scored on (a table's columns are checked by name when its
+    rows are loaded)."""
+    if dataset.columns is None and list(dataset.feature_shape) != production.input_shape:
         raise Invalid(
             f"dataset {dataset.ref} has feature shape {dataset.feature_shape} but "
             f"{production.model}@production ({production.ref}) takes inputs of shape "
@@ -112,7 +114,8 @@ def load_rows(
     assert new.start is not None
     check_dataset(production, dataset)
     split = SplitConfig(**production.params.get("split", {}))
-    features, target_values = load_arrays(store, dataset)
+    # A table is read through production's own preprocessing, kept by the new version.
+    features, target_values = model_inputs(store, production, dataset, encoded=True)
     assert target_values is not None  # check_dataset
     labels = np.asarray(target_values)
     indices = split_indices(labels, split, stratify=production.task == "classification")

@@ -25,6 +25,7 @@ from modelplane.models.frameworks import Fitted, framework, parse_spec
 from modelplane.provenance import code_version
 from modelplane.refs import Ref
 from modelplane.registry.registry import NewVersion, get_model, register, version_id
+from modelplane.registry.tables import inherited_files
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.retrain import rollout
 from modelplane.retrain.candidate import GraphNotReused, fit_candidate, retrain_config, reused_graph, score
@@ -256,6 +257,7 @@ class RetrainKind:
                 dataset_version_id=dataset_version_id,
                 parent_version_id=version_id(ctx.store, production.ref),
                 code_version=code_version(),
+                files=inherited_files(ctx.store, production),
             ),
             by=actor(firing.model),
         )
