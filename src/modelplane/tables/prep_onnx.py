@@ -1,0 +1,278 @@
+"""The fitted preprocessing as an ONNX graph: raw columns in, model features out. Serving, batch prediction and
+evaluation all run this graph, so there is no second implementation to drift from scikit-learn's.
+
+Layout "blocks" (what the server feeds) has up to three inputs, each only when it has columns:
+``numeric`` float32 [N, n_num] (numeric and boolean columns in column order, NaN = missing),
+``categorical`` string [N, n_cat] ("" = missing) and ``datetime`` double [N, n_dt] (epoch seconds, NaN =
+missing). Layout "columns" (for users) has one [N, 1] input per column, named by it, concatenated into the
+same blocks. Outputs: ``features`` float32 [N, width] and, only when there are categorical columns,
+``unknown`` int64 [N, n_cat], 1 where a value fell in the unknown bucket (a rare or unseen category).
+
+The graph is kept short because at batch 1 every node costs about as much as its arithmetic: each block is
+imputed by one IsNaN and one Where, each categorical column is one LabelEncoder into codes that one
+Gather/Equal turns into one-hot features, and the datetime parts come from chained Gemm + Floor stages over
+all datetime columns at once. The pieces are concatenated in the graph's own order and one Gather puts them
+in scikit-learn's feature order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from modelplane.errors import Invalid
+from modelplane.models.onnx_checks import BATCH_DIM
+from modelplane.tables.datetime_parts import EPOCH_WEEKDAY, SECONDS_PER_DAY, SECONDS_PER_HOUR
+from modelplane.tables.prep_params import PrepParams
+
+Layout = Literal["blocks", "columns"]
+LAYOUTS: tuple[str, ...] = ("blocks", "columns")
+FEATURES = "features"
+UNKNOWN = "unknown"
+BLOCKS = ("numeric", "categorical", "datetime")
+# Split takes its sizes as an input from opset 13; LabelEncoder with string keys is ai.onnx.ml 2.
+MIN_OPSET = 13
+DEFAULT_OPSET = 17
+MIN_ML_OPSET = 2
+# The graph's own order of pieces; Feature.piece names one of them.
+PIECES = ("numeric", "numeric.missing", "categorical", "datetime", "datetime.elapsed", "datetime.missing")
+_PREFIX = "prep/"
+
+
+class _Builder:
+    """Nodes and constants with names under one prefix, so they never collide with a model's."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._count = 0
+
+    def name(self, hint: str) -> str:
+        self._count += 1
+        return f"{_PREFIX}{hint}_{self._count}"
+
+    def const(self, hint: str, value: np.ndarray) -> str:
+        name = self.name(hint)
+        self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def op(self, op_type: str, inputs: Sequence[str], output: str | None = None, **attrs: object) -> str:
+        out = output or self.name(op_type.lower())
+        domain = "ai.onnx.ml" if op_type == "LabelEncoder" else ""
+        self.nodes.append(helper.make_node(op_type, list(inputs), [out], domain=domain, **attrs))
+        return out
+
+
+def build(
+    params: PrepParams,
+    *,
+    layout: Layout = "blocks",
+    opset: int | None = None,
+    ml_opset: int = MIN_ML_OPSET,
+    ir_version: int | None = None,
+) -> onnx.ModelProto:
+    """The preprocessing graph at default-domain `opset` (DEFAULT_OPSET when None)."""
+    opset = DEFAULT_OPSET if opset is None else opset
+    if layout not in LAYOUTS:
+        raise Invalid(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
+    if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
+        raise Invalid(
+            f"the preprocessing graph needs ONNX opset {MIN_OPSET} to {onnx.defs.onnx_opset_version()}, "
+            f"got {opset}; export the model at a newer opset"
+        )
+    b = _Builder()
+    inputs, blocks = _inputs(b, params, layout)
+    pieces: dict[str, str] = {}
+    outputs = []
+    if "numeric" in blocks:
+        pieces.update(_numeric(b, params, blocks["numeric"]))
+    if "categorical" in blocks:
+        piece, unknown = _categorical(b, params, blocks["categorical"])
+        pieces["categorical"] = piece
+        outputs.append(helper.make_tensor_value_info(unknown, TensorProto.INT64, [BATCH_DIM, len(params.categorical)]))
+    if "datetime" in blocks:
+        pieces.update(_datetime(b, params, blocks["datetime"]))
+    _assemble(b, params, pieces)
+    width = len(params.features())
+    outputs.insert(0, helper.make_tensor_value_info(FEATURES, TensorProto.FLOAT, [BATCH_DIM, width]))
+    graph = helper.make_graph(b.nodes, "preprocessing", inputs, outputs, b.initializers)
+    opsets = [helper.make_opsetid("", opset)]
+    if params.categorical:
+        opsets.append(helper.make_opsetid("ai.onnx.ml", max(ml_opset, MIN_ML_OPSET)))
+    ir = ir_version if ir_version is not None else helper.find_min_ir_version_for(opsets)
+    model = helper.make_model(graph, opset_imports=opsets, ir_version=ir, producer_name="modelplane")
+    return model
+
+
+def _inputs(
+    b: _Builder, params: PrepParams, layout: Layout
+) -> tuple[list[onnx.ValueInfoProto], dict[str, str]]:
+    """The graph inputs, and the tensor holding each block (an input itself, or a Concat of column inputs)."""
+    types = {"numeric": TensorProto.FLOAT, "categorical": TensorProto.STRING, "datetime": TensorProto.DOUBLE}
+    members = {
+        "numeric": [p.column for p in params.numeric],
+        "categorical": [p.column for p in params.categorical],
+        "datetime": [p.column for p in params.datetime],
+    }
+    inputs: list[onnx.ValueInfoProto] = []
+    blocks: dict[str, str] = {}
+    for block in BLOCKS:
+        names = members[block]
+        if not names:
+            continue
+        if layout == "blocks":
+            inputs.append(helper.make_tensor_value_info(block, types[block], [BATCH_DIM, len(names)]))
+            blocks[block] = block
+            continue
+        for name in names:
+            if name in (FEATURES, UNKNOWN) or name.startswith(_PREFIX):
+                raise Invalid(
+                    f"column {name!r} cannot be a graph input name in the 'columns' layout (it is taken by "
+                    f"the graph); rename the column, or use the 'blocks' layout"
+                )
+            inputs.append(helper.make_tensor_value_info(name, types[block], [BATCH_DIM, 1]))
+        blocks[block] = names[0] if len(names) == 1 else b.op("Concat", names, axis=1)
+    return inputs, blocks
+
+
+def _numeric(b: _Builder, params: PrepParams, block: str) -> dict[str, str]:
+    isnan = b.op("IsNaN", [block])
+    fill = b.const("fill", np.array([p.fill for p in params.numeric], dtype=np.float32))
+    pieces = {"numeric": b.op("Where", [isnan, fill, block])}
+    if any(p.indicator for p in params.numeric):
+        pieces["numeric.missing"] = b.op("Cast", [isnan], to=TensorProto.FLOAT)
+    return pieces
+
+
+def _categorical(b: _Builder, params: PrepParams, block: str) -> tuple[str, str]:
+    """Each column's LabelEncoder gives codes 0..k-1 for its k kept categories and k for anything else."""
+    columns = params.categorical
+    parts = [block]
+    if len(columns) > 1:
+        split = b.const("split", np.ones(len(columns), dtype=np.int64))
+        parts = [b.name("column") for _ in columns]
+        b.nodes.append(helper.make_node("Split", [block, split], parts, axis=1))
+    codes = []
+    for part, column in zip(parts, columns, strict=True):
+        keys = list(column.categories)
+        values = list(range(len(keys)))
+        if column.fill in column.categories:  # a missing value ("") is encoded as its fill
+            keys.append("")
+            values.append(column.categories.index(column.fill))
+        codes.append(
+            b.op("LabelEncoder", [part], keys_strings=keys, values_int64s=values, default_int64=len(column.categories))
+        )
+    code = codes[0] if len(codes) == 1 else b.op("Concat", codes, axis=1)
+    kept = b.const("kept", np.array([len(c.categories) for c in columns], dtype=np.int64))
+    unknown = b.op("Cast", [b.op("Equal", [code, kept])], UNKNOWN, to=TensorProto.INT64)
+    if params.options.encoding == "ordinal":
+        return b.op("Cast", [code], to=TensorProto.FLOAT), unknown
+    # Output feature i is 1 when its column's code equals the code it stands for (k for the "<unknown>"
+    # bucket; without a bucket, code k matches no feature and the column's features are all zero).
+    owner, stands_for = [], []
+    for j, column in enumerate(columns):
+        width = len(column.categories) + column.bucket
+        owner += [j] * width
+        stands_for += list(range(width))
+    chosen = b.op("Gather", [code, b.const("owner", np.array(owner, dtype=np.int64))], axis=1)
+    hot = b.op("Equal", [chosen, b.const("stands_for", np.array(stands_for, dtype=np.int64))])
+    return b.op("Cast", [hot], to=TensorProto.FLOAT), unknown
+
+
+def _datetime(b: _Builder, params: PrepParams, block: str) -> dict[str, str]:
+    columns = params.datetime
+    isnan = b.op("IsNaN", [block])
+    fill = b.const("fill", np.array([d.fill for d in columns], dtype=np.float64))
+    seconds = b.op("Where", [isnan, fill, block])
+    flat = seconds if len(columns) == 1 else b.op("Reshape", [seconds, b.const("shape", np.array([-1, 1]))])
+    divisors = b.const("divisors", np.array([[SECONDS_PER_DAY, SECONDS_PER_HOUR]]))
+    stage = b.op("Floor", [b.op("Div", [flat, divisors])])  # [days, hours since the epoch]
+    for k, (weights, bias) in enumerate(_CALENDAR):
+        stage = b.op("Gemm", [stage, b.const("w", weights), b.const("b", bias)])
+        if k < len(_CALENDAR) - 1:
+            stage = b.op("Floor", [stage])
+    if len(columns) > 1:
+        stage = b.op("Reshape", [stage, b.const("shape", np.array([-1, 4 * len(columns)]))])
+    reference = b.const("reference", np.array([d.reference for d in columns], dtype=np.float64))
+    elapsed = b.op("Div", [b.op("Sub", [seconds, reference]), b.const("day", np.array(SECONDS_PER_DAY))])
+    pieces = {
+        "datetime": b.op("Cast", [stage], to=TensorProto.FLOAT),
+        "datetime.elapsed": b.op("Cast", [elapsed], to=TensorProto.FLOAT),
+    }
+    if any(d.indicator for d in columns):
+        pieces["datetime.missing"] = b.op("Cast", [isnan], to=TensorProto.FLOAT)
+    return pieces
+
+
+def _calendar() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Gemm stages from [days, hours] since 1970-01-01 to [year, month, day_of_week, hour].
+
+    Year and month follow Neri and Schneider's civil-from-days ("Euclidean affine functions and their
+    application to calendar algorithms", 2022) on N = days since 0000-03-01: C = (4N+3) div 146097,
+    N_C = N - 36524 C - C div 4, Z = (4 N_C + 3) div 1461, N_Y = N_C - 365 Z - Z div 4,
+    M = (5 N_Y + 461) div 153, J = [N_Y >= 306], year = 100 C + Z + J, month = M - 12 J. Each stage is
+    Floor(stage @ W + b) over exact integers in float64. A floor division k div m with an integer k is
+    computed as floor((k + 0.5) / m): the true value then lies at least 0.5/m from an integer, far beyond the
+    rounding of the multiplication by 1/m, so it is exact; C div 4 and Z div 4 are taken from k directly
+    (floor(floor(k/m)/4) = floor(k/(4m))) so they need no stage of their own.
+    """
+    n0 = 719468  # days from 0000-03-01 to 1970-01-01
+    # [days, hours] -> [C, C div 4, week, days, hour]   (week = (days + 3) div 7)
+    w2 = np.array([[4 / 146097, 1 / 146097, 1 / 7, 1, -24], [0, 0, 0, 0, 1]])
+    b2 = np.array([(4 * n0 + 3.5) / 146097, (4 * n0 + 3.5) / 584388, (EPOCH_WEEKDAY + 0.5) / 7, 0, 0])
+    # -> [Z, Z div 4, N_C, C, day_of_week, hour]   with 4 N_C + 3 = 4 days + 4 n0 + 3 - 146096 C - 4 (C div 4)
+    w3 = np.zeros((5, 6))
+    w3[:, 0] = np.array([-146096, -4, 0, 4, 0]) / 1461
+    w3[:, 1] = np.array([-146096, -4, 0, 4, 0]) / 5844
+    w3[:, 2] = [-36524, -1, 0, 1, 0]
+    w3[:, 3] = [1, 0, 0, 0, 0]
+    w3[:, 4] = [0, 0, -7, 1, 0]
+    w3[:, 5] = [0, 0, 0, 0, 1]
+    b3 = np.array([(4 * n0 + 3.5) / 1461, (4 * n0 + 3.5) / 5844, n0, 0, EPOCH_WEEKDAY, 0])
+    # -> [M, J, 100 C + Z, day_of_week, hour]   with N_Y = N_C - 365 Z - Z div 4
+    w4 = np.zeros((6, 5))
+    w4[:, 0] = np.array([-1825, -5, 5, 0, 0, 0]) / 153
+    w4[:, 1] = np.array([-365, -1, 1, 0, 0, 0]) / 306
+    w4[:, 2] = [1, 0, 0, 100, 0, 0]
+    w4[4, 3] = w4[5, 4] = 1
+    b4 = np.array([461.5 / 153, 0.5 / 306, 0, 0, 0])
+    # -> [year, month, day_of_week, hour]
+    w5 = np.array([[0, 1, 0, 0], [1, -12, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=np.float64)
+    b5 = np.zeros(4)
+    return [(w.astype(np.float64), bias.astype(np.float64)) for w, bias in ((w2, b2), (w3, b3), (w4, b4), (w5, b5))]
+
+
+_CALENDAR = _calendar()
+
+
+def _assemble(b: _Builder, params: PrepParams, pieces: dict[str, str]) -> None:
+    """Concatenate the pieces in PIECES order, then gather the features into scikit-learn's order."""
+    widths = _piece_widths(params)
+    order = [p for p in PIECES if p in pieces]
+    offsets = dict(zip(order, np.cumsum([0] + [widths[p] for p in order]).tolist(), strict=False))
+    index = [offsets[f.piece] + f.index for f in params.features()]
+    joined = pieces[order[0]] if len(order) == 1 else b.op("Concat", [pieces[p] for p in order], axis=1)
+    if index == list(range(sum(widths[p] for p in order))):
+        b.op("Identity", [joined], FEATURES)
+    else:
+        b.op("Gather", [joined, b.const("order", np.array(index, dtype=np.int64))], FEATURES, axis=1)
+
+
+def _piece_widths(params: PrepParams) -> dict[str, int]:
+    encoded = (
+        len(params.categorical)
+        if params.options.encoding == "ordinal"
+        else sum(len(c.categories) + c.bucket for c in params.categorical)
+    )
+    return {
+        "numeric": len(params.numeric),
+        "numeric.missing": len(params.numeric),
+        "categorical": encoded,
+        "datetime": 4 * len(params.datetime),
+        "datetime.elapsed": len(params.datetime),
+        "datetime.missing": len(params.datetime),
+    }
