@@ -21,7 +21,8 @@ EPOCH_WEEKDAY = 3
 
 
 def datetime_parts(x: np.ndarray, reference: Sequence[float]) -> np.ndarray:
-    """(n, d) epoch seconds without NaN -> (n, 5 d) float64, the five parts of column 0, then column 1, ...
+    """(n, d) epoch seconds without NaN -> (n, 5 d) float64: year, month, day_of_week and hour of column 0,
+    then of column 1, ..., then the elapsed days of each column (the order the ONNX graph computes them in).
 
     `reference` holds one epoch-seconds value per column; elapsed days are ``(x - reference) / 86400``.
     """
@@ -34,5 +35,5 @@ def datetime_parts(x: np.ndarray, reference: Sequence[float]) -> np.ndarray:
     weekday = np.mod(days + EPOCH_WEEKDAY, 7.0)
     hour = hours - 24.0 * days
     elapsed = (x - np.asarray(reference, dtype=np.float64)) / SECONDS_PER_DAY
-    parts = np.stack([year, month, weekday, hour, elapsed], axis=2).astype(np.float64)
-    return parts.reshape(x.shape[0], len(PARTS) * x.shape[1])
+    calendar = np.stack([year, month, weekday, hour], axis=2).astype(np.float64).reshape(x.shape[0], -1)
+    return np.concatenate([calendar, elapsed], axis=1)

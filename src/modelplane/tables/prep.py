@@ -43,7 +43,7 @@ class Preprocessor:
         self._session: ort.InferenceSession | None = None
         self.columns: list[Column] = list(params.columns)
         self.options: PrepOptions = params.options
-        self.feature_names: list[str] = [f.name for f in params.features()]
+        self.feature_names: list[str] = params.feature_names()
         self.width: int = len(self.feature_names)
 
     @classmethod

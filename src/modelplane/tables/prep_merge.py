@@ -19,13 +19,13 @@ _MODEL_PREFIX = "model/"
 def merge(params: PrepParams, model: onnx.ModelProto, *, layout: Layout) -> onnx.ModelProto:
     """Inputs of `layout` -> preprocessing -> `model` -> the model's outputs, then ``unknown`` (when there are
     categorical columns). The preprocessing is built at the model's opset and IR version; an ``ai.onnx.ml``
-    import is added, or raised to the LabelEncoder's version, when needed."""
-    width = len(params.features())
+    import is added, or raised to the version of LabelEncoder with float values (2), when needed."""
+    width = len(params.feature_names())
     _check_model_input(model, width)
     opsets = _opsets(model)
-    if params.categorical:
-        opsets[ML_DOMAIN] = max(opsets.get(ML_DOMAIN, 0), MIN_ML_OPSET)
-    prep = build(params, layout=layout, opset=opsets.get("", 0), ml_opset=opsets.get(ML_DOMAIN, MIN_ML_OPSET))
+    ml_opset = max(opsets.get(ML_DOMAIN, 0), MIN_ML_OPSET)
+    prep = build(params, layout=layout, opset=opsets.get("", 0), ml_opset=ml_opset)
+    opsets.update((entry.domain, entry.version) for entry in prep.opset_import)
     ir_version = max(model.ir_version, prep.ir_version)
     prep.ir_version = ir_version
     served = onnx.ModelProto()

@@ -51,6 +51,7 @@ class PrepOptions:
             raise Invalid(f"numeric_fill must be a number, got {self.numeric_fill!r}")
         if not math.isfinite(self.numeric_fill):
             raise Invalid(f"numeric_fill must be finite, got {self.numeric_fill}")
+        object.__setattr__(self, "numeric_fill", float(self.numeric_fill))
         if not isinstance(self.missing_indicator, bool):
             raise Invalid(f"missing_indicator must be true or false, got {self.missing_indicator!r}")
         if isinstance(self.max_categories, bool) or not isinstance(self.max_categories, int):
@@ -109,15 +110,6 @@ class DatetimeParams:
 
 
 @dataclass(frozen=True)
-class Feature:
-    """One output feature: its name and where the graph computes it (`piece`, and `index` inside it)."""
-
-    name: str
-    piece: str
-    index: int
-
-
-@dataclass(frozen=True)
 class PrepParams:
     """The fitted preprocessing, all of it: the ONNX graph and the JSON are made from this alone."""
 
@@ -127,30 +119,23 @@ class PrepParams:
     categorical: tuple[CategoricalParams, ...]
     datetime: tuple[DatetimeParams, ...]
 
-    def features(self) -> list[Feature]:
-        """The output features in scikit-learn's order (the ColumnTransformer's: numeric values and their
-        indicators, booleans and theirs, each categorical column, datetime parts, datetime indicators)."""
-        out: list[Feature] = []
-        for role in ("numeric", "boolean"):
-            chosen = [(i, p) for i, p in enumerate(self.numeric) if p.role == role]
-            out += [Feature(p.column, "numeric", i) for i, p in chosen]
-            out += [Feature(f"{p.column}.missing", "numeric.missing", i) for i, p in chosen if p.indicator]
-        position = 0
-        for j, c in enumerate(self.categorical):
+    def feature_names(self) -> list[str]:
+        """The output features, in the order both scikit-learn's ColumnTransformer and the ONNX graph make
+        them: numeric and boolean values (column order), their missing indicators, each categorical column's
+        encoding, the datetime parts (year, month, day_of_week, hour per column), elapsed days, and the
+        datetime missing indicators."""
+        names = [p.column for p in self.numeric]
+        names += [f"{p.column}.missing" for p in self.numeric if p.indicator]
+        for c in self.categorical:
             if self.options.encoding == "ordinal":
-                out.append(Feature(c.column, "categorical", j))
-                continue
-            names = [f"{c.column}={v}" for v in c.categories]
-            names += [f"{c.column}={UNKNOWN_CATEGORY}"] if c.bucket else []
-            out += [Feature(name, "categorical", position + k) for k, name in enumerate(names)]
-            position += len(names)
-        for k, d in enumerate(self.datetime):
-            out += [Feature(f"{d.column}.{part}", "datetime", 4 * k + p) for p, part in enumerate(PARTS[:4])]
-            out.append(Feature(f"{d.column}.{PARTS[4]}", "datetime.elapsed", k))
-        out += [
-            Feature(f"{d.column}.missing", "datetime.missing", k) for k, d in enumerate(self.datetime) if d.indicator
-        ]
-        return out
+                names.append(c.column)
+            else:
+                names += [f"{c.column}={v}" for v in c.categories]
+                names += [f"{c.column}={UNKNOWN_CATEGORY}"] if c.bucket else []
+        names += [f"{d.column}.{part}" for d in self.datetime for part in PARTS[:4]]
+        names += [f"{d.column}.{PARTS[4]}" for d in self.datetime]
+        names += [f"{d.column}.missing" for d in self.datetime if d.indicator]
+        return names
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -160,7 +145,7 @@ class PrepParams:
             "numeric": [asdict(p) for p in self.numeric],
             "categorical": [{**asdict(p), "categories": list(p.categories)} for p in self.categorical],
             "datetime": [asdict(p) for p in self.datetime],
-            "feature_names": [f.name for f in self.features()],
+            "feature_names": self.feature_names(),
         }
 
     @classmethod
@@ -193,8 +178,7 @@ class PrepParams:
         except (KeyError, TypeError, ValueError) as e:
             raise Invalid(f"preprocessing JSON is malformed ({type(e).__name__}: {e}); fit the pipeline again") from e
         params.check()
-        names = [f.name for f in params.features()]
-        if data.get("feature_names") != names:
+        if data.get("feature_names") != params.feature_names():
             raise Invalid(
                 "preprocessing JSON lists feature names that its fitted values do not produce; "
                 "the file was edited or damaged: fit the pipeline again"
@@ -213,7 +197,8 @@ class PrepParams:
             "categorical": [p.column for p in self.categorical],
             "datetime": [p.column for p in self.datetime],
         }
-        if expect != got or any(c.role == "id" for c in self.columns):
+        names = [c.name for c in self.columns]
+        if expect != got or len(set(names)) != len(names) or any(c.role == "id" for c in self.columns):
             raise Invalid("preprocessing parameters do not match its feature columns; fit the pipeline again")
         roles = {c.name: c.role for c in self.columns}
         if any(roles[p.column] != p.role for p in self.numeric):

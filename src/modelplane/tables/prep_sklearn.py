@@ -48,10 +48,10 @@ def fit(arrays: dict[str, np.ndarray], n_rows: int, columns: Sequence[Column], o
     transformer.fit(table)
     params = _params(transformer, columns, options, references)
     width = reference_transform(transformer, to_table({k: a[:1] for k, a in arrays.items()}, columns)).shape[1]
-    if width != len(params.features()):
+    if width != len(params.feature_names()):
         raise RuntimeError(
             f"scikit-learn's pipeline makes {width} features but its fitted values describe "
-            f"{len(params.features())}; this is a modelplane bug, report it"
+            f"{len(params.feature_names())}; this is a modelplane bug, report it"
         )
     return transformer, params
 
@@ -92,35 +92,52 @@ def _check_training_column(column: Column, array: np.ndarray) -> None:
 def _column_transformer(
     columns: Sequence[Column], options: PrepOptions, arrays: dict[str, np.ndarray], references: list[float]
 ) -> ColumnTransformer:
+    """Steps in the order the ONNX graph makes features, so neither side reorders them."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import MissingIndicator, SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
 
-    def names(role: str) -> list[str]:
-        return [c.name for c in columns if c.role == role]
+    def names(*roles: str) -> list[str]:
+        return [c.name for c in columns if c.role in roles]
+
+    def indicator(step: str, chosen: list[str]) -> None:
+        if options.missing_indicator and chosen:
+            steps.append((step, MissingIndicator(features="missing-only", error_on_new=False), chosen))
 
     steps: list[tuple[str, Any, list[str]]] = []
-    indicator = options.missing_indicator
-    if names("numeric"):
-        fill = options.numeric_fill if options.numeric_impute == "constant" else None
-        imputer = SimpleImputer(strategy=options.numeric_impute, fill_value=fill, add_indicator=indicator)
-        steps.append(("numeric", imputer, names("numeric")))
-    if names("boolean"):
-        steps.append(("boolean", SimpleImputer(strategy="most_frequent", add_indicator=indicator), names("boolean")))
+    # Numeric and boolean columns keep their column order (the graph imputes them as one block): one imputer
+    # per run of columns with the same role.
+    numeric = [c for c in columns if c.role in ("numeric", "boolean")]
+    for start, run in _runs(numeric):
+        if run[0].role == "numeric":
+            fill = options.numeric_fill if options.numeric_impute == "constant" else None
+            imputer = SimpleImputer(strategy=options.numeric_impute, fill_value=fill)
+        else:
+            imputer = SimpleImputer(strategy="most_frequent")
+        steps.append((f"{run[0].role}{start}", imputer, [c.name for c in run]))
+    indicator("numeric_missing", names("numeric", "boolean"))
     for i, name in enumerate(names("categorical")):
-        imputer = SimpleImputer(
-            missing_values=None, strategy=options.categorical_impute, fill_value=MISSING_CATEGORY
-        )
+        imputer = SimpleImputer(missing_values=None, strategy=options.categorical_impute, fill_value=MISSING_CATEGORY)
         encoder = _encoder(options, arrays[name])
         steps.append((f"categorical{i}", Pipeline([("impute", imputer), ("encode", encoder)]), [name]))
     if names("datetime"):
         parts = FunctionTransformer(datetime_parts, kw_args={"reference": references})
-        steps.append(("datetime", Pipeline([("impute", SimpleImputer(strategy="median")), ("parts", parts)]), names("datetime")))
-        if indicator:
-            missing = MissingIndicator(features="missing-only", error_on_new=False)
-            steps.append(("datetime_missing", missing, names("datetime")))
+        pipeline = Pipeline([("impute", SimpleImputer(strategy="median")), ("parts", parts)])
+        steps.append(("datetime", pipeline, names("datetime")))
+    indicator("datetime_missing", names("datetime"))
     return ColumnTransformer(steps, remainder="drop", sparse_threshold=0.0)
+
+
+def _runs(columns: list[Column]) -> list[tuple[int, list[Column]]]:
+    """Consecutive columns of one role, each with the index of its first column."""
+    runs: list[tuple[int, list[Column]]] = []
+    for i, column in enumerate(columns):
+        if runs and runs[-1][1][-1].role == column.role:
+            runs[-1][1].append(column)
+        else:
+            runs.append((i, [column]))
+    return runs
 
 
 def _encoder(options: PrepOptions, array: np.ndarray) -> Any:
@@ -140,47 +157,41 @@ def _encoder(options: PrepOptions, array: np.ndarray) -> Any:
 
 
 def _kept_count(options: PrepOptions, array: np.ndarray) -> int:
-    """How many categories scikit-learn keeps for this column: all, or the max_categories - 1 most frequent."""
+    """How many categories scikit-learn keeps for this column: all when there are fewer than max_categories,
+    else the max_categories - 1 most frequent (it groups from max_categories on, whose output width is the
+    same either way)."""
     missing = np.equal(array, None)
     distinct = set(array[~missing])
     if options.categorical_impute == "constant" and missing.any():
         distinct.add(MISSING_CATEGORY)
-    return len(distinct) if len(distinct) <= options.max_categories else options.max_categories - 1
+    return len(distinct) if len(distinct) < options.max_categories else options.max_categories - 1
 
 
 def _params(
     transformer: ColumnTransformer, columns: Sequence[Column], options: PrepOptions, references: list[float]
 ) -> PrepParams:
     fitted = transformer.named_transformers_
-
-    def names(role: str) -> list[str]:
-        return [c.name for c in columns if c.role == role]
-
-    numeric: dict[str, NumericParams] = {}
-    for role in ("numeric", "boolean"):
-        if names(role):
-            imputer = fitted[role]
-            flagged = _flagged(imputer.indicator_)
-            numeric.update(
-                (name, NumericParams(name, role, float(fill), k in flagged))  # type: ignore[arg-type]
-                for k, (name, fill) in enumerate(zip(names(role), imputer.statistics_, strict=True))
-            )
-    datetime: list[DatetimeParams] = []
-    if names("datetime"):
-        fills = fitted["datetime"]["impute"].statistics_
-        flagged = _flagged(fitted["datetime_missing"]) if options.missing_indicator else set()
-        datetime = [
-            DatetimeParams(name, float(fill), reference, k in flagged)
-            for k, (name, fill, reference) in enumerate(zip(names("datetime"), fills, references, strict=True))
-        ]
+    numeric = [c for c in columns if c.role in ("numeric", "boolean")]
+    fills = [float(v) for start, run in _runs(numeric) for v in fitted[f"{run[0].role}{start}"].statistics_]
+    flagged = _flagged(fitted.get("numeric_missing"))
+    datetime = [c.name for c in columns if c.role == "datetime"]
+    dt_fills = fitted["datetime"]["impute"].statistics_ if datetime else []
+    dt_flagged = _flagged(fitted.get("datetime_missing"))
+    categorical = [c.name for c in columns if c.role == "categorical"]
     return PrepParams(
         columns=tuple(columns),
         options=options,
-        numeric=tuple(numeric[c.name] for c in columns if c.role in ("numeric", "boolean")),
-        categorical=tuple(
-            _categories(fitted[f"categorical{i}"], name, options) for i, name in enumerate(names("categorical"))
+        numeric=tuple(
+            NumericParams(c.name, c.role, fill, k in flagged)
+            for k, (c, fill) in enumerate(zip(numeric, fills, strict=True))
         ),
-        datetime=tuple(datetime),
+        categorical=tuple(
+            _categories(fitted[f"categorical{i}"], name, options) for i, name in enumerate(categorical)
+        ),
+        datetime=tuple(
+            DatetimeParams(name, float(fill), reference, k in dt_flagged)
+            for k, (name, fill, reference) in enumerate(zip(datetime, dt_fills, references, strict=True))
+        ),
     )
 
 
