@@ -50,7 +50,9 @@ def mixed_table(n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray]
         columns.append(Column(name, "boolean"))
     for name, kinds in (("plan", 12), ("region", 10), ("channel", 4)):
         weights = 1 / np.arange(1, kinds + 1)
-        values[name] = rng.choice([f"{name}{k}" for k in range(kinds)], n, p=weights / weights.sum()).astype(object)
+        values[name] = rng.choice([f"{name}{k}" for k in range(kinds)], n, p=weights / weights.sum()).astype(
+            object
+        )
         columns.append(Column(name, "categorical"))
     values["signup"] = rng.uniform(1.2e9, 1.8e9, n)
     values["signup"][rng.random(n) < 0.05] = np.nan
@@ -81,13 +83,20 @@ def per_call_us(sess: ort.InferenceSession, feeds: dict[str, np.ndarray], rounds
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     spec = MLPSpec(kind="mlp", task="classification", input_shape=[64], num_outputs=2)
     with tempfile.TemporaryDirectory() as tmp:
-        path = export_torch_onnx(build_torch_model(spec).eval(), task="classification", input_shape=[64], path=Path(tmp) / "mlp.onnx")
+        path = export_torch_onnx(
+            build_torch_model(spec).eval(),
+            task="classification",
+            input_shape=[64],
+            path=Path(tmp) / "mlp.onnx",
+        )
         model = onnx.load(str(path))
     bare = session(model)
     print(f"{'table':<8} {'batch':>6} {'model us':>10} {'merged us':>10} {'added':>7} {'nodes':>6}")
@@ -103,7 +112,9 @@ def main() -> None:
             feeds = prep.blocks(rows)
             features = {"input": prep.transform(rows)}
             alone, joined = per_call_us(bare, features, args.rounds), per_call_us(served, feeds, args.rounds)
-            print(f"{name:<8} {batch:>6} {alone:>10.1f} {joined:>10.1f} {joined / alone - 1:>+7.0%} {nodes:>6}")
+            print(
+                f"{name:<8} {batch:>6} {alone:>10.1f} {joined:>10.1f} {joined / alone - 1:>+7.0%} {nodes:>6}"
+            )
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def test_a_pipeline_read_from_json_has_no_scikit_learn_reference(prep: Preproces
 
 
 def test_json_of_another_format_or_edited_is_refused(prep: Preprocessor) -> None:
-    with pytest.raises(Invalid, match="format 2.*reads format 1"):
+    with pytest.raises(Invalid, match=r"format 2.*reads format 1"):
         Preprocessor.from_json({**prep.to_json(), "format": 2})
     edited = prep.to_json()
     edited["categorical"][0]["categories"] = ["basic"]
@@ -106,8 +106,10 @@ def test_ordinal_encoding_codes_kept_categories_and_one_unknown_code() -> None:
 
 @pytest.mark.parametrize("max_categories", [2, 3, 4])
 def test_ordinal_encoding_keeps_what_scikit_learn_keeps(max_categories: int) -> None:
-    """region has 3 categories: scikit-learn groups from max_categories = 3 on, where the width is the same."""
-    prep = Preprocessor.fit(mixed(150, 0), COLUMNS, PrepOptions(encoding="ordinal", max_categories=max_categories))
+    """region has 3 categories: scikit-learn groups them from max_categories = 3 on (the same width)."""
+    prep = Preprocessor.fit(
+        mixed(150, 0), COLUMNS, PrepOptions(encoding="ordinal", max_categories=max_categories)
+    )
     assert prep.to_json()["categorical"][1]["bucket"] == (max_categories <= 3)
     assert prep.verify(held_out(60, 1)) <= 1e-5
 
@@ -207,5 +209,5 @@ def test_verify_raises_when_the_graph_disagrees(prep: Preprocessor, monkeypatch:
     rows = held_out(10, 1)
     shifted = prep.transform(rows) + np.float32(0.5)
     monkeypatch.setattr(prep, "transform", lambda values: shifted)
-    with pytest.raises(IntegrityError, match="differs from scikit-learn by up to 0.5"):
+    with pytest.raises(IntegrityError, match=r"differs from scikit-learn by up to 0\.5"):
         prep.verify(rows)

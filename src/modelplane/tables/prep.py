@@ -23,7 +23,7 @@ from modelplane.errors import IntegrityError, Invalid
 from modelplane.tables.columns import Column, ColumnValues, feature_columns
 from modelplane.tables.prep_merge import merge
 from modelplane.tables.prep_onnx import FEATURES, UNKNOWN, Layout, build
-from modelplane.tables.prep_params import PrepOptions, PrepParams, read_values
+from modelplane.tables.prep_params import PrepOptions, PrepParams, is_none, read_values
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -55,10 +55,14 @@ class Preprocessor:
 
         features = feature_columns(columns)
         if not features:
-            raise Invalid("there are no feature columns to preprocess (only ids); give some columns a feature role")
+            raise Invalid(
+                "there are no feature columns to preprocess (only ids); give some columns a feature role"
+            )
         names = [c.name for c in features]
         if len(set(names)) != len(names):
-            raise Invalid(f"column names repeat: {sorted({n for n in names if names.count(n) > 1})}; rename them")
+            raise Invalid(
+                f"column names repeat: {sorted({n for n in names if names.count(n) > 1})}; rename them"
+            )
         n_rows, arrays = read_values(values, features)
         transformer, params = prep_sklearn.fit(arrays, n_rows, features, options or PrepOptions())
         return cls(params, transformer)
@@ -69,11 +73,14 @@ class Preprocessor:
 
         if self._transformer is None:
             raise Invalid(
-                "this pipeline was read from JSON, and only the process that fitted it holds the scikit-learn "
-                "pipeline (it is never stored: no pickle); use transform(), which runs the stored ONNX graph"
+                "this pipeline was read from JSON, and only the process that fitted it holds the "
+                "scikit-learn pipeline (it is never stored: no pickle); use transform(), which runs the "
+                "stored ONNX graph"
             )
         _, arrays = read_values(values, self.columns)
-        return prep_sklearn.reference_transform(self._transformer, prep_sklearn.to_table(arrays, self.columns))
+        return prep_sklearn.reference_transform(
+            self._transformer, prep_sklearn.to_table(arrays, self.columns)
+        )
 
     def transform(self, values: ColumnValues) -> np.ndarray:
         """float32 (n, width) through the ONNX graph, the one every later stage runs."""
@@ -95,9 +102,10 @@ class Preprocessor:
         if not np.all(error <= atol):  # written so that NaN fails too
             row, col = np.unravel_index(np.argmax(np.where(error <= atol, 0.0, np.inf)), error.shape)
             raise IntegrityError(
-                f"the preprocessing graph differs from scikit-learn by up to {worst:.3g} (atol {atol:g}), first "
-                f"at row {row}, feature {self.feature_names[col]!r}: {got[row, col]!r} vs {expected[row, col]!r}; "
-                "the graph is not faithful, do not serve it (this is a modelplane bug, report it)"
+                f"the preprocessing graph differs from scikit-learn by up to {worst:.3g} (atol {atol:g}), "
+                f"first at row {row}, feature {self.feature_names[col]!r}: {got[row, col]!r} vs "
+                f"{expected[row, col]!r}; the graph is not faithful, do not serve it (this is a modelplane "
+                "bug, report it)"
             )
         return worst
 
@@ -120,7 +128,7 @@ class Preprocessor:
             feeds["numeric"] = _stack([arrays[p.column] for p in self._params.numeric], np.float32)
         if self._params.categorical:
             block = _stack([arrays[p.column] for p in self._params.categorical], object)
-            block[np.equal(block, None)] = ""
+            block[is_none(block)] = ""
             feeds["categorical"] = block
         if self._params.datetime:
             feeds["datetime"] = _stack([arrays[p.column] for p in self._params.datetime], np.float64)

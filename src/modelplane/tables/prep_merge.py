@@ -37,8 +37,8 @@ def merge(params: PrepParams, model: onnx.ModelProto, *, layout: Layout) -> onnx
     taken = sorted(({i.name for i in prep.graph.input} | {UNKNOWN}) & set(model_outputs))
     if taken:
         raise Invalid(
-            f"the model has outputs named {taken}, which the preprocessing graph uses as input or output names; "
-            "rename those columns (or export the model with other output names)"
+            f"the model has outputs named {taken}, which the preprocessing graph uses as input or output "
+            "names; rename those columns (or export the model with other output names)"
         )
     try:
         merged = compose.merge_models(prep, served, io_map=[(FEATURES, _MODEL_PREFIX + INPUT_NAME)])
@@ -58,13 +58,15 @@ def _check_model_input(model: onnx.ModelProto, width: int) -> None:
     inputs = [i for i in model.graph.input if i.name not in initializers]
     if [i.name for i in inputs] != [INPUT_NAME]:
         raise Invalid(
-            f"the model graph takes inputs {[i.name for i in inputs]}, not one {INPUT_NAME!r}; export it with "
-            "modelplane's exporters (models/torch_export.py, models/sklearn_export.py)"
+            f"the model graph takes inputs {[i.name for i in inputs]}, not one {INPUT_NAME!r}; export it "
+            "with modelplane's exporters (models/torch_export.py, models/sklearn_export.py)"
         )
     tensor = inputs[0].type.tensor_type
     dims = tensor.shape.dim
     if tensor.elem_type != TensorProto.FLOAT or len(dims) != 2:
-        raise Invalid(f"the model's {INPUT_NAME!r} must be float32 [N, {width}]; export it for tabular features")
+        raise Invalid(
+            f"the model's {INPUT_NAME!r} must be float32 [N, {width}]; export it for tabular features"
+        )
     if dims[1].HasField("dim_value") and dims[1].dim_value != width:
         raise Invalid(
             f"the model takes {dims[1].dim_value} features but the preprocessing makes {width}; "

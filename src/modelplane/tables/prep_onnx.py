@@ -1,5 +1,5 @@
-"""The fitted preprocessing as an ONNX graph: raw columns in, model features out. Serving, batch prediction and
-evaluation all run this graph, so there is no second implementation to drift from scikit-learn's.
+"""The fitted preprocessing as an ONNX graph: raw columns in, model features out. Serving, batch prediction
+and evaluation all run this graph, so there is no second implementation to drift from scikit-learn's.
 
 Layout "blocks" (what the server feeds) has up to three inputs, each only when it has columns:
 ``numeric`` float32 [N, n_num] (numeric and boolean columns in column order, NaN = missing),
@@ -19,7 +19,7 @@ at once, and the pieces are made in scikit-learn's feature order so a single Con
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import onnx
@@ -61,7 +61,7 @@ class _Builder:
         self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
-    def op(self, op_type: str, inputs: Sequence[str], output: str | None = None, **attrs: object) -> str:
+    def op(self, op_type: str, inputs: Sequence[str], output: str | None = None, **attrs: Any) -> str:
         out = output or self.name(op_type.lower())
         domain = "ai.onnx.ml" if op_type in ("LabelEncoder", "Imputer") else ""
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], domain=domain, **attrs))
@@ -94,10 +94,17 @@ def build(
     if "categorical" in blocks:
         piece, unknown = _categorical(b, params, blocks["categorical"], opset)
         pieces.append(piece)
-        outputs.append(helper.make_tensor_value_info(unknown, TensorProto.INT64, [BATCH_DIM, len(params.categorical)]))
+        outputs.append(
+            helper.make_tensor_value_info(unknown, TensorProto.INT64, [BATCH_DIM, len(params.categorical)])
+        )
     if "datetime" in blocks:
         pieces += _datetime(b, params, blocks["datetime"])
-    b.op("Identity" if len(pieces) == 1 else "Concat", pieces, FEATURES, **({} if len(pieces) == 1 else {"axis": 1}))
+    b.op(
+        "Identity" if len(pieces) == 1 else "Concat",
+        pieces,
+        FEATURES,
+        **({} if len(pieces) == 1 else {"axis": 1}),
+    )
     width = len(params.feature_names())
     outputs.insert(0, helper.make_tensor_value_info(FEATURES, TensorProto.FLOAT, [BATCH_DIM, width]))
     graph = helper.make_graph(b.nodes, "preprocessing", inputs, outputs, b.initializers)
@@ -169,7 +176,9 @@ def _categorical(b: _Builder, params: PrepParams, block: str, opset: int) -> tup
         prefixes = b.const("column", np.array([f"{j}:" for j in range(len(columns))], dtype=object))
         keys = [f"{j}:{key}" for j, mapping in enumerate(maps) for key in mapping]
         values = [code for mapping in maps for code in mapping.values()]
-        code = b.op("LabelEncoder", [b.op("StringConcat", [prefixes, block])], **_encoding(keys, values, -1.0))
+        code = b.op(
+            "LabelEncoder", [b.op("StringConcat", [prefixes, block])], **_encoding(keys, values, -1.0)
+        )
     else:
         parts = [block]
         if len(columns) > 1:
@@ -187,7 +196,8 @@ def _categorical(b: _Builder, params: PrepParams, block: str, opset: int) -> tup
         return code, unknown
     # Feature i is 1 when its column's code is the code it stands for (its own position; -1 for an
     # "<unknown>" bucket feature). A MatMul with a 0/1 matrix repeats each column's code over its features.
-    owner, stands_for = [], []
+    owner: list[int] = []
+    stands_for: list[int] = []
     for j, column in enumerate(columns):
         start = len(owner)
         owner += [j] * (len(column.categories) + column.bucket)
@@ -201,7 +211,7 @@ def _categorical(b: _Builder, params: PrepParams, block: str, opset: int) -> tup
 
 
 def _code_maps(params: PrepParams) -> list[dict[str, float]]:
-    """Per categorical column, each kept category's code, and the code of "" (missing) when its fill is kept."""
+    """Per categorical column, each kept category's code, and that of "" (missing) when its fill is kept."""
     maps = []
     position = 0
     for column in params.categorical:
@@ -214,7 +224,7 @@ def _code_maps(params: PrepParams) -> list[dict[str, float]]:
     return maps
 
 
-def _encoding(keys: list[str], values: list[float], default: float) -> dict[str, object]:
+def _encoding(keys: list[str], values: list[float], default: float) -> dict[str, Any]:
     return {"keys_strings": keys, "values_floats": values, "default_float": default}
 
 
@@ -239,7 +249,11 @@ def _datetime(b: _Builder, params: PrepParams, block: str) -> list[str]:
         missing = b.op("Cast", [isnan], to=TensorProto.FLOAT)
         flagged = [d.indicator for d in columns]
         pieces.append(
-            missing if all(flagged) else b.op("MatMul", [missing, b.const("pick", np.eye(len(flagged), dtype=np.float32)[:, flagged])])
+            missing
+            if all(flagged)
+            else b.op(
+                "MatMul", [missing, b.const("pick", np.eye(len(flagged), dtype=np.float32)[:, flagged])]
+            )
         )
     return pieces
 
@@ -279,7 +293,10 @@ def _calendar() -> list[tuple[np.ndarray, np.ndarray]]:
     # -> [year, month, day_of_week, hour]
     w5 = np.array([[0, 1, 0, 0], [1, -12, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=np.float64)
     b5 = np.zeros(4)
-    return [(w.astype(np.float64), bias.astype(np.float64)) for w, bias in ((w2, b2), (w3, b3), (w4, b4), (w5, b5))]
+    return [
+        (w.astype(np.float64), bias.astype(np.float64))
+        for w, bias in ((w2, b2), (w3, b3), (w4, b4), (w5, b5))
+    ]
 
 
 _CALENDAR = _calendar()

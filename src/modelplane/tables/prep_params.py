@@ -171,12 +171,16 @@ class PrepParams:
                     for p in data["categorical"]
                 ),
                 datetime=tuple(
-                    DatetimeParams(str(p["column"]), float(p["fill"]), float(p["reference"]), bool(p["indicator"]))
+                    DatetimeParams(
+                        str(p["column"]), float(p["fill"]), float(p["reference"]), bool(p["indicator"])
+                    )
                     for p in data["datetime"]
                 ),
             )
         except (KeyError, TypeError, ValueError) as e:
-            raise Invalid(f"preprocessing JSON is malformed ({type(e).__name__}: {e}); fit the pipeline again") from e
+            raise Invalid(
+                f"preprocessing JSON is malformed ({type(e).__name__}: {e}); fit the pipeline again"
+            ) from e
         params.check()
         if data.get("feature_names") != params.feature_names():
             raise Invalid(
@@ -207,7 +211,9 @@ class PrepParams:
         if not all(math.isfinite(v) for v in values):
             raise Invalid("preprocessing parameters hold a non-finite fill value; fit the pipeline again")
         if any(len(set(c.categories)) != len(c.categories) or "" in c.categories for c in self.categorical):
-            raise Invalid("preprocessing categories repeat or include the empty string; fit the pipeline again")
+            raise Invalid(
+                "preprocessing categories repeat or include the empty string; fit the pipeline again"
+            )
 
 
 def read_values(values: Mapping[str, Any], columns: Sequence[Column]) -> tuple[int, dict[str, np.ndarray]]:
@@ -223,7 +229,9 @@ def read_values(values: Mapping[str, Any], columns: Sequence[Column]) -> tuple[i
         array = np.asarray(values[column.name])
         if array.ndim != 1:
             raise Invalid(f"column {column.name!r} must be one value per row, got shape {array.shape}")
-        arrays[column.name] = _categorical(column, array) if column.role == "categorical" else _number(column, array)
+        arrays[column.name] = (
+            _categorical(column, array) if column.role == "categorical" else _number(column, array)
+        )
     lengths = {len(a) for a in arrays.values()}
     if len(lengths) > 1:
         sizes = {name: len(a) for name, a in arrays.items()}
@@ -248,8 +256,13 @@ def _categorical(column: Column, array: np.ndarray) -> np.ndarray:
             f"column {column.name!r} is categorical and must hold strings (None for missing); "
             "convert its values to str at ingest"
         )
-    missing = np.equal(array, None) | np.equal(array, "")
+    missing = is_none(array) | np.equal(array, "")
     if missing.any():
         array = array.copy()
         array[missing] = None
     return array
+
+
+def is_none(array: np.ndarray) -> np.ndarray:
+    """Elementwise ``is None`` over an object array."""
+    return np.equal(array, np.array(None, dtype=object))

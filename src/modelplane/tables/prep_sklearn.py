@@ -24,15 +24,16 @@ from modelplane.tables.prep_params import (
     NumericParams,
     PrepOptions,
     PrepParams,
+    is_none,
 )
 
 if TYPE_CHECKING:
     from sklearn.compose import ColumnTransformer
 
 
-def fit(arrays: dict[str, np.ndarray], n_rows: int, columns: Sequence[Column], options: PrepOptions) -> tuple[
-    ColumnTransformer, PrepParams
-]:
+def fit(
+    arrays: dict[str, np.ndarray], n_rows: int, columns: Sequence[Column], options: PrepOptions
+) -> tuple[ColumnTransformer, PrepParams]:
     """Fit on the training rows (already read by prep_params.read_values); return the fitted transformer
     and its values."""
     if n_rows == 0:
@@ -47,7 +48,9 @@ def fit(arrays: dict[str, np.ndarray], n_rows: int, columns: Sequence[Column], o
     table = to_table(arrays, columns)
     transformer.fit(table)
     params = _params(transformer, columns, options, references)
-    width = reference_transform(transformer, to_table({k: a[:1] for k, a in arrays.items()}, columns)).shape[1]
+    width = reference_transform(transformer, to_table({k: a[:1] for k, a in arrays.items()}, columns)).shape[
+        1
+    ]
     if width != len(params.feature_names()):
         raise RuntimeError(
             f"scikit-learn's pipeline makes {width} features but its fitted values describe "
@@ -67,13 +70,14 @@ def to_table(arrays: dict[str, np.ndarray], columns: Sequence[Column]) -> pa.Tab
 
 def reference_transform(transformer: ColumnTransformer, table: pa.Table) -> np.ndarray:
     with warnings.catch_warnings():
-        # One-hot encoding without a rare-category bucket warns that unseen values become all zeros: by design.
+        # One-hot encoding without a bucket for rare categories warns that unseen values become all zeros,
+        # as designed.
         warnings.filterwarnings("ignore", message="Found unknown categories", category=UserWarning)
         return np.asarray(transformer.transform(table), dtype=np.float32)
 
 
 def _check_training_column(column: Column, array: np.ndarray) -> None:
-    missing = np.equal(array, None) if column.role == "categorical" else np.isnan(array)
+    missing = is_none(array) if column.role == "categorical" else np.isnan(array)
     if missing.all():
         raise Invalid(
             f"column {column.name!r} has no values in the {len(array)} training rows, so nothing can be "
@@ -118,7 +122,9 @@ def _column_transformer(
         steps.append((f"{run[0].role}{start}", imputer, [c.name for c in run]))
     indicator("numeric_missing", names("numeric", "boolean"))
     for i, name in enumerate(names("categorical")):
-        imputer = SimpleImputer(missing_values=None, strategy=options.categorical_impute, fill_value=MISSING_CATEGORY)
+        imputer = SimpleImputer(
+            missing_values=None, strategy=options.categorical_impute, fill_value=MISSING_CATEGORY
+        )
         encoder = _encoder(options, arrays[name])
         steps.append((f"categorical{i}", Pipeline([("impute", imputer), ("encode", encoder)]), [name]))
     if names("datetime"):
@@ -160,7 +166,7 @@ def _kept_count(options: PrepOptions, array: np.ndarray) -> int:
     """How many categories scikit-learn keeps for this column: all when there are fewer than max_categories,
     else the max_categories - 1 most frequent (it groups from max_categories on, whose output width is the
     same either way)."""
-    missing = np.equal(array, None)
+    missing = is_none(array)
     distinct = set(array[~missing])
     if options.categorical_impute == "constant" and missing.any():
         distinct.add(MISSING_CATEGORY)
