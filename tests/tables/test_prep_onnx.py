@@ -110,6 +110,26 @@ def test_a_table_without_categorical_columns_has_no_unknown_output() -> None:
     assert prep.verify(values) == 0.0
 
 
+@pytest.mark.parametrize("encoding", ["onehot", "ordinal"])
+def test_a_single_categorical_column(encoding: str) -> None:
+    values = {"plan": np.array(["a", "b", "b", None, "c"], dtype=object)}
+    options = PrepOptions(encoding=encoding)  # type: ignore[arg-type]
+    prep = Preprocessor.fit(values, [Column("plan", "categorical")], options)
+    rows = {"plan": np.array(["b", "", "z", None], dtype=object)}
+    assert prep.verify(rows) == 0.0
+    assert prep.unknown_counts(rows) == {"plan": 1}
+    # categories: <missing>, a, b, c; "z" was never seen
+    onehot = [[0, 0, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0], [1, 0, 0, 0]]
+    assert prep.transform(rows).tolist() == (onehot if encoding == "onehot" else [[2], [0], [4], [0]])
+
+
+def test_zero_rows_transform_to_zero_rows(prep: Preprocessor) -> None:
+    empty = {name: values[:0] for name, values in held_out(10, 1).items()}
+    assert prep.transform(empty).shape == (0, prep.width)
+    assert prep.verify(empty) == 0.0
+    assert prep.unknown_counts(empty) == {"plan": 0, "region": 0}
+
+
 def test_the_graph_is_lean(prep: Preprocessor) -> None:
     """One imputer per block, no per-column arithmetic, no reordering Gather at the end."""
     ops = [n.op_type for n in prep.onnx_graph().graph.node]

@@ -77,7 +77,9 @@ class Preprocessor:
                 "scikit-learn pipeline (it is never stored: no pickle); use transform(), which runs the "
                 "stored ONNX graph"
             )
-        _, arrays = read_values(values, self.columns)
+        n_rows, arrays = read_values(values, self.columns)
+        if n_rows == 0:  # scikit-learn's imputers refuse empty input
+            return np.zeros((0, self.width), dtype=np.float32)
         return prep_sklearn.reference_transform(
             self._transformer, prep_sklearn.to_table(arrays, self.columns)
         )
