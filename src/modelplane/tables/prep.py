@@ -37,7 +37,6 @@ class Preprocessor:
 
     def __init__(self, params: PrepParams, transformer: ColumnTransformer | None = None) -> None:
         """Use `fit` or `from_json`; `transformer` is the scikit-learn reference, present only after fit."""
-        params.check()
         self._params = params
         self._transformer = transformer
         self._session: ort.InferenceSession | None = None

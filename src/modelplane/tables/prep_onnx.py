@@ -8,12 +8,14 @@ missing). Layout "columns" (for users) has one [N, 1] input per column, named by
 same blocks. Outputs: ``features`` float32 [N, width] and, only when there are categorical columns,
 ``unknown`` int64 [N, n_cat], 1 where a value fell in the unknown bucket (a rare or unseen category).
 
-The graph is kept short because at batch 1 each node costs about as much as its arithmetic (0.4-1.4 us in
-ONNX Runtime, bench/prep.py), and free of Gather along axis 1 and broadcasting Where on float32, which run
-at ~2-9 ns an element at batch 4096: numeric columns are imputed by one ai.onnx.ml Imputer, categorical
-columns become codes by LabelEncoder (all columns in one when StringConcat exists, opset 20) and one-hot
-features by MatMul + Equal, datetime parts come from chained Gemm + Floor stages over all datetime columns
-at once, and the pieces are made in scikit-learn's feature order so a single Concat ends the graph.
+The graph is kept short: at batch 1 ONNX Runtime spends 0.4-1.4 us on each node whatever it computes
+(bench/prep.py), so every step works on a whole block. Numeric columns are imputed by one ai.onnx.ml
+Imputer (IsNaN + Where cost several times as much at batch 1, 1.7x at 4096); categorical columns become
+codes by LabelEncoder (one for all columns through StringConcat from opset 20) and one-hot features by
+MatMul + Equal; datetime parts come from four Gemm + Floor stages over all datetime columns at once;
+indicator columns are picked by MatMul with a 0/1 matrix. There is no Gather along axis 1 (it copies
+element by element: 2.3 ms for a 4096 x 64 float block, as long as the MLP it feeds), and the pieces are
+made in scikit-learn's feature order so one Concat ends the graph.
 """
 
 from __future__ import annotations
@@ -99,12 +101,10 @@ def build(
         )
     if "datetime" in blocks:
         pieces += _datetime(b, params, blocks["datetime"])
-    b.op(
-        "Identity" if len(pieces) == 1 else "Concat",
-        pieces,
-        FEATURES,
-        **({} if len(pieces) == 1 else {"axis": 1}),
-    )
+    if len(pieces) == 1:
+        b.op("Identity", pieces, FEATURES)
+    else:
+        b.op("Concat", pieces, FEATURES, axis=1)
     width = len(params.feature_names())
     outputs.insert(0, helper.make_tensor_value_info(FEATURES, TensorProto.FLOAT, [BATCH_DIM, width]))
     graph = helper.make_graph(b.nodes, "preprocessing", inputs, outputs, b.initializers)
@@ -148,19 +148,19 @@ def _inputs(
 
 def _numeric(b: _Builder, params: PrepParams, block: str) -> list[str]:
     fills = [p.fill for p in params.numeric]
-    imputed = b.op("Imputer", [block], imputed_value_floats=fills, replaced_value_float=float("nan"))
-    return [imputed, *_indicators(b, block, [p.indicator for p in params.numeric])]
+    pieces = [b.op("Imputer", [block], imputed_value_floats=fills, replaced_value_float=float("nan"))]
+    flagged = [p.indicator for p in params.numeric]
+    if any(flagged):
+        pieces.append(_indicators(b, b.op("IsNaN", [block]), flagged))
+    return pieces
 
 
-def _indicators(b: _Builder, block: str, flagged: list[bool]) -> list[str]:
-    """0/1 features for the flagged columns of a block: a MatMul with a 0/1 matrix picks them (exact)."""
-    if not any(flagged):
-        return []
-    missing = b.op("Cast", [b.op("IsNaN", [block])], to=TensorProto.FLOAT)
+def _indicators(b: _Builder, isnan: str, flagged: list[bool]) -> str:
+    """0/1 features for the flagged columns of a block; a MatMul with a 0/1 matrix picks them (exactly)."""
+    missing = b.op("Cast", [isnan], to=TensorProto.FLOAT)
     if all(flagged):
-        return [missing]
-    pick = np.eye(len(flagged), dtype=np.float32)[:, flagged]
-    return [b.op("MatMul", [missing, b.const("pick", pick)])]
+        return missing
+    return b.op("MatMul", [missing, b.const("pick", np.eye(len(flagged), dtype=np.float32)[:, flagged])])
 
 
 def _categorical(b: _Builder, params: PrepParams, block: str, opset: int) -> tuple[str, str]:
@@ -245,16 +245,9 @@ def _datetime(b: _Builder, params: PrepParams, block: str) -> list[str]:
     reference = b.const("reference", np.array([d.reference for d in columns], dtype=np.float64))
     elapsed = b.op("Div", [b.op("Sub", [seconds, reference]), b.const("day", np.array(SECONDS_PER_DAY))])
     pieces = [b.op("Cast", [stage], to=TensorProto.FLOAT), b.op("Cast", [elapsed], to=TensorProto.FLOAT)]
-    if any(d.indicator for d in columns):
-        missing = b.op("Cast", [isnan], to=TensorProto.FLOAT)
-        flagged = [d.indicator for d in columns]
-        pieces.append(
-            missing
-            if all(flagged)
-            else b.op(
-                "MatMul", [missing, b.const("pick", np.eye(len(flagged), dtype=np.float32)[:, flagged])]
-            )
-        )
+    flagged = [d.indicator for d in columns]
+    if any(flagged):
+        pieces.append(_indicators(b, isnan, flagged))
     return pieces
 
 

@@ -48,9 +48,8 @@ def fit(
     table = to_table(arrays, columns)
     transformer.fit(table)
     params = _params(transformer, columns, options, references)
-    width = reference_transform(transformer, to_table({k: a[:1] for k, a in arrays.items()}, columns)).shape[
-        1
-    ]
+    first_row = to_table({name: array[:1] for name, array in arrays.items()}, columns)
+    width = reference_transform(transformer, first_row).shape[1]
     if width != len(params.feature_names()):
         raise RuntimeError(
             f"scikit-learn's pipeline makes {width} features but its fitted values describe "
@@ -70,8 +69,8 @@ def to_table(arrays: dict[str, np.ndarray], columns: Sequence[Column]) -> pa.Tab
 
 def reference_transform(transformer: ColumnTransformer, table: pa.Table) -> np.ndarray:
     with warnings.catch_warnings():
-        # One-hot encoding without a bucket for rare categories warns that unseen values become all zeros,
-        # as designed.
+        # One-hot encoding without a rare-category bucket warns that it encodes unseen values as all zeros:
+        # that is the design.
         warnings.filterwarnings("ignore", message="Found unknown categories", category=UserWarning)
         return np.asarray(transformer.transform(table), dtype=np.float32)
 
