@@ -2,7 +2,7 @@
 exported by modelplane's torch exporter) served alone from a float32 [N, 64] array, against the same MLP
 merged behind the preprocessing graph and fed raw column blocks (numeric float32, categorical strings,
 datetime float64 epoch seconds), prepared once outside the timing, as a server holds them. Target: at most
-+30 % at batch 1. ONNX Runtime, one intra-op thread, the platform's session settings; the best of 5 rounds,
++30 % at batch 1. ONNX Runtime, one intra-op thread, the platform's session settings; the best of 15 rounds,
 the two sessions taking turns within each round.
 
 Three tables, each fitted to exactly 64 features:
@@ -13,7 +13,7 @@ Three tables, each fitted to exactly 64 features:
 - no-dates: the mixed table with 38 numeric columns in place of the datetime one, to show what the
   datetime arithmetic costs.
 
-    .venv/bin/python bench/prep.py [--rounds 5]
+    .venv/bin/python bench/prep.py [--rounds 15]
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def per_call_us(
 ) -> list[float]:
     """Best µs per call of each session over `rounds` rounds, the sessions interleaved within each round so
     that a busy spell of the machine hits them alike."""
-    calls = 20000 if len(next(iter(feeds[0].values()))) == 1 else 40
+    calls = 4000 if len(next(iter(feeds[0].values()))) == 1 else 20
     best = [float("inf")] * len(sessions)
     for sess, feed in zip(sessions, feeds, strict=True):
         for _ in range(calls // 10):
@@ -102,7 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     spec = MLPSpec(kind="mlp", task="classification", input_shape=[64], num_outputs=2)
