@@ -14,15 +14,13 @@ import numpy as np
 
 from modelplane.runtimes.base import Runtime
 from modelplane.runtimes.onnx_runtime import OnnxRuntime
+from modelplane.tables.prep_onnx import FEATURES, UNKNOWN
 from modelplane.tables.signature import TableSignature
 
 if TYPE_CHECKING:
     import onnx
 
     from modelplane.tables.prep import Preprocessor
-
-UNKNOWN = "unknown"
-
 
 def _feeds(signature: TableSignature, x: np.ndarray) -> dict[str, np.ndarray]:
     """The graph's block inputs from structured rows (or one float matrix of an all-numeric model)."""
@@ -63,7 +61,7 @@ class PreparedRuntime:
 
     def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
         prepared = self._prep.run(_feeds(self.signature, x))
-        outputs = self._inner.predict(prepared["features"])
+        outputs = self._inner.predict(prepared[FEATURES])
         if self._unknown:
             outputs[UNKNOWN] = prepared[UNKNOWN]
         return outputs

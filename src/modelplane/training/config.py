@@ -38,7 +38,7 @@ class PrepConfig(BaseModel):
     )
     missing_indicator: bool = Field(True, description="a 0/1 feature per column that had missing values")
     encoding: Literal["onehot", "ordinal"] = "onehot"
-    max_categories: int = Field(100, ge=1, description="most frequent kept per column; the rest are unknown")
+    max_categories: int = Field(100, ge=2, description="most frequent kept per column; the rest are unknown")
 
 
 class TrainConfig(BaseModel):
