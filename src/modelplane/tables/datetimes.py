@@ -1,13 +1,14 @@
 """Dates and times as float64 epoch seconds (UTC), NaN for missing: one parser for ingest and serving.
 
-Accepted: ISO-8601 text (`2024-03-01`, `2024-03-01T12:30`, `2024-03-01 12:30:00.25`, with an optional `Z`
-or `+HH:MM` / `-HHMM` offset; a value without an offset is UTC), Arrow timestamp and date values, and
-numbers, which already are epoch seconds. Parsing is vectorised (Arrow's ISO-8601 cast): a million values
-take a fraction of a second. Fractions of a second are kept to the microsecond.
+Accepted: ISO-8601 text (`2024-03-01`, `2024-03-01T12:30`, `2024-03-01 12:30:00.25`, with an optional `Z` or
+`+HH:MM` / `-HHMM` offset; a value without an offset is UTC), Arrow timestamp and date values, and numbers (or
+text holding only numbers), which already are epoch seconds. Parsing is vectorised (Arrow's ISO-8601 cast): a
+million values take a fraction of a second. Fractions of a second are kept to the microsecond.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ import pyarrow.compute as pc
 from modelplane.errors import Invalid
 
 ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$"
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _UNITS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 _NAIVE = pa.timestamp("us")
 _AWARE = pa.timestamp("us", "UTC")
@@ -100,6 +102,9 @@ def _parse_text(array: pa.Array, column: str, first_row: int) -> np.ndarray:
     (a million values in ~0.1 s). A failed Arrow cast costs ~20 good ones, so values are sorted by kind
     first, and only a column with a bad value pays for finding it."""
     text = _blank_to_null(array)
+    present = text.drop_null()
+    if len(present) and _NUMBER.fullmatch(str(present[0].as_py())):  # epoch seconds written as text
+        return _float(_cast(text, pa.float64(), column, first_row))
     try:
         return _seconds(_cast_by_zone(text, pc.cast))
     except pa.ArrowInvalid:
