@@ -12,7 +12,9 @@ whatever `--chunk-rows` is), and later rows must fit them. The rules, in order:
    and no empty cell -> `id`, when there are at least 20 rows (`ID_MIN_ROWS`) or the column is named like
    an id (`id`, `*_id`, `*Id`). An id is kept with the rows (batch output names rows by it) and is never a
    feature; a notice says so.
-5. Other numbers (or text holding only numbers) -> `numeric`.
+5. Other numbers (or text holding only numbers) -> `numeric`. Text that is mostly numbers (at least 90 %)
+   with a few other values is refused, naming the first of them: it is usually a typo or a marker of a
+   missing value; fix it, or declare the column `--categorical`.
 6. Other text with at most 50 distinct values (`MAX_CATEGORIES`), or distinct values in at most 5 % of the
    rows (`CATEGORY_SHARE`) -> `categorical`. More is free text, which is refused: text columns need a text
    model family, not built yet.
@@ -30,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -46,7 +49,10 @@ CATEGORY_SHARE = 0.05
 _ID_NAME = re.compile(r"(?i:id|.*_id)|.*[a-z0-9]Id")
 _TRUE_FALSE = pa.array(["true", "false"])
 
-Kind = Literal["empty", "boolean", "datetime", "integer", "number", "text", "other"]
+MOSTLY_NUMBERS = 0.9
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+Kind = Literal["empty", "boolean", "datetime", "integer", "number", "mixed", "text", "other"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ class Profile:
     present: int  # non-empty values
     distinct: int  # distinct non-empty values (integer and text columns)
     spaces: bool  # a text value holds whitespace
+    odd: tuple[int, str] | None = None  # mostly numbers: the first other value, by row index in the sample
 
     @property
     def unique(self) -> bool:
@@ -94,12 +101,14 @@ class Profile:
 
 @dataclass(frozen=True)
 class Inferred:
-    """The roles of a table's columns: feature and id columns in file order, and what was left out."""
+    """The roles of a table's columns: feature and id columns in file order, what was left out, and the
+    problems that stop the table from being read (all of them, for one message)."""
 
     columns: list[Column]
     integer_ids: frozenset[str]  # id columns whose values are integers (stored as int64, else as text)
     empty: list[str]
     notices: list[str]
+    problems: list[str]
 
 
 def check_names(
@@ -110,7 +119,8 @@ def check_names(
     overrides: RoleOverrides,
     file_name: str,
 ) -> None:
-    """Refuse, in one error naming each, every column flag that names no column or contradicts another."""
+    """Refuse, in one error naming each, every column flag that names no column or contradicts another
+    (and columns named twice in the file)."""
     problems: list[str] = []
     seen: set[str] = set()
     for name in names:
@@ -148,10 +158,9 @@ def profile(values: pa.ChunkedArray) -> Profile:
         values, kind = pc.cast(values, pa.string()), pa.string()
     if is_text(kind):
         text = blank_to_null(values)
-        present = text.drop_null()
-        if len(present) == 0:
+        if text.null_count == rows:
             return Profile("empty", rows, 0, 0, False)
-        return _profile_text(present, rows)
+        return _profile_text(text, rows)
     present_count = rows - values.null_count
     if pa.types.is_floating(kind):
         present_count -= int(pc.sum(pc.is_nan(values)).as_py() or 0)
@@ -168,13 +177,18 @@ def profile(values: pa.ChunkedArray) -> Profile:
     return Profile("other", rows, present_count, 0, False)
 
 
-def _profile_text(present: pa.Array, rows: int) -> Profile:
+def _profile_text(text: pa.Array, rows: int) -> Profile:
+    present = text.drop_null()
     count = len(present)
     distinct = _distinct(present)
     if _casts(present, pa.int64()):
         return Profile("integer", rows, count, distinct, False)
     if _casts(present, pa.float64()):
         return Profile("number", rows, count, distinct, False)
+    numbers = pc.fill_null(pc.match_substring_regex(text, _NUMBER), True).to_numpy(zero_copy_only=False)
+    if int(numbers.sum()) - text.null_count >= MOSTLY_NUMBERS * count:
+        index = int(np.argmin(numbers))
+        return Profile("mixed", rows, count, distinct, False, (index, str(text[index].as_py())))
     if pc.all(pc.is_in(pc.utf8_lower(present), value_set=_TRUE_FALSE)).as_py():
         return Profile("boolean", rows, count, distinct, False)
     if looks_like_dates(present):
@@ -224,6 +238,14 @@ def infer_roles(sample: pa.Table, *, overrides: RoleOverrides, complete: bool, f
                     f"role reads; leave it out with --ignore {name}"
                 )
                 continue
+            if inferred == "mixed":
+                assert found.odd is not None
+                row, value = found.odd
+                problems.append(
+                    f"column '{name}' mixes numbers and text ('{value}' at row {row + 1}); fix that value, "
+                    f"or declare --categorical {name} to read the column as categories"
+                )
+                continue
             role = inferred
             if role == "id":
                 notices.append(_id_notice(name))
@@ -232,13 +254,11 @@ def infer_roles(sample: pa.Table, *, overrides: RoleOverrides, complete: bool, f
         columns.append(Column(name, role))
     if text:
         problems.insert(0, _free_text(text))
-    if problems:
-        raise Invalid("; ".join(problems))
-    return Inferred(columns, frozenset(integer_ids), empty, notices)
+    return Inferred(columns, frozenset(integer_ids), empty, notices, problems)
 
 
-def _infer(name: str, found: Profile) -> Role | Literal["empty", "text", "other"]:
-    if found.kind in ("empty", "boolean", "datetime", "other"):
+def _infer(name: str, found: Profile) -> Role | Literal["empty", "mixed", "text", "other"]:
+    if found.kind in ("empty", "boolean", "datetime", "mixed", "other"):
         return found.kind
     id_like = _ID_NAME.fullmatch(name) is not None
     could_be_id = found.kind == "integer" or (found.kind == "text" and not found.spaces)

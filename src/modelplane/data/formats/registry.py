@@ -83,9 +83,8 @@ class DataFormat:
     name_pattern: str | None = None  # for files named by more than a suffix
     folder: bool = False  # read from a folder rather than a file
     described: str = ""  # how the list of supported formats names it
-    named_columns: bool = (
-        False  # its columns have names (--drop and roles apply): its module is a TableReader
-    )
+    named_columns: bool = False  # named columns (--drop, roles apply): its module is a TableReader
+    text_cells: bool = False  # its values are text (CSV): a target is trimmed, read as numbers if all are
     image_options: bool = False  # --image-size and --image-mode apply
     batch_input: bool = False  # batch prediction reads it: its module is an InputReader
 
@@ -119,6 +118,7 @@ FORMATS: dict[str, DataFormat] = {
             suffixes=(".csv", ".tsv"),
             described=".csv .tsv",
             named_columns=True,
+            text_cells=True,
             batch_input=True,
         ),
         DataFormat(
