@@ -248,7 +248,7 @@ def infer_roles(sample: pa.Table, *, overrides: RoleOverrides, complete: bool, f
                 continue
             role = inferred
             if role == "id":
-                notices.append(_id_notice(name))
+                notices.append(_id_notice(name, "numeric" if found.kind == "integer" else "categorical"))
         if role == "id" and found.kind in ("integer", "empty"):
             integer_ids.add(name)
         columns.append(Column(name, role))
@@ -276,10 +276,10 @@ def _empty_notice(name: str, complete: bool) -> str:
     return f"column '{name}' has no values{where}; left out (declare its role to keep it)"
 
 
-def _id_notice(name: str) -> str:
+def _id_notice(name: str, role: str) -> str:
     return (
         f"column '{name}' holds a different value in every row, so it is read as an id: kept with the rows, "
-        f"not used as a feature (declare --numeric {name} or --categorical {name} if it is a feature)"
+        f"not used as a feature (declare --{role} {name} if it is a feature)"
     )
 
 
