@@ -90,7 +90,10 @@ def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 def _nan_to_null(array: pa.Array) -> pa.Array:
     if not pa.types.is_floating(array.type):
         return array
-    return pc.if_else(pc.is_nan(array), pa.scalar(None, array.type), array)
+    nan = pc.is_nan(array)
+    if not pc.any(nan).as_py():  # the usual case, and a CSV's always ("NaN" is read as missing)
+        return array
+    return pc.if_else(nan, pa.scalar(None, array.type), array)
 
 
 def _to_text(array: pa.Array, column: str) -> pa.Array:

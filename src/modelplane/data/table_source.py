@@ -83,7 +83,8 @@ def open_table(
         sample, overrides=overrides, complete=sample.num_rows < INFER_ROWS, file_name=path.name
     )
     schema = stored_schema(inferred.columns, inferred.integer_ids)
-    problems = inferred.problems + _unreadable(sample, inferred.columns, schema, _declare_hint)
+    declared = [c for c in inferred.columns if c.name in overrides.declared()]  # inferred roles read them
+    problems = inferred.problems + _unreadable(sample, declared, schema, _declare_hint)
     if problems:
         raise Invalid("; ".join(problems))
     _check_features(inferred.columns, path.name)
