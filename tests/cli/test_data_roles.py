@@ -1,5 +1,5 @@
-"""`data add` with column roles: flags (repeatable, comma-separated), notices on stderr and in --json, one-line
-refusals; `data show` lists the columns and their roles, and its --json carries them."""
+"""`data add` with column roles: flags (repeatable, comma-separated), notices on stderr and in --json,
+one-line refusals; `data show` lists the columns and their roles, and its --json carries them."""
 
 from __future__ import annotations
 
