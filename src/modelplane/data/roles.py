@@ -12,7 +12,8 @@ whatever `--chunk-rows` is), and later rows must fit them. The rules, in order:
    and no empty cell -> `id`, when there are at least 20 rows (`ID_MIN_ROWS`) or the column is named like
    an id (`id`, `*_id`, `*Id`). An id is kept with the rows (batch output names rows by it) and is never a
    feature; a notice says so.
-5. Other numbers (or text holding only numbers) -> `numeric`. Text that is mostly numbers (at least 90 %)
+5. Other numbers (or text holding only numbers) -> `numeric`. Numbers written with a leading zero (`007`,
+   `02134`) are codes, read as text. Text that is mostly numbers (at least 90 %)
    with a few other values is refused, naming the first of them: it is usually a typo or a marker of a
    missing value; fix it, or declare the column `--categorical`.
 6. Other text with at most 50 distinct values (`MAX_CATEGORIES`), or distinct values in at most 5 % of the
@@ -50,6 +51,7 @@ _ID_NAME = re.compile(r"(?i:id|.*_id)|.*[a-z0-9]Id")
 _TRUE_FALSE = pa.array(["true", "false"])
 
 MOSTLY_NUMBERS = 0.9
+_LEADING_ZERO = r"^[+-]?0\d"
 _INTEGER = r"^[+-]?\d{1,18}$"
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
@@ -182,14 +184,15 @@ def _profile_text(text: pa.Array, rows: int) -> Profile:
     """Distinct values are counted only where a rule reads them (integers and text)."""
     present = text.drop_null()
     count = len(present)
-    if _casts(present, pa.float64()):  # a failed cast costs ~20 good ones: one cast, then a pattern
-        if pc.all(pc.match_substring_regex(present, _INTEGER)).as_py():
-            return Profile("integer", rows, count, _distinct(present), False)
-        return Profile("number", rows, count, 0, False)
-    numbers = pc.fill_null(pc.match_substring_regex(text, _NUMBER), True).to_numpy(zero_copy_only=False)
-    if int(numbers.sum()) - text.null_count >= MOSTLY_NUMBERS * count:
-        index = int(np.argmin(numbers))
-        return Profile("mixed", rows, count, 0, False, (index, str(text[index].as_py())))
+    if not pc.any(pc.match_substring_regex(present, _LEADING_ZERO)).as_py():  # else codes, not numbers
+        if _casts(present, pa.float64()):  # a failed cast costs ~20 good ones: one cast, then a pattern
+            if pc.all(pc.match_substring_regex(present, _INTEGER)).as_py():
+                return Profile("integer", rows, count, _distinct(present), False)
+            return Profile("number", rows, count, 0, False)
+        numbers = pc.fill_null(pc.match_substring_regex(text, _NUMBER), True).to_numpy(zero_copy_only=False)
+        if not numbers.all() and int(numbers.sum()) - text.null_count >= MOSTLY_NUMBERS * count:
+            index = int(np.argmin(numbers))
+            return Profile("mixed", rows, count, 0, False, (index, str(text[index].as_py())))
     if pc.all(pc.is_in(pc.utf8_lower(present), value_set=_TRUE_FALSE)).as_py():
         return Profile("boolean", rows, count, 0, False)
     if looks_like_dates(present):
