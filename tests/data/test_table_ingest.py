@@ -300,7 +300,7 @@ def test_load_arrays_reads_numeric_tables_as_float32(store: Store, tmp_path: Pat
     path.write_text(
         "a,b,c,flag,y\n"
         + "".join(
-            f"{r[0]},{r[1]},{'' if i == 4 else r[2]},{str(f).lower()},{i % 2}\n"
+            f"{r[0]},{r[1]},{'' if i == 4 else r[2]},{'' if i == 5 else str(f).lower()},{i % 2}\n"
             for i, (r, f) in enumerate(zip(x, flags, strict=True))
         )
     )
@@ -308,7 +308,7 @@ def test_load_arrays_reads_numeric_tables_as_float32(store: Store, tmp_path: Pat
     assert [c.role for c in v.columns or []] == ["numeric", "numeric", "numeric", "boolean"]
     features, target = load_arrays(store, v)
     expected = np.column_stack([x, flags]).astype(np.float32)
-    expected[4, 2] = np.nan
+    expected[4, 2] = expected[5, 3] = np.nan
     assert features.dtype == np.float32 and features.shape == (50, 4)
     assert np.array_equal(features, expected, equal_nan=True)
     assert target is not None and target.tolist() == [i % 2 for i in range(50)]

@@ -23,12 +23,11 @@ _SHOWN = 10
 
 @dataclass(frozen=True)
 class Inherited:
-    """How the appended file is read: the parent's target and roles, and the file's columns to skip."""
+    """How the appended file is read: the parent's target, task, roles and `--drop-na`."""
 
     target: str | None
     task: str | None
     columns: list[Column]
-    skip: list[str]  # the file's columns left out: the parent's ignored and empty ones, and --drop extras
     drop_na: bool
     ingest_options: dict[str, Any]  # recorded on the new version
     notice: str
@@ -84,7 +83,6 @@ def inherit(
         target=parent.target_name,
         task=parent.task,
         columns=list(parent.columns),
-        skip=[name for name in names if name in skipped],
         drop_na=bool(options.get("drop_na", False)),
         ingest_options={**options, "ignore": [*options.get("ignore", []), *extras]},
         notice=notice,

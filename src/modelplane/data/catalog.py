@@ -176,9 +176,10 @@ def load_arrays(store: Store, info: DatasetVersionInfo) -> tuple[np.ndarray, np.
             "it through their preprocessing"
         )
     table, _ = load_table(store, info)
+    values = table_values(table, features)
     matrix = np.empty((table.num_rows, len(features)), dtype=np.float32)
     for j, column in enumerate(features):
-        matrix[:, j] = table.column(column.name).to_numpy(zero_copy_only=False).astype(np.float32)
+        matrix[:, j] = values[column.name]
     return matrix, target
 
 

@@ -100,7 +100,6 @@ def _appended(
         columns=inherited.columns,
         schema=schema,
         target=inherited.target,
-        skip=inherited.skip,
         drop_na=inherited.drop_na,
         chunk_rows=options.chunk_rows,
         hint=hint,

@@ -9,6 +9,7 @@ A missing target value is an error unless `--drop-na` drops its row.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,6 @@ class TableSource:
     columns: list[Column]  # feature and id columns, in file order
     schema: pa.Schema  # the stored type of each of `columns`
     target_name: str | None
-    ignored: list[str]  # left out by --ignore / --drop
     empty: list[str]  # left out for holding no value
     chunks: Iterator[TableChunk]
     notices: list[str] = field(default_factory=list)
@@ -74,9 +74,10 @@ def open_table(
     candidates = [name for name in names if name != target and name not in ignore]
     if not candidates:
         raise Invalid(f"no feature columns left in {path.name}; keep at least one column besides the target")
-    sample = next(
-        iter(reader.read_table(path, dict.fromkeys(candidates, pa.string()), chunk_rows=INFER_ROWS)), None
-    )
+    with closing(
+        reader.read_table(path, dict.fromkeys(candidates, pa.string()), chunk_rows=INFER_ROWS)
+    ) as first:
+        sample = next(first, None)
     if sample is None or sample.num_rows == 0:
         raise Invalid(f"{path.name} holds no rows; nothing to add")
     inferred = infer_roles(
@@ -99,9 +100,7 @@ def open_table(
         _declare_hint,
         text_cells=fmt.text_cells,
     )
-    return TableSource(
-        fmt.name, inferred.columns, schema, target, list(ignore), inferred.empty, chunks, inferred.notices
-    )
+    return TableSource(fmt.name, inferred.columns, schema, target, inferred.empty, chunks, inferred.notices)
 
 
 def open_table_as(
@@ -111,18 +110,17 @@ def open_table_as(
     columns: list[Column],
     schema: pa.Schema,
     target: str | None,
-    skip: Sequence[str],
     drop_na: bool,
     chunk_rows: int,
     hint: Hint,
 ) -> TableSource:
     """Open `path` with the columns, roles and stored types a version already has (for `--append`): no
-    inference. The file's columns are checked by the caller; `skip` names those left out."""
+    inference; the file's columns are checked by the caller, and those not named are not read."""
     reader = fmt.table_reader()
     chunks = _stream(
         reader, path, columns, schema, target, drop_na, chunk_rows, hint, text_cells=fmt.text_cells
     )
-    return TableSource(fmt.name, columns, schema, target, list(skip), [], chunks)
+    return TableSource(fmt.name, columns, schema, target, [], chunks)
 
 
 def _declare_hint(column: Column) -> str:

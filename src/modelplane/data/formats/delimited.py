@@ -9,7 +9,7 @@ as a `BadValue` with its exact row.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -63,7 +63,9 @@ def table_columns(path: Path) -> list[str]:
     return list(_header(path).names)
 
 
-def read_table(path: Path, columns: Mapping[str, pa.DataType], *, chunk_rows: int) -> Iterator[pa.Table]:
+def read_table(
+    path: Path, columns: Mapping[str, pa.DataType], *, chunk_rows: int
+) -> Generator[pa.Table, None, None]:
     """Each column converted to its type while the file is read (text: trimmed later, empty = missing)."""
     read = pacsv.ReadOptions(block_size=_block_size(path, chunk_rows))
     parse = pacsv.ParseOptions(delimiter=delimiter_of(path))
@@ -113,7 +115,7 @@ def _stream_csv(
     convert: pacsv.ConvertOptions,
     columns: list[str],
     chunk_rows: int,
-) -> Iterator[pa.Table]:
+) -> Generator[pa.Table, None, None]:
     row = 1
     try:
         with pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert) as reader:

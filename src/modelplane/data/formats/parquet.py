@@ -4,7 +4,7 @@ whole row groups without reading them)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -64,7 +64,9 @@ def table_columns(path: Path) -> list[str]:
         raise _unreadable(path, exc) from exc
 
 
-def read_table(path: Path, columns: Mapping[str, pa.DataType], *, chunk_rows: int) -> Iterator[pa.Table]:
+def read_table(
+    path: Path, columns: Mapping[str, pa.DataType], *, chunk_rows: int
+) -> Generator[pa.Table, None, None]:
     """The columns as the file stores them (Parquet is typed: the types asked for are the caller's to
     convert to)."""
     row = 1

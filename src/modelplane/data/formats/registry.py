@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
@@ -45,7 +45,7 @@ class TableReader(SourceReader, Protocol):
 
     def read_table(
         self, path: Path, columns: Mapping[str, pa.DataType], *, chunk_rows: int
-    ) -> Iterator[pa.Table]:
+    ) -> Generator[pa.Table, None, None]:
         """Tables of `chunk_rows` rows (the last may be shorter) holding `columns`. A format that converts
         text while reading (CSV) reads each column as the type given; one that stores types (Parquet)
         returns them as stored, for the caller to convert. A value that does not convert is a `BadValue`."""
