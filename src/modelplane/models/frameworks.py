@@ -199,7 +199,9 @@ def framework(name: str) -> Framework:
     """The adapter registered as `name`, imported on first use."""
     adapter = _REGISTRY.frameworks.get(name)
     if adapter is None:
-        raise Invalid(f"unknown framework {name!r}; the frameworks are {', '.join(_REGISTRY.frameworks)}")
+        raise Invalid(
+            f"unknown framework {name!r}; the frameworks are {', '.join(_REGISTRY.frameworks)}"
+        )
     if isinstance(adapter, str):
         adapter = _resolve(adapter)
         _REGISTRY.frameworks[name] = adapter

@@ -130,3 +130,5 @@ def export_torchscript(model: nn.Module, *, task: str, input_shape: Sequence[int
     meta = {"task": task, "input_shape": [int(d) for d in input_shape]}
     torch.jit.save(traced, str(path), _extra_files={TORCHSCRIPT_METADATA: json.dumps(meta)})
     return path
+
+

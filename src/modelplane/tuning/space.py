@@ -50,7 +50,6 @@ TRAIN_FIELDS = (
 )
 _ADAPTER: TypeAdapter[AnyDistribution] = TypeAdapter(Distribution)
 
-
 def _leaves(annotation: Any) -> list[Any]:
     """The concrete types inside Annotated/Optional/Union wrappers."""
     if get_origin(annotation) is Annotated:

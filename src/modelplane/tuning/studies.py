@@ -135,7 +135,6 @@ def _run(
     config = plan.config
     used = trials_used(study.get_trials(deepcopy=False))
     limit = None if config.trials is None else config.trials - used
-
     def report() -> None:
         if on_trial is not None:
             on_trial(study_progress(study, plan))

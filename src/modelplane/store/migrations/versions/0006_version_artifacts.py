@@ -18,6 +18,7 @@ depends_on = None
 ONNX = "'onnx'"
 
 
+
 def _weights_format(framework: str) -> str:
     """SQL for the format of a version's weights, which follows its framework (an int8 version's weights
     are its ONNX graph)."""
