@@ -134,7 +134,7 @@ def add_dataset(
     else:
         opened = _open_arrays(store, source, options, parent)
     try:
-        return _ingest(store, name, source, opened, opened.spool, options, parent, by=by, on_rows=on_rows)
+        return _ingest(store, name, source, opened, options, parent, by=by, on_rows=on_rows)
     finally:
         opened.spool.close()
 
@@ -144,13 +144,14 @@ def _ingest(
     name: str,
     source: str,
     opened: Opened,
-    features: FeatureSpool,
     options: IngestOptions,
     parent: DatasetVersionInfo | None,
     *,
     by: str,
     on_rows: Callable[[int], None] | None,
 ) -> IngestResult:
+    """Stream the rows into the spool and the target collector, then record the version."""
+    features = opened.spool
     collector = TargetCollector(store.artifacts.tmp_dir, opened.target_name) if opened.target_name else None
     try:
         labels_only = options.append and parent is not None and parent.task == "classification"
@@ -180,7 +181,7 @@ def _ingest(
             new_rows_start = parent.num_rows
         stats: dict[str, Any] = dict(encoded.stats) if encoded else {}
         stats.update(features.stats())
-        version = _record(
+        info, created = _record(
             store,
             name,
             source,
@@ -195,7 +196,7 @@ def _ingest(
             ingest_options={**opened.ingest_options, "task": task},
             by=by,
         )
-        return IngestResult(version[0], created=version[1], notices=opened.notices)
+        return IngestResult(info, created=created, notices=opened.notices)
     finally:
         if collector is not None:
             collector.close()
