@@ -227,6 +227,12 @@ def test_a_bad_value_after_the_first_rows_names_its_row(
     with pytest.raises(Invalid) as err:
         add(store, path, target="y", chunk_rows=10)
     assert str(err.value).startswith("column 'amount' row 41: 'abc' is not a number; fix the value")
+    ids = tmp_path / "ids.csv"
+    ids.write_text("n,v,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(30)) + "A7,1,0\n")
+    with pytest.raises(
+        Invalid, match=r"column 'n' row 31: 'A7' is not an integer; fix the value: the first 20"
+    ):
+        add(store, ids, "ids", target="y", chunk_rows=10)
     lines[41] = "1.5,2024-13-45,1"
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(Invalid, match=r"column 'when' row 41: '2024-13-45' is not a date"):

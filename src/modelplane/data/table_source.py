@@ -125,6 +125,11 @@ def open_table_as(
 
 def _declare_hint(column: Column) -> str:
     name = column.name
+    if column.role == "id":
+        return (
+            f"fix the value: the first {INFER_ROWS:,} rows of '{name}' hold integer ids, so every id must "
+            "be one"
+        )
     return (
         f"fix the value, declare another role for the column (e.g. --categorical {name}) "
         f"or leave it out with --ignore {name}"
