@@ -58,6 +58,7 @@ class _ArraySpool:
 def open_arrays(
     store: Store, source: str, options: IngestOptions, parent: DatasetVersionInfo | None
 ) -> Opened:
+    """`source` opened for a new version of the dataset whose latest version is `parent`."""
     if options.roles.declared():
         raise Invalid(
             "--categorical/--numeric/--boolean/--datetime/--id apply to CSV and Parquet columns only; "

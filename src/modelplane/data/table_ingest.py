@@ -28,6 +28,7 @@ from modelplane.tables.columns import Column, columns_to_json, feature_columns
 def open_tabular(
     store: Store, path: Path, fmt: DataFormat, options: IngestOptions, parent: DatasetVersionInfo | None
 ) -> Opened:
+    """The table at `path` opened for a new version of the dataset whose latest version is `parent`."""
     check_options(
         fmt,
         SourceOptions(
