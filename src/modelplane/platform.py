@@ -63,12 +63,22 @@ class DatasetsArea(Protocol):
         append: bool = False,
         drop_na: bool = False,
         drop_columns: tuple[str, ...] = (),
+        categorical: tuple[str, ...] = (),
+        numeric: tuple[str, ...] = (),
+        boolean: tuple[str, ...] = (),
+        datetime: tuple[str, ...] = (),
+        ids: tuple[str, ...] = (),
         chunk_rows: int = 65_536,
         image_size: tuple[int, int] | None = None,
         image_mode: str | None = None,
         on_rows: OnRows | None = None,
     ) -> IngestResult:
-        """Ingest `source` (builtin:NAME, a file, a folder) as a new version (identical content: none)."""
+        """Ingest `source` (builtin:NAME, a file, a folder) as a new version (identical content: none).
+
+        A CSV, TSV or Parquet file is read as a table: `categorical`, `numeric`, `boolean`, `datetime` and
+        `ids` name columns of each role, the others' roles are inferred (modelplane.data.roles);
+        `drop_columns` are left out. With `append` the latest version's target, roles and left-out columns
+        are inherited. `IngestResult.notices` says what was decided for you (inferred ids, ...)."""
         ...
 
     def list(self) -> builtins.list[DatasetSummary]: ...

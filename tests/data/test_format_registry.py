@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelplane.data.formats.registry import FORMATS, DataFormat, InputReader, SourceReader, check_batch_input
+from modelplane.data.formats.registry import (
+    FORMATS,
+    DataFormat,
+    InputReader,
+    SourceReader,
+    TableReader,
+    check_batch_input,
+)
 from modelplane.data.inputs import inspect_input, read_chunks
 from modelplane.data.sources import open_source
 from modelplane.errors import Invalid
@@ -28,10 +35,13 @@ def _parameters(function: object) -> tuple[int, list[str]]:
 @pytest.mark.parametrize("fmt", FORMATS.values(), ids=lambda fmt: fmt.name)
 def test_every_format_module_has_the_readers_its_entry_promises(fmt: DataFormat) -> None:
     module = fmt.reader()
-    promised: type = InputReader if fmt.batch_input else SourceReader
-    for name in ("open_source", "inspect_input", "read_rows"):
-        if hasattr(promised, name):
-            assert _parameters(getattr(module, name)) == _parameters(getattr(promised, name)), name
+    promised: list[type] = [InputReader if fmt.batch_input else SourceReader]
+    if fmt.named_columns:
+        promised.append(TableReader)
+    for protocol in promised:
+        for name in ("open_source", "inspect_input", "read_rows", "table_columns", "read_table"):
+            if hasattr(protocol, name):
+                assert _parameters(getattr(module, name)) == _parameters(getattr(protocol, name)), name
 
 
 def test_naming_a_batch_input_imports_no_pyarrow(tmp_path: Path) -> None:

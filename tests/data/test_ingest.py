@@ -12,7 +12,8 @@ from modelplane.store import Store
 
 
 def _csv(path: Path, rows: range, label: str = "label") -> Path:
-    path.write_text(f"a,b,{label}\n" + "".join(f"{i},{i * 0.5},{'cat' if i % 3 else 'dog'}\n" for i in rows))
+    lines = "".join(f"{i % 10},{i * 0.5},{'cat' if i % 3 else 'dog'}\n" for i in rows)
+    path.write_text(f"a,b,{label}\n" + lines)
     return path
 
 
@@ -62,7 +63,7 @@ def test_append_with_other_columns_is_refused(store: Store, tmp_path: Path) -> N
     add_dataset(store, "pets", str(_csv(tmp_path / "p.csv", range(30))), IngestOptions(target="label"))
     other = tmp_path / "other.csv"
     other.write_text("a,c,label\n1,2,cat\n")
-    with pytest.raises(Invalid, match="feature columns differ"):
+    with pytest.raises(Invalid, match=r"its columns differ \(missing b; extra c\)"):
         add_dataset(store, "pets", str(other), IngestOptions(target="label", append=True))
     with pytest.raises(NotFound, match="without --append"):
         add_dataset(store, "fresh", str(other), IngestOptions(target="label", append=True))
@@ -71,10 +72,10 @@ def test_append_with_other_columns_is_refused(store: Store, tmp_path: Path) -> N
 
 def test_task_inference_and_override(store: Store, tmp_path: Path) -> None:
     reg = tmp_path / "reg.csv"
-    reg.write_text("x,y\n" + "".join(f"{i},{i * 1.5 + 0.25}\n" for i in range(40)))
+    reg.write_text("x,y\n" + "".join(f"{i % 9},{i * 1.5 + 0.25}\n" for i in range(40)))
     assert add_dataset(store, "reg", str(reg), IngestOptions(target="y")).version.task == "regression"
     ints = tmp_path / "ints.csv"
-    ints.write_text("x,y\n" + "".join(f"{i},{i % 4}\n" for i in range(40)))
+    ints.write_text("x,y\n" + "".join(f"{i % 9},{i % 4}\n" for i in range(40)))
     assert add_dataset(store, "ints", str(ints), IngestOptions(target="y")).version.classes == [
         "0",
         "1",
@@ -89,18 +90,20 @@ def test_task_inference_and_override(store: Store, tmp_path: Path) -> None:
 
 def test_target_mixing_numbers_and_text_is_refused(store: Store, tmp_path: Path) -> None:
     mixed = tmp_path / "m.csv"
-    mixed.write_text("x,y\n" + "".join(f"{i},{i % 2}\n" for i in range(20)) + "21,maybe\n")
+    mixed.write_text("x,y\n" + "".join(f"{i % 5},{i % 2}\n" for i in range(20)) + "21,maybe\n")
     with pytest.raises(Invalid, match="mixes numbers and text"):
         add_dataset(store, "m", str(mixed), IngestOptions(target="y", chunk_rows=10))
     assert list_datasets(store) == []
 
 
 def test_failed_ingest_leaves_no_temp_files(store: Store, tmp_path: Path) -> None:
-    nans = tmp_path / "n.csv"
-    nans.write_text("x,y\n1,0\n,1\n")
-    with pytest.raises(Invalid):
-        add_dataset(store, "n", str(nans), IngestOptions(target="y"))
+    """A target value missing far into the file fails the ingest after chunks were written."""
+    late = tmp_path / "n.csv"
+    late.write_text("x,y\n" + "".join(f"{i % 5},{'' if i == 90 else i % 2}\n" for i in range(100)))
+    with pytest.raises(Invalid, match="target column 'y' has 1 missing value"):
+        add_dataset(store, "n", str(late), IngestOptions(target="y", chunk_rows=10))
     assert list(store.artifacts.tmp_dir.iterdir()) == []
+    assert list_datasets(store) == []
 
 
 def test_version_refs(store: Store) -> None:

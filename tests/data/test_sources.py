@@ -1,4 +1,5 @@
-"""open_source: format detection, option checks, CSV/TSV and Parquet streaming."""
+"""open_source: format detection, option checks, CSV/TSV and Parquet streamed as float32 rows (the view
+rows to predict are read through; dataset ingest reads tables, tests/data/test_table_ingest.py)."""
 
 from __future__ import annotations
 
@@ -112,16 +113,15 @@ def test_csv_text_after_first_chunks_is_reported_with_row(tmp_path: Path) -> Non
             seen += len(chunk.features)
     assert seen > 0  # the error comes from streaming, after earlier chunks were delivered
     message = str(err.value)
-    assert "column 'a' mixes numbers and text ('abc' at row 150001)" in message
-    assert "--drop a" in message
+    assert "column 'a' row 150001: 'abc' is not a number" in message
+    assert "fix that value or leave the column out" in message
 
 
 def test_csv_text_feature_column_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path / "churn.csv", ["age,plan,churned", "30,basic,1", "40,pro,0"])
     with pytest.raises(Invalid) as err:
         read_all(path, target="churned")
-    assert "column 'plan' holds text (e.g. 'basic' at row 1)" in str(err.value)
-    assert "--drop plan" in str(err.value)
+    assert "column 'plan' row 1: 'basic' is not a number" in str(err.value)
     _, chunks = read_all(path, target="churned", drop_columns=["plan"])
     assert stacked(chunks)[0].tolist() == [[30], [40]]
 
@@ -204,7 +204,7 @@ def test_parquet_text_feature_and_missing_values(tmp_path: Path) -> None:
     pq.write_table(pa.table({"a": [1.0, None, 3.0], "plan": ["basic", "pro", "pro"], "t": [1, 2, 3]}), path)
     with pytest.raises(Invalid) as err:
         open_source(str(path), target="t")
-    assert "column 'plan' holds text (e.g. 'basic')" in str(err.value) and "--drop plan" in str(err.value)
+    assert "column 'plan' holds text (e.g. 'basic')" in str(err.value) and "leave it out" in str(err.value)
     with pytest.raises(Invalid, match=r"column 'a' has 1 missing value.*first at row 2.*--drop-na"):
         read_all(path, target="t", drop_columns=["plan"])
     _, chunks = read_all(path, target="t", drop_columns=["plan"], drop_na=True)
@@ -226,7 +226,7 @@ def test_parquet_bad_file_and_missing_target(tmp_path: Path) -> None:
 def test_csv_bool_column_with_text_later(tmp_path: Path) -> None:
     rows = [f"{'true' if i % 3 else 'false'},{i}" for i in range(150_000)] + ["maybe,3"]
     path = write(tmp_path / "b.csv", ["flag,x", *rows])
-    with pytest.raises(Invalid, match=r"column 'flag' mixes numbers and text \('maybe' at row 150001\)"):
+    with pytest.raises(Invalid, match=r"column 'flag' row 150001: 'maybe' is not a boolean"):
         read_all(path, chunk_rows=50_000)
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import time
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from modelplane.cli.context import platform
 from modelplane.cli.output import console, err_console, fail, key_values, print_json, table
+
+if TYPE_CHECKING:
+    from modelplane.data.catalog import DatasetVersionInfo
 
 app = typer.Typer(
     help="Datasets: ingest files or built-ins as immutable, content-hashed versions.", no_args_is_help=True
@@ -22,6 +26,11 @@ def _image_size(text: str | None) -> tuple[int, int] | None:
     if not sep or not width.isdigit() or not height.isdigit():
         fail(f"--image-size {text!r} is not WIDTHxHEIGHT (e.g. 28x28)")
     return int(width), int(height)
+
+
+def _names(values: list[str] | None) -> tuple[str, ...]:
+    """Column names from repeatable, comma-separated flags (`--categorical plan,region --categorical x`)."""
+    return tuple(name.strip() for value in values or () for name in value.split(",") if name.strip())
 
 
 @app.command("add")
@@ -39,15 +48,48 @@ def add(
     task: Annotated[
         str | None, typer.Option(help="classification or regression (inferred when omitted)")
     ] = None,
-    append: Annotated[bool, typer.Option("--append", help="Add these rows to the latest version")] = False,
-    drop_na: Annotated[bool, typer.Option("--drop-na", help="Drop rows with missing values")] = False,
-    drop: Annotated[list[str] | None, typer.Option("--drop", help="Column to leave out (repeatable)")] = None,
+    append: Annotated[
+        bool,
+        typer.Option(
+            "--append", help="Add these rows to the latest version, read with its target, roles and columns"
+        ),
+    ] = False,
+    drop_na: Annotated[
+        bool, typer.Option("--drop-na", help="Drop rows with a missing target or feature value")
+    ] = False,
+    ignore: Annotated[
+        list[str] | None, typer.Option("--ignore", help="Columns to leave out, comma-separated (repeatable)")
+    ] = None,
+    drop: Annotated[list[str] | None, typer.Option("--drop", help="Another name for --ignore")] = None,
+    categorical: Annotated[
+        list[str] | None, typer.Option(help="Columns read as categories (text; numbers become text)")
+    ] = None,
+    numeric: Annotated[list[str] | None, typer.Option(help="Columns read as numbers")] = None,
+    boolean: Annotated[
+        list[str] | None, typer.Option(help="Columns read as booleans (true/false, yes/no, 1/0)")
+    ] = None,
+    datetime: Annotated[
+        list[str] | None,
+        typer.Option(help="Columns read as dates: ISO 8601 text, or numbers as epoch seconds"),
+    ] = None,
+    ids: Annotated[
+        list[str] | None, typer.Option("--id", help="Id columns: kept with the rows, never features")
+    ] = None,
     chunk_rows: Annotated[int, typer.Option(help="Rows read per chunk (bounds memory)")] = 65_536,
     image_size: Annotated[str | None, typer.Option(help="Resize images to WIDTHxHEIGHT")] = None,
     image_mode: Annotated[str | None, typer.Option(help="Image colour mode: L (grey) or RGB")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the version as JSON")] = False,
 ) -> None:
-    """Ingest SOURCE as a new version of dataset NAME (identical content adds nothing)."""
+    """Ingest SOURCE as a new version of dataset NAME (identical content adds nothing).
+
+    A CSV, TSV or Parquet file is read as a table. Each column but the target gets a role, inferred from
+    the first 65,536 rows unless a flag names it: empty columns are left out; true/false -> boolean; ISO
+    dates -> datetime; integers or space-free text unique in every row -> id, with 20 rows or more or a
+    name like id, *_id, *Id (kept with the rows, never a feature); other numbers -> numeric; text with at
+    most 50 distinct values (or 5 % of rows) -> categorical; more is free text, refused until a text model
+    family exists: --ignore it or declare it --categorical. Missing feature values are kept (imputed at
+    training). Every problem is reported in one run.
+    """
     with Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -65,15 +107,22 @@ def add(
             task=task,
             append=append,
             drop_na=drop_na,
-            drop_columns=tuple(drop or ()),
+            drop_columns=_names([*(ignore or []), *(drop or [])]),
+            categorical=_names(categorical),
+            numeric=_names(numeric),
+            boolean=_names(boolean),
+            datetime=_names(datetime),
+            ids=_names(ids),
             chunk_rows=chunk_rows,
             image_size=_image_size(image_size),
             image_mode=image_mode,
             on_rows=lambda rows: progress.update(bar, completed=rows),
         )
     version = result.version
+    for notice in result.notices:
+        err_console.print(f"note: {notice}", highlight=False, soft_wrap=True)
     if as_json:
-        print_json({**version.to_dict(), "created": result.created})
+        print_json({**version.to_dict(), "created": result.created, "notices": result.notices})
         return
     if result.created:
         new = version.num_rows - version.new_rows_start
@@ -118,7 +167,7 @@ def show(
     ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
-    """Versions, schema, content hash and class balance of a dataset."""
+    """Versions, schema, columns and their roles, content hash and class balance of a dataset."""
     local = platform()
     version = local.datasets.get(ref)
     versions = local.datasets.versions(version.dataset)
@@ -159,9 +208,12 @@ def show(
                 if names
                 else None,
             ),
+            ("left out", _left_out(version.ingest_options)),
             ("content hash", version.content_hash),
         ],
     )
+    if version.columns is not None:
+        _columns(version)
     counts = version.stats.get("class_counts")
     if counts:
         total = sum(counts.values())
@@ -170,5 +222,35 @@ def show(
             ["class", "rows", "share"],
             [(label, n, f"{100 * n / total:.1f}%") for label, n in counts.items()],
         )
-    elif version.stats:
-        key_values("target", [(k.removeprefix("target_"), v) for k, v in version.stats.items()])
+    target = [(k.removeprefix("target_"), v) for k, v in version.stats.items() if k.startswith("target_")]
+    if target:
+        key_values("target", target)
+
+
+def _left_out(options: dict[str, Any]) -> str | None:
+    ignored = [f"{name} (ignored)" for name in options.get("ignore", [])]
+    empty = [f"{name} (empty)" for name in options.get("empty", [])]
+    return ", ".join(ignored + empty) or None
+
+
+def _columns(version: DatasetVersionInfo) -> None:
+    """The table's columns and roles, with what ingest counted of each."""
+    stats = version.stats.get("columns", {})
+    rows = []
+    for column in version.columns or []:
+        seen = stats.get(column.name, {})
+        rows.append((column.name, column.role, seen.get("missing"), _described(column.role, seen)))
+    table("columns", ["column", "role", "missing", "values"], rows)
+
+
+def _described(role: str, seen: dict[str, Any]) -> str | None:
+    if role == "categorical" and "distinct" in seen:
+        return f"{seen['distinct']:,}{'+' if seen.get('distinct_capped') else ''} distinct"
+    if role == "boolean" and "true" in seen:
+        return f"{seen['true']:,} true"
+    if role == "numeric" and "min" in seen:
+        return f"{seen['min']:.4g} to {seen['max']:.4g}, mean {seen['mean']:.4g}"
+    if role == "datetime" and "min" in seen:
+        first, last = (time.strftime("%Y-%m-%d %H:%M", time.gmtime(seen[k])) for k in ("min", "max"))
+        return f"{first} to {last} UTC"
+    return None

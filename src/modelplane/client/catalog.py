@@ -34,6 +34,11 @@ class Datasets(Area):
         append: bool = False,
         drop_na: bool = False,
         drop_columns: tuple[str, ...] = (),
+        categorical: tuple[str, ...] = (),
+        numeric: tuple[str, ...] = (),
+        boolean: tuple[str, ...] = (),
+        datetime: tuple[str, ...] = (),
+        ids: tuple[str, ...] = (),
         chunk_rows: int = 65_536,
         image_size: tuple[int, int] | None = None,
         image_mode: str | None = None,
@@ -63,6 +68,11 @@ class Datasets(Area):
             "append": append,
             "drop_na": drop_na,
             "drop_columns": list(drop_columns),
+            "categorical": list(categorical),
+            "numeric": list(numeric),
+            "boolean": list(boolean),
+            "datetime": list(datetime),
+            "ids": list(ids),
             "chunk_rows": chunk_rows,
             "image_size": image_size,
             "image_mode": image_mode,
@@ -70,7 +80,8 @@ class Datasets(Area):
         found = self._http.json("POST", "/api/v1/datasets", json=body)
         if on_rows is not None:
             on_rows(found["version"]["num_rows"])
-        return IngestResult(parse(DatasetVersionInfo, found["version"]), found["created"])
+        version = parse(DatasetVersionInfo, found["version"])
+        return IngestResult(version, found["created"], list(found.get("notices", [])))
 
     def upload(self, path: Path, *, chunk_bytes: int = CHUNK_BYTES) -> str:
         """Upload a file (a folder goes as a zip) in checked chunks; returns its `upload:ID` source.

@@ -1,20 +1,33 @@
-"""Reading the dataset catalog: versions by reference, their arrays, listings."""
+"""Reading the dataset catalog: versions by reference, their tables and arrays, listings.
+
+A tabular version (CSV, TSV, Parquet) stores its feature and id columns as one Parquet artifact in their
+stored types (modelplane.data.convert); `load_table` reads it, `table_values` hands its columns to
+preprocessing. Other versions (NPZ, IDX, images, builtins) store float32 (or uint8) `.npy` arrays, and
+`load_arrays` reads both kinds as the (n, k) feature matrix models without preprocessing take.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from modelplane.data.npy import load_npy
-from modelplane.errors import NotFound
+from modelplane.errors import Invalid, NotFound
 from modelplane.refs import Ref
 from modelplane.store import Store
 from modelplane.store.orm import Dataset, DatasetVersion
+from modelplane.tables.columns import Column, columns_from_json, feature_columns
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+TABLE_DTYPE = "table"  # the feature_dtype of a tabular version
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,8 @@ class DatasetVersionInfo:
     target_sha: str | None
     created_at: datetime
     created_by: str
+    columns: list[Column] | None = None  # feature and id columns of a table, in file order; else None
+    ingest_options: dict[str, Any] = field(default_factory=dict)  # how the version was read
 
     @property
     def ref(self) -> str:
@@ -74,6 +89,8 @@ def version_info(row: DatasetVersion, dataset_name: str, parent_version: int | N
         target_sha=row.target_sha,
         created_at=row.created_at,
         created_by=row.created_by,
+        columns=columns_from_json(row.columns),
+        ingest_options=dict(row.ingest_options or {}),
     )
 
 
@@ -144,7 +161,53 @@ def list_datasets(store: Store) -> list[DatasetSummary]:
 
 
 def load_arrays(store: Store, info: DatasetVersionInfo) -> tuple[np.ndarray, np.ndarray | None]:
-    """Features and encoded target, memory-mapped after their hashes are verified."""
-    features = load_npy(store.artifacts.verified_path(info.features_sha))
+    """Features and encoded target after their hashes are verified: `.npy` arrays memory-mapped; a table
+    as float32 (n, k) in feature order with NaN for missing values, which only numeric and boolean
+    features make (models read categorical and datetime columns through their preprocessing)."""
     target = load_npy(store.artifacts.verified_path(info.target_sha)) if info.target_sha else None
-    return features, target
+    if info.columns is None:
+        return load_npy(store.artifacts.verified_path(info.features_sha)), target
+    features = feature_columns(info.columns)
+    encoded = [c for c in features if c.role not in ("numeric", "boolean")]
+    if encoded:
+        kinds = "/".join(sorted({c.role for c in encoded}))
+        raise Invalid(
+            f"dataset {info.ref} has {kinds} columns ({', '.join(c.name for c in encoded[:5])}); models read "
+            "it through their preprocessing"
+        )
+    table, _ = load_table(store, info)
+    values = table_values(table, features)
+    matrix = np.empty((table.num_rows, len(features)), dtype=np.float32)
+    for j, column in enumerate(features):
+        matrix[:, j] = values[column.name]
+    return matrix, target
+
+
+def load_table(store: Store, info: DatasetVersionInfo) -> tuple[pa.Table, np.ndarray | None]:
+    """A tabular version's feature and id columns (stored types, file order) and its encoded target,
+    after their hashes are verified."""
+    import pyarrow.parquet as pq
+
+    if info.columns is None:
+        raise Invalid(f"dataset {info.ref} holds {info.format} arrays, not a table; read it with load_arrays")
+    table = pq.read_table(store.artifacts.verified_path(info.features_sha))
+    target = load_npy(store.artifacts.verified_path(info.target_sha)) if info.target_sha else None
+    return table, target
+
+
+def table_values(table: pa.Table, columns: Sequence[Column]) -> dict[str, np.ndarray]:
+    """`columns` of a stored table as `ColumnValues`: numeric and boolean float64 with NaN for missing
+    (booleans 0.0 / 1.0), categorical object arrays of str with None, datetime float64 epoch seconds with
+    NaN, ids as stored (int64, or object arrays of str)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values: dict[str, np.ndarray] = {}
+    for column in columns:
+        array = table.column(column.name)
+        if column.role in ("categorical", "id"):
+            values[column.name] = array.to_numpy(zero_copy_only=False)  # text: object array, None missing
+        else:
+            floats = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+            values[column.name] = np.require(floats, dtype=np.float64, requirements=["W"])
+    return values

@@ -66,9 +66,9 @@ def open_source(
     """Validate `source` and return its schema and a lazy iterator of chunks of <= chunk_rows rows."""
     if chunk_rows < 1:
         raise Invalid(f"chunk_rows must be at least 1, got {chunk_rows}; pass a positive --chunk-rows")
-    fmt = _detect_format(source)
+    fmt = detect_format(source)
     options = SourceOptions(target, chunk_rows, drop_na, tuple(drop_columns), image_size, image_mode)
-    _check_options(fmt, options)
+    check_options(fmt, options)
     # Format modules are imported on demand: pyarrow, Pillow and scikit-learn are slow to import.
     if fmt is _BUILTIN:
         from modelplane.data.formats.builtin import open_builtin
@@ -77,7 +77,7 @@ def open_source(
     return fmt.reader().open_source(Path(source), options)
 
 
-def _detect_format(source: str) -> DataFormat:
+def detect_format(source: str) -> DataFormat:
     """Name the format from the source string alone (plus whether it is a folder)."""
     if source.startswith(BUILTIN_PREFIX):
         return _BUILTIN
@@ -94,7 +94,7 @@ def _detect_format(source: str) -> DataFormat:
     return fmt
 
 
-def _check_options(fmt: DataFormat, options: SourceOptions) -> None:
+def check_options(fmt: DataFormat, options: SourceOptions) -> None:
     """Refuse options the format cannot honour rather than ignoring them."""
     if options.drop_columns and not fmt.named_columns:
         raise Invalid(f"--drop applies to CSV and Parquet columns only; remove it for this {fmt.name} source")

@@ -30,12 +30,18 @@ class Datasets:
         append: bool = False,
         drop_na: bool = False,
         drop_columns: tuple[str, ...] = (),
+        categorical: tuple[str, ...] = (),
+        numeric: tuple[str, ...] = (),
+        boolean: tuple[str, ...] = (),
+        datetime: tuple[str, ...] = (),
+        ids: tuple[str, ...] = (),
         chunk_rows: int = 65_536,
         image_size: tuple[int, int] | None = None,
         image_mode: str | None = None,
         on_rows: OnRows | None = None,
     ) -> IngestResult:
         from modelplane.data.ingest import IngestOptions, add_dataset
+        from modelplane.data.roles import RoleOverrides
         from modelplane.provenance import current_user
 
         options = IngestOptions(
@@ -47,6 +53,13 @@ class Datasets:
             chunk_rows=chunk_rows,
             image_size=image_size,
             image_mode=image_mode,
+            roles=RoleOverrides(
+                categorical=tuple(categorical),
+                numeric=tuple(numeric),
+                boolean=tuple(boolean),
+                datetime=tuple(datetime),
+                id=tuple(ids),
+            ),
         )
         return add_dataset(self._store, name, source, options, by=current_user(), on_rows=on_rows)
 

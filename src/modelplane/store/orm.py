@@ -81,6 +81,8 @@ class DatasetVersion(Base):
     target_sha: Mapped[str | None] = mapped_column(ForeignKey("artifacts.sha256"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200), default="")
+    columns: Mapped[list[Any] | None] = mapped_column(JSON)  # a table's columns and roles; NULL: arrays
+    ingest_options: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # how the source was read
     dataset: Mapped[Dataset] = relationship(back_populates="versions")
 
 

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from modelplane.api.deps import ControlState, Page, page, require, state
 from modelplane.data.catalog import get_version, list_datasets, list_versions
 from modelplane.data.ingest import IngestOptions, add_dataset
+from modelplane.data.roles import RoleOverrides
 from modelplane.data.sources import BUILTIN_PREFIX
 from modelplane.data.uploads import MAX_CHUNK, UPLOAD_PREFIX
 from modelplane.errors import Forbidden, Invalid, PayloadTooLarge
@@ -28,7 +29,12 @@ class DatasetAdd(BaseModel):
     task: str | None = None
     append: bool = False
     drop_na: bool = False
-    drop_columns: list[str] = Field(default_factory=list)
+    drop_columns: list[str] = Field(default_factory=list, description="columns left out (--drop / --ignore)")
+    categorical: list[str] = Field(default_factory=list, description="columns read as categories")
+    numeric: list[str] = Field(default_factory=list, description="columns read as numbers")
+    boolean: list[str] = Field(default_factory=list, description="columns read as booleans")
+    datetime: list[str] = Field(default_factory=list, description="columns read as dates and times")
+    ids: list[str] = Field(default_factory=list, description="id columns (kept, never features)")
     chunk_rows: int = 65_536
     image_size: tuple[int, int] | None = None
     image_mode: str | None = None
@@ -93,9 +99,16 @@ def datasets_add(
         chunk_rows=body.chunk_rows,
         image_size=body.image_size,
         image_mode=body.image_mode,
+        roles=RoleOverrides(
+            categorical=tuple(body.categorical),
+            numeric=tuple(body.numeric),
+            boolean=tuple(body.boolean),
+            datetime=tuple(body.datetime),
+            id=tuple(body.ids),
+        ),
     )
     result = add_dataset(s.store, body.name, source, options, by=caller.actor)
-    return {"version": result.version.to_dict(), "created": result.created}
+    return {"version": result.version.to_dict(), "created": result.created, "notices": result.notices}
 
 
 def _own(owner: str, caller: Principal) -> None:

@@ -18,6 +18,15 @@ from modelplane.errors import Invalid
 _LISTED = 20
 
 
+class BadValue(Invalid):
+    """A value its column's type cannot hold, found while reading: the column, the row and the value, so
+    that whoever knows the column's role can say how to fix it."""
+
+    def __init__(self, column: str, row: int, value: str, expected: str) -> None:
+        super().__init__(f"column '{column}' row {row}: '{value}' is not {expected}")
+        self.column, self.row, self.value, self.expected = column, row, value, expected
+
+
 def listing(names: Sequence[str]) -> str:
     """Comma-separated names, shortened for wide files so the message stays one readable line."""
     shown = ", ".join(names[:_LISTED])

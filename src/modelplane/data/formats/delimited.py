@@ -1,28 +1,30 @@
 """CSV/TSV: streamed with Arrow's block reader, one record batch (about chunk_rows rows) at a time, as a
-dataset source and as rows to predict.
+table for dataset ingest, as float32 rows (`open_source`) and as rows to predict.
 
-Feature columns are declared as float64 up front, so a column of ints that turns to floats far into
-the file still reads; a text value in a feature column is reported with its exact row.
+Columns are converted to the type asked for while they are read (numbers as float64 up front, so a column
+of ints that turns to floats far into the file still reads); a value that does not convert is reported
+as a `BadValue` with its exact row.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from modelplane.data.convert import first_failure
+from modelplane.data.formats import BadValue
 from modelplane.data.formats.tabular import (
+    feature_chunks,
     input_chunks,
     input_layout,
     rechunk,
     select_features,
-    table_chunk,
     tabular_schema,
-    text_message,
 )
 from modelplane.data.inputs import InputChunk, InputLayout
 from modelplane.data.sources import Chunk, SourceOptions, SourceSchema
@@ -38,33 +40,53 @@ _COUNT_BLOCK = 1 << 20
 
 
 def open_source(path: Path, options: SourceOptions) -> tuple[SourceSchema, Iterator[Chunk]]:
-    """Read the header (and infer bool columns from the first block), then stream typed batches."""
-    target, chunk_rows = options.target, options.chunk_rows
+    """Every column but the target as a float32 feature (rows to predict): read the header (and which
+    columns are bools, from the first block), then stream typed batches."""
+    target = options.target
+    header = _header(path)
+    features = select_features(
+        header.names, target=target, drop_columns=list(options.drop_columns), file_name=path.name
+    )
+    types: dict[str, pa.DataType] = {
+        name: pa.bool_() if pa.types.is_boolean(header.field(name).type) else pa.float64()
+        for name in features
+    }
+    if target is not None:
+        types[target] = pa.string()
+    tables = read_table(path, types, chunk_rows=options.chunk_rows)
+    return tabular_schema("csv", features, target), feature_chunks(
+        tables, features, target, drop_na=options.drop_na, parse_target=True
+    )
+
+
+def table_columns(path: Path) -> list[str]:
+    return list(_header(path).names)
+
+
+def read_table(
+    path: Path, columns: Mapping[str, pa.DataType], *, chunk_rows: int
+) -> Generator[pa.Table, None, None]:
+    """Each column converted to its type while the file is read (text: trimmed later, empty = missing)."""
     read = pacsv.ReadOptions(block_size=_block_size(path, chunk_rows))
     parse = pacsv.ParseOptions(delimiter=delimiter_of(path))
+    convert = pacsv.ConvertOptions(
+        column_types=dict(columns), include_columns=list(columns), strings_can_be_null=True
+    )
+    return _stream_csv(path, read, parse, convert, _header(path).names, chunk_rows)
+
+
+def _header(path: Path) -> pa.Schema:
+    """Column names, and types as Arrow infers them from the first block."""
+    parse = pacsv.ParseOptions(delimiter=delimiter_of(path))
     try:
+        read = pacsv.ReadOptions(block_size=_block_size(path, 1))
         with pacsv.open_csv(path, read_options=read, parse_options=parse) as reader:
-            inferred = reader.schema
+            return reader.schema
     except pa.ArrowInvalid as exc:
         raise Invalid(
             f"cannot parse {path.name} ({exc}); fix the file: its first line names the columns "
             "and every row holds one value per column"
         ) from exc
-    features = select_features(
-        inferred.names, target=target, drop_columns=list(options.drop_columns), file_name=path.name
-    )
-    types: dict[str, pa.DataType] = {
-        name: pa.bool_() if pa.types.is_boolean(inferred.field(name).type) else pa.float64()
-        for name in features
-    }
-    if target is not None:
-        types[target] = pa.string()
-    convert = pacsv.ConvertOptions(column_types=types, include_columns=list(types), strings_can_be_null=True)
-    schema = tabular_schema("csv", features, target)
-    stream = _stream_csv(
-        path, read, parse, convert, inferred.names, features, target, chunk_rows, options.drop_na
-    )
-    return schema, stream
 
 
 def delimiter_of(path: Path) -> str:
@@ -92,19 +114,14 @@ def _stream_csv(
     parse: pacsv.ParseOptions,
     convert: pacsv.ConvertOptions,
     columns: list[str],
-    features: list[str],
-    target: str | None,
     chunk_rows: int,
-    drop_na: bool,
-) -> Iterator[Chunk]:
+) -> Generator[pa.Table, None, None]:
     row = 1
     try:
         with pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert) as reader:
             for table in rechunk(reader, chunk_rows):
-                chunk = table_chunk(table, features, target, row, drop_na, parse_target=True)
+                yield table
                 row += table.num_rows
-                if chunk is not None:
-                    yield chunk
     except pa.ArrowInvalid as exc:  # raised by Arrow while reading; our own errors are Invalid
         raise _csv_error(exc, path, read, parse, columns, row) from exc
 
@@ -122,49 +139,47 @@ def _csv_error(
     if match is None:
         return Invalid(f"cannot parse {path.name} after row {row - 1} ({exc}); fix the file")
     column = columns[int(match.group(1))]
-    found = _first_bad_value(path, read, parse, column, as_bool=match.group(2) == "bool")
+    kind = match.group(2)
+    found = _first_bad_value(path, read, parse, column, kind)
     if found is None:
         return Invalid(f"cannot convert column '{column}' of {path.name} ({exc}); fix the file")
-    bad_row, value, after_numbers = found
-    return Invalid(text_message(column, value, row=bad_row, mixed=after_numbers))
+    bad_row, value = found
+    expected = {"bool": "a boolean (true/false, 1/0)", "int64": "an integer"}.get(kind, "a number")
+    return BadValue(column, bad_row, value, expected)
 
 
 def _first_bad_value(
-    path: Path, read: pacsv.ReadOptions, parse: pacsv.ParseOptions, column: str, *, as_bool: bool
-) -> tuple[int, str, bool] | None:
-    """Rescan one column as text to find the first value that is not a number: (row, value, numbers seen)."""
+    path: Path, read: pacsv.ReadOptions, parse: pacsv.ParseOptions, column: str, kind: str
+) -> tuple[int, str] | None:
+    """Rescan one column as text to find the first value that does not convert to `kind`: (row, value)."""
     convert = pacsv.ConvertOptions(
         column_types={column: pa.string()}, include_columns=[column], strings_can_be_null=True
     )
     accepted = pa.array(sorted(set(convert.true_values) | set(convert.false_values)))
+    target = {"bool": pa.bool_(), "int64": pa.int64()}.get(kind, pa.float64())
     row = 1
-    seen_value = False
     with pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert) as reader:
         for batch in reader:
             values = pc.utf8_trim_whitespace(batch.column(0))
-            if not _all_parse(values, as_bool, accepted):
-                # Bisect with vectorized checks: values[:good] parse, values[:bad] do not.
-                good, bad = 0, len(values)
-                while bad - good > 1:
-                    middle = (good + bad) // 2
-                    if _all_parse(values.slice(good, middle - good), as_bool, accepted):
-                        good = middle
-                    else:
-                        bad = middle
-                seen_value = seen_value or values.slice(0, good).null_count < good
-                return row + good, str(values[good].as_py()), seen_value
-            seen_value = seen_value or values.null_count < len(values)
+            if not _all_parse(values, target, accepted):
+                good = first_failure(values, lambda part: _parses_or_raise(part, target, accepted))
+                return row + good, str(values[good].as_py())
             row += batch.num_rows
     return None
 
 
-def _all_parse(values: pa.Array, as_bool: bool, accepted: pa.Array) -> bool:
+def _parses_or_raise(values: pa.Array, target: pa.DataType, accepted: pa.Array) -> None:
+    if not _all_parse(values, target, accepted):
+        raise pa.ArrowInvalid("does not convert")
+
+
+def _all_parse(values: pa.Array, target: pa.DataType, accepted: pa.Array) -> bool:
     """Whether every non-null value converts the way the CSV reader converts that column."""
     values = values.drop_null()
-    if as_bool:
+    if pa.types.is_boolean(target):
         return bool(pc.all(pc.is_in(values, value_set=accepted)).as_py() is not False)
     try:
-        pc.cast(values, pa.float64())
+        pc.cast(values, target)
     except pa.ArrowInvalid:
         return False
     return True

@@ -1,24 +1,23 @@
 """Parquet: column types come from the file's schema, rows from iter_batches(batch_size=chunk_rows), as a
-dataset source and as rows to predict (a resumed batch skips whole row groups without reading them)."""
+table for dataset ingest, as float32 rows (`open_source`) and as rows to predict (a resumed batch skips
+whole row groups without reading them)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from modelplane.data.convert import is_number, is_text
 from modelplane.data.formats.tabular import (
+    feature_chunks,
     input_chunks,
     input_layout,
-    is_number,
-    is_text,
     rechunk,
     select_features,
-    table_chunk,
     tabular_schema,
-    text_message,
 )
 from modelplane.data.inputs import InputChunk, InputLayout
 from modelplane.data.sources import Chunk, SourceOptions, SourceSchema
@@ -26,7 +25,8 @@ from modelplane.errors import Invalid
 
 
 def open_source(path: Path, options: SourceOptions) -> tuple[SourceSchema, Iterator[Chunk]]:
-    """Check column types from the Parquet schema, then stream row batches of chunk_rows."""
+    """Every column but the target as a float32 feature (rows to predict): types are checked from the
+    Parquet schema, then row batches of chunk_rows streamed."""
     target = options.target
     try:
         with pq.ParquetFile(path) as parquet:
@@ -40,9 +40,7 @@ def open_source(path: Path, options: SourceOptions) -> tuple[SourceSchema, Itera
             for name in features:
                 _check_feature_type(parquet, name, path.name)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise Invalid(
-            f"cannot read {path.name} as Parquet ({exc}); check it is a valid Parquet file"
-        ) from exc
+        raise _unreadable(path, exc) from exc
     if target is not None:
         kind = arrow_schema.field(target).type
         if not (is_number(kind) or is_text(kind) or pa.types.is_boolean(kind)):
@@ -50,9 +48,40 @@ def open_source(path: Path, options: SourceOptions) -> tuple[SourceSchema, Itera
                 f"target column '{target}' in {path.name} has type {kind}; "
                 "the target must hold numbers or text: convert it or pick another --target"
             )
-    return tabular_schema("parquet", features, target), _stream_parquet(
-        path, features, target, options.chunk_rows, options.drop_na
+    wanted: dict[str, pa.DataType] = dict.fromkeys(features, pa.float64())
+    if target is not None:
+        wanted[target] = pa.string()
+    tables = read_table(path, wanted, chunk_rows=options.chunk_rows)
+    return tabular_schema("parquet", features, target), feature_chunks(
+        tables, features, target, drop_na=options.drop_na, parse_target=False
     )
+
+
+def table_columns(path: Path) -> list[str]:
+    try:
+        return list(pq.read_schema(path).names)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise _unreadable(path, exc) from exc
+
+
+def read_table(
+    path: Path, columns: Mapping[str, pa.DataType], *, chunk_rows: int
+) -> Generator[pa.Table, None, None]:
+    """The columns as the file stores them (Parquet is typed: the types asked for are the caller's to
+    convert to)."""
+    row = 1
+    try:
+        with open_streaming(path) as parquet:
+            batches = parquet.iter_batches(batch_size=chunk_rows, columns=list(columns))
+            for table in rechunk(batches, chunk_rows):
+                yield table
+                row += table.num_rows
+    except (pa.ArrowException, OSError) as exc:  # damaged pages surface only when they are read
+        raise Invalid(f"cannot read {path.name} after row {row - 1} ({exc}); export the file again") from exc
+
+
+def _unreadable(path: Path, exc: Exception) -> Invalid:
+    return Invalid(f"cannot read {path.name} as Parquet ({exc}); check it is a valid Parquet file")
 
 
 def open_streaming(path: Path) -> pq.ParquetFile:
@@ -63,32 +92,19 @@ def open_streaming(path: Path) -> pq.ParquetFile:
     return pq.ParquetFile(path, pre_buffer=False)
 
 
-def _stream_parquet(
-    path: Path, features: list[str], target: str | None, chunk_rows: int, drop_na: bool
-) -> Iterator[Chunk]:
-    columns = features if target is None else [*features, target]
-    row = 1
-    try:
-        with open_streaming(path) as parquet:
-            for table in rechunk(parquet.iter_batches(batch_size=chunk_rows, columns=columns), chunk_rows):
-                chunk = table_chunk(table, features, target, row, drop_na, parse_target=False)
-                row += table.num_rows
-                if chunk is not None:
-                    yield chunk
-    except (pa.ArrowException, OSError) as exc:  # damaged pages surface only when they are read
-        raise Invalid(f"cannot read {path.name} after row {row - 1} ({exc}); export the file again") from exc
-
-
 def _check_feature_type(parquet: pq.ParquetFile, name: str, file_name: str) -> None:
     """Parquet declares column types, so text feature columns are refused before any row is read."""
     kind = parquet.schema_arrow.field(name).type
     if is_number(kind) or pa.types.is_boolean(kind):
         return
     if is_text(kind):
-        raise Invalid(text_message(name, _first_value(parquet, name), row=None, mixed=False))
+        raise Invalid(
+            f"column '{name}' holds text (e.g. '{_first_value(parquet, name)}'); features must be numbers: "
+            "convert the column or leave it out"
+        )
     raise Invalid(
         f"column '{name}' in {file_name} has type {kind}; features must be numbers: "
-        f"convert it or drop it with --drop {name}"
+        "convert it or leave it out"
     )
 
 
@@ -108,9 +124,7 @@ def inspect_input(
         with pq.ParquetFile(path) as parquet:
             schema, rows = parquet.schema_arrow, parquet.metadata.num_rows
     except (pa.ArrowInvalid, OSError) as exc:
-        raise Invalid(
-            f"cannot read {path.name} as Parquet ({exc}); check it is a valid Parquet file"
-        ) from exc
+        raise _unreadable(path, exc) from exc
     return input_layout(
         "parquet",
         schema,

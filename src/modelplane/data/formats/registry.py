@@ -1,17 +1,18 @@
 """The data formats modelplane reads, named by file: one table behind dataset ingest and batch prediction.
 
-A format is one module in data/formats/ plus one entry in FORMATS. The module reads a file as a dataset
-source (`SourceReader`); when batch prediction reads the format too, it also checks a file against a model
-and streams its rows (`InputReader`). Modules are imported only when a file of theirs is read (pyarrow,
-Pillow and scikit-learn are slow to import), so naming a file's format stays light: the HTTP client
-checks a batch input with it before uploading, without pyarrow.
+A format is one module in data/formats/ plus one entry in FORMATS. The module reads a file as a dataset source
+(`SourceReader`); a format with named columns also reads it as tables (`TableReader`), which ingest reads with
+column roles; when batch prediction reads the format too, it also checks a file against a model and streams
+its rows (`InputReader`). Modules are imported only when a file of theirs is read (pyarrow, Pillow and
+scikit-learn are slow to import), so naming a file's format stays light: the HTTP client checks a batch input
+with it before uploading, without pyarrow.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
@@ -19,6 +20,8 @@ from typing import TYPE_CHECKING, Protocol, cast
 from modelplane.errors import Invalid, NotFound
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from modelplane.data.inputs import InputChunk, InputLayout
     from modelplane.data.sources import Chunk, SourceOptions, SourceSchema
 
@@ -29,6 +32,23 @@ class SourceReader(Protocol):
     def open_source(self, path: Path, options: SourceOptions) -> tuple[SourceSchema, Iterator[Chunk]]:
         """Check everything checkable without reading the data, then stream chunks of
         <= options.chunk_rows rows; problems inside the data surface from the iterator as `Invalid`."""
+        ...
+
+
+class TableReader(SourceReader, Protocol):
+    """What the module of a format with named columns (`named_columns`) has besides: its rows as Arrow
+    tables, which dataset ingest reads with column roles (modelplane.data.roles)."""
+
+    def table_columns(self, path: Path) -> list[str]:
+        """The file's column names in file order (a name given twice is listed twice)."""
+        ...
+
+    def read_table(
+        self, path: Path, columns: Mapping[str, pa.DataType], *, chunk_rows: int
+    ) -> Generator[pa.Table, None, None]:
+        """Tables of `chunk_rows` rows (the last may be shorter) holding `columns`. A format that converts
+        text while reading (CSV) reads each column as the type given; one that stores types (Parquet)
+        returns them as stored, for the caller to convert. A value that does not convert is a `BadValue`."""
         ...
 
 
@@ -63,7 +83,8 @@ class DataFormat:
     name_pattern: str | None = None  # for files named by more than a suffix
     folder: bool = False  # read from a folder rather than a file
     described: str = ""  # how the list of supported formats names it
-    named_columns: bool = False  # its columns have names, so --drop applies
+    named_columns: bool = False  # named columns (--drop, roles apply): its module is a TableReader
+    text_cells: bool = False  # its values are text (CSV): a target is trimmed, read as numbers if all are
     image_options: bool = False  # --image-size and --image-mode apply
     batch_input: bool = False  # batch prediction reads it: its module is an InputReader
 
@@ -79,6 +100,10 @@ class DataFormat:
     def reader(self) -> SourceReader:
         return cast("SourceReader", importlib.import_module(self.module))
 
+    def table_reader(self) -> TableReader:
+        """The module of a `named_columns` format."""
+        return cast("TableReader", importlib.import_module(self.module))
+
     def input_reader(self) -> InputReader:
         """The module of a `batch_input` format."""
         return cast("InputReader", importlib.import_module(self.module))
@@ -93,6 +118,7 @@ FORMATS: dict[str, DataFormat] = {
             suffixes=(".csv", ".tsv"),
             described=".csv .tsv",
             named_columns=True,
+            text_cells=True,
             batch_input=True,
         ),
         DataFormat(

@@ -1,5 +1,6 @@
-"""Rules shared by CSV and Parquet: column selection and record batch -> Chunk conversion for ingest, and
-for batch prediction the columns checked against the model and tables turned into float32 feature blocks.
+"""Rules shared by CSV and Parquet: column selection, regrouping record batches into chunks, the target
+column, tables as float32 feature Chunks (`open_source`), and for batch prediction the columns checked
+against the model and tables turned into float32 feature blocks.
 
 Features become one float32 column each (bools as 0/1); the target becomes float64 numbers or text.
 """
@@ -13,7 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from modelplane.data.formats import keep_rows, listing
+from modelplane.data.convert import is_number, is_text
+from modelplane.data.formats import BadValue, keep_rows, listing
 from modelplane.data.inputs import InputChunk, InputLayout
 from modelplane.data.sources import Chunk, SourceSchema
 from modelplane.errors import Invalid
@@ -80,6 +82,24 @@ def rechunk(batches: Iterable[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.T
         yield pa.Table.from_batches(pending)
 
 
+def feature_chunks(
+    tables: Iterable[pa.Table], features: list[str], target: str | None, *, drop_na: bool, parse_target: bool
+) -> Iterator[Chunk]:
+    """Tables of a file as float32 feature Chunks (rows counted from 1 for messages); a value that is not a
+    number stops the stream, naming column, row and value."""
+    row = 1
+    try:
+        for table in tables:
+            chunk = table_chunk(table, features, target, row, drop_na, parse_target=parse_target)
+            row += table.num_rows
+            if chunk is not None:
+                yield chunk
+    except BadValue as exc:
+        raise Invalid(
+            f"{exc}; fix that value or leave the column out: these rows are read as numbers"
+        ) from exc
+
+
 def table_chunk(
     table: pa.Table,
     features: list[str],
@@ -96,28 +116,37 @@ def table_chunk(
         values = pc.cast(table.column(name), pa.float64(), safe=False).to_numpy()
         x[:, j] = values
         missing[name] = np.isnan(values)
-    numbers: np.ndarray | None = None  # a numeric target column, or a text one once converted
-    text: pa.ChunkedArray | None = None
+    raw = None
     if target is not None:
-        column = table.column(target)
-        if is_number(column.type):
-            numbers = _writable(pc.cast(column, pa.float64(), safe=False).to_numpy())
-            missing[target] = np.isnan(numbers)
-        else:
-            text = pc.cast(column, pa.string())
-            if parse_target:
-                text = pc.utf8_trim_whitespace(text)
-            missing[target] = text.is_null().to_numpy()
+        raw, missing[target] = read_target(table.column(target), trim=parse_target)
     keep = keep_rows(missing, first_row=first_row, drop_na=drop_na, what="column")
     if keep is not None:
         if not keep.any():
             return None
         x = x[keep]
-        numbers = None if numbers is None else numbers[keep]
-        text = None if text is None else text.filter(pa.array(keep))
-    if text is not None:
-        numbers = _text_target(text, parse_target)
-    return Chunk(features=x, target=numbers)
+    values = None if raw is None else target_values(raw, keep, parse_numbers=parse_target)
+    return Chunk(features=x, target=values)
+
+
+def read_target(column: pa.ChunkedArray, *, trim: bool) -> tuple[np.ndarray | pa.ChunkedArray, np.ndarray]:
+    """A target column's values (float64 numbers, or text still in Arrow) and which of them are missing."""
+    if is_number(column.type):
+        numbers = _writable(pc.cast(column, pa.float64(), safe=False).to_numpy())
+        return numbers, np.isnan(numbers)
+    text = pc.cast(column, pa.string())
+    if trim:
+        text = pc.utf8_trim_whitespace(text)
+    return text, text.is_null().to_numpy()
+
+
+def target_values(
+    raw: np.ndarray | pa.ChunkedArray, keep: np.ndarray | None, *, parse_numbers: bool
+) -> np.ndarray:
+    """The kept rows of a target read by `read_target`, as `TargetCollector.add` takes them."""
+    if isinstance(raw, np.ndarray):
+        return raw if keep is None else raw[keep]
+    text = raw if keep is None else raw.filter(pa.array(keep))
+    return _text_target(text, parse_numbers)
 
 
 def _text_target(text: pa.ChunkedArray, parse_numbers: bool) -> np.ndarray:
@@ -136,28 +165,6 @@ def _text_target(text: pa.ChunkedArray, parse_numbers: bool) -> np.ndarray:
 def _writable(values: np.ndarray) -> np.ndarray:
     """Arrow hands out read-only views of its buffers; consumers (e.g. torch) expect writable arrays."""
     return np.require(values, requirements=["W"])
-
-
-def is_number(kind: pa.DataType) -> bool:
-    return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind))
-
-
-def is_text(kind: pa.DataType) -> bool:
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_dictionary(kind))
-
-
-def text_message(column: str, value: str, *, row: int | None, mixed: bool) -> str:
-    """The one message for text in a feature column; `mixed` when numbers came before it."""
-    where = "" if row is None else f" at row {row}"
-    if mixed:
-        return (
-            f"column '{column}' mixes numbers and text ('{value}'{where}); features must be numbers: "
-            f"fix that value or drop the column with --drop {column}"
-        )
-    return (
-        f"column '{column}' holds text (e.g. '{value}'{where}); features must be numbers: "
-        f"encode it or drop it with --drop {column}"
-    )
 
 
 def input_layout(
