@@ -141,7 +141,7 @@ def test_bad_input_gets_one_line_exit_2_and_changes_nothing(
     good.write_text("a,b,y\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(60)))
     (tmp_path / "table.xlsx").write_bytes(b"PK")
     (tmp_path / "mixed.csv").write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(50)) + "oops,1\n")
-    (tmp_path / "nans.csv").write_text("a,y\n1,0\n,1\n3,0\n")
+    (tmp_path / "nans.csv").write_text("a,y\n1,0\n2,\n3,0\n")
     (tmp_path / "tiny.csv").write_text("a,y\n1,0\n2,1\n3,0\n4,1\n")
     ok(run_cli(capsys, "data", "add", "good", "--from", str(good), "--target", "y"))
     ok(run_cli(capsys, "train", "--data", "good", "--model", "logreg", "--quiet"))

@@ -106,9 +106,9 @@ def test_an_mlp_on_the_table_exports_one_graph_of_named_columns(local: Local, tm
     assert sidecar  # what the graph reads and answers is described next to it
 
 
-def test_one_class_is_refused_at_train_with_the_count(local: Local, tmp_path: Path) -> None:
+def test_one_class_is_refused_with_the_count(local: Local, tmp_path: Path) -> None:
     source = tmp_path / "one.csv"
-    source.write_text("x,y,label\n" + "".join(f"{i},{i % 3},yes\n" for i in range(30)))
-    local.datasets.add("one", source=str(source), target="label")
+    source.write_text("x,y,label\n" + "".join(f"{i % 5},{i % 3},yes\n" for i in range(30)))
     with pytest.raises(Invalid, match=r"one class \('yes', 30 rows\)"):
-        local.train({"data": "one", "model": "logreg"})
+        local.datasets.add("one", source=str(source), target="label")
+    assert local.datasets.list() == []

@@ -10,7 +10,7 @@ whole row groups without reading them).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,19 +39,27 @@ class InputLayout:
     id_type: str | None  # "int64", "float64" or "string"
     rows: int | None  # known up front for Parquet and NPZ
     ignored: list[str] = field(default_factory=list)  # columns the model does not read (the target, ...)
+    # A model with preprocessing reads raw columns by role (feature name -> role); chunks are then
+    # structured rows (tables/signature.py) rather than float32.
+    roles: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def inspect_input(
-    path: Path, *, id_column: str | None, input_shape: Sequence[int], trained_names: Sequence[str] | None
+    path: Path,
+    *,
+    id_column: str | None,
+    input_shape: Sequence[int],
+    trained_names: Sequence[str] | None,
+    roles: Mapping[str, str] | None = None,
 ) -> InputLayout:
     """Check the file against the model before any work is queued; every problem is an Invalid that
-    names it and its fix."""
+    names it and its fix. `roles`: a model with preprocessing's columns (name -> role), read raw."""
     reader = check_batch_input(path).input_reader()
     return reader.inspect_input(
-        path, id_column=id_column, input_shape=input_shape, trained_names=trained_names
+        path, id_column=id_column, input_shape=input_shape, trained_names=trained_names, roles=roles
     )
 
 

@@ -141,8 +141,9 @@ class TargetCollector:
         classes = known + [label for label in seen if label not in known]
         if len(classes) < 2:
             raise Invalid(
-                f"target column '{self._column}' has a single class ({classes[0]!r}); "
-                "classification needs at least two"
+                f"target column '{self._column}' has one class ({classes[0]!r}, {self.rows:,} rows); a "
+                "classifier needs at least two: add rows of another class, or pass --task regression "
+                "for a numeric target"
             )
         index_of = {label: i for i, label in enumerate(classes)}
         if self._kind == "text":

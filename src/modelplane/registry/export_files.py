@@ -5,30 +5,43 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import onnx
+
 from modelplane.errors import Invalid
 from modelplane.models.frameworks import TORCHSCRIPT, framework, is_trainable, parse_spec
 from modelplane.registry.loading import load_native
 from modelplane.registry.registry import get_version
+from modelplane.registry.tables import preprocessor_of
 from modelplane.store import Store
 
 FORMATS = ("onnx", "torchscript")
 
 
 def export_version(store: Store, ref: str, fmt: str, out_dir: Path) -> list[Path]:
-    """Write the model file and a JSON card (inputs, outputs, classes) into `out_dir`."""
+    """Write the model file and a JSON card (inputs, outputs, classes) into `out_dir`.
+
+    A version fitted on a table exports as one ONNX graph that takes its raw named columns (one input
+    each) with the preprocessing inside; as TorchScript, the network plus that preprocessing graph, whose
+    `features` output the network reads."""
     if fmt not in FORMATS:
         raise Invalid(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     info = get_version(store, ref)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{info.model}-v{info.version}"
+    prep = preprocessor_of(store, info)
     if fmt == "onnx":
         if info.onnx_sha is None:
             raise Invalid(
                 f"{info.ref} has no ONNX export ({info.onnx_note}); export it as torchscript "
                 "if it is a torch model"
             )
-        model_path = store.artifacts.copy_to(info.onnx_sha, out_dir / f"{stem}.onnx")
+        model_path = out_dir / f"{stem}.onnx"
+        if prep is None:
+            store.artifacts.copy_to(info.onnx_sha, model_path)
+        else:
+            graph = onnx.load(store.artifacts.verified_path(info.onnx_sha))
+            onnx.save(prep.merged_with(graph, layout="columns"), model_path)
     else:
         adapter = framework(info.framework) if is_trainable(info.framework) else None
         if adapter is None or TORCHSCRIPT not in adapter.capabilities:
@@ -37,7 +50,7 @@ def export_version(store: Store, ref: str, fmt: str, out_dir: Path) -> list[Path
         model = load_native(store, info)
         model_path = adapter.export_torchscript(model, parse_spec(info.spec), out_dir / f"{stem}.pt")
     outputs = ["label", "probabilities"] if info.task == "classification" else ["prediction"]
-    card = {
+    card: dict[str, object] = {
         "model": info.model,
         "version": info.version,
         "format": fmt,
@@ -47,6 +60,23 @@ def export_version(store: Store, ref: str, fmt: str, out_dir: Path) -> list[Path
         "classes": info.classes,
         "file": model_path.name,
     }
+    files = [model_path]
+    if prep is not None:
+        columns = [{"name": c.name, "role": c.role, "datatype": _DATATYPES[c.role]} for c in prep.columns]
+        if fmt == "onnx":  # the graph reads the raw columns itself
+            card["inputs"] = columns
+            del card["input"]
+        else:
+            prep_path = out_dir / f"{stem}.preprocess.onnx"
+            onnx.save(prep.onnx_graph(layout="columns"), prep_path)
+            card["preprocess"] = {"file": prep_path.name, "inputs": columns, "features": prep.feature_names}
+            files.append(prep_path)
+        if any(c.role == "categorical" for c in prep.columns):
+            card["unknown_output"] = "unknown: 1 where a category value was not seen at training"
     card_path = out_dir / f"{stem}.json"
     card_path.write_text(json.dumps(card, indent=2))
-    return [model_path, card_path]
+    return [*files, card_path]
+
+
+# The ONNX element type each role's column input has in the "columns" layout.
+_DATATYPES = {"numeric": "FP32", "boolean": "FP32", "categorical": "BYTES", "datetime": "FP64"}

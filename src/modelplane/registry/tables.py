@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from modelplane.data.catalog import DatasetVersionInfo, load_arrays, load_table, table_values
 from modelplane.data.inputs import trained_column_names
 from modelplane.errors import Invalid
+from modelplane.registry.registry import get_version
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.store import Store
 from modelplane.tables.columns import Column
@@ -54,6 +55,20 @@ def signature_of(store: Store, info: ModelVersionInfo) -> TableSignature | None:
     if names and len(names) == math.prod(info.input_shape):
         return TableSignature(tuple(Column(name, "numeric") for name in names))
     return None
+
+
+def model_columns(store: Store, ref: str) -> dict[str, Any]:
+    """How a file of rows to predict is checked against version `ref` (`data.inputs.inspect_input`'s
+    keywords): by the names of its columns, read raw by role where it has preprocessing."""
+    info = get_version(store, ref)
+    prep = preprocessor_of(store, info)
+    if prep is not None:
+        return {
+            "input_shape": [len(prep.columns)],
+            "trained_names": [column.name for column in prep.columns],
+            "roles": {column.name: column.role for column in prep.columns},
+        }
+    return {"input_shape": info.input_shape, "trained_names": trained_column_names(store, info.dataset)}
 
 
 def model_inputs(

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from modelplane.tables.prep import Preprocessor
 
+
 def _feeds(signature: TableSignature, x: np.ndarray) -> dict[str, np.ndarray]:
     """The graph's block inputs from structured rows (or one float matrix of an all-numeric model)."""
     if x.dtype.names is None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from modelplane.data.formats import listing
-from modelplane.data.inputs import inspect_input, read_chunks, trained_column_names
+from modelplane.data.inputs import inspect_input, read_chunks
 from modelplane.errors import Invalid, Notice
 from modelplane.registry.loading import load_runtime
+from modelplane.registry.tables import model_columns
 from modelplane.serving.deployments import get_deployment, resolve
 from modelplane.serving.routing import combine
 from modelplane.store import Store
@@ -22,13 +23,16 @@ def read_rows(
     *,
     input_shape: Sequence[int],
     trained_names: Sequence[str] | None,
+    roles: Mapping[str, str] | None = None,
     strict: bool = False,
 ) -> np.ndarray:
     """Feature rows of a .csv/.parquet/.npz file in the model's column order: matched by name to the
     columns the model was trained on (when it knows them), the batch reader's rules; columns the model does
     not read (the target, notes) are left out with a `Notice`, or refused when `strict`."""
     path = Path(path)
-    layout = inspect_input(path, id_column=None, input_shape=input_shape, trained_names=trained_names)
+    layout = inspect_input(
+        path, id_column=None, input_shape=input_shape, trained_names=trained_names, roles=roles
+    )
     if layout.ignored:
         count, names = len(layout.ignored), listing(layout.ignored)
         what = f"{count} column(s) of {path.name} the model does not read: {names}"
@@ -44,7 +48,7 @@ def predict_offline(store: Store, deployment: str, rows: np.ndarray) -> dict[str
     spec = get_deployment(store, deployment).spec
     resolved = resolve(store, spec)
     first = resolved.primary or resolved.members[0]
-    if list(rows.shape[1:]) != first.input_shape:
+    if rows.dtype.names is None and list(rows.shape[1:]) != first.input_shape:
         raise Invalid(
             f"deployment '{deployment}' takes rows of shape {first.input_shape}; the input has "
             f"{list(rows.shape[1:])}"
@@ -63,10 +67,5 @@ def predict_file(
     """`predict_offline` on the rows of a file, matched by name to what the deployment's model read."""
     resolved = resolve(store, get_deployment(store, deployment).spec)
     first = resolved.primary or resolved.members[0]
-    rows = read_rows(
-        path,
-        input_shape=first.input_shape,
-        trained_names=trained_column_names(store, first.dataset),
-        strict=strict,
-    )
+    rows = read_rows(path, **model_columns(store, first.ref), strict=strict)
     return predict_offline(store, deployment, rows)

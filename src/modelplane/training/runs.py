@@ -29,7 +29,7 @@ from modelplane.training.config import TrainConfig
 from modelplane.training.packaging import package_version
 from modelplane.training.run_catalog import find_run_row, get_run
 from modelplane.training.run_views import RunInfo
-from modelplane.training.tables import PreparedSplits, check_classes, prepared_splits, write_prep
+from modelplane.training.tables import PreparedSplits, prepared_splits, write_prep
 from modelplane.validation import validated
 
 RESUMABLE = ("failed", "interrupted", "running")
@@ -69,7 +69,6 @@ def _split_arrays(store: Store, dataset: DatasetVersionInfo, split: SplitConfig)
     features, target = load_arrays(store, dataset)
     if target is None:
         raise Invalid(f"dataset {dataset.ref} has no target column; re-add it with --target COLUMN")
-    check_classes(dataset, np.asarray(target))
     indices = split_indices(np.asarray(target), split, stratify=dataset.task == "classification")
     return {name: (np.asarray(features[idx]), np.asarray(target[idx])) for name, idx in indices.items()}
 

@@ -47,7 +47,6 @@ def prepared_splits(
     if target is None:
         raise Invalid(f"dataset {dataset.ref} has no target column; re-add it with --target COLUMN")
     target = np.asarray(target)
-    check_classes(dataset, target)
     columns = feature_columns(dataset.columns)
     values = table_values(table, columns)
     indices = split_indices(target, split, stratify=dataset.task == "classification")
@@ -58,19 +57,6 @@ def prepared_splits(
     }
     diff = prep.verify(_rows(values, indices["test"]), atol=PREP_ATOL)
     return PreparedSplits(arrays, prep, diff)
-
-
-def check_classes(dataset: DatasetVersionInfo, target: np.ndarray) -> None:
-    """A classifier needs two classes in its data: refuse one before any compute, with the count."""
-    if dataset.task != "classification":
-        return
-    present = np.unique(target)
-    if len(present) < 2:
-        label = (dataset.classes or ["?"])[int(present[0])] if len(present) else "none"
-        raise Invalid(
-            f"dataset {dataset.ref} has one class ('{label}', {len(target):,} rows); a classifier needs at "
-            "least two: add rows of another class, or train a regression on a numeric target"
-        )
 
 
 def write_prep(prep: Preprocessor, folder: Path) -> Path:

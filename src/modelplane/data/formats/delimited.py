@@ -186,7 +186,12 @@ def _all_parse(values: pa.Array, target: pa.DataType, accepted: pa.Array) -> boo
 
 
 def inspect_input(
-    path: Path, *, id_column: str | None, input_shape: Sequence[int], trained_names: Sequence[str] | None
+    path: Path,
+    *,
+    id_column: str | None,
+    input_shape: Sequence[int],
+    trained_names: Sequence[str] | None,
+    roles: Mapping[str, str] | None = None,
 ) -> InputLayout:
     return input_layout(
         "csv",
@@ -196,6 +201,7 @@ def inspect_input(
         id_column=id_column,
         input_shape=input_shape,
         trained_names=trained_names,
+        roles=roles,
     )
 
 
@@ -233,7 +239,9 @@ def _skip(tables: Iterable[pa.Table], count: int) -> Iterator[pa.Table]:
 
 def _input_tables(path: Path, layout: InputLayout, chunk_rows: int) -> Iterator[pa.Table]:
     read, parse = _input_options(path)
-    types: dict[str, pa.DataType] = dict.fromkeys(layout.features, pa.float64())
+    # Raw columns of a model with preprocessing are read as text and converted by role (data/convert.py).
+    kind = pa.string() if layout.roles else pa.float64()
+    types: dict[str, pa.DataType] = dict.fromkeys(layout.features, kind)
     if layout.id_column is not None:
         types[layout.id_column] = pa.int64() if layout.id_type == "int64" else pa.string()
         if layout.id_type == "float64":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
@@ -189,7 +189,12 @@ def _target_values(values: np.ndarray) -> np.ndarray:
 
 
 def inspect_input(
-    path: Path, *, id_column: str | None, input_shape: Sequence[int], trained_names: Sequence[str] | None
+    path: Path,
+    *,
+    id_column: str | None,
+    input_shape: Sequence[int],
+    trained_names: Sequence[str] | None,
+    roles: Mapping[str, str] | None = None,
 ) -> InputLayout:
     """The features array by key (NPZ has no column names, so `trained_names` play no part) and the id
     array, from the .npy headers alone."""

@@ -118,7 +118,12 @@ def _first_value(parquet: pq.ParquetFile, column: str) -> str:
 
 
 def inspect_input(
-    path: Path, *, id_column: str | None, input_shape: Sequence[int], trained_names: Sequence[str] | None
+    path: Path,
+    *,
+    id_column: str | None,
+    input_shape: Sequence[int],
+    trained_names: Sequence[str] | None,
+    roles: Mapping[str, str] | None = None,
 ) -> InputLayout:
     try:
         with pq.ParquetFile(path) as parquet:
@@ -133,6 +138,7 @@ def inspect_input(
         id_column=id_column,
         input_shape=input_shape,
         trained_names=trained_names,
+        roles=roles,
     )
 
 

@@ -62,6 +62,7 @@ class InputReader(SourceReader, Protocol):
         id_column: str | None,
         input_shape: Sequence[int],
         trained_names: Sequence[str] | None,
+        roles: Mapping[str, str] | None = None,
     ) -> InputLayout:
         """Check the file against the model when its job is submitted; every problem is an `Invalid`
         that names it and its fix."""

@@ -8,7 +8,7 @@ Features become one float32 column each (bools as 0/1); the target becomes float
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -176,13 +176,15 @@ def input_layout(
     id_column: str | None,
     input_shape: Sequence[int],
     trained_names: Sequence[str] | None,
+    roles: Mapping[str, str] | None = None,
 ) -> InputLayout:
     """A file of rows to predict checked against the model by its Arrow schema: feature columns, their
-    types, the id column's type."""
+    types, the id column's type. With `roles` (a model with preprocessing) raw columns of any role are
+    read, and each value is checked as it is converted."""
     if rows == 0:
         raise Invalid(f"{file_name} holds no rows to predict")
     features = _input_features(schema.names, id_column, list(input_shape), trained_names, file_name)
-    for name in features:
+    for name in features if roles is None else ():
         kind = schema.field(name).type
         if not (is_number(kind) or pa.types.is_boolean(kind) or pa.types.is_null(kind)):
             what = "text" if is_text(kind) else f"values of type {kind}"
@@ -194,7 +196,8 @@ def input_layout(
         kind = schema.field(id_column).type
         id_type = "int64" if pa.types.is_integer(kind) else "float64" if is_number(kind) else "string"
     ignored = [name for name in schema.names if name not in {*features, id_column}]
-    return InputLayout(fmt, features, list(input_shape), id_column, id_type, rows, ignored)
+    kept = dict(roles) if roles is not None else None
+    return InputLayout(fmt, features, list(input_shape), id_column, id_type, rows, ignored, kept)
 
 
 def _input_features(
@@ -255,6 +258,37 @@ def input_chunks(
 
 
 def _features_of(table: pa.Table, layout: InputLayout, first_row: int, file_name: str) -> np.ndarray:
+    if layout.roles is not None:
+        return _raw_rows(table, layout, first_row)
+    return _float_rows(table, layout, first_row, file_name)
+
+
+def _raw_rows(table: pa.Table, layout: InputLayout, first_row: int) -> np.ndarray:
+    """Structured rows of raw columns (tables/signature.py) for a model with preprocessing: each column
+    converted by its role exactly as ingest stores it, so serving reads what training read."""
+    from modelplane.data.catalog import table_values
+    from modelplane.data.convert import convert, stored_type
+    from modelplane.tables.columns import Column
+    from modelplane.tables.signature import TableSignature
+
+    assert layout.roles is not None
+    columns = [Column(name, layout.roles[name]) for name in layout.features]  # type: ignore[arg-type]
+    converted = pa.table(
+        {
+            column.name: convert(
+                table.column(column.name),
+                column.role,
+                stored_type(column.role),
+                column=column.name,
+                first_row=first_row,
+            )
+            for column in columns
+        }
+    )
+    return TableSignature(tuple(columns)).rows(table_values(converted, columns))
+
+
+def _float_rows(table: pa.Table, layout: InputLayout, first_row: int, file_name: str) -> np.ndarray:
     """float32 rows in the model's column order. Filled column by column into a (features, rows) block and
     transposed once: writing columns into a row-major array directly is ~4x slower."""
     block = np.empty((len(layout.features), table.num_rows), dtype=np.float32)

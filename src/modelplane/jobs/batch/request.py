@@ -9,11 +9,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelplane.data.inputs import inspect_input, trained_column_names
+from modelplane.data.inputs import inspect_input
 from modelplane.errors import Invalid
 from modelplane.jobs.batch.outputs import ROW_NUMBER, output_columns
 from modelplane.jobs.batch.paths import check_output
 from modelplane.jobs.batch.predictor import pin_deployment
+from modelplane.registry.tables import model_columns
 from modelplane.store import Store
 from modelplane.validation import validated
 
@@ -41,12 +42,7 @@ def plan_batch(store: Store, request: BatchRequest) -> dict[str, Any]:
     if source == output:
         raise Invalid("the output would overwrite the input; write the predictions to another file")
     pinned = pin_deployment(store, request.deployment)
-    layout = inspect_input(
-        source,
-        id_column=request.id_column,
-        input_shape=pinned.input_shape,
-        trained_names=trained_column_names(store, pinned.dataset),
-    )
+    layout = inspect_input(source, id_column=request.id_column, **model_columns(store, pinned.versions[0]))
     id_name = request.id_column or ROW_NUMBER
     if id_name in output_columns(pinned.task, pinned.classes, pinned.outputs):
         raise Invalid(f"id column '{id_name}' has the name of a prediction column; rename it in the input")
