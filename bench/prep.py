@@ -5,8 +5,8 @@
    forest and an MLP takes <= 1.5x the time of the same scikit-learn pipeline written by hand on the same
    file, and its test accuracy is within 0.5 points of it (same test rows).
 2. agreement: the served ONNX graph (preprocessing + model) against the scikit-learn pipeline (the fitted
-   transformers + the native model) on the test split: identical labels, max |probability difference|
-   <= 1e-4.
+   transformers + the native model) on the test split: identical labels (where the top two probabilities
+   are not tied within 1e-4), max |probability difference| <= 1e-4.
 3. serving: the preprocessing adds <= 30 % to batch-1 latency over the bare model, on a digits-MLP-sized
    tabular model (64 numeric columns; bench/prep_latency.py has the tables with categories and dates too).
 4. batch: `modelplane batch` on the test rows keeps >= 80 % of raw ONNX Runtime's rows/s on the whole
@@ -208,7 +208,11 @@ def agreement(home: Path, ref: str) -> tuple[bool, float]:
         TableSignature(tuple(stored.columns)).rows(rows(split["test"]))
     )
     platform.close()
-    same = bool(np.array_equal(reference["label"], served["label"]))
+    # A forest's votes tie (0.5 / 0.5) on some rows; there a float32 difference of 1e-7 may pick either
+    # class, so labels are compared where the top two probabilities are further apart than the tolerance.
+    top = np.sort(reference["probabilities"], axis=1)
+    decided = top[:, -1] - top[:, -2] > 1e-4
+    same = bool(np.array_equal(reference["label"][decided], served["label"][decided]))
     return same, float(np.max(np.abs(reference["probabilities"] - served["probabilities"])))
 
 

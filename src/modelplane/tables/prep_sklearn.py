@@ -125,13 +125,22 @@ def _column_transformer(
             missing_values=None, strategy=options.categorical_impute, fill_value=MISSING_CATEGORY
         )
         encoder = _encoder(options, arrays[name])
-        steps.append((f"categorical{i}", Pipeline([("impute", imputer), ("encode", encoder)]), [name]))
+        # Fixed-width text: scikit-learn finds and encodes categories of a "<U" array with numpy's sorting,
+        # where an object array takes a Python loop per value (~6x slower on 1 M rows).
+        text = FunctionTransformer(_fixed_width_text)
+        steps.append(
+            (f"categorical{i}", Pipeline([("impute", imputer), ("text", text), ("encode", encoder)]), [name])
+        )
     if names("datetime"):
         parts = FunctionTransformer(datetime_parts, kw_args={"reference": references})
         pipeline = Pipeline([("impute", SimpleImputer(strategy="median")), ("parts", parts)])
         steps.append(("datetime", pipeline, names("datetime")))
     indicator("datetime_missing", names("datetime"))
     return ColumnTransformer(steps, remainder="drop", sparse_threshold=0.0)
+
+
+def _fixed_width_text(values: Any) -> np.ndarray:
+    return np.asarray(values, dtype=str)
 
 
 def _runs(columns: list[Column]) -> list[tuple[int, list[Column]]]:
