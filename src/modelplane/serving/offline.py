@@ -1,19 +1,27 @@
-"""Predict through a deployment without a server: the same runtimes and ensemble rules, in-process."""
+"""Predict through a deployment without a server: the same runtimes, column matching and ensemble rules,
+in-process. What a user sees is what the server answers: `label` as class names, `unknown` counted by the
+server only (dropped here)."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from modelplane.data.formats import listing
+from modelplane.data.formats.registry import check_batch_input
 from modelplane.data.inputs import inspect_input, read_chunks, trained_column_names
 from modelplane.errors import Invalid, Notice
 from modelplane.registry.loading import load_runtime
+from modelplane.registry.views import ModelVersionInfo
 from modelplane.serving.deployments import get_deployment, resolve
+from modelplane.serving.loaded import UNKNOWN, class_count, read_table
+from modelplane.serving.named import named_columns, read_columns
 from modelplane.serving.routing import combine
+from modelplane.serving.tables import check_values, class_names, feed, rows_of
 from modelplane.store import Store
 
 
@@ -30,39 +38,106 @@ def read_rows(
     path = Path(path)
     layout = inspect_input(path, id_column=None, input_shape=input_shape, trained_names=trained_names)
     if layout.ignored:
-        count, names = len(layout.ignored), listing(layout.ignored)
-        what = f"{count} column(s) of {path.name} the model does not read: {names}"
-        if strict:
-            raise Invalid(f"{what}; remove them, or leave out --strict to ignore them")
-        warnings.warn(Notice(f"ignored {what}"), stacklevel=2)
+        _ignored(path.name, layout.ignored, strict)
     parts = [features for features, _ in read_chunks(path, layout, chunk_rows=65_536)]
     return np.concatenate(parts)
 
 
-def predict_offline(store: Store, deployment: str, rows: np.ndarray) -> dict[str, np.ndarray]:
-    """Outputs of the deployment's primary version (or its ensemble) for `rows`."""
+def _ignored(source: str, names: Sequence[str], strict: bool) -> None:
+    """Columns of a file the model does not read: a `Notice`, or refused when `strict`."""
+    what = f"{len(names)} column(s) of {source} the model does not read: {listing(list(names))}"
+    if strict:
+        raise Invalid(f"{what}; remove them, or leave out --strict to ignore them")
+    warnings.warn(Notice(f"ignored {what}"), stacklevel=3)
+
+
+def predict_offline(
+    store: Store, deployment: str, rows: Any, *, strict: bool = False, source: str | None = None
+) -> dict[str, np.ndarray]:
+    """Outputs of the deployment's primary version (or its ensemble) for `rows`: named columns (rows as
+    dicts, a dict of columns, a DataFrame), matched by name to the model's, or one array in its input
+    shape. Columns it does not read are ignored with a `Notice` (refused when `strict`); `source` names
+    the file they came from in that notice."""
     spec = get_deployment(store, deployment).spec
     resolved = resolve(store, spec)
-    first = resolved.primary or resolved.members[0]
-    if list(rows.shape[1:]) != first.input_shape:
+    versions = [resolved.primary] if resolved.primary is not None else resolved.members
+    first = versions[0]
+    tables = [read_table(store, version) for version in versions]
+    x = _batch(deployment, first, tables, rows, strict=strict, source=source)
+    outputs = []
+    for version, (table, takes_rows) in zip(versions, tables, strict=True):
+        runtime = load_runtime(store, version, spec.runtime)
+        found = runtime.predict(feed(x, table=table, takes_rows=takes_rows, input_shape=version.input_shape))
+        found.pop(UNKNOWN, None)
+        outputs.append(found)
+    if resolved.primary is not None:
+        answer = outputs[0]
+    else:
+        ensemble = spec.ensemble
+        assert ensemble is not None
+        answer = combine(first.task, ensemble.combine, ensemble.weights or [1.0] * len(outputs), outputs)
+    if "label" in answer:
+        answer["label"] = class_names(first.classes, class_count(first)).take(answer["label"])
+    return answer
+
+
+def _batch(
+    deployment: str,
+    first: ModelVersionInfo,
+    tables: list[tuple[Any, bool]],
+    rows: Any,
+    *,
+    strict: bool,
+    source: str | None,
+) -> np.ndarray:
+    """`rows` as the deployment's batch: structured rows when some version reads them, else the matrix."""
+    table = tables[0][0]
+    takes_rows = any(reads for _, reads in tables)
+    missing = table is not None and all(reads for _, reads in tables)
+    columns = named_columns(rows)
+    if columns is not None:
+        if table is None:
+            raise Invalid(
+                f"deployment '{deployment}' reads one array of shape {first.input_shape}, not named "
+                "columns; pass an array (or nested lists) of rows"
+            )
+        try:
+            batch, ignored = rows_of(table, columns, strict=strict and source is None)
+        except Invalid as exc:
+            raise Invalid(f"{source}: {exc}") if source else exc from None
+        if ignored:
+            _ignored(source or "the rows", ignored, strict)
+        check_values(table, batch, missing=missing, nonfinite="reject")
+        return batch
+    try:
+        x = np.asarray(rows, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise Invalid(
+            f"rows must be numbers (an array or nested lists), rows as dicts, a dict of columns or a "
+            f"DataFrame ({exc})"
+        ) from None
+    if takes_rows:
+        assert table is not None
+        return table.rows_from_matrix(x)
+    if list(x.shape[1:]) != first.input_shape:
         raise Invalid(
             f"deployment '{deployment}' takes rows of shape {first.input_shape}; the input has "
-            f"{list(rows.shape[1:])}"
+            f"{list(x.shape[1:])}"
         )
-    if resolved.primary is not None:
-        return load_runtime(store, resolved.primary, spec.runtime).predict(rows)
-    ensemble = spec.ensemble
-    assert ensemble is not None
-    outputs = [load_runtime(store, member, spec.runtime).predict(rows) for member in resolved.members]
-    return combine(first.task, ensemble.combine, ensemble.weights or [1.0] * len(outputs), outputs)
+    return x
 
 
 def predict_file(
     store: Store, deployment: str, path: str | Path, *, strict: bool = False
 ) -> dict[str, np.ndarray]:
-    """`predict_offline` on the rows of a file, matched by name to what the deployment's model read."""
+    """`predict_offline` on the rows of a file. A CSV/Parquet file for a model of named columns is read
+    column by column and matched by name (text columns too); other files are read as the batch reader
+    reads them (by name where the model knows its columns' names, else by count)."""
+    path = Path(path)
     resolved = resolve(store, get_deployment(store, deployment).spec)
     first = resolved.primary or resolved.members[0]
+    if check_batch_input(path).named_columns and read_table(store, first)[0] is not None:
+        return predict_offline(store, deployment, read_columns(path), strict=strict, source=path.name)
     rows = read_rows(
         path,
         input_shape=first.input_shape,

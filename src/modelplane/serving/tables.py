@@ -84,7 +84,7 @@ def check_values(table: TableSignature, rows: np.ndarray, *, missing: bool, nonf
     if nonfinite == "allow":
         return
     for block in ("numeric", "datetime"):
-        if block not in rows.dtype.names:
+        if block not in (rows.dtype.names or ()):
             continue
         values = rows[block]
         bad = np.isinf(values) if missing else ~np.isfinite(values)
@@ -102,7 +102,7 @@ def check_values(table: TableSignature, rows: np.ndarray, *, missing: bool, nonf
 def blank_rows(table: TableSignature, count: int) -> np.ndarray:
     """`count` rows of zeros and empty categories: what a runtime is warmed with."""
     rows = np.zeros(count, dtype=table.rows_dtype)
-    if "categorical" in rows.dtype.names:
+    if "categorical" in (rows.dtype.names or ()):
         rows["categorical"] = ""
     return rows
 
