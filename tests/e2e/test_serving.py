@@ -163,6 +163,27 @@ def test_tritonclient_grpc_with_default_arguments(server: Server, home: Path) ->
         client.infer("iris-mlp", [bad])
 
 
+def test_named_columns_and_class_names_on_every_front_end(server: Server, home: Path) -> None:
+    want = [CLASSES[i] for i in expected(home, "iris-mlp@1")["label"]]
+    records = [dict(reversed(list(zip(COLUMNS, row, strict=True)))) for row in ROWS.tolist()]
+    with httpx.Client(base_url=server.url) as http:
+        answer = http.post("/v1/predict/iris-mlp", json={"instances": records}).json()
+        assert [p["label"] for p in answer["predictions"]] == want
+        by_rows = http.post("/v1/predict/iris-mlp", json={"instances": ROWS.tolist()}).json()["predictions"]
+        assert [p["label"] for p in by_rows] == want
+        extra = http.post("/v1/predict/iris-mlp", json={"instances": [{**records[0], "species": "?"}]}).json()
+        assert extra["ignored_columns"] == ["species"]
+        missing = http.post("/v1/predict/iris-mlp", json={"inputs": {COLUMNS[0]: [1.0]}})
+        assert missing.status_code == 400 and "missing column(s) sepal width (cm)" in missing.json()["error"]
+    grpc = triton_grpc.InferenceServerClient(server.grpc_address)
+    tensors = []
+    for j, name in reversed(list(enumerate(COLUMNS))):
+        tensor = triton_grpc.InferInput(name, [len(ROWS), 1], "FP32")
+        tensor.set_data_from_numpy(np.ascontiguousarray(ROWS[:, j : j + 1]))
+        tensors.append(tensor)
+    assert text(grpc.infer("iris-mlp", tensors).as_numpy("label")) == want
+
+
 def test_v1_predict_and_bad_input_over_http(server: Server) -> None:
     with httpx.Client(base_url=server.url) as http:
         answer = http.post("/v1/predict/iris-mlp", json={"instances": ROWS.tolist()})
