@@ -170,6 +170,7 @@ class ModelManager:
             weights=(ensemble.weights or [1.0] * len(members)) if ensemble else [],
             version=str(info.generation),
             table=sample.table,
+            column_names=frozenset(sample.table.names if sample.table else ()),
             takes_rows=any(v.takes_rows for v in every),
             class_names=sample.class_names,
         )
@@ -215,7 +216,7 @@ class ModelManager:
         """The batch a request stands for (a float matrix, or structured rows for a deployment with
         preprocessing), and the columns it sent that the model does not read."""
         table = route.table
-        if table is None or is_matrix(table, request.inputs):
+        if table is None or is_matrix(route.column_names, request.inputs):
             return self._matrix(route, request), []
         strict = request.parameters.get("strict") is True
         rows, ignored = rows_of(table, request.inputs, strict=strict)

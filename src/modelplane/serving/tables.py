@@ -10,7 +10,7 @@ version reads, so a canary or ensemble member of the other kind still gets its o
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,9 +36,9 @@ def class_names(classes: Sequence[str] | None, count: int) -> np.ndarray:
     return np.array(list(classes) if classes else [str(i) for i in range(count)])
 
 
-def is_matrix(table: TableSignature, inputs: Mapping[str, Any]) -> bool:
-    """Whether a request sends the one float matrix rather than named columns."""
-    return len(inputs) == 1 and MATRIX_INPUT in inputs and MATRIX_INPUT not in table.names
+def is_matrix(columns: Container[str], inputs: Mapping[str, Any]) -> bool:
+    """Whether a request sends the one float matrix rather than named columns (`columns`: the names)."""
+    return len(inputs) == 1 and MATRIX_INPUT in inputs and MATRIX_INPUT not in columns
 
 
 def columns_of(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
