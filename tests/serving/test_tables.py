@@ -15,6 +15,7 @@ import pytest
 import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 
+from modelplane.errors import Invalid
 from modelplane.local import Local
 from modelplane.serving import loaded, offline
 from modelplane.serving.batcher import DynamicBatcher
@@ -242,7 +243,7 @@ def test_a_model_without_preprocessing_takes_its_columns_by_name(running: Runnin
 
 
 def test_local_predict_takes_dicts_columns_and_frames(trained: Local, running: Running) -> None:
-    local = trained  # `running` has the fakes in place for the in-process path too
+    local = trained  # in-process: `running` has put the fakes in place for `Local` too
     table = local.predict("churn", RECORDS)
     assert table["label"].dtype.kind == "U" and table["label"].tolist() == expected()["label"]
     assert "unknown" not in table
@@ -253,11 +254,11 @@ def test_local_predict_takes_dicts_columns_and_frames(trained: Local, running: R
     ].tolist() == (flowers["label"].tolist())
     with pytest.warns(UserWarning, match="ignored 1 column"):
         local.predict("churn", [{**row, "note": 1} for row in RECORDS])
-    with pytest.raises(Exception, match="does not read: note"):
+    with pytest.raises(Invalid, match="does not read: note"):
         local.predict("churn", [{**row, "note": 1} for row in RECORDS], strict=True)
-    with pytest.raises(Exception, match="column 'tenure' row 2"):
+    with pytest.raises(Invalid, match="column 'tenure' row 2"):
         local.predict("churn", [RECORDS[0], {**RECORDS[1], "tenure": "long"}])
-    with pytest.raises(Exception, match="every row as a dict"):
+    with pytest.raises(Invalid, match="every row as a dict"):
         local.predict("churn", [RECORDS[0], 5])
     pandas = pytest.importorskip("pandas")
     frame = pandas.DataFrame(RECORDS)[list(reversed(TABLE.names))]
