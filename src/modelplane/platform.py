@@ -13,7 +13,7 @@ are imported for type checking only.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -335,11 +335,17 @@ class Platform(Protocol):
         ...
 
     def predict(
-        self, deployment: str, rows: npt.ArrayLike | str | Path, *, strict: bool = False
+        self,
+        deployment: str,
+        rows: npt.ArrayLike | Sequence[Mapping[str, Any]] | Mapping[str, Any] | str | Path,
+        *,
+        strict: bool = False,
     ) -> dict[str, np.ndarray]:
-        """Outputs (`label` and `probabilities`, or `prediction`) for `rows`: an array, nested lists, or a
-        .csv/.parquet/.npz file, whose columns are matched by name to those the model was trained on; a
-        column it does not read is ignored with a `Notice` (refused with `strict`)."""
+        """Outputs (`label`, the class names as a str array, and `probabilities` in the order of the
+        model's classes; or `prediction`) for `rows`: rows as dicts, a dict of columns, a pandas DataFrame,
+        or a .csv/.parquet file, whose columns are matched by name to those the model reads; or an array
+        (nested lists, a .npz file) in the model's column order. A column it does not read is ignored
+        with a `Notice` (refused with `strict`); a missing or unreadable one is an `Invalid` naming it."""
         ...
 
     def batch(

@@ -139,7 +139,7 @@ def test_deploy_predict_batch_and_jobs(home: Path, rows_csv: Path, tmp_path: Pat
     assert [d["name"] for d in ok("deployments", "list", "--json").json()] == [LOGREG]
 
     predicted = ok("predict", LOGREG, "--input", rows_csv, "--json").json()
-    assert predicted["label"][:2] == [0, 2] and len(predicted["probabilities"]) == len(ROWS)
+    assert predicted["label"][:2] == ["setosa", "virginica"] and len(predicted["probabilities"]) == len(ROWS)
     shown = ok("predict", LOGREG, "--input", rows_csv).out
     assert "setosa" in shown and "virginica" in shown  # the table names the classes
 

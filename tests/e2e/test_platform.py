@@ -131,6 +131,31 @@ def test_lifecycle_through_the_client(admin: Client, deployed: str, tmp_path: Pa
     assert rows[0].deployment == deployed and rows[0].requests >= 1 and rows[0].samples >= 2
 
 
+def test_the_client_sends_named_columns(admin: Client, deployed: str, tmp_path: Path) -> None:
+    by_matrix = admin.predict(deployed, ROWS)
+    labels = by_matrix["label"].tolist()
+    assert by_matrix["label"].dtype.kind == "U" and set(labels) <= {"setosa", "versicolor", "virginica"}
+    records = [dict(reversed(list(zip("abcd", row, strict=True)))) for row in ROWS.tolist()]
+    assert admin.predict(deployed, records)["label"].tolist() == labels
+    columns = {name: ROWS[:, j] for j, name in enumerate("abcd")}
+    np.testing.assert_allclose(admin.predict(deployed, columns)["probabilities"], by_matrix["probabilities"])
+    noted = [{**row, "note": "x"} for row in records]
+    with pytest.warns(errors.Notice, match="ignored 1 column.*: note"):
+        admin.predict(deployed, noted)
+    with pytest.raises(errors.Invalid, match="does not read: note"):
+        admin.predict(deployed, noted, strict=True)
+    with pytest.raises(errors.Invalid, match=r"missing column\(s\) d"):
+        admin.predict(deployed, [{k: v for k, v in row.items() if k != "d"} for row in records])
+    with pytest.raises(errors.Invalid, match="column 'a' row 2"):
+        admin.predict(deployed, [records[0], {**records[1], "a": "wide"}])
+    csv = tmp_path / "rows.csv"  # columns in another order, and the target: sent by name, matched there
+    csv.write_text("species,d,c,b,a\n" + "".join(f"x,{d},{c},{b},{a}\n" for a, b, c, d in ROWS.tolist()))
+    with pytest.warns(errors.Notice, match="of rows.csv the model does not read: species"):
+        assert admin.predict(deployed, csv)["label"].tolist() == labels
+    pandas = pytest.importorskip("pandas")
+    assert admin.predict(deployed, pandas.DataFrame(records))["label"].tolist() == labels
+
+
 def test_consumer_keys_on_rest_and_grpc(admin: Client, deployed: str, up: Up) -> None:
     created = admin.keys.create(role="consumer", name="acme", deployments=[deployed])
     consumer = Client(up.url, created.key)

@@ -28,6 +28,8 @@ from tests.cli_helpers import run_cli
 from tests.net import free_port
 
 ROWS = np.random.default_rng(3).uniform(0, 7, (6, 4)).astype(np.float32)
+COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+CLASSES = ["setosa", "versicolor", "virginica"]
 ONE_ROW = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": ROWS[0].tolist()}]}
 
 
@@ -120,18 +122,24 @@ def expected(home: Path, ref: str, rows: np.ndarray = ROWS) -> dict[str, np.ndar
         local.close()
 
 
+def text(labels: np.ndarray) -> list[str]:
+    """BYTES as tritonclient gives them (bytes from binary data, str from JSON) as text."""
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in labels.reshape(-1)]
+
+
 def test_tritonclient_http_with_default_arguments(server: Server, home: Path) -> None:
     client = triton_http.InferenceServerClient(server.url.removeprefix("http://"))
     assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("iris-mlp")
     metadata = client.get_model_metadata("iris-mlp")
-    assert metadata["inputs"][0] == {"name": "input", "datatype": "FP32", "shape": [-1, 4]}
+    assert metadata["inputs"][0] == {"name": "sepal length (cm)", "datatype": "FP32", "shape": [-1, 1]}
+    assert metadata["parameters"]["classes"] == CLASSES
     assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
     tensor = triton_http.InferInput("input", list(ROWS.shape), "FP32")
     tensor.set_data_from_numpy(ROWS)  # binary by default
     result = client.infer("iris-mlp", [tensor], request_id="abc")
     want = expected(home, "iris-mlp@1")
     np.testing.assert_allclose(result.as_numpy("probabilities"), want["probabilities"], atol=1e-6)
-    np.testing.assert_array_equal(result.as_numpy("label"), want["label"])
+    assert text(result.as_numpy("label")) == [CLASSES[i] for i in want["label"]]
     assert result.get_response()["id"] == "abc"
     with pytest.raises(triton_http.InferenceServerException, match="not deployed"):
         client.infer("nope", [tensor])
@@ -140,7 +148,8 @@ def test_tritonclient_http_with_default_arguments(server: Server, home: Path) ->
 def test_tritonclient_grpc_with_default_arguments(server: Server, home: Path) -> None:
     client = triton_grpc.InferenceServerClient(server.grpc_address)
     assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("ens")
-    assert client.get_model_metadata("iris-mlp", as_json=True)["inputs"][0]["shape"] == ["-1", "4"]
+    metadata = client.get_model_metadata("iris-mlp", as_json=True)
+    assert [(i["name"], i["shape"]) for i in metadata["inputs"]] == [(c, ["-1", "1"]) for c in COLUMNS]
     tensor = triton_grpc.InferInput("input", list(ROWS.shape), "FP32")
     tensor.set_data_from_numpy(ROWS)
     result = client.infer("iris-mlp", [tensor], outputs=[triton_grpc.InferRequestedOutput("probabilities")])
@@ -152,6 +161,27 @@ def test_tritonclient_grpc_with_default_arguments(server: Server, home: Path) ->
     bad.set_data_from_numpy(ROWS[:2, :3])
     with pytest.raises(triton_grpc.InferenceServerException, match=r"shape \[N, 4\].*\[2, 3\]"):
         client.infer("iris-mlp", [bad])
+
+
+def test_named_columns_and_class_names_on_every_front_end(server: Server, home: Path) -> None:
+    want = [CLASSES[i] for i in expected(home, "iris-mlp@1")["label"]]
+    records = [dict(reversed(list(zip(COLUMNS, row, strict=True)))) for row in ROWS.tolist()]
+    with httpx.Client(base_url=server.url) as http:
+        answer = http.post("/v1/predict/iris-mlp", json={"instances": records}).json()
+        assert [p["label"] for p in answer["predictions"]] == want
+        by_rows = http.post("/v1/predict/iris-mlp", json={"instances": ROWS.tolist()}).json()["predictions"]
+        assert [p["label"] for p in by_rows] == want
+        extra = http.post("/v1/predict/iris-mlp", json={"instances": [{**records[0], "species": "?"}]}).json()
+        assert extra["ignored_columns"] == ["species"]
+        missing = http.post("/v1/predict/iris-mlp", json={"inputs": {COLUMNS[0]: [1.0]}})
+        assert missing.status_code == 400 and "missing column(s) sepal width (cm)" in missing.json()["error"]
+    grpc = triton_grpc.InferenceServerClient(server.grpc_address)
+    tensors = []
+    for j, name in reversed(list(enumerate(COLUMNS))):
+        tensor = triton_grpc.InferInput(name, [len(ROWS), 1], "FP32")
+        tensor.set_data_from_numpy(np.ascontiguousarray(ROWS[:, j : j + 1]))
+        tensors.append(tensor)
+    assert text(grpc.infer("iris-mlp", tensors).as_numpy("label")) == want
 
 
 def test_v1_predict_and_bad_input_over_http(server: Server) -> None:

@@ -1,6 +1,6 @@
-"""A small real InferenceService for front-end tests: an ONNX classifier ("iris-like", 4 features, 3 classes).
-
-Front ends (REST, gRPC) are tested against this; the model manager has its own tests.
+"""Fakes for serving tests: a small real InferenceService for front-end tests (an ONNX classifier,
+"iris-like", 4 features, 3 classes), and a table runtime that reads structured rows as a version with
+preprocessing does (the model manager serves it like any other runtime).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from modelplane.errors import Invalid, NotFound
 from modelplane.models.torch_export import export_torch_onnx
 from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from modelplane.serving.types import InferRequest, InferResult, ModelMeta, TensorMeta
+from modelplane.tables.columns import Column
+from modelplane.tables.signature import TableSignature
 
 FEATURES = 4
 CLASSES = 3
@@ -82,3 +84,46 @@ class StubService:
         return InferResult(
             model="tiny", version="1", outputs={n: outputs[n] for n in names}, id=request.id, parameters={}
         )
+
+
+# A churn-like table: two categorical columns, a number and a boolean, in training order.
+TABLE = TableSignature(
+    (
+        Column("plan", "categorical"),
+        Column("tenure", "numeric"),
+        Column("autopay", "boolean"),
+        Column("region", "categorical"),
+    )
+)
+SEEN = ({"basic", "pro"}, {"eu", "us"})  # the categories each categorical column had in training
+
+
+class TableRuntime:
+    """Reads `TABLE.rows` as a runtime with preprocessing would: NaN numbers are imputed (as 0), a
+    category never seen in training is flagged in `unknown` ([N, 2], int64). Three classes; scores are
+    simple functions of the columns so tests can compute the expected answer."""
+
+    def __init__(self) -> None:
+        self.input_name = "rows"
+        self.output_names = ["label", "probabilities", "unknown"]
+        self.platform = "table_fake"
+        self.batches: list[int] = []
+
+    def predict(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        assert rows.dtype == TABLE.rows_dtype, rows.dtype
+        self.batches.append(len(rows))
+        numbers = np.nan_to_num(rows["numeric"].astype(np.float64))
+        plan, region = rows["categorical"][:, 0], rows["categorical"][:, 1]
+        logits = np.stack(
+            [numbers[:, 0] / 10, numbers[:, 1] + (plan == "pro"), (region == "us").astype(np.float64)], axis=1
+        )
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities = (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+        unknown = np.stack(
+            [
+                [v != "" and v not in seen for v in column]
+                for column, seen in zip((plan, region), SEEN, strict=True)
+            ],
+            axis=1,
+        ).astype(np.int64)
+        return {"label": probabilities.argmax(axis=1), "probabilities": probabilities, "unknown": unknown}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 import weakref
 from collections import Counter
 
@@ -19,6 +20,7 @@ from modelplane.serving.server import freeze_startup_objects
 from modelplane.serving.types import InferRequest
 
 ROWS = np.random.default_rng(0).uniform(0, 7, (5, 4)).astype(np.float32)
+IRIS_COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 
 
 def request(model: str, x: np.ndarray = ROWS, **kwargs: object) -> InferRequest:
@@ -37,11 +39,17 @@ def test_deploy_infer_and_metadata(trained: Local) -> None:
         await manager.start()
         try:
             meta = manager.model_metadata("iris-mlp", None)
-            assert meta.versions == ("1",) and meta.inputs[0].shape == (-1, 4)
-            assert [t.name for t in meta.outputs] == ["label", "probabilities"]
+            info = trained.models.version("iris-mlp@1")
+            assert meta.versions == ("1",) and [t.name for t in meta.inputs] == IRIS_COLUMNS
+            assert {(t.datatype, t.shape) for t in meta.inputs} == {("FP32", (-1, 1))}
+            outputs = [(t.name, t.datatype) for t in meta.outputs]
+            assert outputs == [("label", "BYTES"), ("probabilities", "FP32")]
+            assert meta.parameters["classes"] == info.classes == ["setosa", "versicolor", "virginica"]
+            assert meta.parameters["columns"] == [{"name": n, "role": "numeric"} for n in IRIS_COLUMNS]
             result = await manager.infer(request("iris-mlp", id="r1"))
-            expected = load_runtime(trained.store, trained.models.version("iris-mlp@1")).predict(ROWS)
+            expected = load_runtime(trained.store, info).predict(ROWS)
             np.testing.assert_allclose(result.outputs["probabilities"], expected["probabilities"], atol=1e-6)
+            assert result.outputs["label"].tolist() == [info.classes[i] for i in expected["label"]]
             assert result.version == "1" and result.id == "r1"
             only = await manager.infer(request("iris-mlp", outputs=["label"]))
             assert list(only.outputs) == ["label"]
@@ -62,7 +70,7 @@ def test_bad_requests_name_the_problem(trained: Local) -> None:
             cases = [
                 (request("nope"), NotFound, "not deployed"),
                 (request("iris-mlp", version="9"), NotFound, "no version 9"),
-                (InferRequest("iris-mlp", None, {"x": ROWS}), Invalid, "named 'input'"),
+                (InferRequest("iris-mlp", None, {"x": ROWS}), Invalid, "missing column(s) sepal length"),
                 (request("iris-mlp", ROWS[:, :3]), Invalid, "[N, 4]"),
                 (request("iris-mlp", ROWS[0]), Invalid, "[N, 4]"),
                 (request("iris-mlp", np.array([[b"a"] * 4], dtype=object)), Invalid, "numeric"),
@@ -70,7 +78,7 @@ def test_bad_requests_name_the_problem(trained: Local) -> None:
                 (request("iris-mlp", outputs=["logits"]), Invalid, "no output 'logits'"),
             ]
             for bad, error, text in cases:
-                with pytest.raises(error, match=text.replace("[", r"\[")):
+                with pytest.raises(error, match=re.escape(text)):
                     await manager.infer(bad)
             ints = await manager.infer(request("iris-mlp", ROWS.astype(np.int64)))
             assert ints.outputs["label"].shape == (5,)
@@ -163,7 +171,9 @@ def test_ensemble_mean_equals_mean_of_members(trained: Local) -> None:
             for r in ("iris-mlp@1", "iris-logreg@1")
         ]
         np.testing.assert_allclose(result.outputs["probabilities"], (members[0] + members[1]) / 2, atol=1e-5)
-        assert np.array_equal(result.outputs["label"], result.outputs["probabilities"].argmax(axis=1))
+        classes = np.array(trained.models.version("iris-mlp@1").classes)
+        best = result.outputs["probabilities"].argmax(axis=1)
+        assert np.array_equal(result.outputs["label"], classes[best])
 
     asyncio.run(scenario())
     trained.deployments.undeploy("ens")

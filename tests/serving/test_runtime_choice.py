@@ -147,7 +147,8 @@ def test_a_registered_toy_runtime_serves_a_deployment(
             try:
                 assert manager.model_metadata("toy", None).platform == "toy_softmax"
                 result = await manager.infer(InferRequest("toy", None, {"input": ROWS}))
-                np.testing.assert_array_equal(result.outputs["label"], ROWS[:, :3].argmax(axis=1))
+                classes = np.array(trained.models.version("iris-mlp@2").classes)
+                np.testing.assert_array_equal(result.outputs["label"], classes[ROWS[:, :3].argmax(axis=1)])
             finally:
                 await manager.stop()
 

@@ -203,8 +203,8 @@ def predict(
 ) -> None:
     """Predict rows of a file through a deployment (in-process, same runtimes as the server).
 
-    Columns are matched by name to those the model was trained on, in any order; others (the target, notes)
-    are ignored with a note on stderr."""
+    Columns are matched by name to those the model reads, in any order; others (the target, notes) are
+    ignored with a note on stderr. Labels are class names, in the table and in --json."""
     local = platform()
     with notices():
         outputs = local.predict(deployment, input_path, strict=strict)
@@ -214,11 +214,12 @@ def predict(
     if "label" in outputs:
         version = local.models.version(local.deployments.get(deployment).spec.refs()[0])
         classes = version.classes or [str(i) for i in range(outputs["probabilities"].shape[1])]
+        column = {name: i for i, name in enumerate(classes)}  # label is a class name; probabilities follow
         table(
             f"predictions of {deployment}",
             ["row", "label", "probability"],
             [
-                (i, classes[int(label)], float(outputs["probabilities"][i, int(label)]))
+                (i, str(label), float(outputs["probabilities"][i, column[str(label)]]))
                 for i, label in enumerate(outputs["label"][:limit])
             ],
         )

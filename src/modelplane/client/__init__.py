@@ -16,7 +16,7 @@ import io
 import os
 import time
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,24 +144,34 @@ class Client:
         return parse(DeploymentInfo, found)
 
     def predict(
-        self, deployment: str, rows: npt.ArrayLike | str | Path, *, strict: bool = False
+        self,
+        deployment: str,
+        rows: npt.ArrayLike | Sequence[Mapping[str, Any]] | Mapping[str, Any] | str | Path,
+        *,
+        strict: bool = False,
     ) -> dict[str, np.ndarray]:
-        """Outputs for `rows` (an array, nested lists, or a .csv/.parquet/.npz file) from the data plane."""
-        import numpy as np
+        """Outputs for `rows` from the data plane. Named columns (rows as dicts, a dict of columns, a pandas
+        DataFrame, or a .csv/.parquet file for a model of named columns) are sent by name and matched by
+        the server; arrays, nested lists and .npz files as one matrix in the model's column order."""
+        from modelplane.client.predict import predict_array, predict_columns, reads_columns
+        from modelplane.serving.named import named_columns, read_columns
 
         if isinstance(rows, (str, Path)):
-            rows = self._file_rows(deployment, rows, strict=strict)
-        x = np.asarray(rows, dtype=np.float32)
-        body = {
-            "inputs": [
-                {"name": "input", "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}
-            ]
-        }
-        found = self._http.json("POST", f"/v2/models/{quoted(deployment)}/infer", json=body)
-        return {o["name"]: np.asarray(o["data"]).reshape(o["shape"]) for o in found["outputs"]}
+            from modelplane.data.formats.registry import check_batch_input
+
+            path = Path(rows).expanduser()
+            if check_batch_input(path).named_columns and reads_columns(self._http, deployment):
+                found = read_columns(path)
+                return predict_columns(self._http, deployment, found, strict=strict, source=path.name)
+            return predict_array(self._http, deployment, self._file_rows(deployment, path, strict=strict))
+        columns = named_columns(rows)
+        if columns is not None:
+            return predict_columns(self._http, deployment, columns, strict=strict)
+        return predict_array(self._http, deployment, rows)
 
     def _file_rows(self, deployment: str, path: str | Path, *, strict: bool) -> np.ndarray:
-        """A file's rows matched by name to the columns the deployment's model was trained on, read here."""
+        """A file's rows for a model of arrays, read here in its column order (by count, or by name where
+        the dataset it was trained on names them)."""
         from modelplane.data.inputs import column_names
         from modelplane.errors import NotFound
         from modelplane.serving.offline import read_rows

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -170,17 +170,20 @@ class Local:
         return save_deployment(self.store, parse_spec(dict(spec)), name=name, by=current_user())
 
     def predict(
-        self, deployment: str, rows: npt.ArrayLike | str | Path, *, strict: bool = False
+        self,
+        deployment: str,
+        rows: npt.ArrayLike | Sequence[Mapping[str, Any]] | Mapping[str, Any] | str | Path,
+        *,
+        strict: bool = False,
     ) -> dict[str, np.ndarray]:
-        """Predict in-process through a deployment (the server's runtimes); `rows`: an array or a file."""
-        import numpy as np
-
+        """Predict in-process through a deployment, as the server would (its runtimes, its column matching,
+        class names as labels); `rows`: named columns (dicts, a dict of columns, a DataFrame), an array,
+        or a file."""
         from modelplane.serving.offline import predict_file, predict_offline
 
         if isinstance(rows, (str, Path)):
             return predict_file(self.store, deployment, rows, strict=strict)
-        features = np.asarray(rows, dtype=np.float32)
-        return predict_offline(self.store, deployment, features)
+        return predict_offline(self.store, deployment, rows, strict=strict)
 
     def batch(
         self,

@@ -10,7 +10,9 @@ Rules, on purpose strict so a client's mistake never turns into a silently wrong
   datatypes, and they must fit the datatype's range; JSON booleans only for BOOL.
 - BF16 (no numpy dtype) is widened exactly to FP32 on the way in.
 - Non-finite policy: with ``nonfinite="reject"`` a floating input holding NaN or ±Inf (including values
-  that overflow the datatype, e.g. 1e39 as FP32) is refused; ``"allow"`` passes them to the model.
+  that overflow the datatype, e.g. 1e39 as FP32) is refused; ``"allow"`` passes them to the model;
+  ``"missing"`` (a model whose preprocessing fills in missing values) passes NaN, reads JSON null as NaN in
+  floating data and as a missing element in BYTES data, and refuses ±Inf.
 - Arrays decoded from raw bytes are zero-copy views of the request body where alignment allows
   (read-only when the body is immutable bytes).
 """
@@ -26,7 +28,7 @@ import numpy as np
 from modelplane.errors import Invalid
 from modelplane.serving.types import DATATYPES
 
-Nonfinite = Literal["reject", "allow"]
+Nonfinite = Literal["reject", "allow", "missing"]
 
 # Raw V2 bytes are little-endian; on little-endian hosts these equal the native dtypes (no byte swap).
 _WIRE: dict[str, np.dtype] = {
@@ -86,8 +88,22 @@ def _size_mismatch(name: str, datatype: str, shape: tuple[int, ...], need: int, 
     return Invalid(f"input {name!r}: shape {list(shape)} of {datatype} needs {need} bytes, got {got}")
 
 
+def policy(nonfinite: Nonfinite, takes_missing: bool) -> Nonfinite:
+    """The policy for one model: a model that fills in missing values reads NaN as missing (Inf is still
+    refused) unless the server allows every non-finite value."""
+    return "missing" if takes_missing and nonfinite == "reject" else nonfinite
+
+
 def check_finite(name: str, array: np.ndarray, nonfinite: Nonfinite) -> None:
-    if nonfinite == "reject" and array.dtype.kind == "f" and not np.isfinite(array).all():
+    if nonfinite == "allow" or array.dtype.kind != "f":
+        return
+    if nonfinite == "missing":
+        if np.isinf(array).any():
+            raise Invalid(
+                f"input {name!r} holds Inf (or a value out of range for its datatype); send finite "
+                "numbers (NaN or null marks a missing value)"
+            )
+    elif not np.isfinite(array).all():
         raise Invalid(
             f"input {name!r} holds NaN or Inf (or a value out of range for its datatype); this server "
             "rejects non-finite inputs: clean the data, or serve with nonfinite='allow'"
@@ -99,13 +115,15 @@ def decode_json(
 ) -> np.ndarray:
     """A tensor from JSON `data` (already parsed), checked against `datatype` and `shape`."""
     if datatype == "BYTES":
-        return _decode_json_bytes(name, shape, data)
+        return _decode_json_bytes(name, shape, data, nulls=nonfinite == "missing")
     if not isinstance(data, list):
         data = [data]
     try:
         parsed = np.array(data)
     except ValueError as exc:  # ragged nesting
         raise Invalid(f"input {name!r}: data is not a rectangular array of numbers ({exc})") from None
+    if parsed.dtype.kind == "O" and nonfinite == "missing" and datatype in _FLOATING:
+        parsed = _numbers_or_null(name, datatype, parsed)
     if parsed.size != element_count(shape):
         raise _count_mismatch(name, shape, parsed.size)
     if datatype in _INTEGER_LIMITS and parsed.dtype.kind in "fO" and parsed.size:
@@ -120,6 +138,16 @@ def decode_json(
         array = parsed.astype(target, copy=False).reshape(shape)
     check_finite(name, array, nonfinite)
     return array
+
+
+_FLOATING = frozenset(["FP16", "FP32", "FP64", "BF16"])
+
+
+def _numbers_or_null(name: str, datatype: str, parsed: np.ndarray) -> np.ndarray:
+    """JSON numbers with nulls (missing values) as float64 with NaN; anything else is refused."""
+    if not all(v is None or type(v) in (int, float, bool) for v in parsed.reshape(-1).tolist()):
+        raise Invalid(f"input {name!r} is {datatype}: data must hold numbers or null, got other values")
+    return parsed.astype(np.float64)
 
 
 def _exact_integers(name: str, datatype: str, data: list[Any]) -> np.ndarray:
@@ -143,16 +171,18 @@ def _kind_name(parsed: np.ndarray) -> str:
     )
 
 
-def _decode_json_bytes(name: str, shape: tuple[int, ...], data: Any) -> np.ndarray:
+def _decode_json_bytes(name: str, shape: tuple[int, ...], data: Any, *, nulls: bool) -> np.ndarray:
+    """`nulls`: JSON null is a missing element (None), for models that fill missing values in."""
     flat: list[Any] = []
     _flatten(data, flat)
     if len(flat) != element_count(shape):
         raise _count_mismatch(name, shape, len(flat))
     array = np.empty(len(flat), dtype=object)
     for i, item in enumerate(flat):
-        if not isinstance(item, str):
+        if isinstance(item, str):
+            array[i] = item.encode()
+        elif not (item is None and nulls):
             raise Invalid(f"input {name!r} is BYTES: JSON data must hold strings, got {type(item).__name__}")
-        array[i] = item.encode()
     return array.reshape(shape)
 
 
@@ -252,6 +282,8 @@ def json_data(name: str, array: np.ndarray, datatype: str) -> Any:
         return array.astype(np.float32).reshape(-1)
     if datatype != "BYTES":
         return np.ascontiguousarray(array).reshape(-1)
+    if array.dtype.kind == "U":  # class names: numpy writes the list at C speed
+        return array.reshape(-1).tolist()
     try:
         return [item.decode() if isinstance(item, bytes) else str(item) for item in array.reshape(-1)]
     except UnicodeDecodeError:

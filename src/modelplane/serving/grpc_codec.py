@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import orjson
 from tritonclient.grpc import service_pb2 as pb
 
 from modelplane.errors import Invalid
@@ -132,7 +133,10 @@ def parameters_of(parameters: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def infer_parameter(value: Any) -> Any:
-    """A Python value as an `InferParameter`; bool before int, since bool is an int in Python."""
+    """A Python value as an `InferParameter`; bool before int, since bool is an int in Python. A list (e.g.
+    `ignored_columns`) has no parameter type of its own and travels as JSON text."""
+    if isinstance(value, list | tuple):
+        return pb.InferParameter(string_param=orjson.dumps(list(value)).decode())
     if isinstance(value, bool):
         return pb.InferParameter(bool_param=value)
     if isinstance(value, int):

@@ -33,7 +33,7 @@ from modelplane.errors import (
     Unavailable,
 )
 from modelplane.serving.accounting import RequestAccounting
-from modelplane.serving.codec import Nonfinite
+from modelplane.serving.codec import Nonfinite, policy
 from modelplane.serving.grpc_codec import decode_request, encode_response, model_metadata_response
 from modelplane.serving.types import Credentials, Gate, InferenceService, InferRequest
 
@@ -147,7 +147,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         samples = 0
         try:
             caller = self._enter(context, model)
-            infer_request = decode_request(request, self.nonfinite)
+            meta = self.service.model_metadata(model, version)
+            infer_request = decode_request(request, policy(self.nonfinite, meta.takes_missing))
             samples = _samples(infer_request)
             if caller is not None:
                 self.gate.admit(caller, samples)  # type: ignore[union-attr]

@@ -18,6 +18,7 @@ from modelplane.errors import Invalid, ModelplaneError, NotFound
 from modelplane.serving.deployments import DeploymentInfo, Resolved, list_deployments, resolve
 from modelplane.serving.loaded import LoadedVersion
 from modelplane.serving.routing import Route
+from modelplane.serving.tables import check_values, is_matrix, rows_of
 from modelplane.serving.types import InferRequest, InferResult, ModelMeta
 from modelplane.store import Store
 from modelplane.store.orm import AliasEvent, Deployment, ModelVersion
@@ -144,12 +145,15 @@ class ModelManager:
         first = (primary or members[0]).info
         versions = [str(info.generation)] if members else [v.version for v in (primary, canary) if v]
         sample = primary or members[0]
+        every = list(loaded.values())
         meta = ModelMeta(
             name=info.name,
             versions=tuple(dict.fromkeys(versions)),
             platform="ensemble" if members else sample.platform,
-            inputs=(sample.input,),
+            inputs=sample.inputs,
             outputs=sample.outputs,
+            parameters=_meta_parameters(sample),
+            takes_missing=sample.table is not None and all(v.takes_rows for v in every),
         )
         ensemble = spec.ensemble
         return Route(
@@ -165,6 +169,10 @@ class ModelManager:
             combine=ensemble.combine if ensemble else "mean",
             weights=(ensemble.weights or [1.0] * len(members)) if ensemble else [],
             version=str(info.generation),
+            table=sample.table,
+            column_names=frozenset(sample.table.names if sample.table else ()),
+            takes_rows=any(v.takes_rows for v in every),
+            class_names=sample.class_names,
         )
 
     # InferenceService ----------------------------------------------------------------------------------
@@ -204,22 +212,42 @@ class ModelManager:
     def deployments(self) -> dict[str, Route]:
         return dict(self._routes)
 
-    def _features(self, route: Route, request: InferRequest) -> np.ndarray:
-        expected = route.meta.inputs[0]
+    def _features(self, route: Route, request: InferRequest) -> tuple[np.ndarray, list[str]]:
+        """The batch a request stands for (a float matrix, or structured rows for a deployment with
+        preprocessing), and the columns it sent that the model does not read."""
+        table = route.table
+        if table is None or is_matrix(route.column_names, request.inputs):
+            return self._matrix(route, request), []
+        strict = request.parameters.get("strict") is True
+        rows, ignored = rows_of(table, request.inputs, strict=strict)
+        if not len(rows):
+            raise Invalid("the request has no rows; send at least one value per column")
+        check_values(table, rows, missing=route.meta.takes_missing, nonfinite=self.nonfinite)
+        return rows, ignored
+
+    def _matrix(self, route: Route, request: InferRequest) -> np.ndarray:
+        """The single `input` tensor: (N, *input_shape) as float32, or, for a deployment that reads rows,
+        (N, columns) in training order as rows (refused, with the fix, when some column is text)."""
+        expected = (route.primary or route.members[0]).input
         if len(request.inputs) != 1 or expected.name not in request.inputs:
             raise Invalid(
                 f"model '{route.name}' takes one input named '{expected.name}' "
                 f"(shape {list(expected.shape)}); got {sorted(request.inputs) or 'none'}"
             )
         x = request.inputs[expected.name]
+        if x.dtype.kind not in "iuf":
+            raise Invalid(f"input '{expected.name}' must be numeric ({expected.datatype}); got {x.dtype}")
+        if route.takes_rows:
+            assert route.table is not None
+            rows = route.table.rows_from_matrix(x)
+            check_values(route.table, rows, missing=route.meta.takes_missing, nonfinite=self.nonfinite)
+            return rows
         want = list(expected.shape[1:])
         if x.ndim != len(expected.shape) or list(x.shape[1:]) != want or len(x) == 0:
             raise Invalid(
                 f"input '{expected.name}' must have shape [N, {', '.join(map(str, want))}] (N >= 1 rows); "
                 f"got {list(x.shape)}"
             )
-        if x.dtype.kind not in "iuf":
-            raise Invalid(f"input '{expected.name}' must be numeric ({expected.datatype}); got {x.dtype}")
         x = x.astype(np.float32, copy=False)
         if self.nonfinite == "reject" and not np.isfinite(x).all():
             raise Invalid(f"input '{expected.name}' holds NaN or Inf; send finite numbers")
@@ -228,17 +256,31 @@ class ModelManager:
     async def infer(self, request: InferRequest) -> InferResult:
         route = self._get(request.model)
         self._check_version(route, request.version)
-        x = self._features(route, request)
+        x, ignored = self._features(route, request)
         known = [t.name for t in route.meta.outputs]
         names = request.outputs or known
         missing = [n for n in names if n not in known]
         if missing:
             raise Invalid(f"model '{route.name}' has no output '{missing[0]}'; outputs: {', '.join(known)}")
         version, outputs = await route.infer(x, request.id, request.version)
+        answer = {n: outputs[n] for n in names}
+        if "label" in answer and route.class_names is not None:
+            answer["label"] = route.class_names.take(answer["label"])
         return InferResult(
             model=route.name,
             version=version,
-            outputs={n: outputs[n] for n in names},
+            outputs=answer,
             id=request.id,
-            parameters={},
+            parameters={"ignored_columns": ignored} if ignored else {},
         )
+
+
+def _meta_parameters(sample: LoadedVersion) -> dict[str, Any]:
+    """What V2 metadata has no field for: the class names `label` holds (in `probabilities` order) and the
+    columns the model reads, with their roles."""
+    parameters: dict[str, Any] = {}
+    if sample.class_names is not None:
+        parameters["classes"] = sample.class_names.tolist()
+    if sample.table is not None:
+        parameters["columns"] = [column.to_dict() for column in sample.table.columns]
+    return parameters

@@ -123,9 +123,16 @@ class ServingMetrics:
             _VERSION,
             registry=registry,
         )
+        self.unknown_categories = Counter(
+            "modelplane_unknown_categories",
+            "Categorical values never seen in training (encoded as unknown), by input column.",
+            [*_VERSION, "column"],
+            registry=registry,
+        )
         self._versions: dict[tuple[str, str], _VersionChildren] = {}
         self._protocols: dict[tuple[str, str, str], _ProtocolChildren] = {}
         self._statuses: dict[tuple[str, str, str, str], Counter] = {}
+        self._unknown: dict[tuple[str, str, str], Counter] = {}
 
     def _version(self, deployment: str, version: str) -> _VersionChildren:
         key = (deployment, version)
@@ -167,6 +174,19 @@ class ServingMetrics:
             children.queue_seconds.observe(seconds)
         children.compute_seconds.observe(compute_seconds)
 
+    def observe_unknown(
+        self, deployment: str, version: str, columns: Sequence[str], counts: Sequence[int]
+    ) -> None:
+        """Add each column's count of unseen categories (rows with none add nothing, so no series appears
+        for a column until it first sees one)."""
+        for column, count in zip(columns, counts, strict=True):
+            if count:
+                key = (deployment, version, column)
+                counter = self._unknown.get(key)
+                if counter is None:
+                    counter = self._unknown[key] = self.unknown_categories.labels(*key)
+                counter.inc(int(count))
+
     def set_queue(self, deployment: str, version: str, depth: int, in_flight: int) -> None:
         children = self._version(deployment, version)
         children.queue_depth.set(depth)
@@ -191,6 +211,9 @@ class ServingMetrics:
         for status_key in [k for k in self._statuses if k[:2] == key]:
             del self._statuses[status_key]
             self.requests.remove(*status_key)
+        for column_key in [k for k in self._unknown if k[:2] == key]:
+            del self._unknown[column_key]
+            self.unknown_categories.remove(*column_key)
 
     def render(self) -> tuple[bytes, str]:
         """The body and content type for `GET /metrics`."""

@@ -26,6 +26,7 @@ from modelplane.errors import (
     Unavailable,
 )
 from modelplane.serving.accounting import RequestAccounting
+from modelplane.serving.codec import policy
 from modelplane.serving.rest_v1 import decode_predict, encode_predict
 from modelplane.serving.rest_v2 import decode_infer, encode_infer
 from modelplane.serving.types import Credentials, Gate, InferenceService, InferRequest
@@ -167,11 +168,12 @@ class RestApp:
             if gate is not None:
                 caller = gate.enter(_credentials(scope), model)
             body, header_length = await self._read_body(scope, receive)
+            meta = self.service.model_metadata(model, version)
+            nonfinite = policy(self.nonfinite, meta.takes_missing)
             if action == "infer":
-                request, fmt = decode_infer(model, version, body, header_length, self.nonfinite)
+                request, fmt = decode_infer(model, version, body, header_length, nonfinite)
             else:
-                meta = self.service.model_metadata(model, version)
-                request = decode_predict(model, version, body, meta, self.nonfinite)
+                request = decode_predict(model, version, body, meta, nonfinite)
             rows = _samples(request)
             if gate is not None:
                 gate.admit(caller, rows)
@@ -333,9 +335,10 @@ def create_rest_app(
 ) -> ASGIApp:
     """The V2 + /v1 + /metrics ASGI app over `service`.
 
-    `nonfinite="reject"` (the default) answers 400 to NaN/Inf in floating inputs, naming the input; "allow"
-    hands them to the model. `metrics`, when given, needs `observe_request(...)` and `render()`. `gate`,
-    when given, guards every route but the health probes and server metadata, and meters inference.
+    `nonfinite="reject"` (the default) answers 400 to NaN/Inf in floating inputs, naming the input, except
+    NaN for a model that fills in missing values (Inf is still refused); "allow" hands them to the model.
+    `metrics`, when given, needs `observe_request(...)` and `render()`. `gate`, when given, guards every
+    route but the health probes and server metadata, and meters inference.
     """
     if nonfinite not in ("reject", "allow"):
         raise Invalid(f"nonfinite must be 'reject' or 'allow', got {nonfinite!r}")

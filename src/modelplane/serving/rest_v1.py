@@ -1,12 +1,20 @@
 """`POST /v1/predict/{deployment}`: TF-Serving style rows for curl users, over the same V2 service.
 
-`{"instances": [[...], ...]}` (rows) or `{"inputs": [[...], ...]}` / `{"inputs": {"<input>": [...]}}`
-(columnar) feed the model's single input as FP32. The answer is `{"predictions": [...]}`, one entry per
-row: `{"label", "probabilities"}` for a classifier, the value (or list of values) for a regressor.
+For a model of named columns (a table): `{"instances": [{"col": value, ...}, ...]}` (records, keys in any
+order; values are numbers, strings, booleans, or null for a missing value) or `{"inputs": {"col": [...],
+...}}` (columnar), matched by name; `{"instances": [[...], ...]}` (one float matrix in training order)
+still works for a model whose columns are all numbers. `"strict": true` refuses columns the model does
+not read instead of ignoring them. For a model of arrays: `{"instances": [[...], ...]}` (rows) or
+`{"inputs": [[...], ...]}` / `{"inputs": {"<input>": [...]}}` feed its single input as FP32.
+
+The answer is `{"predictions": [...]}`, one entry per row: `{"label", "probabilities"}` for a classifier
+(`label` is the class name), the value (or list of values) for a regressor; `"ignored_columns"` beside it
+lists the columns that were sent but not read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -15,19 +23,73 @@ import orjson
 from modelplane.errors import Invalid
 from modelplane.serving.codec import Nonfinite, check_finite
 from modelplane.serving.rest_v2 import loads
+from modelplane.serving.tables import MATRIX_INPUT
 from modelplane.serving.types import InferRequest, InferResult, ModelMeta
 
 
 def decode_predict(
     model: str, version: str | None, body: bytes | bytearray, meta: ModelMeta, nonfinite: Nonfinite
 ) -> InferRequest:
-    if len(meta.inputs) != 1:
+    payload = loads(body)
+    strict = payload.get("strict", False)
+    if not isinstance(strict, bool):
+        raise Invalid(f"'strict' must be true or false, got {strict!r}")
+    parameters = {"strict": True} if strict else {}
+    if meta.named_columns:
+        named = _named_columns(payload)
+        if named is not None:
+            return InferRequest(model, version, named, parameters=parameters)
+        name = MATRIX_INPUT
+    elif len(meta.inputs) != 1:
         raise Invalid(
             f"model {model!r} takes {len(meta.inputs)} inputs; /v1/predict feeds one, "
             f"use POST /v2/models/{model}/infer"
         )
-    name = meta.inputs[0].name
-    payload = loads(body)
+    else:
+        name = meta.inputs[0].name
+    x = _matrix(model, name, payload, nonfinite)
+    return InferRequest(model, version, {name: x}, parameters=parameters)
+
+
+def _named_columns(payload: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
+    """Records or named columns as one object array of raw JSON values per column (the model's signature
+    reads them by role); None when the body holds rows as lists (the float matrix)."""
+    if "instances" in payload:
+        rows = payload["instances"]
+        if not isinstance(rows, list) or not rows:
+            raise Invalid("instances must be a non-empty list of rows")
+        if not isinstance(rows[0], dict):
+            return None
+        if not all(isinstance(row, dict) for row in rows):
+            raise Invalid("give every row as an object of column: value, or every row as a list")
+        seen: dict[str, None] = {}
+        for row in rows:
+            seen.update(dict.fromkeys(row))
+        # A column some rows leave out is missing in those rows; one no row has is refused by the model.
+        return {name: _values([row.get(name) for row in rows]) for name in seen}
+    columns = payload.get("inputs")
+    if isinstance(columns, dict) and not (
+        set(columns) == {MATRIX_INPUT} and _is_matrix(columns[MATRIX_INPUT])
+    ):
+        for name, values in columns.items():
+            if not isinstance(values, list):
+                raise Invalid(f"inputs[{name!r}] must be a list with one value per row")
+        return {name: _values(values) for name, values in columns.items()}
+    return None
+
+
+def _is_matrix(values: Any) -> bool:
+    return isinstance(values, list) and bool(values) and isinstance(values[0], list)
+
+
+def _values(items: list[Any]) -> np.ndarray:
+    """A 1-D object array, whatever the items (a nested list stays one item, refused by its role)."""
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+def _matrix(model: str, name: str, payload: Mapping[str, Any], nonfinite: Nonfinite) -> np.ndarray:
     if "instances" in payload:
         rows = payload["instances"]
     elif "inputs" in payload:
@@ -49,7 +111,7 @@ def decode_predict(
     with np.errstate(over="ignore"):
         x = parsed.astype(np.float32, copy=False)
     check_finite(name, x, nonfinite)
-    return InferRequest(model, version, {name: x})
+    return x
 
 
 def encode_predict(result: InferResult) -> bytes:
@@ -68,7 +130,11 @@ def encode_predict(result: InferResult) -> bytes:
     else:
         columns = [_json_ready(array) for array in outputs.values()]
         predictions = [dict(zip(outputs, row, strict=True)) for row in zip(*columns, strict=True)]
-    return orjson.dumps({"predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY, default=_text)
+    answer: dict[str, Any] = {"predictions": predictions}
+    ignored = result.parameters.get("ignored_columns")
+    if ignored:
+        answer["ignored_columns"] = ignored
+    return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY, default=_text)
 
 
 def _json_ready(array: np.ndarray) -> Any:

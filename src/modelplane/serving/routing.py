@@ -13,6 +13,7 @@ import numpy as np
 from modelplane.errors import NotFound
 from modelplane.serving.loaded import LoadedVersion
 from modelplane.serving.types import ModelMeta
+from modelplane.tables.signature import TableSignature
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,10 @@ class Route:
     combine: str = "mean"
     weights: list[float] = field(default_factory=list)
     version: str = ""
+    table: TableSignature | None = None  # the named columns requests are matched to (None: one tensor)
+    column_names: frozenset[str] = frozenset()  # the table's names, for a per-request membership test
+    takes_rows: bool = False  # some version reads structured rows: requests become rows, not a matrix
+    class_names: np.ndarray | None = None  # what `label` holds, by class index
     _shadow_tasks: set[asyncio.Task[object]] = field(default_factory=set)
 
     def loaded(self) -> list[LoadedVersion]:

@@ -45,20 +45,34 @@ class TensorMeta:
 
 @dataclass(frozen=True)
 class ModelMeta:
+    """V2 model metadata. `parameters` carries what V2 has no field for (`classes`: the class names `label`
+    holds and `probabilities` follows; `columns`: each input column's name and role). `takes_missing`: NaN
+    (or JSON null) in an input is a missing value the model fills in, not an error."""
+
     name: str
     versions: tuple[str, ...]
     platform: str
     inputs: tuple[TensorMeta, ...]
     outputs: tuple[TensorMeta, ...]
+    parameters: dict[str, Any] = field(default_factory=dict)
+    takes_missing: bool = False
+
+    @property
+    def named_columns(self) -> bool:
+        """Whether the model's inputs are named table columns (matched by name) rather than one tensor."""
+        return "columns" in self.parameters
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "versions": list(self.versions),
             "platform": self.platform,
             "inputs": [t.to_dict() for t in self.inputs],
             "outputs": [t.to_dict() for t in self.outputs],
         }
+        if self.parameters:
+            data["parameters"] = self.parameters
+        return data
 
 
 @dataclass

@@ -142,7 +142,8 @@ def normalize(column: Column, raw: Any) -> np.ndarray:
         return _categories(raw)
     from modelplane.tables.datetimes import parse_datetimes
 
-    return parse_datetimes(np.asarray(raw, dtype=object), column.name)
+    numbers = isinstance(raw, np.ndarray) and raw.dtype.kind in "fiu"  # epoch seconds: kept numeric
+    return parse_datetimes(raw if numbers else np.asarray(raw, dtype=object), column.name)
 
 
 def _numbers(column: Column, raw: Any) -> np.ndarray:
