@@ -23,7 +23,8 @@ def customer_rows(rows: int, seed: int = 0) -> list[list[str]]:
         spend = round(float(rng.normal(50, 15)), 2)
         month = int(rng.integers(1, 13))
         autopay = bool(rng.integers(0, 2))
-        risk = (plan == "basic") * 2.0 - tenure / 18 + (month >= 10) * 1.5 - autopay * 0.5 + rng.normal(0, 0.4)
+        risk = (plan == "basic") * 2.0 - tenure / 18 + (month >= 10) * 1.5 - autopay * 0.5
+        risk += rng.normal(0, 0.4)
         churned = "yes" if risk > 0 else "no"
         cells = [
             f"C{10_000 + i}",

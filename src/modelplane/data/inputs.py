@@ -58,8 +58,10 @@ def inspect_input(
     """Check the file against the model before any work is queued; every problem is an Invalid that
     names it and its fix. `roles`: a model with preprocessing's columns (name -> role), read raw."""
     reader = check_batch_input(path).input_reader()
+    # `roles` only where a model has preprocessing, so a format that reads numbers alone needs no change.
+    extra = {"roles": roles} if roles is not None else {}
     return reader.inspect_input(
-        path, id_column=id_column, input_shape=input_shape, trained_names=trained_names, roles=roles
+        path, id_column=id_column, input_shape=input_shape, trained_names=trained_names, **extra
     )
 
 

@@ -65,14 +65,17 @@ class InputReader(SourceReader, Protocol):
         roles: Mapping[str, str] | None = None,
     ) -> InputLayout:
         """Check the file against the model when its job is submitted; every problem is an `Invalid`
-        that names it and its fix."""
+        that names it and its fix. `roles` (column name -> role) is passed only for a model with
+        preprocessing, whose raw columns are read by role; a format that reads numbers alone may leave
+        the keyword out."""
         ...
 
     def read_rows(
         self, path: Path, layout: InputLayout, *, chunk_rows: int, skip_chunks: int
     ) -> Iterator[InputChunk]:
         """float32 feature blocks of `chunk_rows` rows (the last may be shorter) with their ids, starting
-        after `skip_chunks` chunks (a resumed job) and holding about one chunk in memory."""
+        after `skip_chunks` chunks (a resumed job) and holding about one chunk in memory; for a layout with
+        `roles`, structured rows of raw columns (tables/signature.py) instead of float32."""
         ...
 
 
