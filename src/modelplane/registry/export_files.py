@@ -41,7 +41,7 @@ def export_version(store: Store, ref: str, fmt: str, out_dir: Path) -> list[Path
             store.artifacts.copy_to(info.onnx_sha, model_path)
         else:
             graph = onnx.load(store.artifacts.verified_path(info.onnx_sha))
-            onnx.save(prep.merged_with(graph, layout="columns"), model_path)
+            onnx.save(prep.merged_with(graph, layout="columns", in_place=True), model_path)
     else:
         adapter = framework(info.framework) if is_trainable(info.framework) else None
         if adapter is None or TORCHSCRIPT not in adapter.capabilities:

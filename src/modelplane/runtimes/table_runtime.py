@@ -72,6 +72,6 @@ def merged_runtime(
     prep: Preprocessor, graph: onnx.ModelProto, *, threads: int | None, memory_pattern: bool
 ) -> MergedTableRuntime:
     """ONNX Runtime on `prep` merged in front of the model's graph."""
-    merged = prep.merged_with(graph).SerializeToString()
+    merged = prep.merged_with(graph, in_place=True).SerializeToString()
     signature = TableSignature(tuple(prep.columns))
     return MergedTableRuntime(merged, signature, threads=threads, memory_pattern=memory_pattern)

@@ -135,12 +135,15 @@ class Preprocessor:
             feeds["datetime"] = _stack([arrays[p.column] for p in self._params.datetime], np.float64)
         return feeds
 
-    def merged_with(self, model: onnx.ModelProto, *, layout: Layout = "blocks") -> onnx.ModelProto:
+    def merged_with(
+        self, model: onnx.ModelProto, *, layout: Layout = "blocks", in_place: bool = False
+    ) -> onnx.ModelProto:
         """One graph: these inputs -> preprocessing -> `model` -> its outputs, plus ``unknown``.
 
-        `model` takes ``input`` float32 [N, width], as modelplane's exporters write it.
+        `model` takes ``input`` float32 [N, width], as modelplane's exporters write it; `in_place` joins
+        the preprocessing into `model` itself rather than a copy (a graph loaded just for this).
         """
-        return merge(self._params, model, layout=layout)
+        return merge(self._params, model, layout=layout, in_place=in_place)
 
     def _run(self, values: ColumnValues) -> list[np.ndarray]:
         if self._session is None:
