@@ -97,3 +97,11 @@ def test_a_million_values_parse_in_well_under_a_second() -> None:
         took = time.perf_counter() - began
         assert found[-1] - found[0] == 999_999
         assert took < 1.0, f"{took:.2f} s for a million values"  # ~0.15 s alone on one core
+
+
+def test_json_values_parse_as_epoch_seconds_or_text_but_not_both() -> None:
+    """Rows sent as JSON give object arrays: all numbers are epoch seconds, all text is ISO 8601."""
+    numbers = parse_datetimes(np.array([1_700_000_000, None, 1.5], dtype=object), "seen")
+    assert numbers[0] == 1_700_000_000 and np.isnan(numbers[1]) and numbers[2] == 1.5
+    with pytest.raises(Invalid, match="column 'seen' mixes text with other values"):
+        parse_datetimes(np.array([1_700_000_000, "2024-01-01"], dtype=object), "seen")

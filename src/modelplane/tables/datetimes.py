@@ -75,9 +75,9 @@ def _as_arrow(values: Any, column: str) -> pa.Array:
     array = np.asarray(values)
     if array.dtype.kind == "M":  # Arrow takes s, ms, us and ns
         array = array.astype("datetime64[us]")
-    if array.dtype.kind == "O":
+    if array.dtype.kind == "O":  # JSON values: all text, or all numbers (epoch seconds), None for missing
         try:
-            return pa.array(array, pa.string(), from_pandas=True)
+            return pa.array(array, from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise Invalid(
                 f"column '{column}' mixes text with other values ({exc}); give dates as ISO 8601 text "
