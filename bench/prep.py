@@ -12,7 +12,11 @@
 4. batch: `modelplane batch` on the test rows keeps >= 80 % of raw ONNX Runtime's rows/s on the whole
    exported graph (columns in, answers out; the columns already in memory).
 
-    .venv/bin/python bench/prep.py [--rows 1000000] [--trees 200] [--epochs 5]
+    .venv/bin/python bench/prep.py [--rows 1000000] [--trees 100] [--max-depth 16] [--epochs 5]
+
+Both sides train the same models: a forest of --trees trees of at most --max-depth levels (unbounded depth
+on a million noisy rows grows a forest of gigabytes that neither side could serve) and an MLP with hidden
+layers [128, 64], batch 256, --epochs epochs.
 """
 
 from __future__ import annotations
@@ -83,7 +87,7 @@ def _date_parts(seconds: np.ndarray, reference: float) -> np.ndarray:
     return np.column_stack([years, months, weekday, hour, (seconds - reference) / 86400])
 
 
-def by_hand(path: Path, kind: str, test_rows: np.ndarray, trees: int, epochs: int) -> Fitted:
+def by_hand(path: Path, kind: str, test_rows: np.ndarray, trees: int, depth: int, epochs: int) -> Fitted:
     """The same pipeline written with scikit-learn directly: read, impute, encode, date parts, fit."""
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.impute import SimpleImputer
@@ -131,7 +135,7 @@ def by_hand(path: Path, kind: str, test_rows: np.ndarray, trees: int, epochs: in
 
     x_train = features(num_tr, cat_tr, date_tr)
     if kind == "random_forest":
-        model = RandomForestClassifier(n_estimators=trees, n_jobs=-1, random_state=0)
+        model = RandomForestClassifier(n_estimators=trees, max_depth=depth, n_jobs=-1, random_state=0)
     else:
         scaler = StandardScaler().fit(x_train)
         x_train = scaler.transform(x_train)
@@ -156,13 +160,13 @@ def ingest(home: Path, path: Path) -> float:
     return time.perf_counter() - started
 
 
-def train(home: Path, kind: str, trees: int, epochs: int) -> tuple[float, str, float]:
+def train(home: Path, kind: str, trees: int, depth: int, epochs: int) -> tuple[float, str, float]:
     """Seconds to train (preprocessing fitted, model trained, exported, verified, evaluated), the version's
     ref and its test accuracy."""
     import modelplane
 
     platform = modelplane.Local(home)
-    spec = {"n_estimators": trees} if kind == "random_forest" else {}
+    spec = {"n_estimators": trees, "max_depth": depth} if kind == "random_forest" else {}
     config = {"epochs": epochs, "batch_size": 256} if kind == "mlp" else {}
     started = time.perf_counter()
     run = platform.train({"data": "customers", "model": kind, "spec": spec, "train": config})
@@ -294,7 +298,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--trees", type=int, default=200, help="random forest trees, both sides")
+    parser.add_argument("--trees", type=int, default=100, help="random forest trees, both sides")
+    parser.add_argument("--max-depth", type=int, default=16, help="random forest depth, both sides")
     parser.add_argument("--epochs", type=int, default=5, help="MLP epochs, both sides")
     parser.add_argument("--rounds", type=int, default=15, help="latency rounds")
     args = parser.parse_args()
@@ -318,9 +323,9 @@ def main() -> None:
         ingest_s = ingest(home, path)
         refs = {}
         for kind in ("random_forest", "mlp"):
-            train_s, refs[kind], accuracy = train(home, kind, args.trees, args.epochs)
+            train_s, refs[kind], accuracy = train(home, kind, args.trees, args.max_depth, args.epochs)
             seconds = ingest_s + train_s  # a user ingests once per model as the reference reads per model
-            hand = by_hand(path, kind, test_rows, args.trees, args.epochs)
+            hand = by_hand(path, kind, test_rows, args.trees, args.max_depth, args.epochs)
             row(
                 f"{kind}: ingest + fit + train s",
                 f"{seconds:.1f} ({ingest_s:.1f} ingest)",
