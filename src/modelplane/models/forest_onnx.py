@@ -1,0 +1,146 @@
+"""scikit-learn forests and trees as one ``ai.onnx.ml`` TreeEnsembleRegressor node, built with numpy.
+
+skl2onnx walks every node in Python (``add_node``, ~20 us each): a 200-tree forest with unlimited depth has
+~2 M nodes and took 36 s to convert, three times its fit. Here each attribute is one array op over the
+concatenated ``tree_`` arrays, so the cost is a Python loop over trees, not nodes.
+
+Classifiers use the regressor op too, with one target per class: its output is the mean of the trees' leaf
+class fractions, i.e. ``predict_proba``, and the contract's ``label`` is ArgMax of it, so nothing from
+TreeEnsembleClassifier (class labels, its two-class special case) is needed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import onnx
+from onnx import AttributeProto, helper
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
+    from sklearn.tree._tree import Tree
+
+ML_DOMAIN = "ai.onnx.ml"
+# TreeEnsembleRegressor as skl2onnx emits it for forests: float thresholds and weights, no *_as_tensor.
+ML_OPSET = 1
+_TREE_LEAF = -1  # sklearn.tree._tree.TREE_LEAF: children_left of a leaf
+
+
+def is_tree_ensemble(estimator: object) -> bool:
+    """Whether ``estimator`` is a fitted forest or tree this module converts (classifiers: single-output)."""
+    from sklearn.base import is_classifier
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        ExtraTreesRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    kinds = (
+        RandomForestClassifier,
+        RandomForestRegressor,
+        ExtraTreesClassifier,
+        ExtraTreesRegressor,
+        DecisionTreeClassifier,  # ExtraTreeClassifier/Regressor subclass these two
+        DecisionTreeRegressor,
+    )
+    if not isinstance(estimator, kinds) or not hasattr(estimator, "n_outputs_"):
+        return False
+    # A multi-output classifier has one classes_ array per output; the contract has one probability table.
+    return not (is_classifier(estimator) and estimator.n_outputs_ != 1)
+
+
+def tree_ensemble_node(
+    estimator: BaseEstimator, input_name: str, output_name: str
+) -> tuple[onnx.NodeProto, int]:
+    """The node computing ``predict_proba`` (classifiers) or ``predict`` (regressors) as float32 ``(N, k)``.
+
+    Returns the node and k (classes, or regression outputs). ``input_name`` must be the float32 features
+    exactly as the estimator receives them.
+    """
+    from sklearn.base import is_classifier
+
+    if not is_tree_ensemble(estimator):
+        raise TypeError(
+            f"{type(estimator).__name__} is not a fitted single-output forest or decision tree; "
+            "convert it with skl2onnx (check is_tree_ensemble first)"
+        )
+    trees: list[Tree] = [e.tree_ for e in getattr(estimator, "estimators_", [estimator])]
+    counts = np.array([t.node_count for t in trees], dtype=np.int64)
+    total = int(counts.sum())
+    starts = np.cumsum(counts) - counts
+    tree_ids = np.repeat(np.arange(len(trees), dtype=np.int64), counts)
+    node_ids = np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
+    left = np.concatenate([t.children_left for t in trees]).astype(np.int64)
+    right = np.concatenate([t.children_right for t in trees]).astype(np.int64)
+    leaf = left == _TREE_LEAF
+    branch = ~leaf
+
+    # value is (nodes, outputs, classes) for classifiers (class fractions since sklearn 1.4) and
+    # (nodes, outputs, 1) for regressors; predict_proba/predict average it over the trees in float64.
+    value = np.concatenate([t.value for t in trees])
+    votes = value[:, 0, : len(estimator.classes_)] if is_classifier(estimator) else value[:, :, 0]
+    n_targets = votes.shape[1]
+    weights = (votes[leaf] / len(trees)).astype(np.float32)
+    # Zero votes are left out: a pure leaf of a C-class forest would otherwise carry C-1 of them.
+    leaf_row, target = np.nonzero(weights)
+
+    attributes = [
+        _ints("nodes_treeids", tree_ids),
+        _ints("nodes_nodeids", node_ids),
+        _ints("nodes_featureids", np.where(branch, np.concatenate([t.feature for t in trees]), 0)),
+        _strings("nodes_modes", branch, b"BRANCH_LEQ", b"LEAF"),
+        _floats(
+            "nodes_values", np.where(branch, _leq_thresholds(np.concatenate([t.threshold for t in trees])), 0)
+        ),
+        _ints("nodes_truenodeids", np.where(branch, left, 0)),
+        _ints("nodes_falsenodeids", np.where(branch, right, 0)),
+        # sklearn sends NaN left where missing_go_to_left (set for every split, NaN seen in training or not).
+        _ints(
+            "nodes_missing_value_tracks_true", branch & np.concatenate([t.missing_go_to_left for t in trees])
+        ),
+        _ints("target_treeids", tree_ids[leaf][leaf_row]),
+        _ints("target_nodeids", node_ids[leaf][leaf_row]),
+        _ints("target_ids", target),
+        _floats("target_weights", weights[leaf_row, target]),
+        helper.make_attribute("n_targets", n_targets),
+        helper.make_attribute("aggregate_function", "SUM"),
+        helper.make_attribute("post_transform", "NONE"),
+    ]
+    node = helper.make_node("TreeEnsembleRegressor", [input_name], [output_name], domain=ML_DOMAIN)
+    node.attribute.extend(attributes)
+    return node, n_targets
+
+
+def _leq_thresholds(threshold: np.ndarray) -> np.ndarray:
+    """float32 ``w`` with ``x <= w`` exactly when sklearn's ``float64(x) <= threshold``, for every float32 x.
+
+    sklearn casts X to float32 and compares it to float64 thresholds (midpoints between float32 values); the
+    op compares float32 to float32. The largest float32 not above the threshold answers alike for every
+    float32 x, where rounding to nearest can land above the threshold and send the float32 just below it
+    down the wrong branch (skl2onnx's ``sklearn_threshold`` does the same, node by node).
+    """
+    nearest = threshold.astype(np.float32)
+    above = nearest.astype(np.float64) > threshold
+    return np.where(above, np.nextafter(nearest, np.float32(-np.inf)), nearest)
+
+
+def _ints(name: str, values: np.ndarray) -> AttributeProto:
+    # helper.make_attribute checks each element's type in Python: seconds for millions of nodes.
+    attribute = AttributeProto(name=name, type=AttributeProto.INTS)
+    attribute.ints.extend(np.asarray(values, dtype=np.int64).tolist())
+    return attribute
+
+
+def _floats(name: str, values: np.ndarray) -> AttributeProto:
+    attribute = AttributeProto(name=name, type=AttributeProto.FLOATS)
+    attribute.floats.extend(np.asarray(values, dtype=np.float32).tolist())
+    return attribute
+
+
+def _strings(name: str, mask: np.ndarray, when_true: bytes, when_false: bytes) -> AttributeProto:
+    attribute = AttributeProto(name=name, type=AttributeProto.STRINGS)
+    attribute.strings.extend(np.array([when_false, when_true], dtype=object)[mask.astype(np.intp)].tolist())
+    return attribute
