@@ -16,7 +16,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from modelplane.errors import Invalid
-from modelplane.models.forest_onnx import ML_DOMAIN, ML_OPSET, is_tree_ensemble, tree_ensemble_node
+from modelplane.models.forest_onnx import ML_DOMAIN, ML_OPSET, add_tree_ensemble, is_tree_ensemble
 from modelplane.models.onnx_checks import BATCH_DIM, check_onnx, first_line
 from modelplane.runtimes.base import INPUT_NAME
 from modelplane.runtimes.sklearn_runtime import check_sklearn_pipeline
@@ -104,8 +104,7 @@ def _with_trees(pipeline: Pipeline | BaseEstimator, trees: BaseEstimator, width:
         (features,) = (o.name for o in model.graph.output)
     else:
         model, features = _input_only(width), _FLAT_INPUT
-    node, n_targets = tree_ensemble_node(trees, features, _TREES_OUTPUT)
-    model.graph.node.append(node)
+    n_targets = add_tree_ensemble(model.graph, trees, features, _TREES_OUTPUT)
     del model.graph.output[:]
     model.graph.output.append(
         helper.make_tensor_value_info(_TREES_OUTPUT, TensorProto.FLOAT, [None, n_targets])
