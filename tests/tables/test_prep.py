@@ -211,3 +211,11 @@ def test_verify_raises_when_the_graph_disagrees(prep: Preprocessor, monkeypatch:
     monkeypatch.setattr(prep, "transform", lambda values: shifted)
     with pytest.raises(IntegrityError, match=r"differs from scikit-learn by up to 0\.5"):
         prep.verify(rows)
+
+
+def test_fit_transform_gives_the_training_rows_features_of_the_fitted_pipeline() -> None:
+    rows = mixed(300, seed=5)
+    prep, fitted = Preprocessor.fit_transform(rows, COLUMNS)
+    assert fitted.dtype == np.float32 and fitted.shape == (300, prep.width)
+    np.testing.assert_array_equal(fitted, prep.reference_transform(rows))
+    assert prep.verify(rows, reference=fitted) <= 1e-5

@@ -50,6 +50,14 @@ class Preprocessor:
         cls, values: ColumnValues, columns: Sequence[Column], options: PrepOptions | None = None
     ) -> Preprocessor:
         """Fit on the training rows only (`columns` may include ids; they are left out)."""
+        return cls.fit_transform(values, columns, options)[0]
+
+    @classmethod
+    def fit_transform(
+        cls, values: ColumnValues, columns: Sequence[Column], options: PrepOptions | None = None
+    ) -> tuple[Preprocessor, np.ndarray]:
+        """`fit`, plus the training rows' features by scikit-learn (what `reference_transform` would give
+        them), computed while fitting rather than a second time."""
         from modelplane.tables import prep_sklearn
 
         features = feature_columns(columns)
@@ -63,8 +71,8 @@ class Preprocessor:
                 f"column names repeat: {sorted({n for n in names if names.count(n) > 1})}; rename them"
             )
         n_rows, arrays = read_values(values, features)
-        transformer, params = prep_sklearn.fit(arrays, n_rows, features, options or PrepOptions())
-        return cls(params, transformer)
+        transformer, params, fitted = prep_sklearn.fit(arrays, n_rows, features, options or PrepOptions())
+        return cls(params, transformer), fitted
 
     def reference_transform(self, values: ColumnValues) -> np.ndarray:
         """float32 (n, width) by the fitted scikit-learn ColumnTransformer, the reference for ``verify``."""
@@ -94,9 +102,14 @@ class Preprocessor:
         unknown = self._run(values)[1]
         return {c.column: int(n) for c, n in zip(self._params.categorical, unknown.sum(axis=0), strict=True)}
 
-    def verify(self, values: ColumnValues, *, atol: float = 1e-5) -> float:
-        """Max |ONNX - scikit-learn| on these rows; raises IntegrityError above `atol`."""
-        expected = self.reference_transform(values).astype(np.float64)
+    def verify(
+        self, values: ColumnValues, *, atol: float = 1e-5, reference: np.ndarray | None = None
+    ) -> float:
+        """Max |ONNX - scikit-learn| on these rows; raises IntegrityError above `atol`. `reference`: these
+        rows' `reference_transform`, when the caller already has it."""
+        if reference is None:
+            reference = self.reference_transform(values)
+        expected = reference.astype(np.float64)
         got = self.transform(values).astype(np.float64)
         error = np.abs(expected - got)
         worst = float(np.max(error, initial=0.0))

@@ -33,9 +33,9 @@ if TYPE_CHECKING:
 
 def fit(
     arrays: dict[str, np.ndarray], n_rows: int, columns: Sequence[Column], options: PrepOptions
-) -> tuple[ColumnTransformer, PrepParams]:
-    """Fit on the training rows (already read by prep_params.read_values); return the fitted transformer
-    and its values."""
+) -> tuple[ColumnTransformer, PrepParams, np.ndarray]:
+    """Fit on the training rows (already read by prep_params.read_values); return the fitted transformer,
+    its values and the training rows' features (fitting computes them anyway)."""
     if n_rows == 0:
         raise Invalid(
             "there are no training rows to fit the preprocessing on; the training split is empty: "
@@ -46,7 +46,7 @@ def fit(
     references = [float(np.nanmin(arrays[c.name])) for c in columns if c.role == "datetime"]
     transformer = _column_transformer(columns, options, arrays, references)
     table = to_table(arrays, columns)
-    transformer.fit(table)
+    features = np.asarray(transformer.fit_transform(table), dtype=np.float32)
     params = _params(transformer, columns, options, references)
     first_row = to_table({name: array[:1] for name, array in arrays.items()}, columns)
     width = reference_transform(transformer, first_row).shape[1]
@@ -55,7 +55,7 @@ def fit(
             f"scikit-learn's pipeline makes {width} features but its fitted values describe "
             f"{len(params.feature_names())}; this is a modelplane bug, report it"
         )
-    return transformer, params
+    return transformer, params, features
 
 
 def to_table(arrays: dict[str, np.ndarray], columns: Sequence[Column]) -> pa.Table:

@@ -50,12 +50,16 @@ def prepared_splits(
     columns = feature_columns(dataset.columns)
     values = table_values(table, columns)
     indices = split_indices(target, split, stratify=dataset.task == "classification")
-    prep = Preprocessor.fit(_rows(values, indices["train"]), columns, PrepOptions(**config.model_dump()))
-    arrays = {
-        name: (prep.reference_transform(_rows(values, index)), target[index])
-        for name, index in indices.items()
-    }
-    diff = prep.verify(_rows(values, indices["test"]), atol=PREP_ATOL)
+    train = indices["train"]
+    prep, fitted = Preprocessor.fit_transform(
+        _rows(values, train), columns, PrepOptions(**config.model_dump())
+    )
+    arrays = {"train": (fitted, target[train])}
+    for name in ("validation", "test"):
+        arrays[name] = (prep.reference_transform(_rows(values, indices[name])), target[indices[name]])
+    # The graph every later stage runs, checked against scikit-learn on rows it was not fitted on.
+    test_values = _rows(values, indices["test"])
+    diff = prep.verify(test_values, atol=PREP_ATOL, reference=arrays["test"][0])
     return PreparedSplits(arrays, prep, diff)
 
 
