@@ -16,6 +16,7 @@ from modelplane.registry.artifacts import attach, store_files
 from modelplane.registry.views import AliasMove, ModelInfo, ModelVersionInfo, version_view
 from modelplane.security import audit
 from modelplane.store import Store
+from modelplane.store.db import serialise
 from modelplane.store.orm import Alias, AliasEvent, ModelVersion, RegisteredModel, utcnow
 
 
@@ -39,6 +40,13 @@ class NewVersion:
     parent_version_id: int | None = None
     code_version: str | None = None
     files: dict[str, Path] = field(default_factory=dict)  # more files by format (a "preprocess" JSON)
+
+
+def _model_key(model_name: str) -> str:
+    """What changes to one model's versions and aliases serialise on (see `serialise`): each reads what
+    is there (the newest version number, where an alias points) to write what follows, so two at once in
+    different processes would both number version N+1, or both record the same `from` of a move."""
+    return f"model:{model_name}"
 
 
 def _model_row(session: Session, name: str) -> RegisteredModel:
@@ -80,6 +88,7 @@ def register(store: Store, new: NewVersion, *, by: str = "") -> ModelVersionInfo
     check_name(new.model_name, "model")
     files = store_files(store, new.framework, new.weights_path, new.onnx_path, new.files)
     with store.db.session() as session:
+        serialise(session, _model_key(new.model_name))
         model = session.scalar(select(RegisteredModel).where(RegisteredModel.name == new.model_name))
         if model is None:
             model = RegisteredModel(name=new.model_name, task=new.task)
@@ -187,6 +196,7 @@ def set_alias(store: Store, ref: str, alias: str, *, by: str = "") -> ModelVersi
             f"alias {alias!r} is a number, which would read as a version; use a name like 'production'"
         )
     with store.db.session() as session:
+        serialise(session, _model_key(parsed.name))
         target = find_version_row(session, parsed)
         model = target.model
         current = next((a for a in model.aliases if a.name == alias), None)
@@ -216,6 +226,7 @@ def set_alias(store: Store, ref: str, alias: str, *, by: str = "") -> ModelVersi
 
 def remove_alias(store: Store, model_name: str, alias: str, *, by: str = "") -> None:
     with store.db.session() as session:
+        serialise(session, _model_key(model_name))
         model = _model_row(session, model_name)
         current = next((a for a in model.aliases if a.name == alias), None)
         if current is None:
@@ -237,6 +248,7 @@ def delete_version(store: Store, ref: str, *, by: str = "") -> None:
     if parsed.version is None:
         raise Invalid(f"name the version to delete by number: {parsed.name}@VERSION")
     with store.db.session() as session:
+        serialise(session, _model_key(parsed.name))
         row = find_version_row(session, parsed)
         pointing = [a.name for a in row.model.aliases if a.version_id == row.id]
         if pointing:

@@ -44,7 +44,9 @@ def _date(day: int) -> date:
 
 
 def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert each bucket or add to the one already there: one statement, SQLite or PostgreSQL."""
+    """Insert each bucket or add to the one already there: one statement, SQLite or PostgreSQL. The
+    database adds (never Python: another server may add to the same bucket at once), and `rows` come
+    sorted by bucket, so two servers' flushes lock shared buckets in one order instead of deadlocking."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         stmt: Any = postgresql.insert(Usage)
@@ -138,7 +140,7 @@ class Meter:
                     "samples": int(t[1]),
                     "compute_ms": t[2],
                 }
-                for key, t in buckets.items()
+                for key, t in sorted(buckets.items())
             ]
             try:
                 with self._store.db.session() as session:

@@ -16,6 +16,7 @@ from modelplane.registry.views import ModelVersionInfo
 from modelplane.runtimes.adapters import ADAPTERS
 from modelplane.security import audit
 from modelplane.store import Store
+from modelplane.store.db import serialise
 from modelplane.store.orm import Deployment, utcnow
 from modelplane.validation import validated
 
@@ -172,6 +173,12 @@ def default_name(spec: DeploymentSpec) -> str:
     return Ref.parse(spec.model, "model").name
 
 
+def _deployment_key(name: str) -> str:
+    """What saves and deletes of one deployment serialise on (see `serialise`): two servers creating it at
+    once would otherwise both insert, and two replacing it would both write the same next generation."""
+    return f"deployment:{name}"
+
+
 def save_deployment(
     store: Store, spec: DeploymentSpec, *, name: str | None = None, by: str = ""
 ) -> DeploymentInfo:
@@ -185,6 +192,7 @@ def save_deployment(
         for version in resolved.versions().values():
             ready_for(store, version, spec.runtime)
     with store.db.session() as session:
+        serialise(session, _deployment_key(name))
         row = session.scalar(select(Deployment).where(Deployment.name == name))
         data = spec.model_dump(mode="json")
         if row is None:
@@ -214,6 +222,7 @@ def get_deployment(store: Store, name: str) -> DeploymentInfo:
 
 def delete_deployment(store: Store, name: str, *, by: str = "") -> None:
     with store.db.session() as session:
+        serialise(session, _deployment_key(name))
         row = session.scalar(select(Deployment).where(Deployment.name == name))
         if row is None:
             raise NotFound(

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from modelplane import __version__
 from modelplane.errors import Invalid, ModelplaneError, NotFound
@@ -21,7 +21,7 @@ from modelplane.serving.routing import Route
 from modelplane.serving.tables import check_values, is_matrix, rows_of
 from modelplane.serving.types import InferRequest, InferResult, ModelMeta
 from modelplane.store import Store
-from modelplane.store.orm import AliasEvent, Deployment, ModelVersion
+from modelplane.store.orm import AuditHead
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class ModelManager:
         self.poll_interval_s = poll_interval_s
         self.nonfinite = nonfinite
         self._routes: dict[str, Route] = {}
-        self._fingerprint: tuple[object, ...] | None = None
+        self._fingerprint: int | None = None
         self._sync_lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
         self._ready = False
@@ -71,13 +71,14 @@ class ModelManager:
             except Exception:  # the poller must survive a bad row or a transient DB error
                 log.exception("syncing deployments from the store failed; serving what is loaded")
 
-    def _store_fingerprint(self) -> tuple[object, ...]:
+    def _store_fingerprint(self) -> int:
+        """The audit ledger's newest entry: every change that alters what is served (a deployment saved or
+        deleted, an alias moved, a version registered or deleted) appends one in its own transaction, and
+        entries are numbered in commit order (appenders queue on the ledger's head row), so a server that
+        sees the same number has seen every change another server made. (Row counts and newest timestamps
+        are not enough: two servers' commits can land in the other order than their clocks read.)"""
         with self.store.db.session() as session:
-            return (
-                tuple(session.execute(select(func.count(), func.max(Deployment.updated_at))).one()),
-                session.scalar(select(func.max(AliasEvent.id))),
-                tuple(session.execute(select(func.count(), func.max(ModelVersion.deleted_at))).one()),
-            )
+            return int(session.scalar(select(AuditHead.seq).where(AuditHead.id == 1)) or 0)
 
     async def sync(self, *, force: bool = False) -> None:
         """Reconcile loaded routes with the store (cheap when nothing changed)."""

@@ -134,3 +134,22 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def serialise(session: Session, key: str) -> None:
+    """Make writers of the thing `key` names queue here, in this and every other process, until this
+    transaction ends; call it before the session reads what it will change, so what it reads is what
+    the previous writer committed (a read-then-write in two processes otherwise loses one of them).
+
+    PostgreSQL: a transaction-scoped advisory lock on a hash of `key` (it works for rows that do not exist
+    yet; reads after it see the newest commits, at READ COMMITTED). SQLite: BEGIN IMMEDIATE, the database's
+    write lock (SQLite has no finer lock, and its driver otherwise begins a transaction only at the first
+    write, after the reads); a transaction that has written already holds it.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+    elif connection.dialect.name == "sqlite":
+        raw = connection.connection.driver_connection
+        if raw is not None and not raw.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
