@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -125,7 +126,25 @@ def up(
         threading.Thread(
             target=_first_prediction, args=(server.url, server.admin_key, row, started), daemon=True
         ).start()
+    _finish_shutdown_on_signals(server)
     loop.run(server.run())
+
+
+def _finish_shutdown_on_signals(server: Any) -> None:
+    """Let a SIGTERM (or Ctrl-C) shut `up` down to the end: jobs queued again, usage flushed.
+
+    uvicorn stops serving on the signal and then raises it again for its default action, which for
+    SIGTERM ends the process at once: before the running jobs are queued again to resume and before the
+    last second of metered usage reaches the store (another server sharing the database would then
+    report less usage than was served). Once serving began, that second delivery lands here and is let
+    pass; before it, the signal ends startup as it always did."""
+
+    def handle(signum: int, _frame: object) -> None:
+        if not server.plane.started.is_set():
+            raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handle)
 
 
 def _banner(server: Any, row: list[float] | None) -> None:
