@@ -42,9 +42,10 @@ class PlatformServer:
         self.options = options or PlatformOptions()
         self.store = Store.from_settings(settings)
         self.admin_key = ensure_admin_key(self.store) if self.options.auth else None
-        self.meter = Meter(self.store, interval_s=self.options.meter_interval_s)
+        limiter = Limiter(self.store)
+        self.meter = Meter(self.store, interval_s=self.options.meter_interval_s, limiter=limiter)
         authenticator = Authenticator(self.store) if self.options.auth else None
-        self.gate = PlatformGate(authenticator, Limiter(self.store), self.meter)
+        self.gate = PlatformGate(authenticator, limiter, self.meter)
         self.jobs = WorkerPool(self.store, PoolOptions(concurrency=self.options.job_workers))
         self.retrain = RetrainWatcher(self.store)
         uploads = Uploads(settings.home / "uploads", max_bytes=self.options.max_upload_bytes)

@@ -96,8 +96,12 @@ def up(
         bool, typer.Option("--demo", help="Train and deploy digits-cnn first if it is not deployed")
     ] = False,
     poll: Annotated[
-        float, typer.Option(help="Seconds between checks of the store for deployment changes")
-    ] = 1.0,
+        float,
+        typer.Option(
+            help="Seconds between checks of the store for deployment changes (one row read; other "
+            "servers on the same database pick up a change within this plus the model's load time)"
+        ),
+    ] = 0.25,
     workers: Annotated[
         int | None, typer.Option(help="Jobs run at once (training, batch, tuning); default one per core")
     ] = None,

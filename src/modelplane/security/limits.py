@@ -3,7 +3,10 @@
 Formats (the `keys create` flags): `--rate 50/s`, `600/m`, `10000/h`, optionally `,burst=N` (default:
 the whole window's count may arrive at once); `--quota 100000/month` (requests), `1e6samples/month`.
 Quota counts start from this month's usage table when the limiter is built, then count admissions in
-memory; usage lost to a kill -9 (at most one metering flush interval) is therefore not charged.
+memory; usage lost to a kill -9 (at most one metering flush interval) is therefore not charged. Where
+several servers share one database, each re-reads the table after each metering flush (`resync`), so a
+key's quota is judged on what all of them served, give or take the requests of the last flush interval.
+Rate limits stay per server: N servers behind a balancer admit up to N times a key's rate.
 """
 
 from __future__ import annotations
@@ -147,18 +150,30 @@ class Limiter:
         self._month_start, self._month_end = month_bounds(now)
         self._month_end_ts = self._month_end.timestamp()  # compared on every request
         self._used: dict[QuotaUnit, dict[str, int]] = {"requests": {}, "samples": {}}
+        self._since_mark: dict[QuotaUnit, dict[str, int]] = {"requests": {}, "samples": {}}
 
     def _seed(self, store: Store) -> None:
         """This month's usage per key, so a restart does not hand out a fresh quota."""
-        query = (
-            select(Usage.key_id, func.sum(Usage.requests), func.sum(Usage.samples))
-            .where(Usage.day >= self._month_start.date(), Usage.status != REJECTED)
-            .group_by(Usage.key_id)
-        )
-        with store.db.session() as session:
-            for key_id, requests, samples in session.execute(query):
-                self._used["requests"][key_id] = int(requests or 0)
-                self._used["samples"][key_id] = int(samples or 0)
+        self._used = _stored_usage(store, self._month_start)
+
+    def mark(self) -> None:
+        """The meter is about to write what it has recorded: admissions from here on are not stored yet."""
+        with self._lock:
+            self._since_mark = {"requests": {}, "samples": {}}
+
+    def resync(self, store: Store) -> None:
+        """Count quotas from what every server on this database admitted: this month's stored usage (the
+        meter wrote this server's share up to its last `mark`) plus what this one admitted since."""
+        with self._lock:
+            month = self._month_start
+        stored = _stored_usage(store, month)
+        with self._lock:
+            if month != self._month_start:  # a new month began meanwhile: its counts start from zero
+                return
+            for unit, since in self._since_mark.items():
+                self._used[unit] = {
+                    key: stored[unit].get(key, 0) + since.get(key, 0) for key in {*stored[unit], *since}
+                }
 
     def used(self, key_id: str, unit: QuotaUnit = "requests") -> int:
         """Counted this month so far (requests or samples)."""
@@ -198,6 +213,22 @@ class Limiter:
                         retry_after=wait,
                     )
             if quota is not None:
-                requests, rows = self._used["requests"], self._used["samples"]
-                requests[key] = requests.get(key, 0) + 1
-                rows[key] = rows.get(key, 0) + samples
+                for counts in (self._used, self._since_mark):
+                    requests, rows = counts["requests"], counts["samples"]
+                    requests[key] = requests.get(key, 0) + 1
+                    rows[key] = rows.get(key, 0) + samples
+
+
+def _stored_usage(store: Store, month_start: datetime) -> dict[QuotaUnit, dict[str, int]]:
+    """Requests and samples per key in the usage table since `month_start` (refused ones not counted)."""
+    query = (
+        select(Usage.key_id, func.sum(Usage.requests), func.sum(Usage.samples))
+        .where(Usage.day >= month_start.date(), Usage.status != REJECTED)
+        .group_by(Usage.key_id)
+    )
+    used: dict[QuotaUnit, dict[str, int]] = {"requests": {}, "samples": {}}
+    with store.db.session() as session:
+        for key_id, requests, samples in session.execute(query):
+            used["requests"][key_id] = int(requests or 0)
+            used["samples"][key_id] = int(samples or 0)
+    return used

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from modelplane.errors import Invalid
-from modelplane.security.limits import REJECTED
+from modelplane.security.limits import REJECTED, Limiter
 from modelplane.store import Store
 from modelplane.store.orm import Usage
 
@@ -68,10 +68,13 @@ def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
 class Meter:
     """Buffers inference usage and writes it in batches; `start()` the flusher, `close()` at shutdown."""
 
-    def __init__(self, store: Store, *, interval_s: float = 1.0) -> None:
+    def __init__(self, store: Store, *, interval_s: float = 1.0, limiter: Limiter | None = None) -> None:
+        """`limiter`: told of each flush, so its quota counts follow what other servers on the store
+        served too (see `Limiter.resync`)."""
         if interval_s <= 0:
             raise Invalid(f"metering interval must be > 0 seconds, not {interval_s}")
         self._store = store
+        self._limiter = limiter
         self.interval_s = interval_s
         self._live: dict[_LiveKey, list[float]] = {}  # requests, samples, compute-ms
         self._live_lock = threading.Lock()
@@ -114,6 +117,8 @@ class Meter:
         while not self._stop.wait(self.interval_s):
             try:
                 self.flush()
+                if self._limiter is not None:
+                    self._limiter.resync(self._store)
             except Exception:  # kept in _unwritten and retried next interval; close() raises instead
                 log.exception("usage flush failed; retrying in %.1f s", self.interval_s)
 
@@ -130,6 +135,8 @@ class Meter:
     def flush(self) -> int:
         """Write everything recorded so far; returns the number of buckets written."""
         with self._flush_lock:
+            if self._limiter is not None:
+                self._limiter.mark()
             buckets = self._drain()
             if not buckets:
                 return 0
