@@ -163,9 +163,10 @@ def trigger_now(store: Store, model: str, *, by: str) -> FiringInfo:
     if fired is not None:
         return fired
     with store.db.session() as session:  # a watcher fired for this version (or a newer one) meanwhile
-        busy = _active(session, model)
-        if busy is not None:
-            return firing_view(session, busy)
+        same = session.scalar(select(RetrainFiring).where(RetrainFiring.dedupe == dedupe))
+        found = same or _active(session, model)
+        if found is not None:
+            return firing_view(session, found)
     raise NotFound(f"the retrain policy of '{model}' was deleted meanwhile; set it again")
 
 
