@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from modelplane import __version__
-from modelplane.api.deps import ControlState
+from modelplane.api.deps import ControlState, signed_in
 from modelplane.api.errors import install_error_handlers
 from modelplane.api.routers import datasets, deployments, jobs, models, optimize, retrain, runs, security
 
@@ -15,17 +17,33 @@ ROUTERS = tuple(
 )
 
 
-def create_control_app(control: ControlState) -> FastAPI:
+def create_control_app(control: ControlState, *, public_docs: bool = False) -> FastAPI:
+    """`public_docs`: /docs and /openapi.json answer without a key (`modelplane up --public-docs`); by
+    default they need one, of any role, like every other route."""
     app = FastAPI(
         title="modelplane",
         version=__version__,
         summary="Data, training, registry, deployments, keys, usage and audit of one modelplane platform.",
-        docs_url="/docs",
+        docs_url="/docs" if public_docs else None,
         redoc_url=None,
-        openapi_url="/openapi.json",
+        openapi_url="/openapi.json" if public_docs else None,
     )
     app.state.control = control
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    if not public_docs:
+        _keyed_docs(app)
     return app
+
+
+def _keyed_docs(app: FastAPI) -> None:
+    """The schema and Swagger UI behind a key: the same pages FastAPI serves, each route checking the key."""
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[signed_in()])
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[signed_in()])
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - Swagger UI")

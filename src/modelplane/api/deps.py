@@ -41,6 +41,18 @@ def require(action: Action) -> Any:
     return Depends(caller)
 
 
+def signed_in() -> Any:
+    """A valid key of any role (the API docs): 401 without one, no role check."""
+
+    def caller(request: Request) -> Principal:
+        headers = request.headers
+        return state(request).gate.principal(
+            Credentials(headers.get("authorization"), headers.get("x-api-key"))
+        )
+
+    return Depends(caller)
+
+
 @dataclass(frozen=True)
 class Page:
     offset: int
@@ -56,8 +68,15 @@ class Page:
         }
 
 
+# Far past any list this platform holds, and far below what the database's 64-bit integers (and offset +
+# limit) can take: a larger offset is a 400 that names the range, never an overflow in the query.
+MAX_OFFSET = 1_000_000_000
+MAX_LIMIT = 1000
+
+
 def page(
-    offset: int = Query(0, ge=0, description="Items to skip"),
-    limit: int = Query(100, ge=1, le=1000, description="Items to return"),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Items to skip"),
+    limit: int = Query(100, ge=1, le=MAX_LIMIT, description="Items to return"),
 ) -> Page:
+    """The paging of every list route: one dependency, so every route has the same bounds."""
     return Page(offset, limit)

@@ -30,6 +30,7 @@ class PlatformOptions:
     meter_interval_s: float = 1.0
     max_upload_bytes: int = 20 * 2**30
     job_workers: int | None = None  # jobs run at once (training, batch prediction); None: one per core
+    public_docs: bool = False  # /docs and /openapi.json without a key
 
 
 class PlatformServer:
@@ -49,7 +50,9 @@ class PlatformServer:
         self.jobs = WorkerPool(self.store, PoolOptions(concurrency=self.options.job_workers))
         self.retrain = RetrainWatcher(self.store)
         uploads = Uploads(settings.home / "uploads", max_bytes=self.options.max_upload_bytes)
-        control = create_control_app(ControlState(self.store, self.gate, uploads))
+        control = create_control_app(
+            ControlState(self.store, self.gate, uploads), public_docs=self.options.public_docs
+        )
         self.plane = DataPlane(
             self.store,
             serve,

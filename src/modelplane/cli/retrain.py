@@ -10,10 +10,10 @@ import typer
 
 from modelplane.cli.context import platform
 from modelplane.cli.output import console, fail, key_values, print_json, table
-from modelplane.retrain.settings import DEFAULT_EPOCHS, DEFAULT_REPLAY
+from modelplane.retrain.settings import DEFAULT_EPOCHS, DEFAULT_REPLAY, format_duration
 
 if TYPE_CHECKING:
-    from modelplane.retrain.views import RetrainPolicyInfo
+    from modelplane.retrain.views import FiringInfo, RetrainPolicyInfo
 
 policy_app = typer.Typer(
     help="Retrain policies: when a model retrains itself, the gate it must pass, and how it rolls out.",
@@ -170,5 +170,30 @@ def retrain(
         )
         if log is not None:
             console.print(f"started a worker for it (it exits when no job is left; log: {log})")
-        return
-    console.print(f"retrain of {model}: [bold]{firing.state}[/]: {firing.detail}")
+    else:
+        console.print(f"retrain of {model}: [bold]{firing.state}[/]: {firing.detail}")
+    note = _promotion_note(firing, waited=wait)
+    if note:
+        console.print(note)
+
+
+def _promotion_note(firing: FiringInfo, *, waited: bool) -> str | None:
+    """In-process, a canary's later promotion is done by a watcher that keeps running: the worker started for
+    the job exits once it is done, so say what the promotion needs rather than let it wait in silence."""
+    from modelplane.retrain.views import CANARY  # SQLAlchemy: not at every CLI start
+
+    if os.environ.get("MODELPLANE_URL"):
+        return None  # the server's own watcher finishes it
+    if waited:
+        if firing.state != CANARY or firing.canary_until is None:
+            return None
+        when = f"at {firing.canary_until:%Y-%m-%d %H:%M:%S} UTC"
+    else:
+        seconds = firing.settings.get("canary_seconds")
+        if not seconds:
+            return None
+        when = f"{format_duration(float(seconds))} after its canary starts"
+    return (
+        f"note: production moves to the candidate {when} only while `modelplane up` or "
+        "`modelplane worker` (without --until-idle) runs on this store; start one to finish the rollout"
+    )

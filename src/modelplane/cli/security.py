@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from datetime import datetime, timezone
 from typing import Annotated
 
 import typer
@@ -74,15 +75,20 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key id (the hex part 
 
 @usage_app.command("report")
 def report(
-    since: Annotated[str, typer.Option(help="First day, YYYY-MM-DD (UTC)")],
+    since: Annotated[
+        str | None, typer.Option(help="First day, YYYY-MM-DD (UTC; default: the 1st of this month)")
+    ] = None,
     until: Annotated[str | None, typer.Option(help="Last day, inclusive (default: today)")] = None,
     key: Annotated[str | None, typer.Option(help="Only this key id")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
-    """Requests, errors, refusals, samples and compute time per key, deployment and day."""
+    """Requests, errors, refusals, samples and compute time per key, deployment and day (this month's
+    unless --since says otherwise)."""
     if as_csv and as_json:
         fail("choose one of --csv and --json")
+    if since is None:
+        since = datetime.now(timezone.utc).date().replace(day=1).isoformat()
     rows = platform().usage.report(since, until, key=key)
     columns = ["key_id", "deployment", "day", "requests", "errors", "rejected", "samples", "compute_ms"]
     if as_json:

@@ -50,7 +50,9 @@ def _prepare_demo() -> list[float]:
 
 
 def _curl(url: str, key: str | None, row: list[float]) -> str:
-    auth = f"-H 'Authorization: Bearer {key}' " if key else ""
+    """A line to paste into a shell. The header is in double quotes: `key` may be `$MODELPLANE_API_KEY`,
+    which the shell must expand (a raw key holds only [A-Za-z0-9_-], safe inside them too)."""
+    auth = f'-H "Authorization: Bearer {key}" ' if key else ""
     body = json.dumps({"instances": [[int(v) for v in row]]}, separators=(",", ":"))
     return f"curl -s {auth}-X POST {url}/v1/predict/{DEMO_MODEL} -d '{body}'"
 
@@ -105,6 +107,13 @@ def up(
     workers: Annotated[
         int | None, typer.Option(help="Jobs run at once (training, batch, tuning); default one per core")
     ] = None,
+    public_docs: Annotated[
+        bool,
+        typer.Option(
+            "--public-docs",
+            help="Serve /docs and /openapi.json without an API key (by default they need one)",
+        ),
+    ] = False,
 ) -> None:
     """Run the platform: control plane, data plane, metrics and keys in one process."""
     from modelplane.api.platform import PlatformOptions, PlatformServer
@@ -124,7 +133,9 @@ def up(
     )
     if workers is not None and workers < 1:
         fail(f"--workers must be at least 1, got {workers}")
-    server = PlatformServer(get_settings(), serve, PlatformOptions(auth=not no_auth, job_workers=workers))
+    server = PlatformServer(
+        get_settings(), serve, PlatformOptions(auth=not no_auth, job_workers=workers, public_docs=public_docs)
+    )
     _banner(server, row)
     if row is not None and tls_cert is None:
         threading.Thread(
@@ -153,9 +164,9 @@ def _finish_shutdown_on_signals(server: Any) -> None:
 
 def _banner(server: Any, row: list[float] | None) -> None:
     url = server.url
-    console.print(
-        f"[bold]modelplane[/] at {url}  (API docs {url}/docs, metrics {url}/metrics)", soft_wrap=True
-    )
+    keyed = server.options.auth and not server.options.public_docs
+    docs = f"{url}/docs" + (" with a key; --public-docs opens it" if keyed else "")
+    console.print(f"[bold]modelplane[/] at {url}  (API docs {docs}, metrics {url}/metrics)", soft_wrap=True)
     if server.admin_key:
         console.print(
             f"admin key (shown once, store it now): [bold]{server.admin_key}[/]\n"

@@ -114,7 +114,12 @@ def _submit(store: Store, firing: FiringInfo) -> None:
 
 
 def trigger_now(store: Store, model: str, *, by: str) -> FiringInfo:
-    """A manual retrain of `model` on the newest version of its policy's dataset."""
+    """A manual retrain of `model` on the newest version of its policy's dataset.
+
+    A version no firing has claimed yet is claimed here the way the new-data trigger claims it (the same
+    conditional UPDATE of `last_seen_dataset_version_id`, the same `dedupe` key), so `retrain MODEL` right
+    after an append and a watcher that sees the append make one job between them, whoever comes first.
+    A version already retrained on fires again only by hand: that is a deliberate re-run."""
     from modelplane.retrain.policies import production_of
 
     production_of(store, model)
@@ -125,11 +130,7 @@ def trigger_now(store: Store, model: str, *, by: str) -> FiringInfo:
                 f"model '{model}' has no retrain policy to run; set one with "
                 f"`modelplane retrain-policy set {model} --data DATASET`"
             )
-        busy = session.scalar(
-            select(RetrainFiring)
-            .where(RetrainFiring.model == model, RetrainFiring.state.in_(ACTIVE))
-            .limit(1)
-        )
+        busy = _active(session, model)
         if busy is not None:
             raise Conflict(
                 f"a retrain of {model} is already {busy.state} (job {busy.job_id}); follow it with "
@@ -139,18 +140,48 @@ def trigger_now(store: Store, model: str, *, by: str) -> FiringInfo:
 
         dataset = find_version_row(session, Ref.parse(policy.dataset, "dataset"))
         dataset_id, ref = dataset.id, f"{policy.dataset}@{dataset.version}"
+        seen = policy.last_seen_dataset_version_id
+    claim = None
+    dedupe = f"{model}:manual:{uuid.uuid4().hex}"
+    if seen is None or dataset_id > seen:
+        still = RetrainPolicy.last_seen_dataset_version_id
+        claim = (
+            (still.is_(None) if seen is None else still == seen,),
+            {"last_seen_dataset_version_id": dataset_id},
+        )
+        dedupe = new_data_dedupe(model, dataset_id)
     fired = record(
         store,
         model,
         trigger="manual",
         reason=f"run by {by or 'unknown'} on {ref}",
-        dedupe=f"{model}:manual:{uuid.uuid4().hex}",
+        dedupe=dedupe,
         dataset_version_id=dataset_id,
         by=by,
+        advance=claim,
     )
-    if fired is None:
-        raise NotFound(f"the retrain policy of '{model}' was deleted meanwhile; set it again")
-    return fired
+    if fired is not None:
+        return fired
+    with store.db.session() as session:  # a watcher fired for this version (or a newer one) meanwhile
+        same = session.scalar(select(RetrainFiring).where(RetrainFiring.dedupe == dedupe))
+        found = same or _active(session, model)
+        if found is not None:
+            return firing_view(session, found)
+    raise NotFound(f"the retrain policy of '{model}' was deleted meanwhile; set it again")
+
+
+def new_data_dedupe(model: str, dataset_version_id: int) -> str:
+    """The one firing a dataset version gets, whether the new-data trigger or `retrain MODEL` fires it."""
+    return f"{model}:data:{dataset_version_id}"
+
+
+def _active(session: Session, model: str) -> RetrainFiring | None:
+    return session.scalar(
+        select(RetrainFiring)
+        .where(RetrainFiring.model == model, RetrainFiring.state.in_(ACTIVE))
+        .order_by(RetrainFiring.id.desc())
+        .limit(1)
+    )
 
 
 def resubmit_orphans(store: Store, now: datetime) -> int:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from modelplane.retrain.cron import parse_cron
-from modelplane.retrain.firings import actor, record
+from modelplane.retrain.firings import actor, new_data_dedupe, record
 from modelplane.retrain.views import FiringInfo
 from modelplane.store import Store
 from modelplane.store.orm import Dataset, DatasetVersion, RetrainPolicy
@@ -55,7 +55,7 @@ def fire_new_data(store: Store) -> list[FiringInfo]:
             model,
             trigger="new-data",
             reason=f"new dataset version {refs[latest]}",
-            dedupe=f"{model}:data:{latest}",
+            dedupe=new_data_dedupe(model, latest),
             dataset_version_id=latest,
             by=actor(model),
             advance=((condition, RetrainPolicy.enabled.is_(True)), {"last_seen_dataset_version_id": latest}),

@@ -39,6 +39,11 @@ PREFIX = "mp"
 _KEY = re.compile(r"^mp_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _NEGATIVE_CACHE_LIMIT = 10_000
 _MISSING: Any = object()
+_UNKNOWN = b"0" * 64  # compared with when no key has the id, so that answer costs what a wrong secret does
+_INVALID_KEY = (
+    "API key {key_id} is not valid (unknown, or its secret does not match); check the whole key was "
+    "copied, or ask an admin for a key"
+)
 
 
 def _digest(key_id: str, secret: str) -> str:
@@ -281,10 +286,12 @@ class Authenticator:
         entry = self._cache.get(key_id, _MISSING)
         if entry is _MISSING:
             entry = self._load(key_id)
-        if entry is None:
-            raise Unauthorized(f"API key {key_id} does not exist; ask an admin for a key")
-        if not hmac.compare_digest(entry.digest, _digest(key_id, secret).encode()):
-            raise Unauthorized(f"API key {key_id}: the secret does not match; check the whole key was copied")
+        # One answer, and the same work, for an unknown id and a wrong secret: a caller must not learn
+        # which key ids exist.
+        sent = _digest(key_id, secret).encode()
+        matches = hmac.compare_digest(_UNKNOWN if entry is None else entry.digest, sent)
+        if entry is None or not matches:
+            raise Unauthorized(_INVALID_KEY.format(key_id=key_id))
         if entry.revoked is not None:
             raise Unauthorized(entry.revoked)
         with self._lock:

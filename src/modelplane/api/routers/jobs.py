@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelplane.api.deps import ControlState, Page, page, require, state
+from modelplane.api.deps import MAX_OFFSET, ControlState, Page, page, require, state
 from modelplane.data.uploads import UPLOAD_PREFIX
 from modelplane.errors import Forbidden, Invalid, NotFound
 from modelplane.jobs.batch.download import output_file
@@ -62,7 +62,7 @@ def jobs_get(
 @router.get("/jobs/{job_id}/logs")
 def jobs_logs(
     job_id: str,
-    after: int = Query(0, ge=0, description="Return the lines numbered after this one"),
+    after: int = Query(0, ge=0, le=MAX_OFFSET, description="Return the lines numbered after this one"),
     limit: int = Query(1000, ge=1, le=10_000),
     caller: Principal = require("jobs:read"),
     s: ControlState = Depends(state),
