@@ -3,6 +3,7 @@ swapped, readable after a master key rotation (and only with the new key)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import stat
@@ -203,3 +204,14 @@ def test_a_rotation_that_dies_midway_leaves_every_key_under_the_old_master(
     assert ids == {configured_master_key(store.settings).key_id}  # type: ignore[union-attr]
     for info in infos:
         assert load_runtime(store, info).predict(ROWS)["probabilities"].shape == (4, 3)
+
+
+def test_rotation_on_postgres_locks_and_rewraps(pg_store: Store, tmp_path: Path) -> None:
+    use_master_key(pg_store, new_key())
+    infos = [register_graph(pg_store, tmp_path, f"m{i}", seed=i) for i in range(2)]
+    new = MasterKey(os.urandom(32))
+    done = artifact_keys.rotate_master(pg_store, new, by="alice")
+    assert (done.rewrapped, done.encrypted, done.plaintext) == (2, 2, 0)
+    use_master_key(pg_store, base64.b64encode(new.key).decode())
+    for info in infos:
+        assert load_runtime(pg_store, info).predict(ROWS)["probabilities"].shape == (4, 3)
