@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +17,11 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=lambda: Path.home() / ".modelplane")
     database_url: str | None = None
     artifact_root: Path | None = None
+    # Envelope encryption of model artifacts (security/master_key.py): base64 of 32 bytes, or a file of it.
+    master_key: SecretStr | None = None
+    master_key_file: Path | None = None
+    # The Ed25519 key that signs version manifests (security/signing.py); default home/signing.key.
+    signing_key_file: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:
@@ -25,6 +30,10 @@ class Settings(BaseSettings):
     @property
     def resolved_artifact_root(self) -> Path:
         return self.artifact_root or self.home / "artifacts"
+
+    @property
+    def resolved_signing_key_file(self) -> Path:
+        return self.signing_key_file or self.home / "signing.key"
 
     @property
     def runs_dir(self) -> Path:

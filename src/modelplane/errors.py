@@ -62,6 +62,13 @@ class IntegrityError(ModelplaneError):
     exit_code = 3
 
 
+class Misconfigured(ModelplaneError):
+    """The platform lacks a setting it needs (a master key for encrypted artifacts): the operator's fix."""
+
+    status_code = 500
+    exit_code = 2
+
+
 class PayloadTooLarge(ModelplaneError):
     status_code = 413
     exit_code = 2

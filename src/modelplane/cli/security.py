@@ -6,14 +6,22 @@ import csv
 import json
 import sys
 from datetime import datetime, timezone
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelplane.cli.context import platform
-from modelplane.cli.output import console, err_console, fail, print_json, table
+from modelplane.cli.output import console, err_console, fail, key_values, print_json, table
 
-keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from modelplane.store import Store
+
+keys_app = typer.Typer(
+    help="API keys: create (shown once), list, revoke; artifact keys: new-master, rotate-master, "
+    "sign-unsigned.",
+    no_args_is_help=True,
+)
 usage_app = typer.Typer(help="Inference usage per key, deployment and day.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit ledger: log, verify, head.", no_args_is_help=True)
 
@@ -71,6 +79,90 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key id (the hex part 
     """Revoke a key; running servers refuse it within a second."""
     info = platform().keys.revoke(key_id)
     console.print(f"revoked key {info.id} ({info.name})", highlight=False)
+
+
+def _local_store(command: str) -> Store:
+    """The platform's own store: key material is read here and never sent over HTTP."""
+    from modelplane.local import Local
+
+    found = platform()
+    if not isinstance(found, Local):
+        fail(
+            f"`modelplane keys {command}` works on the platform's files and keys, on the host that holds "
+            "them; run it there without MODELPLANE_URL"
+        )
+    assert isinstance(found, Local)
+    return found.store
+
+
+@keys_app.command("new-master")
+def new_master(
+    out: Annotated[
+        Path, typer.Option("--out", help="File to write the key to (base64; mode 0600, never overwritten)")
+    ],
+) -> None:
+    """Make a random 256-bit master key for encrypting artifacts at rest."""
+    from modelplane.security.master_key import MASTER_KEY_FILE_ENV, write_new_key_file
+
+    key = write_new_key_file(out)
+    console.print(f"wrote master key {key.key_id} to {out}", highlight=False)
+    err_console.print(
+        f"[yellow]back this file up: artifacts encrypted under it cannot be read without it.[/] Turn "
+        f"encryption on with {MASTER_KEY_FILE_ENV}={out}",
+        highlight=False,
+    )
+
+
+@keys_app.command("rotate-master")
+def rotate_master(
+    new_key_file: Annotated[
+        Path, typer.Option("--new-key-file", help="The new master key (from new-master)")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Re-wrap every artifact's data key under a new master key (payloads untouched; one transaction)."""
+    from modelplane.provenance import current_user
+    from modelplane.security.artifact_keys import rotate_master as rotate
+    from modelplane.security.master_key import MASTER_KEY_FILE_ENV, read_key_file
+
+    done = rotate(_local_store("rotate-master"), read_key_file(new_key_file), by=current_user())
+    if as_json:
+        print_json(done.to_dict())
+    else:
+        key_values(
+            "master key rotated",
+            [
+                ("from key", done.old_key_id),
+                ("to key", done.new_key_id),
+                ("data keys re-wrapped", done.rewrapped),
+                ("artifacts under the new key", done.encrypted),
+                ("plaintext artifacts (untouched)", done.plaintext),
+            ],
+        )
+    err_console.print(
+        f"[yellow]now point {MASTER_KEY_FILE_ENV} at {new_key_file} and restart servers and workers[/]; the "
+        "old key no longer opens any artifact",
+        highlight=False,
+    )
+
+
+@keys_app.command("sign-unsigned")
+def sign_unsigned(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """Sign every version registered before manifests were signed, once its files check out."""
+    from modelplane.provenance import current_user
+    from modelplane.registry.integrity import sign_unsigned as sign
+
+    done = sign(_local_store("sign-unsigned"), by=current_user())
+    if as_json:
+        print_json(done.to_dict())
+    else:
+        rows: list[tuple[str, str, str | None]] = [(ref, "signed", None) for ref in done.signed]
+        rows += [(ref, "refused", why) for ref, why in done.refused.items()]
+        table("versions signed", ["version", "result", "why"], rows)
+        if not rows:
+            print("every version is signed already")
+    if done.refused:
+        fail(f"{len(done.refused)} versions were not signed: their files do not match their records", 3)
 
 
 @usage_app.command("report")

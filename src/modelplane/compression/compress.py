@@ -53,10 +53,12 @@ from modelplane.evaluation.report import evaluate
 from modelplane.models.frameworks import LOGITS, family, framework, framework_of, is_trainable, parse_spec
 from modelplane.models.spec import BaseSpec
 from modelplane.provenance import code_version
+from modelplane.registry.integrity import version_file
 from modelplane.registry.loading import load_native, load_runtime
 from modelplane.registry.registry import NewVersion, get_version, register, version_id
 from modelplane.registry.tables import inherited_files
 from modelplane.registry.views import ONNX_FRAMEWORK, ModelVersionInfo
+from modelplane.runtimes.adapters import ONNX_FORMAT
 from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from modelplane.store import Store
 from modelplane.training.config import TrainConfig, parse_train_config
@@ -223,7 +225,6 @@ def _train_config(info: ModelVersionInfo, request: CompressRequest, method: str)
 
 def _quantized(job: _Job) -> _Made:
     info, request = job.info, job.request
-    assert info.onnx_sha is not None  # check_quantizable
     mode = request.option("mode")
     calibration = None
     if mode == "static":
@@ -231,21 +232,22 @@ def _quantized(job: _Job) -> _Made:
         x_train = job.arrays["train"][0]
         picked = np.random.default_rng(job.source.split.seed).permutation(len(x_train))
         calibration = x_train[np.sort(picked[: request.option("calibration_rows")])]
-    parent_onnx = job.store.artifacts.verified_path(info.onnx_sha)
     path = job.scratch / "model.int8.onnx"
-    quantized = quantize_onnx(
-        parent_onnx,
-        path,
-        mode=mode,
-        task=info.task,
-        rows=job.arrays["validation"][0],
-        calibration=calibration,
-        per_channel=request.option("per_channel"),
-        scratch=job.scratch,
-    )
+    with version_file(job.store, info, ONNX_FORMAT) as parent_onnx:  # in memory where encrypted
+        quantized = quantize_onnx(
+            parent_onnx,
+            path,
+            mode=mode,
+            task=info.task,
+            rows=job.arrays["validation"][0],
+            calibration=calibration,
+            per_channel=request.option("per_channel"),
+            scratch=job.scratch,
+        )
+        parent = OnnxRuntime(parent_onnx)
     runtime = OnnxRuntime(path)
     metrics = _evaluated(runtime, job.arrays, info)
-    metrics["agreement_with_parent"] = _agreement(OnnxRuntime(parent_onnx), runtime, job.arrays["test"][0])
+    metrics["agreement_with_parent"] = _agreement(parent, runtime, job.arrays["test"][0])
     counts = sparsity(load_native(job.store, info))
     compression = {
         "method": "quantize",

@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 
 from modelplane.models.frameworks import framework
+from modelplane.registry.integrity import version_bytes
 from modelplane.registry.loading import load_native, load_runtime
-from modelplane.registry.views import ONNX_FRAMEWORK, ModelVersionInfo
+from modelplane.registry.views import ONNX_FRAMEWORK, ModelVersionInfo, weights_format
+from modelplane.runtimes.adapters import ONNX_FORMAT
 from modelplane.runtimes.base import Runtime
 from modelplane.runtimes.onnx_runtime import OnnxRuntime
 from modelplane.store import Store
@@ -23,15 +25,15 @@ _ROUND_S = 0.005
 _WARMUP_CALLS = 5
 
 
-def serving_sha(info: ModelVersionInfo) -> str:
+def serving_format(info: ModelVersionInfo) -> str:
     """The file serving loads: the ONNX export when there is one, else the native weights."""
-    return info.onnx_sha or info.weights_sha
+    return ONNX_FORMAT if info.onnx_sha else weights_format(info.framework)
 
 
 def file_sizes(store: Store, info: ModelVersionInfo) -> tuple[int, int]:
     """Bytes of the serving file, and of it deflated (zlib level 6): what zeros from pruning would save
     on the wire or on a compressed disk, since the file itself stores them densely."""
-    data = store.artifacts.read_bytes(serving_sha(info))
+    data = version_bytes(store, info, serving_format(info))
     return len(data), len(zlib.compress(data, 6))
 
 
@@ -49,7 +51,8 @@ def timing_runtime(store: Store, info: ModelVersionInfo) -> tuple[Runtime, str]:
     """A one-thread ONNX Runtime session where the version has ONNX (the model's cost, not the machine's
     free cores); otherwise the native runtime serving would fall back to."""
     if info.onnx_sha:
-        return OnnxRuntime(store.artifacts.verified_path(info.onnx_sha), threads=1), "onnxruntime (1 thread)"
+        graph = version_bytes(store, info, ONNX_FORMAT)
+        return OnnxRuntime(graph, threads=1), "onnxruntime (1 thread)"
     return load_runtime(store, info, preprocessing=False), f"{info.framework} native"
 
 

@@ -241,6 +241,7 @@ class WorkerPool:
             "database_url": self.store.db.url,
             "artifact_root": str(self.store.artifacts.root),
             "runs_dir": str(self.store.runs_dir),
+            "settings": self.store.settings_handover(),
             "lease": asdict(lease),
             "threads": self.threads,
         }

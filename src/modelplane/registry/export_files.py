@@ -9,9 +9,11 @@ import onnx
 
 from modelplane.errors import Invalid
 from modelplane.models.frameworks import TORCHSCRIPT, framework, is_trainable, parse_spec
+from modelplane.registry.integrity import version_bytes
 from modelplane.registry.loading import load_native
 from modelplane.registry.registry import get_version
 from modelplane.registry.tables import preprocessor_of
+from modelplane.runtimes.adapters import ONNX_FORMAT
 from modelplane.store import Store
 
 FORMATS = ("onnx", "torchscript")
@@ -37,10 +39,11 @@ def export_version(store: Store, ref: str, fmt: str, out_dir: Path) -> list[Path
                 "if it is a torch model"
             )
         model_path = out_dir / f"{stem}.onnx"
+        graph_bytes = version_bytes(store, info, ONNX_FORMAT)  # the export is plaintext, as asked
         if prep is None:
-            store.artifacts.copy_to(info.onnx_sha, model_path)
+            model_path.write_bytes(graph_bytes)
         else:
-            graph = onnx.load(store.artifacts.verified_path(info.onnx_sha))
+            graph = onnx.load_model_from_string(graph_bytes)
             onnx.save(prep.merged_with(graph, layout="columns", in_place=True), model_path)
     else:
         adapter = framework(info.framework) if is_trainable(info.framework) else None

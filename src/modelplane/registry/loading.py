@@ -1,4 +1,5 @@
-"""Turn a registered version back into something that predicts (verified bytes only)."""
+"""Turn a registered version back into something that predicts: signed manifest checked, verified
+(and, where sealed, decrypted in memory) bytes only (registry/integrity.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from modelplane.errors import Invalid, NotFound
+from modelplane.errors import Invalid
 from modelplane.models.frameworks import TORCHSCRIPT, framework, is_trainable, parse_spec
+from modelplane.registry.artifacts import stored_file
+from modelplane.registry.integrity import version_bytes, version_file
 from modelplane.registry.registry import add_artifact
 from modelplane.registry.tables import preprocessor_of
-from modelplane.registry.views import ModelVersionInfo
+from modelplane.registry.views import ModelVersionInfo, weights_format
 from modelplane.runtimes.adapters import ONNX_FORMAT, LoadOptions, default_runtime, get_adapter
 from modelplane.runtimes.base import Runtime
 from modelplane.runtimes.onnx_runtime import OnnxRuntime
@@ -28,8 +31,9 @@ def load_native(store: Store, info: ModelVersionInfo) -> Any:
             "and has no torch or scikit-learn form; use it through ONNX Runtime (--runtime onnx) or load "
             "its parent"
         )
-    path = store.artifacts.verified_path(info.weights_sha)
-    return framework(info.framework).load_weights(parse_spec(info.spec), path, ref=info.ref)
+    fmt = weights_format(info.framework)
+    with version_file(store, info, fmt) as path:
+        return framework(info.framework).load_weights(parse_spec(info.spec), path, ref=info.ref)
 
 
 class _StoredVersion:
@@ -58,12 +62,18 @@ class _StoredVersion:
     def has_artifact(self, fmt: str) -> bool:
         return fmt in self.info.artifacts
 
+    def artifact_bytes(self, fmt: str) -> bytes:
+        return version_bytes(self._store, self.info, fmt)
+
     def artifact_path(self, fmt: str) -> Path:
         found = self.info.artifacts.get(fmt)
-        if found is None:
-            files = ", ".join(sorted(self.info.artifacts))
-            raise NotFound(f"{self.ref} has no {fmt} file; its files are {files}")
-        return self._store.artifacts.verified_path(found.sha256)
+        if found is not None and stored_file(self._store, found.sha256).key_id is not None:
+            raise Invalid(
+                f"{self.ref}'s {fmt} file is encrypted at rest, and this runtime reads files by path, which "
+                "would put its plaintext on disk; the runtime must read artifact_bytes"
+            )
+        with version_file(self._store, self.info, fmt) as path:  # the plaintext blob's own path
+            return path
 
     def can_export(self, fmt: str) -> bool:
         return (
@@ -80,8 +90,8 @@ class _StoredVersion:
 
     def native_runtime(self, options: LoadOptions) -> Runtime:
         if not is_trainable(self.framework):  # an int8 graph is its own weights
-            path = self.artifact_path(ONNX_FORMAT)
-            return OnnxRuntime(path, threads=options.threads, memory_pattern=options.memory_pattern)
+            graph = self.artifact_bytes(ONNX_FORMAT)
+            return OnnxRuntime(graph, threads=options.threads, memory_pattern=options.memory_pattern)
         adapter = framework(self.framework)
         return adapter.native_runtime(load_native(self._store, self.info), parse_spec(self.info.spec))
 
@@ -128,7 +138,7 @@ def load_runtime(
     if adapter.artifact == ONNX_FORMAT:  # one graph: preprocessing and model in one session call
         import onnx
 
-        graph = onnx.load(stored.artifact_path(ONNX_FORMAT))
+        graph = onnx.load_model_from_string(stored.artifact_bytes(ONNX_FORMAT))
         return merged_runtime(prep, graph, threads=threads, memory_pattern=memory_pattern)
     return PreparedRuntime(prep, adapter.load(stored, LoadOptions(threads, memory_pattern)), threads=threads)
 

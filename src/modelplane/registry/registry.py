@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,10 @@ import sqlalchemy.exc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from modelplane.errors import Conflict, Invalid, NoSuchAlias, NotFound
+from modelplane.errors import Conflict, IntegrityError, Invalid, NoSuchAlias, NotFound
 from modelplane.refs import Ref, check_name
-from modelplane.registry.artifacts import attach, store_files
+from modelplane.registry.artifacts import Source, attach, put, store_files
+from modelplane.registry.integrity import manifest_of, sign_row
 from modelplane.registry.views import AliasMove, ModelInfo, ModelVersionInfo, version_view
 from modelplane.security import audit
 from modelplane.store import Store
@@ -39,7 +41,7 @@ class NewVersion:
     dataset_version_id: int | None = None
     parent_version_id: int | None = None
     code_version: str | None = None
-    files: dict[str, Path] = field(default_factory=dict)  # more files by format (a "preprocess" JSON)
+    files: Mapping[str, Source] = field(default_factory=dict)  # more files by format (a "preprocess" JSON)
 
 
 def _model_key(model_name: str) -> str:
@@ -84,7 +86,7 @@ def find_version_row(session: Session, ref: Ref) -> ModelVersion:
 
 
 def register(store: Store, new: NewVersion, *, by: str = "") -> ModelVersionInfo:
-    """Copy the files into the artifact store, then add the version row in one transaction."""
+    """Copy the files into the artifact store, then add the version row, signed, in one transaction."""
     check_name(new.model_name, "model")
     files = store_files(store, new.framework, new.weights_path, new.onnx_path, new.files)
     with store.db.session() as session:
@@ -121,10 +123,9 @@ def register(store: Store, new: NewVersion, *, by: str = "") -> ModelVersionInfo
         )
         session.add(row)
         session.flush()
-        for fmt, sha in files.items():
-            attach(session, store, row, fmt, sha)
-        session.flush()
-        session.expire(row, ["artifacts"])
+        for fmt, stored in files.items():
+            attach(session, row, fmt, stored)
+        sign_row(session, store, row)
         audit.append(
             session, by, "model.version.registered", f"{model.name}@{number}", {"run_id": new.run_id}
         )
@@ -132,12 +133,19 @@ def register(store: Store, new: NewVersion, *, by: str = "") -> ModelVersionInfo
 
 
 def add_artifact(store: Store, info: ModelVersionInfo, fmt: str, path: Path) -> ModelVersionInfo:
-    """Keep `path` as `info`'s `fmt` file (one made from its weights); where another process added one
-    first, theirs is kept: both come from the same weights."""
-    sha = store.artifacts.put_file(path)
+    """Keep `path` as `info`'s `fmt` file (one made from its weights) and sign the version's manifest
+    again, with the file in it (only where the signature still matches its rows); where another process
+    added one first, theirs is kept: both come from the same weights."""
+    stored = put(store, path)
     try:
         with store.db.session() as session:
-            attach(session, store, find_version_row(session, Ref.parse(info.ref, "model")), fmt, sha)
+            row = find_version_row(session, Ref.parse(info.ref, "model"))
+            if all(a.format != fmt for a in row.artifacts):
+                current = version_view(session, row)
+                if current.signature != info.signature or manifest_of(current) != manifest_of(info):
+                    raise IntegrityError(f"{info.ref} changed while its {fmt} file was made; load it again")
+                attach(session, row, fmt, stored)
+                sign_row(session, store, row)
     except sqlalchemy.exc.IntegrityError:
         pass  # the concurrent writer's row stands; read it back below
     found = get_version(store, info.ref)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,6 +15,7 @@ import numpy as np
 from modelplane.data.catalog import DatasetVersionInfo, load_arrays, load_table, table_values
 from modelplane.data.inputs import trained_column_names
 from modelplane.errors import Invalid
+from modelplane.registry.integrity import version_bytes
 from modelplane.registry.registry import get_version
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.store import Store
@@ -35,15 +35,15 @@ def preprocessor_of(store: Store, info: ModelVersionInfo) -> Preprocessor | None
         return None
     from modelplane.tables.prep import Preprocessor
 
-    data = json.loads(store.artifacts.verified_path(found.sha256).read_text())
+    data = json.loads(version_bytes(store, info, PREP_FORMAT))
     return Preprocessor.from_json(data)
 
 
-def inherited_files(store: Store, info: ModelVersionInfo) -> dict[str, Path]:
+def inherited_files(store: Store, info: ModelVersionInfo) -> dict[str, bytes]:
     """The files a version made from `info` (retrained, compressed) keeps as they are: its preprocessing,
-    which its weights read through."""
+    which its weights read through (verified bytes; the new version shares the stored artifact)."""
     found = info.artifacts.get(PREP_FORMAT)
-    return {PREP_FORMAT: store.artifacts.verified_path(found.sha256)} if found else {}
+    return {PREP_FORMAT: version_bytes(store, info, PREP_FORMAT)} if found else {}
 
 
 def signature_of(store: Store, info: ModelVersionInfo) -> TableSignature | None:

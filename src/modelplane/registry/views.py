@@ -49,6 +49,8 @@ class ModelVersionInfo:
     aliases: list[str]
     created_at: datetime
     created_by: str
+    signature: str | None = None  # Ed25519, of its manifest (registry/integrity.py); None: unsigned
+    signing_key_id: str | None = None
 
     @property
     def ref(self) -> str:
@@ -134,4 +136,6 @@ def version_view(session: Session, row: ModelVersion) -> ModelVersionInfo:
         aliases=sorted(a.name for a in row.model.aliases if a.version_id == row.id),
         created_at=row.created_at,
         created_by=row.created_by,
+        signature=row.signature,
+        signing_key_id=row.signing_key_id,
     )

@@ -5,16 +5,19 @@ production through the runtimes that serve them, on the same test rows."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from modelplane.evaluation.report import evaluate
 from modelplane.models.frameworks import Fitted, framework, parse_spec
+from modelplane.registry.integrity import version_bytes, version_file
 from modelplane.registry.loading import load_runtime
-from modelplane.registry.views import ModelVersionInfo
+from modelplane.registry.views import ModelVersionInfo, weights_format
 from modelplane.retrain.data import RetrainData
 from modelplane.retrain.settings import PolicySettings
+from modelplane.runtimes.adapters import ONNX_FORMAT
 from modelplane.runtimes.base import Runtime
 from modelplane.store import Store
 from modelplane.training.config import TrainConfig, parse_train_config
@@ -53,15 +56,21 @@ def fit_candidate(
     production's weights where its framework warm-starts (an attempt that died resumes from its last
     epoch in `checkpoints`), else a fit from scratch."""
     adapter = framework(production.framework)
-    return adapter.fit(
-        parse_spec(production.spec),
-        config,
-        data.arrays["train"],
-        data.arrays["validation"],
-        checkpoints=checkpoints,
-        on_epoch=on_epoch,
-        warm_start=store.artifacts.verified_path(production.weights_sha) if adapter.warm_starts else None,
-    )
+    with ExitStack() as stack:
+        warm_start = None
+        if adapter.warm_starts:  # in memory where encrypted
+            warm_start = stack.enter_context(
+                version_file(store, production, weights_format(production.framework))
+            )
+        return adapter.fit(
+            parse_spec(production.spec),
+            config,
+            data.arrays["train"],
+            data.arrays["validation"],
+            checkpoints=checkpoints,
+            on_epoch=on_epoch,
+            warm_start=warm_start,
+        )
 
 
 @dataclass(frozen=True)
@@ -76,7 +85,7 @@ def reused_graph(
 ) -> Path | GraphNotReused:
     """Production's ONNX graph holding the fine-tuned weights (retrain/graph.py), checked against the
     candidate's torch model on `rows`; or why it cannot be (then the caller exports afresh)."""
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load
 
     from modelplane.errors import IntegrityError
     from modelplane.models.onnx_checks import verify_export
@@ -86,11 +95,11 @@ def reused_graph(
 
     if production.onnx_sha is None:
         return GraphNotReused(f"{production.ref} has no ONNX graph to reuse")
-    weights = load_file(str(store.artifacts.verified_path(production.weights_sha)))
+    weights = load(version_bytes(store, production, weights_format(production.framework)))
     tuned = {k: v.detach().cpu().numpy() for k, v in fitted.model.state_dict().items()}
     path = scratch / "model.onnx"
-    source = store.artifacts.verified_path(production.onnx_sha)
-    why = graph_with_weights(source, weights, tuned, path)
+    with version_file(store, production, ONNX_FORMAT) as source:
+        why = graph_with_weights(source, weights, tuned, path)
     if why is not None:
         return GraphNotReused(why)
     native = framework(production.framework).native_runtime(fitted.model, parse_spec(production.spec))

@@ -50,8 +50,14 @@ class StoredVersion(Protocol):
 
     def has_artifact(self, fmt: str) -> bool: ...
 
+    def artifact_bytes(self, fmt: str) -> bytes:
+        """The verified bytes of the version's `fmt` artifact (decrypted in memory where it is encrypted at
+        rest): what runtimes load."""
+        ...
+
     def artifact_path(self, fmt: str) -> Path:
-        """The verified file of the version's `fmt` artifact."""
+        """The verified file of the version's `fmt` artifact, for a runtime that can read only a path;
+        refused (`Invalid`) where the artifact is encrypted at rest."""
         ...
 
     def can_export(self, fmt: str) -> bool:

@@ -91,7 +91,9 @@ class OnnxRuntimeAdapter:
 
     def load(self, version: StoredVersion, options: LoadOptions) -> OnnxRuntime:
         return OnnxRuntime(
-            version.artifact_path(ONNX_FORMAT), threads=options.threads, memory_pattern=options.memory_pattern
+            version.artifact_bytes(ONNX_FORMAT),
+            threads=options.threads,
+            memory_pattern=options.memory_pattern,
         )
 
 

@@ -21,17 +21,24 @@ class TorchScriptRuntime:
 
     platform = "pytorch_libtorch"
 
-    def __init__(self, path: str | Path, *, device: str = "cpu") -> None:
+    def __init__(self, model: str | Path | bytes, *, device: str = "cpu") -> None:
+        """`model`: the file, or its bytes (an artifact decrypted in memory)."""
+        import io
+
         import torch
 
-        path = Path(path)
-        if not path.is_file():
-            raise NotFound(f"TorchScript file {path} does not exist; export the model first")
         extra = {TORCHSCRIPT_METADATA: ""}
-        self.module = torch.jit.load(str(path), map_location=device, _extra_files=extra).eval()
+        if isinstance(model, bytes):
+            source: str | io.BytesIO = io.BytesIO(model)
+            name = "the TorchScript bytes given"
+        else:
+            if not Path(model).is_file():
+                raise NotFound(f"TorchScript file {model} does not exist; export the model first")
+            source, name = str(model), str(model)
+        self.module = torch.jit.load(source, map_location=device, _extra_files=extra).eval()
         if not extra[TORCHSCRIPT_METADATA]:
             raise Invalid(
-                f"{path} was not written by export_torchscript (no {TORCHSCRIPT_METADATA}); re-export it"
+                f"{name} was not written by export_torchscript (no {TORCHSCRIPT_METADATA}); re-export it"
             )
         meta = json.loads(extra[TORCHSCRIPT_METADATA])
         self.device = device
@@ -66,7 +73,7 @@ class TorchScriptAdapter:
         version.export(TORCHSCRIPT_FORMAT, path)
 
     def load(self, version: StoredVersion, options: LoadOptions) -> TorchScriptRuntime:
-        return TorchScriptRuntime(version.artifact_path(TORCHSCRIPT_FORMAT))
+        return TorchScriptRuntime(version.artifact_bytes(TORCHSCRIPT_FORMAT))
 
 
 ADAPTER = TorchScriptAdapter()

@@ -124,6 +124,11 @@ class ArtifactStore:
         self._check(sha, hashlib.sha256(data).hexdigest(), path)
         return data
 
+    def read_raw(self, sha: str) -> bytes:
+        """The blob's bytes unhashed: for a sealed blob, which AES-GCM authenticates as it decrypts (and
+        whose plaintext is then checked against its own sha256)."""
+        return self._existing(sha).read_bytes()
+
     def copy_to(self, sha: str, dest: Path) -> Path:
         shutil.copyfile(self.verified_path(sha), dest)
         return dest

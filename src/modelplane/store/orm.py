@@ -34,12 +34,17 @@ class Base(DeclarativeBase):
 
 
 class Artifact(Base):
-    """A content-addressed blob on disk; the row says it was written completely."""
+    """A content-addressed blob on disk; the row says it was written completely. `sha256` (and `size`) are
+    of the plaintext, its identity. An encrypted one (security/envelope.py) lives as the sealed blob named
+    `blob` (the sha256 of the sealed bytes), its data key wrapped by the master key `key_id`."""
 
     __tablename__ = "artifacts"
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    key_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    wrapped_key: Mapped[str | None] = mapped_column(Text)
+    blob: Mapped[str | None] = mapped_column(String(64))
 
 
 class Dataset(Base):
@@ -153,6 +158,10 @@ class ModelVersion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200), default="")
     deleted_at: Mapped[datetime | None] = mapped_column()
+    # Ed25519 signature of the version's manifest (security/signing.py) and the id of the key that made it;
+    # NULL for a version registered before manifests were signed (`modelplane keys sign-unsigned`).
+    signature: Mapped[str | None] = mapped_column(Text)
+    signing_key_id: Mapped[str | None] = mapped_column(String(32))
     model: Mapped[RegisteredModel] = relationship(back_populates="versions")
     artifacts: Mapped[list[ModelVersionArtifact]] = relationship(order_by="ModelVersionArtifact.format")
 

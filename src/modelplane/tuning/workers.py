@@ -25,6 +25,7 @@ from typing import Any
 
 import optuna
 
+from modelplane.config import Settings
 from modelplane.cores import usable_cores
 from modelplane.errors import Invalid, ModelplaneError
 from modelplane.store import Store
@@ -97,7 +98,12 @@ def run_trials(
 
 
 def _work(
-    urls: tuple[str, str, str], plan: StudyPlan, budget: Budget, worker: int, threads: int, errors: Any
+    urls: tuple[str, str, str, dict[str, str | None]],
+    plan: StudyPlan,
+    budget: Budget,
+    worker: int,
+    threads: int,
+    errors: Any,
 ) -> None:
     """Worker process entry. Ctrl-C reaches the parent, which sets budget.stop; the running trial then ends
     at its next epoch and is queued again."""
@@ -107,8 +113,10 @@ def _work(
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
-    database_url, artifact_root, runs_dir = urls
-    store = Store(database_url, Path(artifact_root), Path(runs_dir))
+    database_url, artifact_root, runs_dir, settings = urls
+    store = Store(
+        database_url, Path(artifact_root), Path(runs_dir), settings=Settings.model_validate(settings)
+    )
     try:
         with threadpool_limits(limits=threads), quiet_optuna():
             run_trials(store, plan, budget, worker=worker)
@@ -144,7 +152,7 @@ def run_parallel(
     budget = Budget.create(ctx, *budget_args)
     errors = ctx.SimpleQueue()
     threads = max(1, usable_cores() // workers)
-    urls = (storage_url(store), str(store.artifacts.root), str(store.runs_dir))
+    urls = (storage_url(store), str(store.artifacts.root), str(store.runs_dir), store.settings_handover())
     processes = [
         ctx.Process(target=_work, args=(urls, plan, budget, i, threads, errors), name=f"tune-worker-{i}")
         for i in range(workers)
