@@ -44,7 +44,7 @@ class Block:
         return found.group(1) if found else None
 
     def commands(self) -> list[Command]:
-        """The shell commands of the block: `\\` continuations joined, blank and comment-only lines left out."""
+        """The block's shell commands: continued lines (`\\`) together, blank and comment lines left out."""
         commands: list[Command] = []
         pending: list[str] = []
         start = 0
@@ -53,14 +53,13 @@ class Block:
                 if not raw.strip() or raw.lstrip().startswith("#"):
                     continue
                 start = self.line + offset
-            if raw.rstrip().endswith("\\"):
-                pending.append(raw)  # bash joins it, as it would in the reader's terminal
-                continue
             pending.append(raw)
+            if raw.rstrip().endswith("\\"):
+                continue  # bash joins the next line to it, as in the reader's terminal
             commands.append(Command(start, "\n".join(pending)))
             pending = []
         if pending:
-            raise ValueError(f"README.md:{start}: a command ends in a line continuation")
+            raise ValueError(f"line {start}: a command ends in a line continuation")
         return commands
 
 
@@ -76,21 +75,21 @@ def read_blocks(path: Path) -> list[Block]:
         found = MARKER.match(line.strip())
         if found:
             if found.group(1) not in MARKERS:
-                raise ValueError(f"README.md:{index + 1}: unknown readme-test marker {found.group(1)!r}")
+                raise ValueError(f"{path.name}:{index + 1}: unknown readme-test marker {found.group(1)!r}")
             marker = (index + 1, found.group(1))
         elif (fence := FENCE.match(line)) is not None:
             end = index + 1
             while end < len(lines) and not lines[end].startswith("```"):
                 end += 1
             if end == len(lines):
-                raise ValueError(f"README.md:{index + 1}: the block is never closed")
+                raise ValueError(f"{path.name}:{index + 1}: the block is never closed")
             lang = fence.group(1).lower()
             blocks.append(Block(lang, index + 2, tuple(lines[index + 1 : end]), marker and marker[1]))
             marker = None
             index = end
         elif line.strip() and marker is not None:
-            raise ValueError(f"README.md:{marker[0]}: a readme-test marker must come right before a block")
+            raise ValueError(f"{path.name}:{marker[0]}: a readme-test marker must come right before a block")
         index += 1
     if marker is not None:
-        raise ValueError(f"README.md:{marker[0]}: a readme-test marker with no block after it")
+        raise ValueError(f"{path.name}:{marker[0]}: a readme-test marker with no block after it")
     return blocks

@@ -1,5 +1,5 @@
-"""A newcomer's terminal for the README test: bash commands whose exported variables and working directory carry
-over from one to the next, and the `modelplane up` the README's server section stands for."""
+"""A newcomer's terminal for the README test: bash commands whose exported variables and working directory
+carry over from one to the next, and the `modelplane up` the README's server section stands for."""
 
 from __future__ import annotations
 

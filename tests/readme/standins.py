@@ -55,7 +55,7 @@ def write_standins(work: Path) -> None:
 
 
 def write_venv(work: Path) -> None:
-    """`.venv/bin/activate` as `make run` leaves it, for `source .venv/bin/activate`: the installed CLI on PATH."""
+    """`.venv/bin/activate` as `make run` leaves it (the installed CLI first on PATH), for `source`."""
     activate = work / ".venv" / "bin" / "activate"
     activate.parent.mkdir(parents=True)
     activate.write_text(f'export PATH="{Path(sys.executable).parent}:$PATH"\n')

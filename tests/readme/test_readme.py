@@ -33,7 +33,8 @@ def _tail(text: str, lines: int = 25) -> str:
 def _failure(line: int, command: str, result: subprocess.CompletedProcess[str], server: Server | None) -> str:
     message = (
         f"README.md:{line}: `{command.strip()}` exited {result.returncode}\n"
-        f"--- stderr (last lines)\n{_tail(result.stderr)}\n--- stdout (last lines)\n{_tail(result.stdout, 10)}"
+        f"--- stderr (last lines)\n{_tail(result.stderr)}\n"
+        f"--- stdout (last lines)\n{_tail(result.stdout, 10)}"
     )
     if server is not None:
         message += f"\n--- modelplane up (last lines)\n{server.log_tail()}"

@@ -38,8 +38,8 @@ def _ensemble_name(ref: str | None, name: str | None, ensemble: str) -> str:
     """An ensemble's deployment name: the argument (`deploy digits-ens --ensemble ...`) or --name, once."""
     if ref and "@" in ref:
         fail(
-            f"with --ensemble the argument names the deployment, and {ref!r} is a model ref; list every member "
-            f"in --ensemble: modelplane deploy NAME --ensemble {ensemble}"
+            f"with --ensemble the argument names the deployment, and {ref!r} is a model ref; list every "
+            f"member in --ensemble: modelplane deploy NAME --ensemble {ensemble}"
         )
     if ref and name and ref != name:
         fail(f"the ensemble is named twice ({ref!r} and --name {name!r}); give its name once")
@@ -65,11 +65,12 @@ def deploy(
     ref: Annotated[
         str | None,
         typer.Argument(
-            help="NAME@VERSION or NAME@ALIAS to serve; with --ensemble, the deployment's name", show_default=False
+            help="NAME@VERSION or NAME@ALIAS to serve; with --ensemble, the deployment's name",
+            show_default=False,
         ),
     ] = None,
     name: Annotated[
-        str | None, typer.Option(help="Deployment name (default: the model name; an ensemble's NAME argument)")
+        str | None, typer.Option(help="Deployment name (default: the model name; an ensemble's argument)")
     ] = None,
     canary: Annotated[
         str | None, typer.Option(help="REF:PERCENT of traffic to a candidate, e.g. m@5:10")
@@ -115,11 +116,11 @@ def deploy(
         name = _ensemble_name(ref, name, ensemble)
         spec["ensemble"] = _ensemble(ensemble, combine, weights)
     elif combine is not None or weights is not None:
-        fail("--combine and --weights are rules of an ensemble: modelplane deploy NAME --ensemble A@1,B@2 ...")
+        fail("--combine and --weights are rules of an ensemble: modelplane deploy NAME --ensemble A@1,B@2")
     elif ref:
         spec["model"] = ref
     else:
-        fail("say what to deploy: modelplane deploy NAME@VERSION (or modelplane deploy NAME --ensemble A@1,B@2)")
+        fail("say what to deploy: modelplane deploy NAME@VERSION (or deploy NAME --ensemble A@1,B@2)")
     if canary:
         spec["canary"] = _canary(canary)
     if shadow:
