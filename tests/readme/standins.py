@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from sklearn.datasets import load_digits
 
 PLANS = ("basic", "pro", "team")
 REGIONS = ("north", "south", "east", "west")
@@ -45,11 +46,11 @@ def write_standins(work: Path) -> None:
     _csv(work / "more_rows.csv", _customers(60, seed=1), churn)
     _csv(work / "april.csv", _customers(60, seed=2), churn)
     _csv(work / "rows.csv", _customers(5, seed=3), churn[:-1])
-    _csv(work / "customers.csv", _customers(240, seed=4), list(_customers(1, seed=0)))
-    from sklearn.datasets import load_digits
-
-    pixels = load_digits().data[:300]
-    columns = {f"pixel{i}": pa.array(pixels[:, i]) for i in range(pixels.shape[1])}
+    customers = _customers(240, seed=4)
+    _csv(work / "customers.csv", customers, list(customers))
+    digits = load_digits()
+    pixels = digits.data[:300]
+    columns = {name: pa.array(pixels[:, i]) for i, name in enumerate(digits.feature_names)}
     table = pa.table({"row_id": pa.array(np.arange(len(pixels))), **columns})
     pq.write_table(table, work / "rows.parquet", row_group_size=100)
 
