@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+README = Path(__file__).resolve().parents[2] / "README.md"
 MARKERS = {"skip", "server"}
 SHELL = {"bash", "sh", "shell", "console"}
 MARKER = re.compile(r"^<!--\s*readme-test:\s*(\S+)\s*-->\s*$")

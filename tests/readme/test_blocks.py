@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.readme.blocks import read_blocks
-from tests.readme.test_readme import README
+from tests.readme.blocks import README, read_blocks
 
 DOC = """<!--
 A comment that mentions ```bash and `readme-test: skip` in passing is no marker.
