@@ -9,6 +9,7 @@ import typer
 
 from modelplane.cli.context import platform
 from modelplane.cli.output import console, fail, key_values, notices, print_json, server_logging, table
+from modelplane.errors import Invalid
 from modelplane.runtimes.adapters import default_runtime
 
 # What a deployment that names no runtime runs each version on.
@@ -33,11 +34,44 @@ def _canary(text: str) -> dict[str, Any]:
     return {"model": ref, "percent": value}
 
 
+def _ensemble_name(ref: str | None, name: str | None, ensemble: str) -> str:
+    """An ensemble's deployment name: the argument (`deploy digits-ens --ensemble ...`) or --name, once."""
+    if ref and "@" in ref:
+        fail(
+            f"with --ensemble the argument names the deployment, and {ref!r} is a model ref; list every "
+            f"member in --ensemble: modelplane deploy NAME --ensemble {ensemble}"
+        )
+    if ref and name and ref != name:
+        fail(f"the ensemble is named twice ({ref!r} and --name {name!r}); give its name once")
+    chosen = ref or name
+    if not chosen:
+        raise Invalid(f"an ensemble needs a deployment name: modelplane deploy NAME --ensemble {ensemble}")
+    return chosen
+
+
+def _ensemble(members: str, combine: str | None, weights: str | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"members": [m.strip() for m in members.split(",") if m.strip()]}
+    if combine is not None:
+        spec["combine"] = combine
+    if weights is not None:
+        try:
+            spec["weights"] = [float(w) for w in weights.split(",")]
+        except ValueError:
+            fail(f"--weights {weights!r} is not comma-separated numbers (e.g. 0.7,0.3)")
+    return spec
+
+
 def deploy(
     ref: Annotated[
-        str | None, typer.Argument(help="NAME@VERSION or NAME@ALIAS (omit with --ensemble)")
+        str | None,
+        typer.Argument(
+            help="NAME@VERSION or NAME@ALIAS to serve; with --ensemble, the deployment's name",
+            show_default=False,
+        ),
     ] = None,
-    name: Annotated[str | None, typer.Option(help="Deployment name (default: the model name)")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Deployment name (default: the model name; an ensemble's argument)")
+    ] = None,
     canary: Annotated[
         str | None, typer.Option(help="REF:PERCENT of traffic to a candidate, e.g. m@5:10")
     ] = None,
@@ -45,7 +79,9 @@ def deploy(
         str | None, typer.Option(help="REF that gets a copy of every request (answers unused)")
     ] = None,
     ensemble: Annotated[str | None, typer.Option(help="Comma-separated member refs, e.g. a@3,b@2")] = None,
-    combine: Annotated[str, typer.Option(help="Ensemble rule: mean, vote or weighted")] = "mean",
+    combine: Annotated[
+        str | None, typer.Option(help="Ensemble rule: mean (the default), vote or weighted")
+    ] = None,
     weights: Annotated[
         str | None, typer.Option(help="Ensemble weights for combine=weighted, e.g. 0.7,0.3")
     ] = None,
@@ -77,15 +113,14 @@ def deploy(
     if runtime:
         spec["runtime"] = runtime
     if ensemble:
-        if ref:
-            fail("give either REF or --ensemble, not both")
-        members = [m.strip() for m in ensemble.split(",") if m.strip()]
-        parsed_weights = [float(w) for w in weights.split(",")] if weights else None
-        spec["ensemble"] = {"members": members, "combine": combine, "weights": parsed_weights}
+        name = _ensemble_name(ref, name, ensemble)
+        spec["ensemble"] = _ensemble(ensemble, combine, weights)
+    elif combine is not None or weights is not None:
+        fail("--combine and --weights are rules of an ensemble: modelplane deploy NAME --ensemble A@1,B@2")
     elif ref:
         spec["model"] = ref
     else:
-        fail("say what to deploy: modelplane deploy NAME@VERSION (or --ensemble A@1,B@2 --name NAME)")
+        fail("say what to deploy: modelplane deploy NAME@VERSION (or deploy NAME --ensemble A@1,B@2)")
     if canary:
         spec["canary"] = _canary(canary)
     if shadow:

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     from modelplane.tuning.views import StudyInfo
 
 
+# How long `deploy` waits for the server to load a new deployment before saying it did not.
+DEPLOY_WAIT_S = 60.0
+
+
 class Client:
     """`Client()` reads MODELPLANE_URL and MODELPLANE_API_KEY; `verify` is a CA bundle path for TLS."""
 
@@ -141,7 +145,27 @@ class Client:
         from modelplane.serving.deployments import DeploymentInfo
 
         found = self._http.json("POST", "/api/v1/deployments", json={"spec": dict(spec), "name": name})
-        return parse(DeploymentInfo, found)
+        info = parse(DeploymentInfo, found)
+        self._await_served(info.name)
+        return info
+
+    def _await_served(self, name: str) -> None:
+        """Wait until the server serves a new deployment (it loads it within its poll interval), so that a
+        predict right after `deploy` finds it; a changed one is served by its old version until it swaps."""
+        deadline = time.monotonic() + DEPLOY_WAIT_S
+        pause = 0.02
+        while True:
+            try:
+                self._http.call("GET", f"/v2/models/{quoted(name)}/ready")
+                return
+            except (errors.NotFound, errors.Unavailable):  # not loaded yet, or loading
+                if time.monotonic() > deadline:
+                    raise errors.Unavailable(
+                        f"deployment {name!r} is saved, but the server did not serve it within "
+                        f"{DEPLOY_WAIT_S:g} s; its log says why"
+                    ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
 
     def predict(
         self,
