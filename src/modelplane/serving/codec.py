@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from modelplane.errors import Invalid
+from modelplane.serving.json_numbers import NumberText
 from modelplane.serving.types import DATATYPES
 
 Nonfinite = Literal["reject", "allow", "missing"]
@@ -117,7 +118,12 @@ def decode_json(
 ) -> np.ndarray:
     """A tensor from JSON `data` (already parsed), checked against `datatype` and `shape`."""
     if datatype == "BYTES":
-        return _decode_json_bytes(name, shape, data, nulls=nonfinite == "missing")
+        return _decode_json_bytes(name, shape, _as_list(data), nulls=nonfinite == "missing")
+    if isinstance(data, NumberText):
+        fast = _decode_number_text(name, datatype, shape, data, nonfinite)
+        if fast is not None:
+            return fast
+        data = data.to_list()  # not a clean array of numbers: the checks below say what is wrong
     if not isinstance(data, list):
         data = [data]
     try:
@@ -145,6 +151,35 @@ def decode_json(
 
 
 _FLOATING = frozenset(["FP16", "FP32", "FP64", "BF16"])
+
+
+def _as_list(data: Any) -> Any:
+    return data.to_list() if isinstance(data, NumberText) else data
+
+
+def _decode_number_text(
+    name: str, datatype: str, shape: tuple[int, ...], data: NumberText, nonfinite: Nonfinite
+) -> np.ndarray | None:
+    """A large numeric array parsed straight into numpy; None when it needs the element-wise checks."""
+    if datatype not in _FLOATING and datatype not in _INTEGER_LIMITS:
+        return None
+    target = DATATYPES["FP32" if datatype == "BF16" else datatype]
+    parse_as: np.dtype
+    if datatype in _INTEGER_LIMITS:
+        parse_as = np.dtype(np.int64)  # then checked against the datatype's range
+    else:
+        parse_as = target if target.itemsize >= 4 else np.dtype(np.float32)
+    parsed = data.array(parse_as)
+    if parsed is None:
+        return None
+    if parsed.size != element_count(shape):
+        raise _count_mismatch(name, shape, parsed.size)
+    if datatype in _INTEGER_LIMITS and parsed.size:
+        _check_range(name, datatype, parsed.min(), parsed.max())
+    with np.errstate(over="ignore"):
+        array = parsed.astype(target, copy=False).reshape(shape)
+    check_finite(name, array, nonfinite)
+    return array
 
 
 def _element_types(data: Any) -> set[type]:

@@ -24,9 +24,7 @@ def body_limit(inputs: tuple[TensorMeta, ...], named_columns: bool, max_rows: in
     if named_columns:
         per_row = sum(len(t.name) + _JSON_BYTES_PER_CELL for t in inputs)
     else:
-        per_row = sum(
-            _JSON_BYTES_PER_ELEMENT * math.prod(max(1, d) for d in t.shape[1:]) for t in inputs
-        )
+        per_row = sum(_JSON_BYTES_PER_ELEMENT * math.prod(max(1, d) for d in t.shape[1:]) for t in inputs)
     return _ENVELOPE_BYTES + max_rows * per_row
 
 

@@ -159,8 +159,7 @@ class ModelManager:
             parameters=_meta_parameters(sample),
             takes_missing=sample.table is not None and all(v.takes_rows for v in every),
             max_rows=limits.max_request_rows,
-            max_body_bytes=limits.max_body_bytes
-            or body_limit(sample.inputs, named, limits.max_request_rows),
+            max_body_bytes=limits.max_body_bytes or body_limit(sample.inputs, named, limits.max_request_rows),
         )
         ensemble = spec.ensemble
         return Route(
