@@ -149,16 +149,10 @@ class DynamicBatcher:
         Raises Unavailable (queue full or shutting down), DeadlineExceeded (no answer within the
         timeout), or ModelplaneError (the runtime failed on this request's batch).
         """
-        if self._draining:
-            raise Unavailable(f"{self._name} is shutting down; retry", retry_after=0.1)
+        self.check_room()
         loop = self._bind()
         if x.ndim < 1 or len(x) < 1:
             raise Invalid(f"a request needs at least one row, got an array of shape {x.shape}")
-        if self._waiting >= self._max_queue:
-            raise Unavailable(
-                f"{self._name} has {self._waiting} requests queued (max_queue_size); retry later",
-                retry_after=self._retry_after(),
-            )
         now = loop.time()
         pending = _Pending(x, loop.create_future(), now, chunked=len(x) > self._max_rows)
         timeout = self._timeout if timeout_s is None else timeout_s
@@ -177,6 +171,16 @@ class DynamicBatcher:
         except asyncio.CancelledError:
             self._abandon(pending)
             raise
+
+    def check_room(self) -> None:
+        """Unavailable (with retry_after) when a request submitted now would be refused."""
+        if self._draining:
+            raise Unavailable(f"{self._name} is shutting down; retry", retry_after=0.1)
+        if self._waiting >= self._max_queue:
+            raise Unavailable(
+                f"{self._name} has {self._waiting} requests queued (max_queue_size); retry later",
+                retry_after=self._retry_after(),
+            )
 
     async def drain(self) -> None:
         """Refuse new requests (Unavailable) and return once everything queued or running is answered."""

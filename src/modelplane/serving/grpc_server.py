@@ -149,6 +149,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         try:
             caller = self._enter(context, model)
             meta = self.service.model_metadata(model, version)
+            self.service.check_room(model, version)
             infer_request = decode_request(request, policy(self.nonfinite, meta.takes_missing))
             samples = _samples(infer_request)
             check_rows(meta, samples)

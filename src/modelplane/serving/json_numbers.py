@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import re
 import secrets
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ import pyarrow.csv as pa_csv
 from modelplane.errors import Invalid
 
 LARGE_BODY = 256 * 1024  # smaller bodies parse faster with orjson alone
-PIECE_ROWS = 4096  # rows of an answer written by one orjson call (a few ms of GIL)
+PIECE_ROWS = 1024  # rows of an answer written by one orjson call (a few ms of GIL)
 _SMALLEST_ARRAY = 16 * 1024  # shorter arrays stay in the orjson parse
 _PIECE = 1 << 20
 _ARRAY_KEY = re.compile(rb'"(?:data|instances|inputs)"\s*:\s*\[')
@@ -157,64 +158,115 @@ def _swap_in(payload: Any, spans: dict[str, NumberText]) -> bool:
     return placed == len(spans)
 
 
-def _translated(text: memoryview, table: bytes, delete: bytes) -> tuple[bytes, int, int]:
-    """`text` translated piece by piece (the GIL is let go between pieces), with its "[" and "]" counts."""
-    out = io.BytesIO()
-    opened = closed = 0
+def _counts(text: memoryview, *marks: bytes) -> list[int]:
+    """How often each mark occurs in `text`, counted a piece at a time."""
+    counts = [0] * len(marks)
     for offset in range(0, len(text), _PIECE):
         piece = bytes(text[offset : offset + _PIECE])
-        opened += piece.count(b"[")
-        closed += piece.count(b"]")
-        out.write(piece.translate(table, delete))
-    return out.getvalue(), opened, closed
+        for i, mark in enumerate(marks):
+            counts[i] += piece.count(mark)
+    return counts
 
 
-def _read(text: bytes, columns: list[str], arrow_type: pa.DataType) -> pa.Table:
-    """Parsed by Arrow without the GIL, in the system allocator (whose freed memory `memory.trim` returns)."""
-    return pa_csv.read_csv(
-        pa.py_buffer(text),
-        read_options=pa_csv.ReadOptions(column_names=columns, block_size=_PIECE),
-        parse_options=pa_csv.ParseOptions(ignore_empty_lines=False),
-        convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(columns, arrow_type)),
-        memory_pool=pa.system_memory_pool(),
+class _TranslatedText(io.RawIOBase):
+    """`text` translated to CSV as Arrow reads it, a piece at a time: no translated copy of the whole body
+    is ever held, and each piece holds the GIL for about a millisecond. `drop_last` drops the last
+    translated byte (the outer "]" of rows); `tail` keeps the last two bytes before that."""
+
+    def __init__(self, text: memoryview, table: bytes, delete: bytes, *, drop_last: bool) -> None:
+        super().__init__()
+        self._text = text
+        self._table = table
+        self._delete = delete
+        self._drop_last = drop_last
+        self._offset = 0
+        self._left = memoryview(b"")
+        self.tail = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._left and self._offset < len(self._text):
+            piece = bytes(self._text[self._offset : self._offset + _PIECE]).translate(
+                self._table, self._delete
+            )
+            self._offset += _PIECE
+            if self._offset >= len(self._text):
+                self.tail = piece[-2:]
+                if self._drop_last:
+                    piece = piece[:-1]
+            self._left = memoryview(piece)
+        count = min(len(buffer), len(self._left))
+        buffer[:count] = self._left[:count]
+        self._left = self._left[count:]
+        return count
+
+    def first_line(self) -> bytes | None:
+        """The first translated line, if it ends within the first piece."""
+        piece = bytes(self._text[:_PIECE]).translate(self._table, self._delete)
+        end = piece.find(b"\n")
+        return piece[:end] if end >= 0 else None
+
+
+def _batches(
+    source: _TranslatedText, columns: list[str], arrow_type: pa.DataType
+) -> Iterator[pa.RecordBatch]:
+    """Arrow parses what `source` yields (in its own threads, without the GIL) a block at a time, into the
+    system allocator (whose freed memory `memory.MemoryReturn` gives back)."""
+    return iter(
+        pa_csv.open_csv(
+            source,
+            read_options=pa_csv.ReadOptions(column_names=columns, block_size=_PIECE),
+            parse_options=pa_csv.ParseOptions(ignore_empty_lines=False),
+            convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(columns, arrow_type)),
+            memory_pool=pa.system_memory_pool(),
+        )
     )
 
 
 def _rows(text: memoryview, arrow_type: pa.DataType) -> np.ndarray | None:
-    translated, opened, closed = _translated(text, _ROWS, _WHITESPACE)
-    if not translated.endswith(b"\n\n"):
+    opened, closed = _counts(text, b"[", b"]")
+    rows = opened - 1
+    source = _TranslatedText(text, _ROWS, _WHITESPACE, drop_last=True)
+    first_line = source.first_line()
+    if first_line is None or not first_line.startswith(b",,") or closed != opened or rows < 1:
         return None
-    translated = translated[:-1]  # the outer "]": what remains ends each row with one newline
-    first_line = translated[: translated.index(b"\n")]
     width = first_line.count(b",") - 1
-    if not first_line.startswith(b",,") or width < 1:
+    if width < 1:
         return None
-    table = _read(translated, ["open", "row", *(f"c{i}" for i in range(width))], arrow_type)
-    del translated
-    brackets, numbers = table.columns[:2], table.columns[2:]
-    if opened != table.num_rows + 1 or closed != opened:
-        return None
-    if any(c.null_count != table.num_rows for c in brackets) or any(c.null_count for c in numbers):
-        return None
-    # Column-major: each column is one contiguous copy. Row slices of it (a batch) are copied to row-major
-    # by the runtime, a batch at a time.
-    out = np.empty((width, table.num_rows), dtype=_numpy_type(arrow_type)).T
-    for j, column in enumerate(numbers):
-        row = 0
-        for chunk in column.chunks:
-            out[row : row + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
-            row += len(chunk)
-    return out
+    # Column-major: each column of a parsed block is one contiguous copy. Row slices of it (a batch)
+    # are made row-major by the runtime, a batch at a time.
+    out = np.empty((width, rows), dtype=_numpy_type(arrow_type)).T
+    done = 0
+    for batch in _batches(source, ["open", "row", *(f"c{i}" for i in range(width))], arrow_type):
+        count = batch.num_rows
+        brackets, numbers = batch.columns[:2], batch.columns[2:]
+        if done + count > rows or any(c.null_count != count for c in brackets):
+            return None
+        if any(c.null_count for c in numbers):
+            return None
+        for j, column in enumerate(numbers):
+            out[done : done + count, j] = column.to_numpy(zero_copy_only=False)
+        done += count
+    return out if done == rows and source.tail == b"\n\n" else None
 
 
 def _flat(text: memoryview, arrow_type: pa.DataType) -> np.ndarray | None:
-    translated, opened, closed = _translated(text, _FLAT, _WHITESPACE + b"[]")
+    opened, closed, commas = _counts(text, b"[", b"]", b",")
     if opened != 1 or closed != 1:
         return None
-    column = _read(translated, ["value"], arrow_type).column(0)
-    if column.null_count:
-        return None
-    return np.asarray(column.to_numpy(), dtype=_numpy_type(arrow_type))
+    out = np.empty(commas + 1, dtype=_numpy_type(arrow_type))
+    done = 0
+    for batch in _batches(
+        _TranslatedText(text, _FLAT, _WHITESPACE + b"[]", drop_last=False), ["value"], arrow_type
+    ):
+        column = batch.column(0)
+        if column.null_count or done + len(column) > len(out):
+            return None
+        out[done : done + len(column)] = column.to_numpy(zero_copy_only=False)
+        done += len(column)
+    return out if done == len(out) else None
 
 
 def _numpy_type(arrow_type: pa.DataType) -> np.dtype:

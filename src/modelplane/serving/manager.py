@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from modelplane import __version__
 from modelplane.errors import Invalid, ModelplaneError, NotFound
 from modelplane.serving.deployments import DeploymentInfo, Resolved, list_deployments, resolve
+from modelplane.serving.json_numbers import PIECE_ROWS
 from modelplane.serving.limits import body_limit, check_rows
 from modelplane.serving.loaded import LoadedVersion
 from modelplane.serving.routing import Route
@@ -215,6 +216,9 @@ class ModelManager:
         self._check_version(route, version)
         return route.meta
 
+    def check_room(self, model: str, version: str | None) -> None:
+        self._get(model).check_room()
+
     def deployments(self) -> dict[str, Route]:
         return dict(self._routes)
 
@@ -266,7 +270,11 @@ class ModelManager:
     async def infer(self, request: InferRequest) -> InferResult:
         route = self._get(request.model)
         self._check_version(route, request.version)
-        x, ignored = self._features(route, request)
+        first = next(iter(request.inputs.values()), None)
+        if first is not None and first.ndim and len(first) > PIECE_ROWS:  # checks of many rows: off the loop
+            x, ignored = await asyncio.to_thread(self._features, route, request)
+        else:
+            x, ignored = self._features(route, request)
         check_rows(route.meta, len(x))
         known = [t.name for t in route.meta.outputs]
         names = request.outputs or known

@@ -182,6 +182,7 @@ class RestApp:
             if gate is not None:
                 caller = gate.enter(_credentials(scope), model)
             meta = self.service.model_metadata(model, version)
+            self.service.check_room(model, version)
             limit = self.max_body_bytes
             if meta.max_body_bytes is not None:
                 limit = min(limit, meta.max_body_bytes)

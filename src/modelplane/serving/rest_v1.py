@@ -131,23 +131,20 @@ def encode_predict(result: InferResult) -> bytes:
     for a few milliseconds only, where the whole would hold it for half a second)."""
     outputs = result.outputs
     rows = len(next(iter(outputs.values())))
-    if rows <= PIECE_ROWS:
-        predictions = orjson.dumps(_predictions(outputs), option=orjson.OPT_SERIALIZE_NUMPY, default=_text)
-    else:
-        pieces = [
-            orjson.dumps(
-                _predictions({name: array[start : start + PIECE_ROWS] for name, array in outputs.items()}),
-                option=orjson.OPT_SERIALIZE_NUMPY,
-                default=_text,
-            )[1:-1]
-            for start in range(0, rows, PIECE_ROWS)
-        ]
-        predictions = b"[" + b",".join(pieces) + b"]"
-    answer = b'{"predictions":' + predictions
+    parts = [b'{"predictions":[']
+    for start in range(0, rows, PIECE_ROWS):
+        piece = {name: array[start : start + PIECE_ROWS] for name, array in outputs.items()}
+        if start:
+            parts.append(b",")
+        parts.append(
+            orjson.dumps(_predictions(piece), option=orjson.OPT_SERIALIZE_NUMPY, default=_text)[1:-1]
+        )
+    parts.append(b"]")
     ignored = result.parameters.get("ignored_columns")
     if ignored:
-        answer += b',"ignored_columns":' + orjson.dumps(ignored)
-    return answer + b"}"
+        parts.append(b',"ignored_columns":' + orjson.dumps(ignored))
+    parts.append(b"}")
+    return b"".join(parts)
 
 
 def _predictions(outputs: Mapping[str, np.ndarray]) -> Any:

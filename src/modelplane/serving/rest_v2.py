@@ -194,13 +194,20 @@ def _dumps(response: dict[str, Any]) -> bytes:
             long[orjson.dumps(placeholder)] = data
             entry["data"] = placeholder
     out = orjson.dumps(response, option=_NUMPY)
-    for marker, data in long.items():
-        pieces = [
-            orjson.dumps(data[start : start + _PIECE_ELEMENTS], option=_NUMPY)[1:-1]
-            for start in range(0, len(data), _PIECE_ELEMENTS)
-        ]
-        out = out.replace(marker, b"[" + b",".join(pieces) + b"]", 1)
-    return out
+    if not long:
+        return out
+    parts: list[bytes] = []
+    for marker, data in long.items():  # markers appear in the order the outputs were written
+        before, out = out.split(marker, 1)
+        parts += [before, b"["]
+        for start in range(0, len(data), _PIECE_ELEMENTS):
+            parts += [
+                b"," if start else b"",
+                orjson.dumps(data[start : start + _PIECE_ELEMENTS], option=_NUMPY)[1:-1],
+            ]
+        parts.append(b"]")
+    parts.append(out)
+    return b"".join(parts)
 
 
 _PIECE_ELEMENTS = PIECE_ROWS * 16

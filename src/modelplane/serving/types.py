@@ -115,6 +115,11 @@ class InferenceService(Protocol):
 
     def model_metadata(self, model: str, version: str | None) -> ModelMeta: ...
 
+    def check_room(self, model: str, version: str | None) -> None:
+        """Raises Unavailable (with retry_after) when the deployment could not queue another request. The
+        front ends ask before reading and decoding a body, so a refusal under overload costs almost
+        nothing and the accepted requests keep the runtime busy."""
+
     async def infer(self, request: InferRequest) -> InferResult: ...
 
 
