@@ -324,6 +324,26 @@ def test_a_full_queue_refuses_at_once_with_retry_after() -> None:
     run(main())
 
 
+def test_check_room_refuses_before_a_request_is_made() -> None:
+    fake = Fake(gated=True)
+    b = batcher(fake, max_queue_size=1)
+
+    async def main() -> None:
+        running = asyncio.create_task(b.submit(rows(1)))
+        await fake.running()
+        b.check_room()  # the running request is not queued
+        queued = asyncio.create_task(b.submit(rows(1)))
+        await asyncio.sleep(0)
+        with pytest.raises(Unavailable, match="queued") as refused:
+            b.check_room()
+        assert refused.value.retry_after > 0
+        fake.gate.set()
+        await asyncio.gather(running, queued)
+        await b.close()
+
+    run(main())
+
+
 def test_timeout_and_cancellation_drop_rows_not_yet_started() -> None:
     fake = Fake(gated=True)
     b = batcher(fake)
