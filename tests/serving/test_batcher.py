@@ -324,6 +324,25 @@ def test_a_full_queue_refuses_at_once_with_retry_after() -> None:
     run(main())
 
 
+def test_full_batches_keep_the_runtime_busy_while_the_event_loop_is_not() -> None:
+    fake = Fake()
+    b = batcher(fake, max_batch_size=2)
+    inputs = [rows(2, start=i) for i in range(6)]
+
+    async def main() -> None:
+        tasks = [asyncio.create_task(b.submit(x)) for x in inputs]
+        await asyncio.sleep(0)  # all six queued; the first batch went to the runtime
+        deadline = time.monotonic() + 5
+        while len(fake.batches) < len(inputs) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the loop is blocked (as when it is busy refusing an overload)
+        assert len(fake.batches) == len(inputs), "batches waited for the event loop"
+        for x, got in zip(inputs, await asyncio.gather(*tasks), strict=True):
+            assert got["double"].tobytes() == (x * 2).tobytes()
+        await b.close()
+
+    run(main())
+
+
 def test_check_room_refuses_before_a_request_is_made() -> None:
     fake = Fake(gated=True)
     b = batcher(fake, max_queue_size=1)
