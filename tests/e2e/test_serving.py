@@ -248,7 +248,7 @@ def test_a_full_queue_answers_503_with_retry_after(
     args = ["deploy", "iris-mlp@2", "--name", "tiny", "--max-batch-size", "1", "--max-queue-size", "1"]
     assert run_cli(capsys, *args).code == 0
     wait_until(lambda: httpx.get(f"{server.url}/v2/models/tiny/ready").status_code == 200)
-    rows = np.tile(ROWS, (4000, 1))
+    rows = np.tile(ROWS, (200, 1))  # 1,000 rows, computed a row at a time
     body = {
         "inputs": [
             {"name": "input", "shape": list(rows.shape), "datatype": "FP32", "data": rows.ravel().tolist()}
@@ -332,3 +332,59 @@ def test_a_restarted_server_reloads_every_deployment(server: Server) -> None:
     server.start()
     for name in ("iris-mlp", "canary", "ens"):
         assert httpx.get(f"{server.url}/v2/models/{name}/ready").status_code == 200
+
+
+def test_large_requests_are_computed_in_chunks_and_bounded(
+    server: Server, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["deploy", "iris-mlp@1", "--name", "big", "--max-batch-size", "64", "--max-request-rows", "30000"]
+    assert run_cli(capsys, *args).code == 0
+    wait_until(lambda: httpx.get(f"{server.url}/v2/models/big/ready").status_code == 200)
+    rows = np.random.default_rng(5).uniform(0, 7, (25_000, 4)).astype(np.float32)
+    want = expected(home, "iris-mlp@1", rows)
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        v1 = http.post("/v1/predict/big", json={"instances": rows.tolist()})  # ~0.9 MB: the large-body path
+        assert v1.status_code == 200, v1.text
+        probabilities = np.array([p["probabilities"] for p in v1.json()["predictions"]], dtype=np.float32)
+        np.testing.assert_allclose(probabilities, want["probabilities"], rtol=1e-5, atol=1e-6)
+        v2 = http.post(
+            "/v2/models/big/infer",
+            json={
+                "inputs": [{"name": "input", "shape": [25_000, 4], "datatype": "FP32", "data": rows.tolist()}]
+            },
+        )
+        assert v2.status_code == 200, v2.text
+        outputs = {o["name"]: o for o in v2.json()["outputs"]}
+        got = np.array(outputs["probabilities"]["data"], dtype=np.float32).reshape(-1, 3)
+        np.testing.assert_allclose(got, want["probabilities"], rtol=1e-5, atol=1e-6)
+        assert outputs["label"]["shape"] == [25_000]
+
+        ragged = http.post("/v1/predict/big", json={"instances": [*rows.tolist(), [1.0, 2.0]]})
+        assert ragged.status_code == 400 and "same shape" in ragged.json()["error"]
+        too_many = http.post("/v1/predict/big", json={"instances": np.tile(rows, (2, 1))[:30_001].tolist()})
+        assert too_many.status_code == 413 and "--max-request-rows" in too_many.json()["error"]
+        padded = b'{"instances": [[1, 2, 3, 4]]' + b" " * 15_000_000 + b"}"  # past what 30,000 rows need
+        too_big = http.post("/v1/predict/big", content=padded)
+        assert too_big.status_code == 413 and "limit" in too_big.json()["error"]
+    assert run_cli(capsys, "deployments", "undeploy", "big").code == 0
+
+
+def test_v2_datatypes_are_strict_on_both_transports(server: Server) -> None:
+    def infer(datatype: str, data: list[object]) -> httpx.Response:
+        body = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": datatype, "data": data}]}
+        return httpx.post(f"{server.url}/v2/models/iris-mlp/infer", json=body)
+
+    assert infer("FP32", [1, 2, 3, 4.5]).status_code == 200  # JSON integers are numbers for FP32
+    for response, fragment in (
+        (infer("INT64", [1, 2, 3, 4]), "is FP32, got INT64"),
+        (infer("FP64", [1.0, 2.0, 3.0, 4.0]), "is FP32, got FP64"),
+        (infer("FP32", [True, 2.0, 3.0, 4.0]), "booleans"),
+    ):
+        assert response.status_code == 400 and fragment in response.json()["error"], response.text
+    client = triton_grpc.InferenceServerClient(server.grpc_address)
+    tensor = triton_grpc.InferInput("input", [1, 4], "FP64")
+    tensor.set_data_from_numpy(ROWS[:1].astype(np.float64))
+    with pytest.raises(Exception, match="is FP32, got FP64") as refused:
+        client.infer("iris-mlp", [tensor])
+    assert "INVALID_ARGUMENT" in str(refused.value)
+    client.close()

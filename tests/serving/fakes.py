@@ -66,6 +66,9 @@ class StubService:
         self._check(model, version)
         return self.meta
 
+    def check_room(self, model: str, version: str | None) -> None:
+        """Never full: no queue here."""
+
     async def infer(self, request: InferRequest) -> InferResult:
         self._check(request.model, request.version)
         if set(request.inputs) != {"input"}:

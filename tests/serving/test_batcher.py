@@ -180,7 +180,7 @@ def test_a_partial_batch_waits_no_longer_than_max_queue_delay() -> None:
     assert fake.sizes == [1, 1]
 
 
-def test_max_batch_size_is_respected_and_a_larger_request_runs_alone() -> None:
+def test_max_batch_size_is_respected_and_a_larger_request_is_computed_in_chunks() -> None:
     fake = Fake(gated=True)
     b = batcher(fake, max_batch_size=4)
     inputs = [rows(1 + i % 3, start=i) for i in range(12)]
@@ -199,9 +199,89 @@ def test_max_batch_size_is_respected_and_a_larger_request_runs_alone() -> None:
         return out
 
     out = run(main())
-    assert fake.sizes[-1] == 10 and all(size <= 4 for size in fake.sizes[:-1])
-    assert sum(fake.sizes[:-1]) == sum(len(x) for x in inputs)
+    assert fake.sizes[-3:] == [4, 4, 2] and all(size <= 4 for size in fake.sizes)
+    assert sum(fake.sizes[:-3]) == sum(len(x) for x in inputs)
     assert out["double"].tobytes() == (big * 2).tobytes()
+    assert out["total"].tobytes() == big.sum(axis=1).tobytes()
+
+
+class Stepper:
+    """A predict that computes one batch per `step()`, so a test decides when each chunk finishes."""
+
+    def __init__(self) -> None:
+        self.batches: list[np.ndarray] = []
+        self._steps = threading.Semaphore(0)
+        self._entered = threading.Semaphore(0)
+
+    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        self.batches.append(x.copy())
+        self._entered.release()
+        assert self._steps.acquire(timeout=5), "the test never let this batch finish"
+        if (x < 0).any():
+            raise ValueError("negative input")
+        return {"double": x * 2}
+
+    async def entered(self) -> None:
+        """Wait until the next batch is inside predict."""
+        assert await asyncio.to_thread(self._entered.acquire, True, 5)
+
+    def step(self) -> None:
+        self._steps.release()
+
+
+def test_a_small_request_goes_in_the_next_batch_while_a_large_one_is_chunked() -> None:
+    stepper = Stepper()
+    b = batcher(stepper, max_batch_size=4)
+    big = rows(12, start=100)
+    small = rows(1, start=1)
+
+    async def main() -> None:
+        large = asyncio.create_task(b.submit(big))
+        await stepper.entered()  # the first chunk computes
+        quick = asyncio.create_task(b.submit(small))
+        await asyncio.sleep(0)
+        stepper.step()
+        await stepper.entered()  # the next batch: the small request first, then 3 more rows of the large one
+        stepper.step()
+        assert (await quick)["double"].tobytes() == (small * 2).tobytes()
+        assert not large.done()
+        for _ in range(2):  # rows 7..10, then 11
+            await stepper.entered()
+            stepper.step()
+        assert (await large)["double"].tobytes() == (big * 2).tobytes()
+        await b.close()
+
+    run(main())
+    assert [len(x) for x in stepper.batches] == [4, 4, 4, 1]
+    assert stepper.batches[1][:1].tobytes() == small.tobytes()
+    assert stepper.batches[1][1:].tobytes() == big[4:7].tobytes()
+
+
+def test_a_large_request_that_left_or_failed_is_not_computed_further() -> None:
+    stepper = Stepper()
+    b = batcher(stepper, max_batch_size=2)
+    bad = rows(6, start=1)
+    bad[3, 0] = -1  # its second chunk fails
+
+    async def main() -> None:
+        gone = asyncio.create_task(b.submit(rows(8, start=100)))
+        await stepper.entered()
+        gone.cancel()
+        stepper.step()
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        failing = asyncio.create_task(b.submit(bad))
+        await stepper.entered()
+        stepper.step()
+        await stepper.entered()
+        stepper.step()
+        with pytest.raises(ModelplaneError, match="negative input"):
+            await failing
+        assert b.queue_depth == 0
+        await b.close()
+
+    run(main())
+    assert [len(x) for x in stepper.batches] == [2, 2, 2]
 
 
 def test_different_row_shapes_do_not_share_a_batch() -> None:
@@ -239,6 +319,45 @@ def test_a_full_queue_refuses_at_once_with_retry_after() -> None:
         fake.gate.set()
         await asyncio.gather(running, *queued)
         await b.submit(rows(1))  # room again
+        await b.close()
+
+    run(main())
+
+
+def test_full_batches_keep_the_runtime_busy_while_the_event_loop_is_not() -> None:
+    fake = Fake()
+    b = batcher(fake, max_batch_size=2)
+    inputs = [rows(2, start=i) for i in range(6)]
+
+    async def main() -> None:
+        tasks = [asyncio.create_task(b.submit(x)) for x in inputs]
+        await asyncio.sleep(0)  # all six queued; the first batch went to the runtime
+        deadline = time.monotonic() + 5
+        while len(fake.batches) < len(inputs) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the loop is blocked (as when it is busy refusing an overload)
+        assert len(fake.batches) == len(inputs), "batches waited for the event loop"
+        for x, got in zip(inputs, await asyncio.gather(*tasks), strict=True):
+            assert got["double"].tobytes() == (x * 2).tobytes()
+        await b.close()
+
+    run(main())
+
+
+def test_check_room_refuses_before_a_request_is_made() -> None:
+    fake = Fake(gated=True)
+    b = batcher(fake, max_queue_size=1)
+
+    async def main() -> None:
+        running = asyncio.create_task(b.submit(rows(1)))
+        await fake.running()
+        b.check_room()  # the running request is not queued
+        queued = asyncio.create_task(b.submit(rows(1)))
+        await asyncio.sleep(0)
+        with pytest.raises(Unavailable, match="queued") as refused:
+            b.check_room()
+        assert refused.value.retry_after > 0
+        fake.gate.set()
+        await asyncio.gather(running, queued)
         await b.close()
 
     run(main())

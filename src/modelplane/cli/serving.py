@@ -91,6 +91,18 @@ def deploy(
     ] = 2.0,
     max_queue_size: Annotated[int, typer.Option(help="Queued requests before answering 503")] = 1024,
     timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds (504 after)")] = 30.0,
+    max_request_rows: Annotated[
+        int,
+        typer.Option(
+            help="Most rows one request may carry (413 beyond); a larger one is computed in batches"
+        ),
+    ] = 16_384,
+    max_body_bytes: Annotated[
+        int | None,
+        typer.Option(
+            help="Largest request body in bytes (413 beyond). Default: what max-request-rows need as JSON"
+        ),
+    ] = None,
     runtime: Annotated[
         str | None,
         typer.Option(
@@ -108,7 +120,8 @@ def deploy(
             "max_queue_delay_ms": max_queue_delay_ms,
             "max_queue_size": max_queue_size,
             "timeout_s": timeout,
-        }
+        },
+        "limits": {"max_request_rows": max_request_rows, "max_body_bytes": max_body_bytes},
     }
     if runtime:
         spec["runtime"] = runtime

@@ -5,16 +5,29 @@ Policy (no idle tax, like Triton's dynamic batcher without its fixed delay):
 * A request that finds a free runtime slot and nobody waiting is dispatched at once, so a lone
   client (c=1) pays the bare runtime call plus one hand-off to an executor thread and back.
 * Requests that arrive while the runtime is busy queue up; when a slot frees they go as the next batch
-  (FIFO, at most `max_batch_size` rows; a single larger request runs alone). If that batch is already
+  (FIFO, at most `max_batch_size` rows). If that batch is already
   full it goes at once. If it is partial, it may wait for more rows *while rows keep arriving*: it goes
   when no row arrived for twice the usual gap between arrivals (a moving average), and never later
   than `max_queue_delay_ms` after the slot freed. When arrivals are sparser than the delay allows, it
   does not wait at all. So a burst (c=64, or a front end returning 64 answers and reading 64 new
   requests) is merged into large batches, while light load is not delayed for rows that will not come.
 
-Requests that left (timed out, cancelled) before their batch started are dropped from it: nobody
-computes for them. Only requests with the same trailing shape and dtype share a batch, so one odd
-request cannot fail the others.
+A request larger than `max_batch_size` is computed in chunks of that size, one batch at a time, and the
+requests that fit a batch go first: each batch takes the waiting small requests (FIFO), then fills the
+rest with the next rows of the oldest large request (which then moves behind any other large one). So a
+1-row request waits at most one chunk's compute behind a 200,000-row request, the runtime never sees a
+batch larger than `max_batch_size` (its memory stays bounded), and a large request alone still runs at
+full batches back to back.
+
+Requests that left (timed out, cancelled) before their batch started are dropped from it, and a large
+request that left stops being computed at its next chunk: nobody computes for them. Only requests
+with the same trailing shape and dtype share a batch, so one odd request cannot fail the others.
+
+When a batch finishes and a full batch is already waiting, the executor thread takes it and runs it
+at once, without waiting for the event loop: under overload the loop is busy refusing requests, and a
+runtime that waited for the loop's next turn (milliseconds at 64 connections) between 1 ms batches
+served a fraction of its capacity. Only partial batches go back to the loop, whose gathering policy
+decides when they go. The queue and its counters are shared with the executor threads under a lock.
 
 A batcher binds to the event loop of its first `submit` and must only be used from that loop;
 `predict` runs in executor threads (ONNX Runtime releases the GIL), never on the loop.
@@ -26,6 +39,7 @@ import asyncio
 import concurrent.futures
 import logging
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -44,16 +58,37 @@ _EWMA = 0.2  # weight of the newest sample in the moving averages (arrival gaps,
 class _Pending:
     """One submitted request: its rows, its caller's future, and where it stands."""
 
-    __slots__ = ("dropped", "enqueued", "future", "rows", "started", "timer", "x")
+    __slots__ = (
+        "chunked",
+        "done",
+        "dropped",
+        "enqueued",
+        "future",
+        "parts",
+        "rows",
+        "sent",
+        "started",
+        "timer",
+        "x",
+    )
 
-    def __init__(self, x: np.ndarray, future: asyncio.Future[Outputs], enqueued: float) -> None:
+    def __init__(
+        self, x: np.ndarray, future: asyncio.Future[Outputs], enqueued: float, *, chunked: bool
+    ) -> None:
         self.x = x
         self.rows = len(x)
+        self.chunked = chunked
         self.future = future
         self.enqueued = enqueued
         self.started = False
         self.dropped = False
         self.timer: asyncio.TimerHandle | None = None
+        self.sent = 0  # rows handed to batches (a chunked request's next chunk starts here)
+        self.done = 0  # rows computed
+        self.parts: list[tuple[int, Outputs]] = []  # a chunked request's computed chunks, by first row
+
+
+Chunk = tuple[_Pending, int, int]  # a request and the rows [start, stop) of it that a batch computes
 
 
 class DynamicBatcher:
@@ -93,7 +128,9 @@ class DynamicBatcher:
         self._labels = labels
         self._metrics = metrics if metrics is not None else default_metrics()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: deque[_Pending] = deque()
+        self._lock = threading.Lock()  # the queues and counters, shared with the executor threads
+        self._queue: deque[_Pending] = deque()  # requests that fit one batch
+        self._large: deque[_Pending] = deque()  # larger requests, computed a chunk at a time
         self._waiting = 0  # live requests in the queue
         self._waiting_rows = 0
         self._running = 0  # batches in predict
@@ -120,27 +157,23 @@ class DynamicBatcher:
         Raises Unavailable (queue full or shutting down), DeadlineExceeded (no answer within the
         timeout), or ModelplaneError (the runtime failed on this request's batch).
         """
-        if self._draining:
-            raise Unavailable(f"{self._name} is shutting down; retry", retry_after=0.1)
+        self.check_room()
         loop = self._bind()
         if x.ndim < 1 or len(x) < 1:
             raise Invalid(f"a request needs at least one row, got an array of shape {x.shape}")
-        if self._waiting >= self._max_queue:
-            raise Unavailable(
-                f"{self._name} has {self._waiting} requests queued (max_queue_size); retry later",
-                retry_after=self._retry_after(),
-            )
         now = loop.time()
-        pending = _Pending(x, loop.create_future(), now)
+        pending = _Pending(x, loop.create_future(), time.monotonic(), chunked=len(x) > self._max_rows)
         timeout = self._timeout if timeout_s is None else timeout_s
         pending.timer = loop.call_at(now + timeout, self._expire, pending, timeout)
         self._gap += _EWMA * (min(now - self._last_arrival, self._max_delay) - self._gap)
         self._last_arrival = now
-        self._queue.append(pending)
-        self._waiting += 1
-        self._waiting_rows += pending.rows
-        gathering = self._gather_deadline is not None
-        if self._running < self._slots and (not gathering or self._waiting_rows >= self._max_rows):
+        with self._lock:
+            (self._large if pending.chunked else self._queue).append(pending)
+            self._waiting += 1
+            self._waiting_rows += pending.rows
+            gathering = self._gather_deadline is not None
+            go = self._running < self._slots and (not gathering or self._waiting_rows >= self._max_rows)
+        if go:
             self._pump(gather=gathering)
         self._report()
         try:
@@ -148,6 +181,16 @@ class DynamicBatcher:
         except asyncio.CancelledError:
             self._abandon(pending)
             raise
+
+    def check_room(self) -> None:
+        """Unavailable (with retry_after) when a request submitted now would be refused."""
+        if self._draining:
+            raise Unavailable(f"{self._name} is shutting down; retry", retry_after=0.1)
+        if self._waiting >= self._max_queue:
+            raise Unavailable(
+                f"{self._name} has {self._waiting} requests queued (max_queue_size); retry later",
+                retry_after=self._retry_after(),
+            )
 
     async def drain(self) -> None:
         """Refuse new requests (Unavailable) and return once everything queued or running is answered."""
@@ -186,15 +229,16 @@ class DynamicBatcher:
         """Dispatch while a slot is free and the next batch should go now; else wait via the gather timer."""
         assert self._loop is not None
         self._cancel_timer()
-        while self._waiting and self._running < self._slots:
-            if gather and not self._draining and self._waiting_rows < self._max_rows:
-                until = self._gather_until(self._loop.time())
-                if until is not None:
-                    self._timer = self._loop.call_at(until, self._on_timer)
-                    return
-            self._dispatch()
-            gather = True  # a second free slot is not "idle": the next batch may gather
-        self._gather_deadline = None
+        with self._lock:
+            while self._waiting and self._running < self._slots:
+                if gather and not self._draining and self._waiting_rows < self._max_rows:
+                    until = self._gather_until(self._loop.time())
+                    if until is not None:
+                        self._timer = self._loop.call_at(until, self._on_timer)
+                        return
+                self._dispatch()
+                gather = True  # a second free slot is not "idle": the next batch may gather
+            self._gather_deadline = None
 
     def _gather_until(self, now: float) -> float | None:
         """When a partial batch should stop waiting for more rows, or None to send it now."""
@@ -215,75 +259,125 @@ class DynamicBatcher:
             self._timer.cancel()
             self._timer = None
 
-    def _take_batch(self) -> list[_Pending]:
-        """The FIFO prefix of live requests that fits `max_batch_size` rows and shares one row shape/dtype."""
-        batch: list[_Pending] = []
+    def _take_batch(self) -> list[Chunk]:
+        """The FIFO prefix of waiting requests that fits `max_batch_size` rows, then the next rows of the
+        oldest large request to fill it; everything in a batch shares one row shape and dtype."""
+        batch: list[Chunk] = []
         rows = 0
-        while self._queue:
+        first: np.ndarray | None = None
+        while self._queue and rows < self._max_rows:
             head = self._queue[0]
-            if not head.dropped and batch:
-                first = batch[0].x
-                fits = rows + head.rows <= self._max_rows
-                if not fits or head.x.shape[1:] != first.shape[1:] or head.x.dtype != first.dtype:
-                    break
+            full = first is not None and rows + head.rows > self._max_rows
+            if not head.dropped and first is not None and (full or not _alike(head.x, first)):
+                break
             self._queue.popleft()
             if head.dropped:
                 continue
-            head.started = True
-            batch.append(head)
+            batch.append(self._take(head, head.rows))
             rows += head.rows
-            if rows >= self._max_rows:
+            first = head.x if first is None else first
+        while self._large and rows < self._max_rows:
+            head = self._large.popleft()
+            if head.dropped:
+                continue
+            if first is not None and not _alike(head.x, first):
+                self._large.appendleft(head)
                 break
-        self._waiting -= len(batch)
-        self._waiting_rows -= rows
+            take = min(self._max_rows - rows, head.rows - head.sent)
+            batch.append(self._take(head, take))
+            rows += take
+            first = head.x if first is None else first
+            if head.sent < head.rows:
+                self._large.append(head)  # its next chunk goes behind other large requests
         return batch
 
+    def _take(self, pending: _Pending, rows: int) -> Chunk:
+        start = pending.sent
+        pending.sent += rows
+        pending.started = True
+        self._waiting_rows -= rows
+        if pending.sent == pending.rows:
+            self._waiting -= 1
+        return pending, start, pending.sent
+
     def _dispatch(self) -> None:
+        """Under the lock: take the next batch into a free slot and start an executor thread on it."""
         assert self._loop is not None
         batch = self._take_batch()
-        now = self._loop.time()
-        queued = [now - p.enqueued for p in batch]
         self._gather_deadline = None
         self._running += 1
         self._in_flight += len(batch)
         try:
-            self._executor.submit(self._work, self._loop, batch, queued)
+            self._executor.submit(self._work, self._loop, batch)
         except RuntimeError as error:  # a caller's executor was shut down under us: fail this batch
-            self._loop.call_soon(self._finish, batch, queued, error)
+            self._running -= 1
+            self._loop.call_soon(self._finish, batch, _queued(batch), error, True)
 
-    def _work(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending], queued: list[float]) -> None:
-        """In an executor thread. Posts straight back to the loop: one wake-up fewer than run_in_executor."""
-        outcome: tuple[list[Outputs], float] | Exception
-        try:
-            outcome = _run(self._predict, [p.x for p in batch])
-        except Exception as error:  # any runtime failure goes to this batch's callers, on the loop
-            outcome = error
-        loop.call_soon_threadsafe(self._finish, batch, queued, outcome)
+    def _work(self, loop: asyncio.AbstractEventLoop, batch: list[Chunk]) -> None:
+        """In an executor thread: run the batch, post its outcome to the loop (one wake-up fewer than
+        run_in_executor), and go on with the next batch while a full one is waiting."""
+        while True:
+            queued = _queued(batch)
+            outcome: tuple[list[Outputs], float] | Exception
+            try:
+                outcome = _run(
+                    self._predict,
+                    [p.x if p.rows == stop - start else p.x[start:stop] for p, start, stop in batch],
+                )
+            except Exception as error:  # any runtime failure goes to this batch's callers, on the loop
+                outcome = error
+            with self._lock:
+                follow: list[Chunk] | None = None
+                # After a failure the loop goes first: it drops what is left of the failed requests.
+                full = self._waiting and self._waiting_rows >= self._max_rows
+                if full and not self._draining and not isinstance(outcome, Exception):
+                    follow = self._take_batch()
+                    self._in_flight += len(follow)
+                else:
+                    self._running -= 1  # the slot goes back to the loop, which gathers partial batches
+            loop.call_soon_threadsafe(self._finish, batch, queued, outcome, follow is None)
+            if follow is None:
+                return
+            batch = follow
 
     def _finish(
-        self, batch: list[_Pending], queued: list[float], outcome: tuple[list[Outputs], float] | Exception
+        self,
+        batch: list[Chunk],
+        queued: list[float],
+        outcome: tuple[list[Outputs], float] | Exception,
+        released: bool,
     ) -> None:
-        self._running -= 1
-        self._in_flight -= len(batch)
+        """On the loop: answer the batch's callers; `released`: its slot is free for the loop to fill."""
+        with self._lock:
+            self._in_flight -= len(batch)
         if isinstance(outcome, Exception):
             if not isinstance(outcome, ModelplaneError):
                 log.error(
                     "inference failed for %s (batch of %d rows, %d requests): %s: %s",
                     self._name,
-                    sum(p.rows for p in batch),
+                    sum(stop - start for _, start, stop in batch),
                     len(batch),
                     type(outcome).__name__,
                     outcome,
                 )
-            for pending in batch:
+            for pending, _, _ in batch:
                 self._settle(pending, self._batch_error(outcome))
+                self._abandon(pending)  # a large request's remaining chunks are not computed
         else:
             parts, seconds = outcome
             self._compute += _EWMA * (seconds - self._compute)
-            self._metrics.observe_batch(*self._labels, sum(p.rows for p in batch), queued, seconds)
-            for pending, part in zip(batch, parts, strict=True):
-                self._settle(pending, part)
-        self._pump(gather=True)
+            rows = sum(stop - start for _, start, stop in batch)
+            self._metrics.observe_batch(*self._labels, rows, queued, seconds)
+            for (pending, start, stop), part in zip(batch, parts, strict=True):
+                if not pending.chunked:
+                    self._settle(pending, part)
+                    continue
+                pending.parts.append((start, part))
+                pending.done += stop - start
+                if pending.done == pending.rows:
+                    self._settle(pending, _joined(pending.parts))
+        if released:
+            self._pump(gather=True)
         self._report()
         self._check_drained()
 
@@ -315,19 +409,24 @@ class DynamicBatcher:
         self._abandon(pending)
 
     def _abandon(self, pending: _Pending) -> None:
-        """The caller left: take its rows out of the queue so no batch computes them."""
+        """The caller left (or its request failed): take its remaining rows out of the queue so no batch
+        computes them."""
         if pending.timer is not None:
             pending.timer.cancel()
-        if pending.started or pending.dropped:
-            return
-        pending.dropped = True
-        self._waiting -= 1
-        self._waiting_rows -= pending.rows
-        if not self._waiting:  # nothing left to gather for: the next arrival finds the runtime idle
-            self._cancel_timer()
-            self._gather_deadline = None
-        if len(self._queue) > 2 * self._max_queue:  # many left while the runtime is stuck: compact
-            self._queue = deque(p for p in self._queue if not p.dropped)
+        with self._lock:
+            if pending.dropped or pending.sent == pending.rows:
+                return
+            pending.dropped = True
+            pending.parts.clear()
+            self._waiting -= 1
+            self._waiting_rows -= pending.rows - pending.sent
+            if not self._waiting:  # nothing left to gather for: the next arrival finds the runtime idle
+                self._cancel_timer()
+                self._gather_deadline = None
+            if len(self._queue) > 2 * self._max_queue:  # many left while the runtime is stuck: compact
+                self._queue = deque(p for p in self._queue if not p.dropped)
+            if pending.chunked:
+                self._large = deque(p for p in self._large if not p.dropped)
         self._report()
         self._check_drained()
 
@@ -336,8 +435,27 @@ class DynamicBatcher:
 
     def _check_drained(self) -> None:
         drained = self._drained
-        if drained is not None and not drained.done() and not self._waiting and not self._running:
+        idle = not self._waiting and not self._running and not self._in_flight
+        if drained is not None and not drained.done() and idle:
             drained.set_result(None)
+
+
+def _queued(batch: list[Chunk]) -> list[float]:
+    """Seconds each request of a batch waited before its first rows went to the runtime."""
+    now = time.monotonic()
+    return [now - p.enqueued for p, start, _ in batch if start == 0]
+
+
+def _alike(x: np.ndarray, other: np.ndarray) -> bool:
+    """Whether two requests' rows can share one runtime call."""
+    return x.shape[1:] == other.shape[1:] and x.dtype == other.dtype
+
+
+def _joined(parts: list[tuple[int, Outputs]]) -> Outputs:
+    """A chunked request's outputs, its chunks in row order."""
+    parts.sort(key=lambda part: part[0])
+    names = parts[0][1]
+    return {name: np.concatenate([part[name] for _, part in parts]) for name in names}
 
 
 def _run(predict: Callable[[np.ndarray], Outputs], xs: list[np.ndarray]) -> tuple[list[Outputs], float]:

@@ -7,7 +7,8 @@ the tensor, what was expected and what was received.
 Rules, on purpose strict so a client's mistake never turns into a silently wrong prediction:
 - JSON `data` is row-major, flat or nested; its element count must equal the product of `shape`.
 - Numbers only for numeric datatypes (strings are refused, not parsed); integers only for integer
-  datatypes, and they must fit the datatype's range; JSON booleans only for BOOL.
+  datatypes, and they must fit the datatype's range; JSON booleans only for BOOL (also when mixed with
+  numbers, which numpy would silently read as 1 and 0).
 - BF16 (no numpy dtype) is widened exactly to FP32 on the way in.
 - Non-finite policy: with ``nonfinite="reject"`` a floating input holding NaN or ±Inf (including values
   that overflow the datatype, e.g. 1e39 as FP32) is refused; ``"allow"`` passes them to the model;
@@ -26,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from modelplane.errors import Invalid
+from modelplane.serving.json_numbers import NumberText
 from modelplane.serving.types import DATATYPES
 
 Nonfinite = Literal["reject", "allow", "missing"]
@@ -41,13 +43,14 @@ _INTEGER_LIMITS: dict[str, tuple[int, int]] = {
 }
 # numpy dtype -> V2 name for outputs; dtypes are hashable, so this is one lookup per output.
 _NAME_OF: dict[np.dtype, str] = {dtype: name for name, dtype in DATATYPES.items()}
-# JSON element kinds each datatype accepts (numpy's inferred kind of the parsed list).
+# JSON element kinds each datatype accepts (numpy's inferred kind of the parsed list); JSON booleans only
+# for BOOL, as Triton: true is not 1.0.
 _JSON_KINDS: dict[str, str] = {
-    name: ("b" if name == "BOOL" else "biu" if dtype.kind in "iu" else "biuf")
+    name: ("b" if name == "BOOL" else "iu" if dtype.kind in "iu" else "iuf")
     for name, dtype in DATATYPES.items()
     if name != "BYTES"
 }
-_JSON_KINDS["BF16"] = "biuf"
+_JSON_KINDS["BF16"] = "iuf"
 KNOWN_DATATYPES = frozenset([*DATATYPES, "BF16"])
 _LENGTH = struct.Struct("<I")
 _MAX_ELEMENTS = 2**56
@@ -115,7 +118,12 @@ def decode_json(
 ) -> np.ndarray:
     """A tensor from JSON `data` (already parsed), checked against `datatype` and `shape`."""
     if datatype == "BYTES":
-        return _decode_json_bytes(name, shape, data, nulls=nonfinite == "missing")
+        return _decode_json_bytes(name, shape, _as_list(data), nulls=nonfinite == "missing")
+    if isinstance(data, NumberText):
+        fast = _decode_number_text(name, datatype, shape, data, nonfinite)
+        if fast is not None:
+            return fast
+        data = data.to_list()  # not a clean array of numbers: the checks below say what is wrong
     if not isinstance(data, list):
         data = [data]
     try:
@@ -128,6 +136,8 @@ def decode_json(
         raise _count_mismatch(name, shape, parsed.size)
     if datatype in _INTEGER_LIMITS and parsed.dtype.kind in "fO" and parsed.size:
         parsed = _exact_integers(name, datatype, data)
+    elif datatype != "BOOL" and parsed.dtype.kind in "iuf" and bool in _element_types(data):
+        raise Invalid(f"input {name!r} is {datatype}: data must hold numbers, got booleans (true/false)")
     if parsed.dtype.kind not in _JSON_KINDS[datatype] and parsed.size:
         expected = {"b": "true/false", "biu": "integers"}.get(_JSON_KINDS[datatype], "numbers")
         raise Invalid(f"input {name!r} is {datatype}: data must hold {expected}, got {_kind_name(parsed)}")
@@ -141,6 +151,47 @@ def decode_json(
 
 
 _FLOATING = frozenset(["FP16", "FP32", "FP64", "BF16"])
+
+
+def _as_list(data: Any) -> Any:
+    return data.to_list() if isinstance(data, NumberText) else data
+
+
+def _decode_number_text(
+    name: str, datatype: str, shape: tuple[int, ...], data: NumberText, nonfinite: Nonfinite
+) -> np.ndarray | None:
+    """A large numeric array parsed straight into numpy; None when it needs the element-wise checks."""
+    if datatype not in _FLOATING and datatype not in _INTEGER_LIMITS:
+        return None
+    target = DATATYPES["FP32" if datatype == "BF16" else datatype]
+    parse_as: np.dtype
+    if datatype in _INTEGER_LIMITS:
+        parse_as = np.dtype(np.int64)  # then checked against the datatype's range
+    else:
+        parse_as = target if target.itemsize >= 4 else np.dtype(np.float32)
+    parsed = data.array(parse_as)
+    if parsed is None:
+        return None
+    if parsed.size != element_count(shape):
+        raise _count_mismatch(name, shape, parsed.size)
+    if datatype in _INTEGER_LIMITS and parsed.size:
+        _check_range(name, datatype, parsed.min(), parsed.max())
+    with np.errstate(over="ignore"):
+        array = parsed.astype(target, copy=False).reshape(shape)
+    check_finite(name, array, nonfinite)
+    return array
+
+
+def _element_types(data: Any) -> set[type]:
+    """The Python types of a nested list's leaves: one C-level pass per innermost list."""
+    if not isinstance(data, list):
+        return {type(data)}
+    if not data or not isinstance(data[0], list):
+        return set(map(type, data))
+    found: set[type] = set()
+    for item in data:
+        found |= _element_types(item)
+    return found
 
 
 def _numbers_or_null(name: str, datatype: str, parsed: np.ndarray) -> np.ndarray:

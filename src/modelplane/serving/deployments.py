@@ -56,6 +56,16 @@ class BatchingSpec(BaseModel):
     timeout_s: float = Field(default=30.0, gt=0)
 
 
+class RequestLimits(BaseModel):
+    """Per deployment: the largest request it takes. Rows past `max_request_rows` answer 413 (send more
+    requests, or use `modelplane batch` for files); the body limit defaults to what that many rows need as
+    JSON (see `serving.limits`), so a server never holds more than its largest allowed request."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_request_rows: int = Field(default=16_384, ge=1, le=10_000_000)
+    max_body_bytes: int | None = Field(default=None, ge=1024)
+
+
 class DeploymentSpec(BaseModel):
     """One primary model (optionally with a canary and a shadow) or an ensemble of members, and the runtime
     that serves every version of it (None: ONNX Runtime where a version has its graph, else native)."""
@@ -66,6 +76,7 @@ class DeploymentSpec(BaseModel):
     shadow: str | None = None
     ensemble: EnsembleSpec | None = None
     batching: BatchingSpec = Field(default_factory=lambda: BatchingSpec())
+    limits: RequestLimits = Field(default_factory=lambda: RequestLimits())
     runtime: str | None = None
 
     @field_validator("runtime")

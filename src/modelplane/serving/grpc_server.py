@@ -35,6 +35,7 @@ from modelplane.errors import (
 from modelplane.serving.accounting import RequestAccounting
 from modelplane.serving.codec import Nonfinite, policy
 from modelplane.serving.grpc_codec import decode_request, encode_response, model_metadata_response
+from modelplane.serving.limits import check_rows
 from modelplane.serving.types import Credentials, Gate, InferenceService, InferRequest
 
 log = logging.getLogger(__name__)
@@ -148,8 +149,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         try:
             caller = self._enter(context, model)
             meta = self.service.model_metadata(model, version)
+            self.service.check_room(model, version)
             infer_request = decode_request(request, policy(self.nonfinite, meta.takes_missing))
             samples = _samples(infer_request)
+            check_rows(meta, samples)
             if caller is not None:
                 self.gate.admit(caller, samples)  # type: ignore[union-attr]
             result = await self.service.infer(infer_request)

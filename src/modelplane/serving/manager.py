@@ -16,14 +16,17 @@ from sqlalchemy import select
 from modelplane import __version__
 from modelplane.errors import Invalid, ModelplaneError, NotFound
 from modelplane.serving.deployments import DeploymentInfo, Resolved, list_deployments, resolve
+from modelplane.serving.json_numbers import PIECE_ROWS
+from modelplane.serving.limits import body_limit, check_rows
 from modelplane.serving.loaded import LoadedVersion
 from modelplane.serving.routing import Route
 from modelplane.serving.tables import check_values, is_matrix, rows_of
-from modelplane.serving.types import InferRequest, InferResult, ModelMeta
+from modelplane.serving.types import DATATYPES, InferRequest, InferResult, ModelMeta, datatype_of
 from modelplane.store import Store
 from modelplane.store.orm import AuditHead
 
 log = logging.getLogger(__name__)
+_V2_DTYPES = frozenset(DATATYPES.values())
 
 
 class ModelManager:
@@ -147,6 +150,8 @@ class ModelManager:
         versions = [str(info.generation)] if members else [v.version for v in (primary, canary) if v]
         sample = primary or members[0]
         every = list(loaded.values())
+        limits = spec.limits
+        named = sample.table is not None
         meta = ModelMeta(
             name=info.name,
             versions=tuple(dict.fromkeys(versions)),
@@ -155,6 +160,8 @@ class ModelManager:
             outputs=sample.outputs,
             parameters=_meta_parameters(sample),
             takes_missing=sample.table is not None and all(v.takes_rows for v in every),
+            max_rows=limits.max_request_rows,
+            max_body_bytes=limits.max_body_bytes or body_limit(sample.inputs, named, limits.max_request_rows),
         )
         ensemble = spec.ensemble
         return Route(
@@ -210,6 +217,9 @@ class ModelManager:
         self._check_version(route, version)
         return route.meta
 
+    def check_room(self, model: str, version: str | None) -> None:
+        self._get(model).check_room()
+
     def deployments(self) -> dict[str, Route]:
         return dict(self._routes)
 
@@ -236,8 +246,12 @@ class ModelManager:
                 f"(shape {list(expected.shape)}); got {sorted(request.inputs) or 'none'}"
             )
         x = request.inputs[expected.name]
-        if x.dtype.kind not in "iuf":
-            raise Invalid(f"input '{expected.name}' must be numeric ({expected.datatype}); got {x.dtype}")
+        if x.dtype != DATATYPES[expected.datatype]:  # as Triton: no silent conversion of another type
+            got = datatype_of(x) if x.dtype in _V2_DTYPES else str(x.dtype)
+            raise Invalid(
+                f"input '{expected.name}' is {expected.datatype}, got {got}; send datatype "
+                f"{expected.datatype} (see GET /v2/models/{route.name})"
+            )
         if route.takes_rows:
             assert route.table is not None
             rows = route.table.rows_from_matrix(x)
@@ -257,7 +271,12 @@ class ModelManager:
     async def infer(self, request: InferRequest) -> InferResult:
         route = self._get(request.model)
         self._check_version(route, request.version)
-        x, ignored = self._features(route, request)
+        first = next(iter(request.inputs.values()), None)
+        if first is not None and first.ndim and len(first) > PIECE_ROWS:  # checks of many rows: off the loop
+            x, ignored = await asyncio.to_thread(self._features, route, request)
+        else:
+            x, ignored = self._features(route, request)
+        check_rows(route.meta, len(x))
         known = [t.name for t in route.meta.outputs]
         names = request.outputs or known
         missing = [n for n in names if n not in known]

@@ -2,15 +2,21 @@
 
 A raw ASGI callable with its own router rather than FastAPI routes: the infer path is a few string tests
 to route, one orjson parse, numpy decoding, the service call, one orjson dump and two `send`s; no
-pydantic, no middleware stack, no per-request Request/Response objects. Every answer, errors included,
-has a JSON body `{"error": ...}` when it is not a success, because V2 clients decode that key.
+pydantic, no middleware stack, no per-request Request/Response objects. A large request (a body of
+`LARGE_BODY` bytes or more, an answer of more than `PIECE_ROWS` rows) is decoded and encoded in a worker
+thread, a piece at a time, so the event loop keeps answering small requests meanwhile; its body is
+bounded by the deployment's limit (`serving.limits`), and its freed memory goes back to the system.
+Every answer, errors included, has a JSON body `{"error": ...}` when it is not a success, because V2
+clients decode that key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import zlib
+from functools import partial
 from time import perf_counter
 from typing import Any, Literal, NamedTuple
 
@@ -27,6 +33,9 @@ from modelplane.errors import (
 )
 from modelplane.serving.accounting import RequestAccounting
 from modelplane.serving.codec import policy
+from modelplane.serving.json_numbers import LARGE_BODY, PIECE_ROWS
+from modelplane.serving.limits import check_rows
+from modelplane.serving.memory import MemoryReturn
 from modelplane.serving.rest_v1 import decode_predict, encode_predict
 from modelplane.serving.rest_v2 import decode_infer, encode_infer
 from modelplane.serving.types import Credentials, Gate, InferenceService, InferRequest
@@ -128,6 +137,7 @@ class RestApp:
         self.max_body_bytes = max_body_bytes
         self.nonfinite: Literal["reject", "allow"] = nonfinite
         self._accounting = RequestAccounting("rest", metrics=metrics, gate=gate)
+        self._memory = MemoryReturn()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -145,7 +155,9 @@ class RestApp:
                 405, f"{method} is not allowed on {path}; use {allowed}", [(b"allow", allowed.encode())]
             )
         elif found[0] in _METHOD:
-            reply = await self._infer(scope, receive, *found)
+            reply, large = await self._infer(scope, receive, *found)
+            if large:
+                self._memory.trim_soon()
         else:
             reply = self._get(scope, *found)
         if reply is None:
@@ -157,30 +169,48 @@ class RestApp:
 
     async def _infer(
         self, scope: Scope, receive: Receive, action: str, model: str, version: str | None
-    ) -> Reply | None:
+    ) -> tuple[Reply | None, bool]:
+        """The reply (None: the client left), and whether the request was large."""
         started = perf_counter()
         served: str | None = None
         samples = 0
         reply: Reply | None
         caller: Any = None
         gate = self.gate
+        large = False
         try:
             if gate is not None:
                 caller = gate.enter(_credentials(scope), model)
-            body, header_length = await self._read_body(scope, receive)
             meta = self.service.model_metadata(model, version)
+            self.service.check_room(model, version)
+            limit = self.max_body_bytes
+            if meta.max_body_bytes is not None:
+                limit = min(limit, meta.max_body_bytes)
+            body, header_length = await self._read_body(scope, receive, limit)
             nonfinite = policy(self.nonfinite, meta.takes_missing)
             if action == "infer":
-                request, fmt = decode_infer(model, version, body, header_length, nonfinite)
+                decode: Any = partial(decode_infer, model, version, body, header_length, nonfinite)
             else:
-                request = decode_predict(model, version, body, meta, nonfinite)
+                decode = partial(decode_predict, model, version, body, meta, nonfinite)
+            large = len(body) >= LARGE_BODY
+            decoded = await asyncio.to_thread(decode) if large else decode()
+            request = decoded[0] if action == "infer" else decoded
+            del body, decode
             rows = _samples(request)
+            check_rows(meta, rows)
             if gate is not None:
                 gate.admit(caller, rows)
             result = await self.service.infer(request)
             served, samples = result.version, rows
+            large = large or rows > PIECE_ROWS
             if action == "infer":
-                out, json_length = encode_infer(result, request.id, fmt)
+                encode: Any = partial(encode_infer, result, request.id, decoded[1])
+            else:
+                encode = partial(encode_predict, result)
+            del request, decoded
+            encoded = await asyncio.to_thread(encode) if large else encode()
+            if action == "infer":
+                out, json_length = encoded
                 if json_length is None:
                     reply = Reply(200, out, [_JSON])
                 else:
@@ -188,16 +218,18 @@ class RestApp:
                         200, out, [_OCTETS, (b"inference-header-content-length", str(json_length).encode())]
                     )
             else:
-                reply = Reply(200, encode_predict(result), [_JSON])
+                reply = Reply(200, encoded, [_JSON])
         except _Disconnected:
             reply = None
         except Exception as exc:  # every failure becomes a JSON answer, never a bare 500 from uvicorn
             reply = failure_reply(exc, model)
         status = _CLIENT_GONE if reply is None else reply.status
         self._accounting.record(caller, model, version, served, status, perf_counter() - started, samples)
-        return reply
+        return reply, large
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes | bytearray, int | None]:
+    async def _read_body(
+        self, scope: Scope, receive: Receive, limit: int
+    ) -> tuple[bytes | bytearray, int | None]:
         """The whole body, refused with 413 as soon as it is known to exceed the limit."""
         length = header_length = encoding = None
         for key, value in scope["headers"]:
@@ -207,7 +239,6 @@ class RestApp:
                 header_length = value
             elif key == b"content-encoding":
                 encoding = value
-        limit = self.max_body_bytes
         if length is not None and _integer(length, "Content-Length") > limit:
             raise _too_large(limit)
         message = await receive()

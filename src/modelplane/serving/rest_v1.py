@@ -22,6 +22,7 @@ import orjson
 
 from modelplane.errors import Invalid
 from modelplane.serving.codec import Nonfinite, check_finite
+from modelplane.serving.json_numbers import PIECE_ROWS, NumberText
 from modelplane.serving.rest_v2 import loads
 from modelplane.serving.tables import MATRIX_INPUT
 from modelplane.serving.types import InferRequest, InferResult, ModelMeta
@@ -56,6 +57,8 @@ def _named_columns(payload: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
     reads them by role); None when the body holds rows as lists (the float matrix)."""
     if "instances" in payload:
         rows = payload["instances"]
+        if isinstance(rows, NumberText):
+            return None
         if not isinstance(rows, list) or not rows:
             raise Invalid("instances must be a non-empty list of rows")
         if not isinstance(rows[0], dict):
@@ -68,8 +71,10 @@ def _named_columns(payload: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
         # A column some rows leave out is missing in those rows; one no row has is refused by the model.
         return {name: _values([row.get(name) for row in rows]) for name in seen}
     columns = payload.get("inputs")
-    if isinstance(columns, dict) and not (
-        set(columns) == {MATRIX_INPUT} and _is_matrix(columns[MATRIX_INPUT])
+    if (
+        isinstance(columns, dict)
+        and not isinstance(columns.get(MATRIX_INPUT), NumberText)
+        and not (set(columns) == {MATRIX_INPUT} and _is_matrix(columns[MATRIX_INPUT]))
     ):
         for name, values in columns.items():
             if not isinstance(values, list):
@@ -100,6 +105,12 @@ def _matrix(model: str, name: str, payload: Mapping[str, Any], nonfinite: Nonfin
             rows = rows[name]
     else:
         raise Invalid('the body needs "instances": [[...], ...] (one row per prediction)')
+    if isinstance(rows, NumberText):
+        fast = rows.array(np.dtype(np.float32)) if rows.nested else None
+        if fast is not None:
+            check_finite(name, fast, nonfinite)
+            return fast
+        rows = rows.to_list()  # not a clean matrix of numbers: the checks below say what is wrong
     if not isinstance(rows, list) or not rows:
         raise Invalid("instances must be a non-empty list of rows")
     try:
@@ -115,8 +126,29 @@ def _matrix(model: str, name: str, payload: Mapping[str, Any], nonfinite: Nonfin
 
 
 def encode_predict(result: InferResult) -> bytes:
-    """`{"predictions": [...]}`; numeric arrays stay numpy so orjson writes FP32 at FP32 precision."""
+    """`{"predictions": [...]}`; numeric arrays stay numpy so orjson writes FP32 at FP32 precision. Many
+    rows are written `PIECE_ROWS` at a time (call it from a worker thread then: each piece holds the GIL
+    for a few milliseconds only, where the whole would hold it for half a second)."""
     outputs = result.outputs
+    rows = len(next(iter(outputs.values())))
+    parts = [b'{"predictions":[']
+    for start in range(0, rows, PIECE_ROWS):
+        piece = {name: array[start : start + PIECE_ROWS] for name, array in outputs.items()}
+        if start:
+            parts.append(b",")
+        parts.append(
+            orjson.dumps(_predictions(piece), option=orjson.OPT_SERIALIZE_NUMPY, default=_text)[1:-1]
+        )
+    parts.append(b"]")
+    ignored = result.parameters.get("ignored_columns")
+    if ignored:
+        parts.append(b',"ignored_columns":' + orjson.dumps(ignored))
+    parts.append(b"}")
+    return b"".join(parts)
+
+
+def _predictions(outputs: Mapping[str, np.ndarray]) -> Any:
+    """One entry per row: {label, probabilities}, the value(s), or an object of the outputs."""
     predictions: Any
     if "label" in outputs and "probabilities" in outputs:
         labels = outputs["label"].reshape(-1).tolist()
@@ -130,11 +162,7 @@ def encode_predict(result: InferResult) -> bytes:
     else:
         columns = [_json_ready(array) for array in outputs.values()]
         predictions = [dict(zip(outputs, row, strict=True)) for row in zip(*columns, strict=True)]
-    answer: dict[str, Any] = {"predictions": predictions}
-    ignored = result.parameters.get("ignored_columns")
-    if ignored:
-        answer["ignored_columns"] = ignored
-    return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY, default=_text)
+    return predictions
 
 
 def _json_ready(array: np.ndarray) -> Any:

@@ -7,6 +7,7 @@ read (and profiled) in one place. Tensor rules live in `codec`; this module only
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from modelplane.serving.codec import (
     json_data,
     output_datatype,
 )
+from modelplane.serving.json_numbers import LARGE_BODY, PIECE_ROWS, loads_large
 from modelplane.serving.types import InferRequest, InferResult
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
@@ -39,8 +41,9 @@ class OutputFormat:
 
 
 def loads(body: bytes | bytearray | memoryview) -> dict[str, Any]:
+    """The JSON object of a body; a large body's numeric arrays stay text (`NumberText`) until decoded."""
     try:
-        payload = orjson.loads(body)
+        payload = loads_large(body) if len(body) >= LARGE_BODY else orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise Invalid(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
@@ -174,7 +177,37 @@ def encode_infer(result: InferResult, request_id: str | None, fmt: OutputFormat)
     if result.parameters:
         response["parameters"] = result.parameters
     response["outputs"] = outputs
-    header = orjson.dumps(response, option=_NUMPY)
+    header = _dumps(response)
     if not raw_parts:
         return header, None
     return b"".join([header, *raw_parts]), len(header)
+
+
+def _dumps(response: dict[str, Any]) -> bytes:
+    """The response JSON; outputs with many elements are written a piece at a time (each orjson call holds
+    the GIL for milliseconds) and spliced in where a random placeholder stands."""
+    long: dict[bytes, Any] = {}
+    for entry in response["outputs"]:
+        data = entry.get("data")
+        if data is not None and len(data) > _PIECE_ELEMENTS:
+            placeholder = "\x00data-" + secrets.token_hex(8)
+            long[orjson.dumps(placeholder)] = data
+            entry["data"] = placeholder
+    out = orjson.dumps(response, option=_NUMPY)
+    if not long:
+        return out
+    parts: list[bytes] = []
+    for marker, data in long.items():  # markers appear in the order the outputs were written
+        before, out = out.split(marker, 1)
+        parts += [before, b"["]
+        for start in range(0, len(data), _PIECE_ELEMENTS):
+            parts += [
+                b"," if start else b"",
+                orjson.dumps(data[start : start + _PIECE_ELEMENTS], option=_NUMPY)[1:-1],
+            ]
+        parts.append(b"]")
+    parts.append(out)
+    return b"".join(parts)
+
+
+_PIECE_ELEMENTS = PIECE_ROWS * 16

@@ -73,6 +73,12 @@ class Route:
     def loaded(self) -> list[LoadedVersion]:
         return [v for v in (self.primary, self.canary, self.shadow, *self.members) if v is not None]
 
+    def check_room(self) -> None:
+        """Unavailable when a version a request could go to has a full queue (shadows do not count)."""
+        for loaded in (self.primary, self.canary, *self.members):
+            if loaded is not None:
+                loaded.batcher.check_room()
+
     def _by_version(self, version: str) -> LoadedVersion:
         for loaded in (self.primary, self.canary):
             if loaded is not None and loaded.version == version:

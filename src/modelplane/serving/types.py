@@ -47,7 +47,8 @@ class TensorMeta:
 class ModelMeta:
     """V2 model metadata. `parameters` carries what V2 has no field for (`classes`: the class names `label`
     holds and `probabilities` follows; `columns`: each input column's name and role). `takes_missing`: NaN
-    (or JSON null) in an input is a missing value the model fills in, not an error."""
+    (or JSON null) in an input is a missing value the model fills in, not an error. `max_rows` and
+    `max_body_bytes` bound one request (None: no bound beyond the server's)."""
 
     name: str
     versions: tuple[str, ...]
@@ -56,6 +57,8 @@ class ModelMeta:
     outputs: tuple[TensorMeta, ...]
     parameters: dict[str, Any] = field(default_factory=dict)
     takes_missing: bool = False
+    max_rows: int | None = None
+    max_body_bytes: int | None = None
 
     @property
     def named_columns(self) -> bool:
@@ -111,6 +114,11 @@ class InferenceService(Protocol):
     def model_ready(self, model: str, version: str | None) -> bool: ...
 
     def model_metadata(self, model: str, version: str | None) -> ModelMeta: ...
+
+    def check_room(self, model: str, version: str | None) -> None:
+        """Raises Unavailable (with retry_after) when the deployment could not queue another request. The
+        front ends ask before reading and decoding a body, so a refusal under overload costs almost
+        nothing and the accepted requests keep the runtime busy."""
 
     async def infer(self, request: InferRequest) -> InferResult: ...
 
