@@ -48,6 +48,7 @@ import numpy as np
 
 from modelplane.errors import DeadlineExceeded, Invalid, ModelplaneError, Unavailable
 from modelplane.serving.metrics import ServingMetrics, default_metrics
+from modelplane.serving.overload import overload
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,7 @@ class DynamicBatcher:
         if self._draining:
             raise Unavailable(f"{self._name} is shutting down; retry", retry_after=0.1)
         if self._waiting >= self._max_queue:
+            overload.refused()
             raise Unavailable(
                 f"{self._name} has {self._waiting} requests queued (max_queue_size); retry later",
                 retry_after=self._retry_after(),

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelplane.errors import Conflict, Invalid
 from modelplane.serving.grpc_server import start_grpc_server
-from modelplane.serving.loop import new_event_loop, quick_gil_handoffs
+from modelplane.serving.loop import new_event_loop
 from modelplane.serving.manager import ModelManager
 from modelplane.serving.memory import return_large_blocks
 from modelplane.serving.metrics import ServingMetrics, default_metrics
@@ -111,7 +111,6 @@ class DataPlane:
     async def run(self, *, install_signal_handlers: bool = True) -> None:
         options = self.options
         return_large_blocks()
-        quick_gil_handoffs()
         await self.manager.start()
         freeze_startup_objects()
         app: ASGIApp = create_rest_app(
