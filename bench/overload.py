@@ -104,7 +104,7 @@ def settle_rss(pid: int, seconds: float) -> float:
 
 def memory(base: str, pid: int, digits: np.ndarray) -> list[list[Any]]:
     url = f"{base}/v1/predict/cnn"
-    post_all(url, [body_of(digits, 20_000)])  # warm: Arrow's threads, the first large allocations
+    post_all(url, [body_of(digits, 20_000)] * 3)  # warm: the decoding threads, Arrow's, first allocations
     settle_rss(pid, 2)
     big = body_of(digits, BIG_ROWS)
     size = len(big) / 2**20

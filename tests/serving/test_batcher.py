@@ -267,9 +267,9 @@ def test_a_large_request_that_left_or_failed_is_not_computed_further() -> None:
         gone = asyncio.create_task(b.submit(rows(8, start=100)))
         await stepper.entered()
         gone.cancel()
-        stepper.step()
         with pytest.raises(asyncio.CancelledError):
-            await gone
+            await gone  # its remaining rows leave the queue now, while its first chunk still runs
+        stepper.step()
         failing = asyncio.create_task(b.submit(bad))
         await stepper.entered()
         stepper.step()
@@ -325,13 +325,14 @@ def test_a_full_queue_refuses_at_once_with_retry_after() -> None:
 
 
 def test_full_batches_keep_the_runtime_busy_while_the_event_loop_is_not() -> None:
-    fake = Fake()
+    fake = Fake(gated=True)
     b = batcher(fake, max_batch_size=2)
     inputs = [rows(2, start=i) for i in range(6)]
 
     async def main() -> None:
         tasks = [asyncio.create_task(b.submit(x)) for x in inputs]
-        await asyncio.sleep(0)  # all six queued; the first batch went to the runtime
+        await fake.running()  # the first batch is in the runtime, the other five queued
+        fake.gate.set()
         deadline = time.monotonic() + 5
         while len(fake.batches) < len(inputs) and time.monotonic() < deadline:
             time.sleep(0.01)  # the loop is blocked (as when it is busy refusing an overload)

@@ -312,7 +312,6 @@ class DynamicBatcher:
         try:
             self._executor.submit(self._work, self._loop, batch)
         except RuntimeError as error:  # a caller's executor was shut down under us: fail this batch
-            self._running -= 1
             self._loop.call_soon(self._finish, batch, _queued(batch), error, True)
 
     def _work(self, loop: asyncio.AbstractEventLoop, batch: list[Chunk]) -> None:
@@ -335,8 +334,8 @@ class DynamicBatcher:
                 if full and not self._draining and not isinstance(outcome, Exception):
                     follow = self._take_batch()
                     self._in_flight += len(follow)
-                else:
-                    self._running -= 1  # the slot goes back to the loop, which gathers partial batches
+            # Without a follow-up the slot goes back to the loop, in `_finish`: until then requests that
+            # arrive queue up (and go together), as they would while the batch ran.
             loop.call_soon_threadsafe(self._finish, batch, queued, outcome, follow is None)
             if follow is None:
                 return
@@ -352,6 +351,8 @@ class DynamicBatcher:
         """On the loop: answer the batch's callers; `released`: its slot is free for the loop to fill."""
         with self._lock:
             self._in_flight -= len(batch)
+            if released:
+                self._running -= 1
         if isinstance(outcome, Exception):
             if not isinstance(outcome, ModelplaneError):
                 log.error(
