@@ -114,9 +114,16 @@ def check_finite(name: str, array: np.ndarray, nonfinite: Nonfinite) -> None:
 
 
 def decode_json(
-    name: str, datatype: str, shape: tuple[int, ...], data: Any, nonfinite: Nonfinite = "reject"
+    name: str,
+    datatype: str,
+    shape: tuple[int, ...],
+    data: Any,
+    nonfinite: Nonfinite = "reject",
+    *,
+    booleans: bool = True,
 ) -> np.ndarray:
-    """A tensor from JSON `data` (already parsed), checked against `datatype` and `shape`."""
+    """A tensor from JSON `data` (already parsed), checked against `datatype` and `shape`. `booleans=False`
+    says the body holds no JSON true/false, which spares the per-element check for them."""
     if datatype == "BYTES":
         return _decode_json_bytes(name, shape, _as_list(data), nulls=nonfinite == "missing")
     if isinstance(data, NumberText):
@@ -136,7 +143,7 @@ def decode_json(
         raise _count_mismatch(name, shape, parsed.size)
     if datatype in _INTEGER_LIMITS and parsed.dtype.kind in "fO" and parsed.size:
         parsed = _exact_integers(name, datatype, data)
-    elif datatype != "BOOL" and parsed.dtype.kind in "iuf" and bool in _element_types(data):
+    elif booleans and datatype != "BOOL" and parsed.dtype.kind in "iuf" and bool in _element_types(data):
         raise Invalid(f"input {name!r} is {datatype}: data must hold numbers, got booleans (true/false)")
     if parsed.dtype.kind not in _JSON_KINDS[datatype] and parsed.size:
         expected = {"b": "true/false", "biu": "integers"}.get(_JSON_KINDS[datatype], "numbers")

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import math
 import zlib
-from functools import partial
 from time import perf_counter
 from typing import Any, Literal, NamedTuple
 
@@ -188,14 +187,20 @@ class RestApp:
                 limit = min(limit, meta.max_body_bytes)
             body, header_length = await self._read_body(scope, receive, limit)
             nonfinite = policy(self.nonfinite, meta.takes_missing)
-            if action == "infer":
-                decode: Any = partial(decode_infer, model, version, body, header_length, nonfinite)
-            else:
-                decode = partial(decode_predict, model, version, body, meta, nonfinite)
             large = len(body) >= LARGE_BODY
-            decoded = await asyncio.to_thread(decode) if large else decode()
-            request = decoded[0] if action == "infer" else decoded
-            del body, decode
+            fmt = None
+            if action == "infer":
+                if large:
+                    request, fmt = await asyncio.to_thread(
+                        decode_infer, model, version, body, header_length, nonfinite
+                    )
+                else:
+                    request, fmt = decode_infer(model, version, body, header_length, nonfinite)
+            elif large:
+                request = await asyncio.to_thread(decode_predict, model, version, body, meta, nonfinite)
+            else:
+                request = decode_predict(model, version, body, meta, nonfinite)
+            del body  # a large body's memory goes while the request computes
             rows = _samples(request)
             check_rows(meta, rows)
             if gate is not None:
@@ -203,14 +208,11 @@ class RestApp:
             result = await self.service.infer(request)
             served, samples = result.version, rows
             large = large or rows > PIECE_ROWS
-            if action == "infer":
-                encode: Any = partial(encode_infer, result, request.id, decoded[1])
-            else:
-                encode = partial(encode_predict, result)
-            del request, decoded
-            encoded = await asyncio.to_thread(encode) if large else encode()
-            if action == "infer":
-                out, json_length = encoded
+            if fmt is not None:
+                if large:
+                    out, json_length = await asyncio.to_thread(encode_infer, result, request.id, fmt)
+                else:
+                    out, json_length = encode_infer(result, request.id, fmt)
                 if json_length is None:
                     reply = Reply(200, out, [_JSON])
                 else:
@@ -218,6 +220,7 @@ class RestApp:
                         200, out, [_OCTETS, (b"inference-header-content-length", str(json_length).encode())]
                     )
             else:
+                encoded = await asyncio.to_thread(encode_predict, result) if large else encode_predict(result)
                 reply = Reply(200, encoded, [_JSON])
         except _Disconnected:
             reply = None

@@ -71,6 +71,7 @@ def decode_infer(
         header = loads(view[:header_length])
         tail = view[header_length:]
     specs = header.get("inputs")
+    booleans = b"true" in body or b"false" in body  # else no element needs checking for JSON booleans
     if not isinstance(specs, list) or not specs:
         raise Invalid("the request needs 'inputs': a non-empty list of {name, shape, datatype, data}")
     inputs: dict[str, np.ndarray] = {}
@@ -87,7 +88,7 @@ def decode_infer(
         if size is None:
             if "data" not in spec:
                 raise Invalid(f"input {name!r} has neither 'data' nor parameters.binary_data_size")
-            inputs[name] = decode_json(name, datatype, shape, spec["data"], nonfinite)
+            inputs[name] = decode_json(name, datatype, shape, spec["data"], nonfinite, booleans=booleans)
             continue
         if tail is None:
             raise Invalid(
