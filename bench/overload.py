@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,7 +29,7 @@ import numpy as np
 import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serve import Proc, free_port, rss_mb, table, wait_http
+from serve import Proc, free_port, h2load_run, rss_mb, table, wait_http
 
 BIG_ROWS = 203_212
 HOL_ROWS = 200_000
@@ -186,32 +185,10 @@ def head_of_line(base: str, digits: np.ndarray) -> list[list[Any]]:
 
 
 def h2load(url: str, body: bytes, concurrency: int, seconds: float) -> dict[str, float]:
-    """Goodput and the 503s' latency from h2load's per-request log (start us, status, duration us)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        body_path, log_path = Path(tmp) / "body", Path(tmp) / "log"
-        body_path.write_bytes(body)
-        subprocess.run(
-            [
-                "h2load",
-                "--h1",
-                "-t1",
-                f"-c{concurrency}",
-                "-m1",
-                f"-D{max(1, round(seconds))}",
-                "--data",
-                str(body_path),
-                "--log-file",
-                str(log_path),
-                "-H",
-                "content-type: application/json",
-                url,
-            ],
-            capture_output=True,
-            check=True,
-        )
-        lines = [line.split() for line in log_path.read_text().splitlines()]
-    ok = [int(d) for _, status, d in lines if status == "200"]
-    refused = [int(d) / 1000 for _, status, d in lines if status == "503"]
+    """Goodput and the 503s' latency from h2load's per-request log."""
+    _, lines = h2load_run(url, body, concurrency, seconds, {"content-type": "application/json"}, h1=True)
+    ok = [ms for status, ms in lines if status == "200"]
+    refused = [ms for status, ms in lines if status == "503"]
     other = len(lines) - len(ok) - len(refused)
     return {
         "goodput": len(ok) / seconds,

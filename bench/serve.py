@@ -142,10 +142,10 @@ def _ms(text: str) -> float:
     return float(text)
 
 
-def h2load(
+def h2load_run(
     url: str, body: bytes, concurrency: int, seconds: float, headers: dict[str, str], h1: bool = False
-) -> dict[str, float]:
-    """nghttp2's compiled h2load: gRPC is HTTP/2, and `--h1` gives REST the same client."""
+) -> tuple[str, list[tuple[str, float]]]:
+    """nghttp2's compiled h2load: its summary, and (HTTP status, milliseconds) for every request."""
     with tempfile.TemporaryDirectory() as tmp:
         body_path, log_path = Path(tmp) / "body", Path(tmp) / "log"
         body_path.write_bytes(body)
@@ -165,7 +165,16 @@ def h2load(
         ]
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         # one line per request: start time (us), HTTP status, duration (us)
-        durations = np.array([int(line.split()[2]) for line in log_path.read_text().splitlines()]) / 1000
+        lines = [line.split() for line in log_path.read_text().splitlines()]
+    return out, [(status, int(duration) / 1000) for _, status, duration in lines]
+
+
+def h2load(
+    url: str, body: bytes, concurrency: int, seconds: float, headers: dict[str, str], h1: bool = False
+) -> dict[str, float]:
+    """gRPC is HTTP/2, and `--h1` gives REST the same client."""
+    out, requests = h2load_run(url, body, concurrency, seconds, headers, h1)
+    durations = np.array([ms for _, ms in requests])
     result = {"rps": 0.0, "p50": float("nan"), "p99": float("nan"), "errors": 0.0}
     for line in out.splitlines():
         parts = line.replace(",", "").split()
