@@ -222,9 +222,10 @@ class KeysArea(Protocol):
 
 class UsageArea(Protocol):
     def report(
-        self, since: date | str, until: date | str | None = None, *, key: str | None = None
+        self, since: date | str | None = None, until: date | str | None = None, *, key: str | None = None
     ) -> builtins.list[UsageRow]:
-        """Usage per key, deployment and UTC day, `since` and `until` inclusive (dates or YYYY-MM-DD)."""
+        """Usage per key, deployment and UTC day, `since` (default: the 1st of this month) and `until`
+        (default: today) inclusive, as dates or YYYY-MM-DD."""
         ...
 
 

@@ -125,7 +125,7 @@ def test_lifecycle_through_the_client(admin: Client, deployed: str, tmp_path: Pa
     with pytest.raises(errors.Invalid, match="upload:ID"):
         admin._http.json("POST", "/api/v1/datasets", json={"name": "x", "source": "/etc/passwd"})
     deadline = time.monotonic() + 10
-    while not (rows := admin.usage.report(time.strftime("%Y-%m-%d", time.gmtime()))):
+    while not (rows := admin.usage.report()):  # this month's, by default
         assert time.monotonic() < deadline, "usage never showed the prediction"
         time.sleep(0.2)
     assert rows[0].deployment == deployed and rows[0].requests >= 1 and rows[0].samples >= 2

@@ -32,6 +32,7 @@ def test_flush_sums_per_key_deployment_day_and_the_report_groups_them(store: Sto
     ]
     assert [r.key_id for r in usage_report(store, date(2026, 11, 2), key="k2")] == ["k2"]
     assert [r.day for r in usage_report(store, date(2026, 10, 1), date(2026, 11, 1))] == [date(2026, 11, 1)]
+    assert usage_report(store) == []  # by default this month's; November 2026 has passed
 
 
 def test_flushes_add_to_the_same_bucket_on_both_backends(any_store: Store) -> None:

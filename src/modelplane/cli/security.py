@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -179,8 +178,8 @@ def report(
     unless --since says otherwise)."""
     if as_csv and as_json:
         fail("choose one of --csv and --json")
-    if since is None:
-        since = datetime.now(timezone.utc).date().replace(day=1).isoformat()
+    from modelplane.security.metering import this_month
+
     rows = platform().usage.report(since, until, key=key)
     columns = ["key_id", "deployment", "day", "requests", "errors", "rejected", "samples", "compute_ms"]
     if as_json:
@@ -190,7 +189,11 @@ def report(
         writer.writerow(columns)
         writer.writerows([r.to_dict()[c] for c in columns] for r in rows)
     else:
-        table(f"usage since {since}", columns, [[r.to_dict()[c] for c in columns] for r in rows])
+        table(
+            f"usage since {since or this_month().isoformat()}",
+            columns,
+            [[r.to_dict()[c] for c in columns] for r in rows],
+        )
 
 
 @audit_app.command("log")

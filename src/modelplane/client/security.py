@@ -44,12 +44,12 @@ class Keys(Area):
 
 class UsageReports(Area):
     def report(
-        self, since: date | str, until: date | str | None = None, *, key: str | None = None
+        self, since: date | str | None = None, until: date | str | None = None, *, key: str | None = None
     ) -> builtins.list[UsageRow]:
         from modelplane.security.metering import UsageRow
 
         params = {
-            "since": str(since),
+            **({"since": str(since)} if since else {}),
             **({"until": str(until)} if until else {}),
             **({"key": key} if key else {}),
         }

@@ -66,14 +66,14 @@ class UsageReports:
         self._store = store
 
     def report(
-        self, since: date | str, until: date | str | None = None, *, key: str | None = None
+        self, since: date | str | None = None, until: date | str | None = None, *, key: str | None = None
     ) -> builtins.list[UsageRow]:
-        """Usage per key, deployment and UTC day, `since` and `until` inclusive (dates or YYYY-MM-DD)."""
+        """Usage per key, deployment and UTC day, `since` (default: the 1st of this month) and `until`
+        (default: today) inclusive, as dates or YYYY-MM-DD."""
         from modelplane.security.metering import parse_day, usage_report
 
-        return usage_report(
-            self._store, parse_day(since, "--since"), parse_day(until, "--until") if until else None, key=key
-        )
+        first = parse_day(since, "--since") if since else None
+        return usage_report(self._store, first, parse_day(until, "--until") if until else None, key=key)
 
 
 class AuditLog:

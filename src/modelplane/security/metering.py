@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Any, Literal
 
 from sqlalchemy import case, func, select
@@ -208,10 +208,18 @@ def parse_day(value: date | str, flag: str) -> date:
         raise Invalid(f"{flag} {value!r} is not a date; write YYYY-MM-DD, e.g. 2026-11-01") from None
 
 
+def this_month() -> date:
+    """The first UTC day of the current month: where a usage report starts unless told otherwise."""
+    return datetime.now(timezone.utc).date().replace(day=1)
+
+
 def usage_report(
-    store: Store, since: date, until: date | None = None, key: str | None = None
+    store: Store, since: date | None = None, until: date | None = None, key: str | None = None
 ) -> list[UsageRow]:
-    """Usage per key, deployment and day for days in [since, until] (both inclusive, UTC)."""
+    """Usage per key, deployment and day for days in [since, until] (both inclusive, UTC); `since` defaults
+    to the 1st of this month, `until` to today."""
+    if since is None:
+        since = this_month()
     if until is not None and until < since:
         raise Invalid(f"--until {until} is before --since {since}")
     served = Usage.status != REJECTED

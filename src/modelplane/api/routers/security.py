@@ -61,14 +61,14 @@ def keys_revoke(
 
 @router.get("/usage")
 def usage(
-    since: str = Query(..., description="First UTC day, YYYY-MM-DD"),
+    since: str | None = Query(None, description="First UTC day, YYYY-MM-DD (default: the 1st of this month)"),
     until: str | None = Query(None, description="Last UTC day, YYYY-MM-DD (default: today)"),
     key: str | None = Query(None, description="Only this key id"),
     pages: Page = Depends(page),
     caller: Principal = require("usage:read"),
     s: ControlState = Depends(state),
 ) -> dict[str, Any]:
-    first = parse_day(since, "since")
+    first = parse_day(since, "since") if since else None
     last = parse_day(until, "until") if until else None
     return pages.of(usage_report(s.store, first, last, key=key))
 
