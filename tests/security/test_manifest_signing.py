@@ -95,3 +95,24 @@ def test_a_version_signed_by_another_key_is_refused(store: Store, tmp_path: Path
     with pytest.raises(IntegrityError, match=f"signed with key {info.signing_key_id}, not with"):
         load_runtime(store, info)
     assert last_entry(store).details["reason"] == "unknown-key"
+
+
+def test_the_demo_signs_its_own_older_versions_and_no_one_elses(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelplane.cli.up import _sign_older_demo_versions
+    from modelplane.local import Local
+
+    demo = register_graph(store, tmp_path, "digits-cnn")
+    other = register_graph(store, tmp_path, "other", seed=1)
+    with store.db.engine.begin() as conn:  # a demo home from before versions were signed
+        conn.execute(text("UPDATE model_versions SET signature = NULL, signing_key_id = NULL"))
+    local = Local()
+    try:
+        _sign_older_demo_versions(local)
+    finally:
+        local.close()
+    assert "demo: signed digits-cnn@1" in capsys.readouterr().out
+    assert load_runtime(store, get_version(store, demo.ref)).predict(ROWS)["probabilities"].shape == (4, 3)
+    with pytest.raises(IntegrityError, match="sign-unsigned"):
+        load_runtime(store, get_version(store, other.ref))

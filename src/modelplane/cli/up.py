@@ -8,12 +8,15 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from modelplane.cli.output import console, err_console, fail, server_logging
 from modelplane.serving import loop
+
+if TYPE_CHECKING:
+    from modelplane.local import Local
 
 DEMO_MODEL = "digits-cnn"
 # `make run` exports this (epoch seconds) before it installs anything, so the demo can say how long a
@@ -30,6 +33,7 @@ def _prepare_demo() -> list[float]:
     local = Local()
     try:
         local.datasets.add("digits", source="builtin:digits")
+        _sign_older_demo_versions(local)
         if not any(d.name == DEMO_MODEL for d in local.deployments.list()):
             if not any(m.name == DEMO_MODEL and m.versions for m in local.models.list()):
                 console.print("[bold]demo:[/] training digits-cnn (a few seconds)")
@@ -47,6 +51,18 @@ def _prepare_demo() -> list[float]:
         return [float(v) for v in load_digits().data[0]]
     finally:
         local.close()
+
+
+def _sign_older_demo_versions(local: Local) -> None:
+    """A demo home from before versions were signed would serve nothing (an unsigned version is refused):
+    sign the demo model's versions whose files still check out, as `modelplane keys sign-unsigned` does."""
+    from modelplane.registry.integrity import sign_unsigned
+
+    done = sign_unsigned(local.store, by="modelplane up --demo", model=DEMO_MODEL)
+    if done.signed:
+        console.print(f"demo: signed {', '.join(done.signed)}, registered before versions were signed")
+    for ref, why in done.refused.items():
+        err_console.print(f"[yellow]demo: {ref} stays unsigned and will not load:[/] {why}")
 
 
 def _curl(url: str, key: str | None, row: list[float]) -> str:

@@ -21,7 +21,7 @@ from modelplane.registry.views import ArtifactInfo, ModelVersionInfo, version_vi
 from modelplane.security import audit
 from modelplane.security.signing import load_signing_key, manifest, signing_key
 from modelplane.store import Store
-from modelplane.store.orm import ModelVersion
+from modelplane.store.orm import ModelVersion, RegisteredModel
 
 SIGN_UNSIGNED = "modelplane keys sign-unsigned"
 
@@ -139,11 +139,15 @@ class Signed:
         return {"signed": self.signed, "refused": self.refused}
 
 
-def sign_unsigned(store: Store, *, by: str) -> Signed:
-    """Sign every version that has no signature, after checking each of its files still hashes to what
-    its rows say (a version whose files do not is left unsigned and listed). Each signing is audited."""
+def sign_unsigned(store: Store, *, by: str, model: str | None = None) -> Signed:
+    """Sign every version (of `model`, if given) that has no signature, after checking each of its files
+    still hashes to what its rows say (a version whose files do not is left unsigned and listed). Each
+    signing is audited."""
+    query = select(ModelVersion.id).where(ModelVersion.signature.is_(None))
+    if model is not None:
+        query = query.join(RegisteredModel).where(RegisteredModel.name == model)
     with store.db.session() as session:
-        ids = session.scalars(select(ModelVersion.id).where(ModelVersion.signature.is_(None))).all()
+        ids = session.scalars(query).all()
     signed: list[str] = []
     refused: dict[str, str] = {}
     for version_id in ids:
