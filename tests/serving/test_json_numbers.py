@@ -130,3 +130,11 @@ def test_large_answers_are_written_in_pieces_identically() -> None:
         np.array(outputs["probabilities"]["data"], dtype=np.float32), probabilities.reshape(-1)
     )
     assert answer["id"] == "r1" and outputs["probabilities"]["shape"] == [rows, 3]
+
+
+def test_a_control_character_among_the_numbers_is_refused_as_json() -> None:
+    body = v2_body(ROWS.tolist(), list(ROWS.shape))
+    cut = body.index(b", ", body.index(b'"data"'))
+    body = body[:cut] + b",\x0c" + body[cut + 2 :]  # inside the numbers; not JSON whitespace
+    with pytest.raises(Invalid, match="not valid JSON"):
+        v2(body)
