@@ -17,7 +17,7 @@ from modelplane import __version__
 from modelplane.errors import Invalid, ModelplaneError, NotFound
 from modelplane.serving.deployments import DeploymentInfo, Resolved, list_deployments, resolve
 from modelplane.serving.json_numbers import PIECE_ROWS
-from modelplane.serving.limits import body_limit, check_rows
+from modelplane.serving.limits import body_limit
 from modelplane.serving.loaded import LoadedVersion
 from modelplane.serving.routing import Route
 from modelplane.serving.tables import check_values, is_matrix, rows_of
@@ -263,7 +263,6 @@ class ModelManager:
                 f"input '{expected.name}' must have shape [N, {', '.join(map(str, want))}] (N >= 1 rows); "
                 f"got {list(x.shape)}"
             )
-        x = x.astype(np.float32, copy=False)
         if self.nonfinite == "reject" and not np.isfinite(x).all():
             raise Invalid(f"input '{expected.name}' holds NaN or Inf; send finite numbers")
         return x
@@ -276,7 +275,6 @@ class ModelManager:
             x, ignored = await asyncio.to_thread(self._features, route, request)
         else:
             x, ignored = self._features(route, request)
-        check_rows(route.meta, len(x))
         known = [t.name for t in route.meta.outputs]
         names = request.outputs or known
         missing = [n for n in names if n not in known]

@@ -30,6 +30,7 @@ from modelplane.serving.types import InferRequest, InferResult
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _NO_OVERRIDES: dict[str, bool] = {}
+_PIECE_ELEMENTS = PIECE_ROWS * 16  # elements of a long output written by one orjson call
 
 
 @dataclass(slots=True)
@@ -209,6 +210,3 @@ def _dumps(response: dict[str, Any]) -> bytes:
         parts.append(b"]")
     parts.append(out)
     return b"".join(parts)
-
-
-_PIECE_ELEMENTS = PIECE_ROWS * 16
