@@ -49,10 +49,12 @@ import numpy as np
 from modelplane.errors import DeadlineExceeded, Invalid, ModelplaneError, Unavailable
 from modelplane.serving.metrics import ServingMetrics, default_metrics
 from modelplane.serving.overload import overload
+from modelplane.serving.statistics import VersionStatistics
 
 log = logging.getLogger(__name__)
 
 Outputs = dict[str, np.ndarray]
+Timed = tuple[list[Outputs], float, float, float]  # per-request outputs; seconds to join, compute, split
 _EWMA = 0.2  # weight of the newest sample in the moving averages (arrival gaps, compute time)
 
 
@@ -96,7 +98,7 @@ class DynamicBatcher:
     """Merges concurrent `submit`s into `predict` calls; see the module docstring for the policy.
 
     `queue_depth` counts requests waiting (not rows); `in_flight` counts requests inside batches the
-    runtime is computing.
+    runtime is computing; `statistics` holds the Triton-style counts (see `serving.statistics`).
     """
 
     def __init__(
@@ -143,6 +145,7 @@ class DynamicBatcher:
         self._timer: asyncio.TimerHandle | None = None
         self._draining = False
         self._drained: asyncio.Future[None] | None = None
+        self.statistics = VersionStatistics()
 
     @property
     def queue_depth(self) -> int:
@@ -319,7 +322,7 @@ class DynamicBatcher:
         run_in_executor), and go on with the next batch while a full one is waiting."""
         while True:
             queued = _queued(batch)
-            outcome: tuple[list[Outputs], float] | Exception
+            outcome: Timed | Exception
             try:
                 outcome = _run(
                     self._predict,
@@ -345,7 +348,7 @@ class DynamicBatcher:
         self,
         batch: list[Chunk],
         queued: list[float],
-        outcome: tuple[list[Outputs], float] | Exception,
+        outcome: Timed | Exception,
         released: bool,
     ) -> None:
         """On the loop: answer the batch's callers; `released`: its slot is free for the loop to fill."""
@@ -363,22 +366,43 @@ class DynamicBatcher:
                     type(outcome).__name__,
                     outcome,
                 )
+            stats = self.statistics
+            now = time.monotonic()
             for pending, _, _ in batch:
+                if not pending.future.done():
+                    stats.fail_count += 1
+                    stats.fail_ns += int((now - pending.enqueued) * 1e9)
                 self._settle(pending, self._batch_error(outcome))
                 self._abandon(pending)  # a large request's remaining chunks are not computed
         else:
-            parts, seconds = outcome
+            parts, seconds, joining, splitting = outcome
             self._compute += _EWMA * (seconds - self._compute)
             rows = sum(stop - start for _, start, stop in batch)
             self._metrics.observe_batch(*self._labels, rows, queued, seconds)
+            stats = self.statistics
+            now = time.monotonic()
+            answered = answered_ns = 0
             for (pending, start, stop), part in zip(batch, parts, strict=True):
-                if not pending.chunked:
-                    self._settle(pending, part)
-                    continue
-                pending.parts.append((start, part))
-                pending.done += stop - start
-                if pending.done == pending.rows:
-                    self._settle(pending, _joined(pending.parts))
+                if pending.chunked:
+                    pending.parts.append((start, part))
+                    pending.done += stop - start
+                    if pending.done < pending.rows:
+                        continue
+                    part = _joined(pending.parts)
+                if not pending.future.done():
+                    answered += 1
+                    answered_ns += int((now - pending.enqueued) * 1e9)
+                    stats.inference_count += pending.rows
+                self._settle(pending, part)
+            stats.success_count += answered
+            stats.success_ns += answered_ns
+            stats.queue_count += len(queued)
+            stats.queue_ns += int(sum(queued) * 1e9)
+            stats.execution_count += 1
+            stats.compute_input_ns += int(joining * 1e9)
+            stats.compute_infer_ns += int(seconds * 1e9)
+            stats.compute_output_ns += int(splitting * 1e9)
+            stats.last_inference_ms = int(time.time() * 1000)
         if released:
             self._pump(gather=True)
         self._report()
@@ -405,6 +429,8 @@ class DynamicBatcher:
 
     def _expire(self, pending: _Pending, timeout: float) -> None:
         if not pending.future.done():
+            self.statistics.fail_count += 1
+            self.statistics.fail_ns += int((time.monotonic() - pending.enqueued) * 1e9)
             where = "while running" if pending.started else "in the queue"
             pending.future.set_exception(
                 DeadlineExceeded(f"{self._name} did not answer within {timeout:g} s (timed out {where})")
@@ -461,14 +487,15 @@ def _joined(parts: list[tuple[int, Outputs]]) -> Outputs:
     return {name: np.concatenate([part[name] for _, part in parts]) for name in names}
 
 
-def _run(predict: Callable[[np.ndarray], Outputs], xs: list[np.ndarray]) -> tuple[list[Outputs], float]:
+def _run(predict: Callable[[np.ndarray], Outputs], xs: list[np.ndarray]) -> Timed:
     """In an executor thread: one runtime call on the concatenated rows, split back per request."""
+    joined = time.perf_counter()
     x = xs[0] if len(xs) == 1 else np.concatenate(xs)
     started = time.perf_counter()
     outputs = predict(x)
-    seconds = time.perf_counter() - started
+    finished = time.perf_counter()
     if len(xs) == 1:
-        return [outputs], seconds
+        return [outputs], finished - started, started - joined, 0.0
     for name, value in outputs.items():
         if value.ndim == 0 or len(value) != len(x):
             raise ValueError(
@@ -480,4 +507,4 @@ def _run(predict: Callable[[np.ndarray], Outputs], xs: list[np.ndarray]) -> tupl
         stop = start + len(part)
         parts.append({name: value[start:stop] for name, value in outputs.items()})
         start = stop
-    return parts, seconds
+    return parts, finished - started, started - joined, time.perf_counter() - finished

@@ -4,7 +4,9 @@ Messages and service wiring come from the stubs generated in `tritonclient.grpc`
 ones standard clients speak. Every failure travels as a gRPC status code with the error's message; typed
 errors keep their meaning (NotFound -> NOT_FOUND, Invalid -> INVALID_ARGUMENT, ...). A `Gate`, when
 given, reads the `authorization` / `x-api-key` metadata and guards the model RPCs exactly as the REST
-front end guards their routes (the health and server-metadata RPCs stay open, as probes need).
+front end guards their routes (the health and server-metadata RPCs stay open, as probes need). With a
+`ModelRepository`, the repository, model configuration and statistics extension RPCs answer as their REST
+routes do (`serving.rest_repository`), from the same dicts parsed into the protobuf messages.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import logging
 import math
 from collections.abc import Sequence
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf import json_format
+from tritonclient.grpc import model_config_pb2 as config_pb
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc as pb_grpc
 
@@ -36,7 +40,10 @@ from modelplane.serving.accounting import RequestAccounting
 from modelplane.serving.codec import Nonfinite, policy
 from modelplane.serving.grpc_codec import decode_request, encode_response, model_metadata_response
 from modelplane.serving.limits import check_rows
-from modelplane.serving.types import Credentials, Gate, InferenceService, InferRequest
+from modelplane.serving.types import Credentials, Gate, InferenceService, InferRequest, ModelRepository
+
+if TYPE_CHECKING:
+    from modelplane.security.roles import Action
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +63,6 @@ _STATUS: tuple[tuple[type[ModelplaneError], grpc.StatusCode], ...] = (
 )
 _UNIMPLEMENTED = (
     "ModelStreamInfer",
-    "ModelConfig",
-    "ModelStatistics",
-    "RepositoryIndex",
-    "RepositoryModelLoad",
-    "RepositoryModelUnload",
     "SystemSharedMemoryStatus",
     "SystemSharedMemoryRegister",
     "SystemSharedMemoryUnregister",
@@ -100,11 +102,13 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         metrics: Any | None = None,
         nonfinite: Nonfinite = "reject",
         gate: Gate | None = None,
+        repository: ModelRepository | None = None,
     ) -> None:
         if nonfinite not in ("reject", "allow"):
             raise Invalid(f"nonfinite must be 'reject' or 'allow', got {nonfinite!r}")
         self.service = service
         self.gate = gate
+        self.repository = repository
         self.nonfinite: Nonfinite = nonfinite
         self._accounting = RequestAccounting("grpc", metrics=metrics, gate=gate)
 
@@ -176,13 +180,88 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         """The caller the gate admits to `model` (None without a gate)."""
         if self.gate is None:
             return None
-        authorization = api_key = None
-        for key, value in context.invocation_metadata() or ():
-            if key == "authorization":
-                authorization = value if isinstance(value, str) else value.decode("latin-1")
-            elif key == "x-api-key":
-                api_key = value if isinstance(value, str) else value.decode("latin-1")
-        return self.gate.enter(Credentials(authorization, api_key), model)
+        return self.gate.enter(_credentials(context), model)
+
+    # the repository, configuration and statistics extensions -------------------------------------------
+    def _repository(self, context: grpc.aio.ServicerContext, action: Action) -> tuple[ModelRepository, str]:
+        """The repository and who asks, once the caller may do `action` (deployments:read or deploy)."""
+        by = "anonymous"
+        if self.gate is not None:
+            by = self.gate.authorize(_credentials(context), action).actor
+        if self.repository is None:
+            raise Unimplemented
+        return self.repository, by
+
+    async def RepositoryIndex(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            repository, _ = self._repository(context, "deployments:read")
+            entries = await repository.index(request.ready)
+        except Exception as exc:
+            await self._abort(context, exc, "")
+        return json_format.ParseDict({"models": entries}, pb.RepositoryIndexResponse())
+
+    async def RepositoryModelLoad(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            repository, by = self._repository(context, "deploy")
+            await repository.load(request.model_name, _parameters(request.parameters), by)
+        except Exception as exc:
+            await self._abort(context, exc, request.model_name)
+        return pb.RepositoryModelLoadResponse()
+
+    async def RepositoryModelUnload(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            repository, by = self._repository(context, "deploy")
+            await repository.unload(request.model_name, _parameters(request.parameters), by)
+        except Exception as exc:
+            await self._abort(context, exc, request.model_name)
+        return pb.RepositoryModelUnloadResponse()
+
+    async def ModelConfig(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            repository, _ = self._repository(context, "deployments:read")
+            config = repository.config(request.name, request.version or None)
+        except Exception as exc:
+            await self._abort(context, exc, request.name)
+        return pb.ModelConfigResponse(config=json_format.ParseDict(config, config_pb.ModelConfig()))
+
+    async def ModelStatistics(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            repository, _ = self._repository(context, "deployments:read")
+            stats = repository.statistics(request.name, request.version or None)
+        except Exception as exc:
+            await self._abort(context, exc, request.name)
+        return json_format.ParseDict(stats, pb.ModelStatisticsResponse())
+
+    @staticmethod
+    async def _abort(context: grpc.aio.ServicerContext, exc: Exception, model: str) -> None:
+        if isinstance(exc, Unimplemented):
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, str(exc))
+        await context.abort(*status_of(exc, model))
+
+
+class Unimplemented(Exception):
+    """This server was started without a model repository."""
+
+    def __init__(self) -> None:
+        super().__init__("the model repository extension is not supported by this server")
+
+
+def _credentials(context: grpc.aio.ServicerContext) -> Credentials:
+    authorization = api_key = None
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            authorization = value if isinstance(value, str) else value.decode("latin-1")
+        elif key == "x-api-key":
+            api_key = value if isinstance(value, str) else value.decode("latin-1")
+    return Credentials(authorization, api_key)
+
+
+def _parameters(parameters: Any) -> dict[str, Any]:
+    """A repository request's `map<string, ModelRepositoryParameter>` as plain values."""
+    return {
+        name: getattr(value, value.WhichOneof("parameter_choice") or "string_param")
+        for name, value in parameters.items()
+    }
 
 
 def _unimplemented(name: str) -> Any:
@@ -216,6 +295,7 @@ async def start_grpc_server(
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     gate: Gate | None = None,
     tls: tuple[bytes, bytes] | None = None,
+    repository: ModelRepository | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Start serving on `host:port` (0 picks a free port); returns the server and the bound port.
     `tls` is (certificate chain PEM, private key PEM): the port then speaks TLS only."""
@@ -228,7 +308,8 @@ async def start_grpc_server(
         ],
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceServicer(service, metrics=metrics, nonfinite=nonfinite, gate=gate), server
+        InferenceServicer(service, metrics=metrics, nonfinite=nonfinite, gate=gate, repository=repository),
+        server,
     )
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:

@@ -2,6 +2,8 @@
 
 The store says what should be served (deployments + aliases); `sync` makes it so: it loads new versions
 beside the old ones, warms them, switches the route in one assignment, then drains and unloads the old.
+`unload` takes one deployment out of THIS server until `load` (the repository extension, see
+`serving.repository`): the spec stays in the store, other servers keep serving it, and a restart forgets it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from sqlalchemy import select
 
 from modelplane import __version__
 from modelplane.errors import Invalid, ModelplaneError, NotFound
-from modelplane.serving.deployments import DeploymentInfo, Resolved, list_deployments, resolve
+from modelplane.serving.deployments import (
+    DeploymentInfo,
+    Resolved,
+    get_deployment,
+    list_deployments,
+    resolve,
+)
 from modelplane.serving.json_numbers import PIECE_ROWS
 from modelplane.serving.limits import body_limit
 from modelplane.serving.loaded import LoadedVersion
@@ -49,6 +57,8 @@ class ModelManager:
         self._sync_lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
         self._ready = False
+        self.unloaded: set[str] = set()  # deployments `unload` took off this server; syncs leave them off
+        self.problems: dict[str, str] = {}  # deployment -> why its last (re)load failed
 
     # lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -90,20 +100,55 @@ class ModelManager:
             if fingerprint == self._fingerprint and not force:
                 return
             deployments = await asyncio.to_thread(list_deployments, self.store)
+            names = {d.name for d in deployments}
+            self.unloaded &= names  # a deployment deleted and saved again is served again
             for info in deployments:
+                if info.name in self.unloaded:
+                    continue
                 try:
-                    resolved = await asyncio.to_thread(resolve, self.store, info.spec)
-                    key = (resolved.key(), info.spec.model_dump_json())
-                    current = self._routes.get(info.name)
-                    if current is None or current.key != key:
-                        await self._swap(info, resolved, key)
+                    await self._reconcile(info)
                 except ModelplaneError as exc:
                     log.error(
                         "deployment %s cannot be (re)loaded: %s; keeping what is served", info.name, exc
                     )
-            for name in set(self._routes) - {d.name for d in deployments}:
+            for name in set(self._routes) - (names - self.unloaded):
                 await self._retire(self._routes.pop(name))
+            for name in set(self.problems) - names:
+                del self.problems[name]
             self._fingerprint = fingerprint
+
+    async def _reconcile(self, info: DeploymentInfo) -> None:
+        """Serve what `info` points at now (nothing to do when it is already served); a failure is kept
+        in `problems` for the repository index and raised."""
+        try:
+            resolved = await asyncio.to_thread(resolve, self.store, info.spec)
+            key = (resolved.key(), info.spec.model_dump_json())
+            current = self._routes.get(info.name)
+            if current is None or current.key != key:
+                await self._swap(info, resolved, key)
+        except ModelplaneError as exc:
+            self.problems[info.name] = str(exc)
+            raise
+        self.problems.pop(info.name, None)
+
+    async def load(self, name: str) -> None:
+        """Serve the stored deployment `name` on this server now (again, after `unload`); NotFound when no
+        deployment has that name, and the load's own error when its versions cannot be loaded."""
+        async with self._sync_lock:
+            info = await asyncio.to_thread(get_deployment, self.store, name)
+            self.unloaded.discard(name)
+            await self._reconcile(info)
+
+    async def unload(self, name: str) -> None:
+        """Stop serving `name` on this server (queued requests are answered first) until `load`; NotFound
+        when it is neither served here nor stored."""
+        async with self._sync_lock:
+            if name not in self._routes:
+                await asyncio.to_thread(get_deployment, self.store, name)
+            self.unloaded.add(name)
+            route = self._routes.pop(name, None)
+            if route is not None:
+                await self._retire(route)
 
     async def _swap(self, info: DeploymentInfo, resolved: Resolved, key: tuple[object, ...]) -> None:
         old = self._routes.get(info.name)
@@ -196,6 +241,11 @@ class ModelManager:
     def _get(self, model: str) -> Route:
         route = self._routes.get(model)
         if route is None:
+            if model in self.unloaded:
+                raise NotFound(
+                    f"model '{model}' is unloaded on this server; load it again with "
+                    f"POST /v2/repository/models/{model}/load (or the gRPC RepositoryModelLoad)"
+                )
             raise NotFound(
                 f"model '{model}' is not deployed; deployed: {', '.join(sorted(self._routes)) or 'none'}"
             )

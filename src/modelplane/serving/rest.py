@@ -35,9 +35,10 @@ from modelplane.serving.codec import policy
 from modelplane.serving.json_numbers import LARGE_BODY, PIECE_ROWS
 from modelplane.serving.limits import check_rows
 from modelplane.serving.memory import MemoryReturn
+from modelplane.serving.rest_repository import CONTROL_POSTS, MAX_BODY, READS, answer, repository_route
 from modelplane.serving.rest_v1 import decode_predict, encode_predict
 from modelplane.serving.rest_v2 import decode_infer, encode_infer
-from modelplane.serving.types import Credentials, Gate, InferenceService, InferRequest
+from modelplane.serving.types import Credentials, Gate, InferenceService, InferRequest, ModelRepository
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,12 @@ _STATIC = {
     "/v2": "server",
     "/v2/": "server",
     "/metrics": "metrics",
+    "/v2/repository/index": "repository_index",
+    "/v2/models/stats": "stats",  # every model's statistics (so no deployment named "stats" has them here)
 }
-_METHOD = {"infer": "POST", "predict": "POST"}  # every other route is GET
+_INFER = {"infer": "POST", "predict": "POST"}
+_METHOD = {**_INFER, **CONTROL_POSTS}  # every other route is GET
+_MODEL_ACTIONS = {"infer": "infer", "ready": "model_ready", "config": "config", "stats": "stats"}
 _EXTENSION = "binary_tensor_data"  # implemented here, so advertised whatever the service says
 _CLIENT_GONE = 499  # the status recorded (never sent) when the client hangs up mid-request
 _PUBLIC = ("live", "ready", "server")  # answered without credentials: probes and clients' handshakes
@@ -79,7 +84,7 @@ def route(path: str) -> tuple[str, str, str | None] | None:
     elif path.startswith("/v1/predict/"):
         parts = path[12:].split("/")
     else:
-        return None
+        return repository_route(path)
     model, rest, version = parts[0], parts[1:], None
     if len(rest) >= 2 and rest[0] == "versions":
         version, rest = rest[1], rest[2:]
@@ -91,8 +96,8 @@ def route(path: str) -> tuple[str, str, str | None] | None:
         return ("predict", model, version) if not rest else None
     if not rest:
         return "model", model, version
-    if len(rest) == 1 and rest[0] in ("infer", "ready"):
-        return ("infer" if rest[0] == "infer" else "model_ready"), model, version
+    if len(rest) == 1 and rest[0] in _MODEL_ACTIONS:
+        return _MODEL_ACTIONS[rest[0]], model, version
     return None
 
 
@@ -129,9 +134,11 @@ class RestApp:
         max_body_bytes: int,
         nonfinite: Literal["reject", "allow"],
         gate: Gate | None,
+        repository: ModelRepository | None = None,
     ) -> None:
         self.service = service
         self.gate = gate
+        self.repository = repository
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.nonfinite: Literal["reject", "allow"] = nonfinite
@@ -153,10 +160,12 @@ class RestApp:
             reply = error_reply(
                 405, f"{method} is not allowed on {path}; use {allowed}", [(b"allow", allowed.encode())]
             )
-        elif found[0] in _METHOD:
+        elif found[0] in _INFER:
             reply, large = await self._infer(scope, receive, *found)
             if large:
                 self._memory.trim_soon()
+        elif found[0] in _METHOD or found[0] in READS:
+            reply = await self._control(scope, receive, *found)
         else:
             reply = self._get(scope, *found)
         if reply is None:
@@ -266,6 +275,22 @@ class RestApp:
             return body, None
         return body, _integer(header_length, "Inference-Header-Content-Length")
 
+    async def _control(
+        self, scope: Scope, receive: Receive, action: str, model: str, version: str | None
+    ) -> Reply | None:
+        """The repository, configuration and statistics extensions (`serving.rest_repository`)."""
+        try:
+            body: bytes | bytearray = b""
+            if action in _METHOD:
+                body, _ = await self._read_body(scope, receive, MAX_BODY)
+            credentials = _credentials(scope)
+            out = await answer(self.repository, self.gate, credentials, action, model, version, body)
+            return Reply(200, out, [_JSON])
+        except _Disconnected:
+            return None
+        except Exception as exc:
+            return failure_reply(exc, model)
+
     def _get(self, scope: Scope, action: str, model: str, version: str | None) -> Reply:
         service = self.service
         try:
@@ -366,14 +391,23 @@ def create_rest_app(
     max_body_bytes: int = 64 * 2**20,
     nonfinite: Literal["reject", "allow"] = "reject",
     gate: Gate | None = None,
+    repository: ModelRepository | None = None,
 ) -> ASGIApp:
     """The V2 + /v1 + /metrics ASGI app over `service`.
 
     `nonfinite="reject"` (the default) answers 400 to NaN/Inf in floating inputs, naming the input, except
     NaN for a model that fills in missing values (Inf is still refused); "allow" hands them to the model.
     `metrics`, when given, needs `observe_request(...)` and `render()`. `gate`, when given, guards every
-    route but the health probes and server metadata, and meters inference.
+    route but the health probes and server metadata, and meters inference. `repository`, when given,
+    answers Triton's repository, model configuration and statistics extensions (404 without).
     """
     if nonfinite not in ("reject", "allow"):
         raise Invalid(f"nonfinite must be 'reject' or 'allow', got {nonfinite!r}")
-    return RestApp(service, metrics=metrics, max_body_bytes=max_body_bytes, nonfinite=nonfinite, gate=gate)
+    return RestApp(
+        service,
+        metrics=metrics,
+        max_body_bytes=max_body_bytes,
+        nonfinite=nonfinite,
+        gate=gate,
+        repository=repository,
+    )

@@ -25,6 +25,7 @@ from modelplane.serving.loop import new_event_loop
 from modelplane.serving.manager import ModelManager
 from modelplane.serving.memory import return_large_blocks
 from modelplane.serving.metrics import ServingMetrics, default_metrics
+from modelplane.serving.repository import DeploymentRepository
 from modelplane.serving.rest import create_rest_app
 from modelplane.serving.types import Gate
 from modelplane.store import Store
@@ -113,8 +114,13 @@ class DataPlane:
         return_large_blocks()
         await self.manager.start()
         freeze_startup_objects()
+        repository = DeploymentRepository(self.manager)
         app: ASGIApp = create_rest_app(
-            self.manager, metrics=self.metrics, max_body_bytes=options.max_body_bytes, gate=self.gate
+            self.manager,
+            metrics=self.metrics,
+            max_body_bytes=options.max_body_bytes,
+            gate=self.gate,
+            repository=repository,
         )
         if self.mounts:
             app = Mounted(app, self.mounts)
@@ -140,6 +146,7 @@ class DataPlane:
                 max_message_bytes=options.max_body_bytes,
                 gate=self.gate,
                 tls=tls,
+                repository=repository,
             )
         log.info(
             "REST  %s://%s:%d/v2  (also /v1/predict, /metrics)", options.scheme, options.host, self.rest_port

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from modelplane.security.roles import Action
 
 # KServe V2 datatype -> numpy dtype (BYTES are numpy object arrays of `bytes`).
 DATATYPES: dict[str, np.dtype] = {
@@ -135,6 +139,9 @@ class Gate(Protocol):
 
     `enter` raises Unauthorized/Forbidden (deployment None means server-wide data such as /metrics);
     `admit` raises QuotaExceeded (with retry_after) once the request's sample count is known;
+    `authorize` raises Unauthorized/Forbidden unless the caller may do a control `action` (the repository
+    extension: "deployments:read" to look, "deploy" to load and unload) and returns the caller, whose
+    `actor` the audit ledger records;
     `settle` records what the request cost, whatever its outcome, and must not block (`status`: the HTTP
     status, or the gRPC status code's name).
     """
@@ -143,6 +150,25 @@ class Gate(Protocol):
 
     def admit(self, caller: Any, samples: int) -> None: ...
 
+    def authorize(self, credentials: Credentials, action: Action, deployment: str | None = None) -> Any: ...
+
     def settle(
         self, caller: Any, deployment: str, version: str, samples: int, seconds: float, status: int | str
     ) -> None: ...
+
+
+class ModelRepository(Protocol):
+    """Triton's model repository, configuration and statistics extensions over the deployments a server
+    serves (`serving.repository` has the mapping). Entries are plain dicts in Triton's JSON field names;
+    the gRPC front end parses the same dicts into its protobuf messages. `by` is who asked (the audit's
+    actor)."""
+
+    async def index(self, ready_only: bool) -> list[dict[str, str]]: ...
+
+    async def load(self, name: str, parameters: Mapping[str, Any], by: str) -> None: ...
+
+    async def unload(self, name: str, parameters: Mapping[str, Any], by: str) -> None: ...
+
+    def config(self, name: str, version: str | None) -> dict[str, Any]: ...
+
+    def statistics(self, name: str, version: str | None) -> dict[str, Any]: ...
