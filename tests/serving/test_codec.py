@@ -193,10 +193,17 @@ def test_routes() -> None:
     assert route("/v2/models/versions/infer") == ("infer", "versions", None)
     assert route("/v1/predict/m") == ("predict", "m", None)
     assert route("/v1/predict/m/versions/2") == ("predict", "m", "2")
+    assert route("/v2/models/m/versions/2/stats") == ("stats", "m", "2")
+    assert route("/v2/models/stats") == ("stats", "", None)
+    assert route("/v2/models/m/config") == ("config", "m", None)
+    assert route("/v2/repository/index") == ("repository_index", "", None)
+    assert route("/v2/repository/models/m/unload") == ("unload", "m", None)
     for missing in (
         "/v2/models/",
         "/v2/models/m/versions//infer",
-        "/v2/models/m/stats",
+        "/v2/models/m/statistics",
+        "/v2/repository/models/m",
+        "/v2/repository/models//load",
         "/v1/predict/m/x",
         "/v3",
     ):

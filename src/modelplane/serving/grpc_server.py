@@ -183,18 +183,20 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return self.gate.enter(_credentials(context), model)
 
     # the repository, configuration and statistics extensions -------------------------------------------
-    def _repository(self, context: grpc.aio.ServicerContext, action: Action) -> tuple[ModelRepository, str]:
+    def _repository(
+        self, context: grpc.aio.ServicerContext, action: Action, rpc: str
+    ) -> tuple[ModelRepository, str]:
         """The repository and who asks, once the caller may do `action` (deployments:read or deploy)."""
         by = "anonymous"
         if self.gate is not None:
             by = self.gate.authorize(_credentials(context), action).actor
         if self.repository is None:
-            raise Unimplemented
+            raise Unimplemented(f"{rpc} is not supported by this modelplane server")
         return self.repository, by
 
     async def RepositoryIndex(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            repository, _ = self._repository(context, "deployments:read")
+            repository, _ = self._repository(context, "deployments:read", "RepositoryIndex")
             entries = await repository.index(request.ready)
         except Exception as exc:
             await self._abort(context, exc, "")
@@ -202,7 +204,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     async def RepositoryModelLoad(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            repository, by = self._repository(context, "deploy")
+            repository, by = self._repository(context, "deploy", "RepositoryModelLoad")
             await repository.load(request.model_name, _parameters(request.parameters), by)
         except Exception as exc:
             await self._abort(context, exc, request.model_name)
@@ -210,7 +212,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     async def RepositoryModelUnload(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            repository, by = self._repository(context, "deploy")
+            repository, by = self._repository(context, "deploy", "RepositoryModelUnload")
             await repository.unload(request.model_name, _parameters(request.parameters), by)
         except Exception as exc:
             await self._abort(context, exc, request.model_name)
@@ -218,7 +220,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     async def ModelConfig(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            repository, _ = self._repository(context, "deployments:read")
+            repository, _ = self._repository(context, "deployments:read", "ModelConfig")
             config = repository.config(request.name, request.version or None)
         except Exception as exc:
             await self._abort(context, exc, request.name)
@@ -226,7 +228,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     async def ModelStatistics(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            repository, _ = self._repository(context, "deployments:read")
+            repository, _ = self._repository(context, "deployments:read", "ModelStatistics")
             stats = repository.statistics(request.name, request.version or None)
         except Exception as exc:
             await self._abort(context, exc, request.name)
@@ -241,9 +243,6 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
 class Unimplemented(Exception):
     """This server was started without a model repository."""
-
-    def __init__(self) -> None:
-        super().__init__("the model repository extension is not supported by this server")
 
 
 def _credentials(context: grpc.aio.ServicerContext) -> Credentials:
