@@ -8,7 +8,7 @@ until it restarts, so:
 - `unload NAME` takes the deployment off THIS server (queued requests are answered first): it then answers
   not-ready, and infer fails with 404 saying how to load it again. The spec stays; other servers keep
   serving it; this server's store polls leave it off; a restart (or the deployment deleted and saved
-  again) serves it again. To stop serving it everywhere, `modelplane undeploy NAME`.
+  again) serves it again. To stop serving it everywhere, `modelplane deployments undeploy NAME`.
 - `load NAME` serves the saved deployment on this server now (again after an unload, or at once instead of
   at the next poll). A name with no deployment is 404 naming `modelplane deploy`: a registered model is not
   deployed implicitly, because a deployment's batching, limits and runtime are choices the deployer makes.
