@@ -218,7 +218,7 @@ def test_batcher_counts_failures_and_timeouts() -> None:
             await failing.submit(ROWS)
         stats = failing.statistics
         assert (stats.fail_count, stats.success_count, stats.execution_count) == (1, 0, 0)
-        assert stats.fail_ns > 0
+        assert stats.fail_s > 0
         late = DynamicBatcher(slow, metrics=ServingMetrics())
         with pytest.raises(DeadlineExceeded):
             await late.submit(ROWS, timeout_s=0.01)

@@ -54,7 +54,7 @@ from modelplane.serving.statistics import VersionStatistics
 log = logging.getLogger(__name__)
 
 Outputs = dict[str, np.ndarray]
-Timed = tuple[list[Outputs], float, float, float]  # per-request outputs; seconds to join, compute, split
+Timed = tuple[list[Outputs], float, float, float]  # outputs per request; compute, join, split seconds
 _EWMA = 0.2  # weight of the newest sample in the moving averages (arrival gaps, compute time)
 
 
@@ -371,7 +371,7 @@ class DynamicBatcher:
             for pending, _, _ in batch:
                 if not pending.future.done():
                     stats.fail_count += 1
-                    stats.fail_ns += int((now - pending.enqueued) * 1e9)
+                    stats.fail_s += now - pending.enqueued
                 self._settle(pending, self._batch_error(outcome))
                 self._abandon(pending)  # a large request's remaining chunks are not computed
         else:
@@ -381,7 +381,8 @@ class DynamicBatcher:
             self._metrics.observe_batch(*self._labels, rows, queued, seconds)
             stats = self.statistics
             now = time.monotonic()
-            answered = answered_ns = 0
+            answered = answered_rows = 0
+            answered_s = 0.0
             for (pending, start, stop), part in zip(batch, parts, strict=True):
                 if pending.chunked:
                     pending.parts.append((start, part))
@@ -391,18 +392,19 @@ class DynamicBatcher:
                     part = _joined(pending.parts)
                 if not pending.future.done():
                     answered += 1
-                    answered_ns += int((now - pending.enqueued) * 1e9)
-                    stats.inference_count += pending.rows
+                    answered_rows += pending.rows
+                    answered_s += now - pending.enqueued
                 self._settle(pending, part)
             stats.success_count += answered
-            stats.success_ns += answered_ns
+            stats.success_s += answered_s
+            stats.inference_count += answered_rows
             stats.queue_count += len(queued)
-            stats.queue_ns += int(sum(queued) * 1e9)
+            stats.queue_s += sum(queued)
             stats.execution_count += 1
-            stats.compute_input_ns += int(joining * 1e9)
-            stats.compute_infer_ns += int(seconds * 1e9)
-            stats.compute_output_ns += int(splitting * 1e9)
-            stats.last_inference_ms = int(time.time() * 1000)
+            stats.compute_input_s += joining
+            stats.compute_infer_s += seconds
+            stats.compute_output_s += splitting
+            stats.last_inference = time.time()
         if released:
             self._pump(gather=True)
         self._report()
@@ -430,7 +432,7 @@ class DynamicBatcher:
     def _expire(self, pending: _Pending, timeout: float) -> None:
         if not pending.future.done():
             self.statistics.fail_count += 1
-            self.statistics.fail_ns += int((time.monotonic() - pending.enqueued) * 1e9)
+            self.statistics.fail_s += time.monotonic() - pending.enqueued
             where = "while running" if pending.started else "in the queue"
             pending.future.set_exception(
                 DeadlineExceeded(f"{self._name} did not answer within {timeout:g} s (timed out {where})")

@@ -1,9 +1,10 @@
 """Triton-style inference statistics of one loaded version, and their V2 statistics-extension shape.
 
 The batcher owns one `VersionStatistics` and adds to it where it already does per-batch bookkeeping on the
-event loop (`_finish`, `_expire`): plain integer adds, no lock (only the loop writes them), no per-request
-allocation. What it counts is what reached the version's queue: a request refused before (bad input, auth,
-quota, a full queue) shows in `/metrics` by status, not here. Durations are nanoseconds, as in Triton:
+event loop (`_finish`, `_expire`): plain adds of counts and float seconds (nanoseconds only when read), no
+lock (only the loop writes them), no per-request allocation. What it counts is what reached the version's
+queue: a request refused before (bad input, auth, quota, a full queue) shows in `/metrics` by status, not
+here. Durations are reported in nanoseconds, as in Triton:
 
 - success / fail: requests answered / failed (runtime error, timeout), from entering the queue to the answer;
 - queue: the wait before a request's first rows went to the runtime;
@@ -22,27 +23,26 @@ _PHASES = ("success", "fail", "queue", "compute_input", "compute_infer", "comput
 
 class VersionStatistics:
     __slots__ = (
-        "compute_infer_ns",
-        "compute_input_ns",
-        "compute_output_ns",
+        "compute_infer_s",
+        "compute_input_s",
+        "compute_output_s",
         "execution_count",
         "fail_count",
-        "fail_ns",
+        "fail_s",
         "inference_count",
-        "last_inference_ms",
+        "last_inference",
         "queue_count",
-        "queue_ns",
+        "queue_s",
         "success_count",
-        "success_ns",
+        "success_s",
     )
 
     def __init__(self) -> None:
-        self.success_count = self.success_ns = 0
-        self.fail_count = self.fail_ns = 0
-        self.queue_count = self.queue_ns = 0
-        self.compute_input_ns = self.compute_infer_ns = self.compute_output_ns = 0
+        self.success_count = self.fail_count = self.queue_count = 0
         self.inference_count = self.execution_count = 0
-        self.last_inference_ms = 0
+        self.success_s = self.fail_s = self.queue_s = 0.0
+        self.compute_input_s = self.compute_infer_s = self.compute_output_s = 0.0
+        self.last_inference = 0.0  # time.time() of the last finished batch
 
     def to_dict(self, name: str, version: str) -> dict[str, Any]:
         """One `model_stats` entry (field names as Triton's statistics extension and its protobuf)."""
@@ -55,21 +55,21 @@ class VersionStatistics:
             "compute_infer": batches,
             "compute_output": batches,
         }
-        durations = {
-            "success": self.success_ns,
-            "fail": self.fail_ns,
-            "queue": self.queue_ns,
-            "compute_input": self.compute_input_ns,
-            "compute_infer": self.compute_infer_ns,
-            "compute_output": self.compute_output_ns,
+        seconds = {
+            "success": self.success_s,
+            "fail": self.fail_s,
+            "queue": self.queue_s,
+            "compute_input": self.compute_input_s,
+            "compute_infer": self.compute_infer_s,
+            "compute_output": self.compute_output_s,
         }
         return {
             "name": name,
             "version": version,
-            "last_inference": self.last_inference_ms,
+            "last_inference": int(self.last_inference * 1000),
             "inference_count": self.inference_count,
             "execution_count": self.execution_count,
-            "inference_stats": {p: {"count": counts[p], "ns": durations[p]} for p in _PHASES},
+            "inference_stats": {p: {"count": counts[p], "ns": round(seconds[p] * 1e9)} for p in _PHASES},
             "batch_stats": [],
         }
 
@@ -79,16 +79,16 @@ def combined(parts: list[VersionStatistics]) -> VersionStatistics:
     while runtime calls and their times add up over members."""
     total = VersionStatistics()
     first = parts[0]
-    for slot in ("success_count", "success_ns", "fail_count", "fail_ns", "inference_count"):
+    for slot in ("success_count", "success_s", "fail_count", "fail_s", "inference_count"):
         setattr(total, slot, getattr(first, slot))
     for slot in (
         "queue_count",
-        "queue_ns",
-        "compute_input_ns",
-        "compute_infer_ns",
-        "compute_output_ns",
+        "queue_s",
+        "compute_input_s",
+        "compute_infer_s",
+        "compute_output_s",
         "execution_count",
     ):
         setattr(total, slot, sum(getattr(part, slot) for part in parts))
-    total.last_inference_ms = max(part.last_inference_ms for part in parts)
+    total.last_inference = max(part.last_inference for part in parts)
     return total
