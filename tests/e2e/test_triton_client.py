@@ -76,6 +76,7 @@ def grpc_infer(client: Any, headers: dict[str, str]) -> np.ndarray:
 def test_http_client_unloads_loads_and_reads_config_and_statistics(running: Running) -> None:
     client = running.http()
     dev = running.headers("developer")
+    assert {"model_repository", "statistics"} <= set(client.get_server_metadata()["extensions"])
     assert client.get_model_repository_index(headers=dev) == [
         {"name": "iris", "version": "1", "state": "READY", "reason": ""}
     ]
@@ -107,6 +108,7 @@ def test_http_client_unloads_loads_and_reads_config_and_statistics(running: Runn
 def test_grpc_client_unloads_loads_and_reads_config_and_statistics(running: Running) -> None:
     client = running.grpc()
     dev = running.headers("developer")
+    assert "model_configuration" in client.get_server_metadata().extensions
     [model] = client.get_model_repository_index(headers=dev, as_json=True)["models"]
     assert model == {"name": "iris", "version": "1", "state": "READY"}  # proto JSON leaves out ""
     config = client.get_model_config("iris", headers=dev).config

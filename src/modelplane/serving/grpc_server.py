@@ -40,7 +40,14 @@ from modelplane.serving.accounting import RequestAccounting
 from modelplane.serving.codec import Nonfinite, policy
 from modelplane.serving.grpc_codec import decode_request, encode_response, model_metadata_response
 from modelplane.serving.limits import check_rows
-from modelplane.serving.types import Credentials, Gate, InferenceService, InferRequest, ModelRepository
+from modelplane.serving.types import (
+    REPOSITORY_EXTENSIONS,
+    Credentials,
+    Gate,
+    InferenceService,
+    InferRequest,
+    ModelRepository,
+)
 
 if TYPE_CHECKING:
     from modelplane.security.roles import Action
@@ -134,7 +141,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return pb.ServerMetadataResponse(
             name=str(meta.get("name", "modelplane")),
             version=str(meta.get("version", "")),
-            extensions=GRPC_EXTENSIONS,
+            extensions=GRPC_EXTENSIONS + (REPOSITORY_EXTENSIONS if self.repository is not None else ()),
         )
 
     async def ModelMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:

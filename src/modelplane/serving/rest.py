@@ -35,10 +35,23 @@ from modelplane.serving.codec import policy
 from modelplane.serving.json_numbers import LARGE_BODY, PIECE_ROWS
 from modelplane.serving.limits import check_rows
 from modelplane.serving.memory import MemoryReturn
-from modelplane.serving.rest_repository import CONTROL_POSTS, MAX_BODY, READS, answer, repository_route
+from modelplane.serving.rest_repository import (
+    CONTROL_POSTS,
+    MAX_BODY,
+    READS,
+    answer,
+    repository_route,
+)
 from modelplane.serving.rest_v1 import decode_predict, encode_predict
 from modelplane.serving.rest_v2 import decode_infer, encode_infer
-from modelplane.serving.types import Credentials, Gate, InferenceService, InferRequest, ModelRepository
+from modelplane.serving.types import (
+    REPOSITORY_EXTENSIONS,
+    Credentials,
+    Gate,
+    InferenceService,
+    InferRequest,
+    ModelRepository,
+)
 
 log = logging.getLogger(__name__)
 
@@ -317,6 +330,8 @@ class RestApp:
                 extensions = list(meta.get("extensions", []))
                 if _EXTENSION not in extensions:
                     extensions.append(_EXTENSION)
+                if self.repository is not None:
+                    extensions += [e for e in REPOSITORY_EXTENSIONS if e not in extensions]
                 meta["extensions"] = extensions
                 return Reply(200, orjson.dumps(meta), [_JSON])
             if self.metrics is None:  # action == "metrics"

@@ -157,6 +157,15 @@ class Gate(Protocol):
     ) -> None: ...
 
 
+# What a server with a `ModelRepository` advertises in its metadata (Triton's names).
+REPOSITORY_EXTENSIONS = (
+    "model_repository",
+    "model_repository(unload_dependents)",
+    "model_configuration",
+    "statistics",
+)
+
+
 class ModelRepository(Protocol):
     """Triton's model repository, configuration and statistics extensions over the deployments a server
     serves (`serving.repository` has the mapping). Entries are plain dicts in Triton's JSON field names;
