@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 import tritonclient.grpc as triton_grpc
@@ -154,3 +155,25 @@ def test_consumer_keys_may_predict_but_not_control_the_repository(running: Runni
     assert http.get_model_repository_index(headers=admin)[0]["state"] == "READY"
     http.close()
     grpc.close()
+
+
+def test_bad_repository_requests_answer_json_errors_and_change_nothing(running: Running) -> None:
+    dev = running.headers("developer")
+    base = running.plane.url
+    cases = [
+        ("POST", "/v2/repository/index", b'{"ready": "yes"}', 400, "'ready' must be true or false"),
+        ("POST", "/v2/repository/index", b"{not json", 400, "not valid JSON"),
+        ("POST", "/v2/repository/models/iris/unload", b'{"parameters": []}', 400, "'parameters' must be"),
+        ("GET", "/v2/repository/index", b"", 405, "use POST"),
+        ("GET", "/v2/models/nope/stats", b"", 404, "'nope' is not deployed"),
+        ("GET", "/v2/models/iris/versions/9/config", b"", 404, "no version 9"),
+        ("POST", "/v2/repository/models/nope/unload", b"", 404, "no deployment named 'nope' to unload"),
+    ]
+    with httpx.Client(base_url=base, headers=dev, timeout=10) as http:
+        for method, path, body, status, words in cases:
+            answer = http.request(method, path, content=body)
+            assert (answer.status_code, path) == (status, path)
+            assert words in answer.json()["error"]
+        assert http.get("/v2/models/iris/ready").status_code == 200
+        every = http.get("/v2/models/stats").json()["model_stats"]
+        assert [(s["name"], s["version"]) for s in every] == [("iris", "1")]
