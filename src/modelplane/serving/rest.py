@@ -67,7 +67,7 @@ _STATIC = {
     "/v2/": "server",
     "/metrics": "metrics",
     "/v2/repository/index": "repository_index",
-    "/v2/models/stats": "stats",  # every model's statistics (so no deployment named "stats" has them here)
+    "/v2/models/stats": "stats",  # every model's statistics; a deployment named "stats": .../versions/V
 }
 _INFER = {"infer": "POST", "predict": "POST"}
 _METHOD = {**_INFER, **CONTROL_POSTS}  # every other route is GET
