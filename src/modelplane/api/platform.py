@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 
 from modelplane.api.app import create_control_app
 from modelplane.api.deps import ControlState
-from modelplane.api.routers.events import StreamSettings
 from modelplane.api.gate import PlatformGate
+from modelplane.api.routers.events import StreamSettings
 from modelplane.config import Settings
 from modelplane.data.uploads import Uploads
-from modelplane.events.dispatch import DispatchOptions, Dispatcher
+from modelplane.events.dispatch import Dispatcher, DispatchOptions
 from modelplane.jobs.pool import PoolOptions, WorkerPool
 from modelplane.retrain.watcher import RetrainWatcher
 from modelplane.security.keys import Authenticator, ensure_admin_key

@@ -72,7 +72,12 @@ def read_events(
 
 
 def recent_events(
-    store: Store, principal: Principal, *, types: tuple[str, ...] = (), after: int | None = None, limit: int = 50
+    store: Store,
+    principal: Principal,
+    *,
+    types: tuple[str, ...] = (),
+    after: int | None = None,
+    limit: int = 50,
 ) -> list[Event]:
     """After `after`, the first `limit` events; without it, the newest `limit`; oldest first either way."""
     if after is not None:

@@ -26,7 +26,7 @@ from modelplane.jobs.views import aware
 from modelplane.security import audit
 from modelplane.security.master_key import MasterKey, configured_master_key
 from modelplane.store import Store
-from modelplane.store.orm import AuditHead, Webhook, WebhookDelivery
+from modelplane.store.orm import Webhook, WebhookDelivery
 
 MAX_URL = 2000
 
@@ -57,7 +57,9 @@ def _at_rest(row: Webhook) -> str:
 
 
 def webhook_view(row: Webhook) -> WebhookInfo:
-    return WebhookInfo(row.id, row.url, list(row.events), _at_rest(row), aware(row.created_at), row.created_by)
+    return WebhookInfo(
+        row.id, row.url, list(row.events), _at_rest(row), aware(row.created_at), row.created_by
+    )
 
 
 def delivery_view(row: WebhookDelivery) -> DeliveryInfo:
@@ -87,19 +89,21 @@ def add_webhook(
     webhook_id = uuid.uuid4().hex[:12]
     master = configured_master_key(store.settings)
     with store.db.session() as session:
-        head = session.scalar(select(AuditHead.seq).where(AuditHead.id == 1)) or 0
         row = Webhook(
             id=webhook_id,
             url=checked,
             events=list(types),
             secret=_seal(master, webhook_id, secret) if master else secret,
             secret_key_id=master.key_id if master else None,
-            after_seq=head,
+            after_seq=0,
             created_by=by,
         )
         session.add(row)
         session.flush()
-        audit.append(session, by, "webhook.added", webhook_id, {"url": checked, "events": list(types)})
+        added = audit.append(
+            session, by, "webhook.added", webhook_id, {"url": checked, "events": list(types)}
+        )
+        row.after_seq = added.seq  # it hears what happens after it exists, not its own creation
         return secret, webhook_view(row)
 
 

@@ -65,7 +65,9 @@ def webhooks_add(
 
 @router.get("/webhooks")
 def webhooks_list(
-    pages: Page = Depends(page), caller: Principal = require("webhooks:admin"), s: ControlState = Depends(state)
+    pages: Page = Depends(page),
+    caller: Principal = require("webhooks:admin"),
+    s: ControlState = Depends(state),
 ) -> dict[str, Any]:
     return pages.of(list_webhooks(s.store))
 
