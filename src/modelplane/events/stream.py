@@ -109,8 +109,15 @@ def follow(
     last_id: int | None = None,
     poll_s: float = 0.5,
 ) -> Iterator[Event]:
-    """Events after `last_id` (or from now) as they are appended, until the caller stops iterating."""
-    after = head_seq(store) if last_id is None else last_id
+    """Events after `last_id` (or after now: this call, not the first `next`) as they are appended, until
+    the caller stops iterating."""
+    start = head_seq(store) if last_id is None else last_id
+    return _tail(store, principal, types, start, poll_s)
+
+
+def _tail(
+    store: Store, principal: Principal, types: tuple[str, ...], after: int, poll_s: float
+) -> Iterator[Event]:
     while True:
         events, after = read_events(store, principal, after=after, types=types)
         yield from events
