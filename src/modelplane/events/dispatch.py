@@ -218,12 +218,13 @@ class Dispatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(self.options.senders, thread_name_prefix="modelplane-webhook")
-        limits = httpx.Limits(max_connections=self.options.senders * 2)
-        self._client = httpx.Client(timeout=self.options.timeout_s, limits=limits)
+        self._client: httpx.Client | None = None
         self._lock = threading.Lock()
         self._busy: Counter[str] = Counter()  # webhook id -> deliveries being sent
 
     def start(self) -> Dispatcher:
+        limits = httpx.Limits(max_connections=self.options.senders * 2)
+        self._client = httpx.Client(timeout=self.options.timeout_s, limits=limits)
         self._thread = threading.Thread(target=self._run, name="modelplane-events", daemon=True)
         self._thread.start()
         return self
@@ -235,7 +236,8 @@ class Dispatcher:
         if self._thread is not None:
             self._thread.join(timeout_s)
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
 
     def tick(self) -> int:
         """One pass: fan out new entries, then start sending what is due; the sends started."""
@@ -270,6 +272,7 @@ class Dispatcher:
         return started
 
     def _send(self, delivery_id: str, webhook_id: str, token: str) -> None:
+        assert self._client is not None  # started
         try:
             found = _attempt(self.store, self._client, delivery_id)
             if found is not None:
