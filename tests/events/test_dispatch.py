@@ -192,3 +192,24 @@ def test_webhook_secret_is_sealed_under_a_master_key(store: Store, receiver: Rec
     assert verify_signature(
         secret, got.body, got.headers["x-modelplane-timestamp"], got.headers["x-modelplane-signature"]
     )
+
+
+def test_two_servers_on_postgres_deliver_each_event_once(
+    pg_database: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    """Each its own store (engine, pool), as two `modelplane up` on one database are."""
+    stores = [Store(pg_database, tmp_path / "artifacts") for _ in range(2)]
+    add_webhook(stores[0], receiver.url, events=["model.version.registered"], by="admin")
+    dispatchers = [Dispatcher(s, FAST).start() for s in stores]
+    try:
+        for n in range(6):
+            register_version(stores[n % 2], tmp_path, payload=bytes([n]))
+        receiver.wait_for(6)
+        time.sleep(0.2)
+    finally:
+        for dispatcher in dispatchers:
+            dispatcher.stop()
+        for store in stores:
+            store.close()
+    ids = [json.loads(r.body)["id"] for r in receiver.got]
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == 6
