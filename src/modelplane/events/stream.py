@@ -90,7 +90,7 @@ def recent_events(
             query = select(AuditEntry).where(AuditEntry.action.in_(actions))
             if before is not None:
                 query = query.where(AuditEntry.seq < before)
-            rows = session.scalars(query.order_by(AuditEntry.seq.desc()).limit(limit * 2)).all()
+            rows = session.scalars(query.order_by(AuditEntry.seq.desc()).limit(max(limit * 2, 500))).all()
             if not rows:
                 break
             for row in rows:
