@@ -213,3 +213,30 @@ def test_two_servers_on_postgres_deliver_each_event_once(
             store.close()
     ids = [json.loads(r.body)["id"] for r in receiver.got]
     assert sorted(ids) == sorted(set(ids)) and len(ids) == 6
+
+
+def test_a_delivery_whose_sender_died_is_sent_when_its_lease_runs_out(
+    store: Store, tmp_path: Path, receiver: Receiver
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from modelplane.store.orm import WebhookDelivery, utcnow
+
+    _, hook = add_webhook(store, receiver.url, by="admin")
+    register_version(store, tmp_path)
+    fan_out(store)
+    with store.db.session() as session:  # claimed by a server that crashed before sending
+        session.execute(
+            update(WebhookDelivery).values(lease_token="dead", lease_until=utcnow() + timedelta(seconds=1.5))
+        )
+    dispatcher = Dispatcher(store, FAST).start()
+    try:
+        time.sleep(0.15)
+        assert receiver.got == []  # still leased: nobody else sends it
+        [got] = receiver.wait_for(1)
+    finally:
+        dispatcher.stop()
+    assert json.loads(got.body)["type"] == "model.version.registered"
+    assert [d.state for d in list_deliveries(store, hook.id)] == ["succeeded"]
