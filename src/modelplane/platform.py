@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from modelplane.data.catalog import DatasetSummary, DatasetVersionInfo
     from modelplane.data.ingest import IngestResult
     from modelplane.evaluation.views import EvaluationReport
+    from modelplane.events.views import DeliveryInfo, Event, NewWebhook, WebhookInfo
     from modelplane.jobs.views import JobInfo, LogLine
     from modelplane.registry.views import ModelInfo, ModelVersionInfo
     from modelplane.retrain.views import FiringInfo, RetrainPolicyInfo
@@ -241,6 +242,49 @@ class AuditArea(Protocol):
     def head(self) -> Head: ...
 
 
+class WebhooksArea(Protocol):
+    """URLs that receive signed platform events (admin only); see events/delivery.py for the format."""
+
+    def add(
+        self, url: str, *, events: tuple[str, ...] | builtins.list[str] = (), secret: str | None = None
+    ) -> NewWebhook:
+        """Send `events` (every type when empty) to `url` from now on; the result's `.secret` signs them
+        (generated when none is given)."""
+        ...
+
+    def list(self) -> builtins.list[WebhookInfo]: ...
+
+    def remove(self, webhook_id: str) -> None: ...
+
+    def test(self, webhook_id: str) -> DeliveryInfo:
+        """Send a `ping` event now and return how it went (status code, error)."""
+        ...
+
+    def deliveries(self, webhook_id: str, *, limit: int = 50) -> builtins.list[DeliveryInfo]:
+        """The newest deliveries, newest first: event, state, attempts, last status and error, next retry."""
+        ...
+
+
+class EventsArea(Protocol):
+    """Platform events (registry, deployments, jobs, keys, ...) as the caller's role may see them."""
+
+    def list(
+        self,
+        *,
+        types: tuple[str, ...] | builtins.list[str] = (),
+        after: int | None = None,
+        limit: int = 50,
+    ) -> builtins.list[Event]:
+        """Oldest first: the first `limit` after event id `after`, or without it the newest `limit`."""
+        ...
+
+    def stream(
+        self, *, types: tuple[str, ...] | builtins.list[str] = (), last_id: int | None = None
+    ) -> Iterator[Event]:
+        """Events as they happen, after `last_id` (or from now), until the caller stops or the server does."""
+        ...
+
+
 class Platform(Protocol):
     """Everything a user does with modelplane, in-process or against a server."""
 
@@ -273,6 +317,12 @@ class Platform(Protocol):
 
     @property
     def audit(self) -> AuditArea: ...
+
+    @property
+    def webhooks(self) -> WebhooksArea: ...
+
+    @property
+    def events(self) -> EventsArea: ...
 
     def train(
         self,

@@ -93,7 +93,7 @@ def _compare(contract: type, implementation: type, where: str) -> list[str]:
 
 def test_every_area_has_the_same_verbs_and_signatures(implementations: list[Any]) -> None:
     areas = _areas()
-    assert len(areas) == 10  # datasets ... audit: a contract that lost its areas would compare nothing
+    assert len(areas) >= 12  # datasets ... events: a contract that lost its areas would compare nothing
     problems = []
     for implementation in implementations:
         for name, contract in areas.items():

@@ -23,6 +23,8 @@ EXPECTED = {
     "jobs:cancel": {"admin", "developer"},
     "batch": {"admin", "developer"},
     "retrain": {"admin", "developer"},
+    "webhooks:admin": {"admin"},
+    "events:read": {"admin", "developer", "consumer"},
 }
 
 

@@ -4,13 +4,15 @@ metrics, API keys, limits and metering — on one store."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from modelplane.api.app import create_control_app
 from modelplane.api.deps import ControlState
 from modelplane.api.gate import PlatformGate
+from modelplane.api.routers.events import StreamSettings
 from modelplane.config import Settings
 from modelplane.data.uploads import Uploads
+from modelplane.events.dispatch import Dispatcher, DispatchOptions
 from modelplane.jobs.pool import PoolOptions, WorkerPool
 from modelplane.retrain.watcher import RetrainWatcher
 from modelplane.security.keys import Authenticator, ensure_admin_key
@@ -31,6 +33,7 @@ class PlatformOptions:
     max_upload_bytes: int = 20 * 2**30
     job_workers: int | None = None  # jobs run at once (training, batch prediction); None: one per core
     public_docs: bool = False  # /docs and /openapi.json without a key
+    webhooks: DispatchOptions = field(default_factory=DispatchOptions)  # delivery timeout, retries
 
 
 class PlatformServer:
@@ -49,6 +52,7 @@ class PlatformServer:
         self.gate = PlatformGate(authenticator, limiter, self.meter)
         self.jobs = WorkerPool(self.store, PoolOptions(concurrency=self.options.job_workers))
         self.retrain = RetrainWatcher(self.store)
+        self.events = Dispatcher(self.store, self.options.webhooks)
         uploads = Uploads(settings.home / "uploads", max_bytes=self.options.max_upload_bytes)
         control = create_control_app(
             ControlState(self.store, self.gate, uploads), public_docs=self.options.public_docs
@@ -59,6 +63,7 @@ class PlatformServer:
             gate=self.gate if self.options.auth else None,
             mounts=dict.fromkeys(CONTROL_PREFIXES, control),
         )
+        control.state.event_stream = StreamSettings(stopping=lambda: self.plane.stopping)
 
     @property
     def url(self) -> str:
@@ -71,9 +76,11 @@ class PlatformServer:
         self.meter.start()
         self.jobs.start()
         self.retrain.start()
+        self.events.start()
         try:
             await self.plane.run(install_signal_handlers=install_signal_handlers)
         finally:
+            self.events.stop()  # deliveries still owed are sent by the next server (state in the store)
             self.retrain.stop()  # a canary under way is finished by the next watcher (state in the store)
             self.jobs.stop()  # running jobs are queued again and resume from their checkpoints
             self.meter.close()

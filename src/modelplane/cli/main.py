@@ -20,6 +20,7 @@ from modelplane.cli import (
     up,
     worker,
 )
+from modelplane.cli import events as events_cli
 from modelplane.cli.output import fail
 from modelplane.errors import ModelplaneError
 
@@ -53,6 +54,8 @@ app.command("up")(up.up)
 app.add_typer(security.keys_app, name="keys")
 app.add_typer(security.usage_app, name="usage")
 app.add_typer(security.audit_app, name="audit")
+app.add_typer(events_cli.webhooks_app, name="webhooks")
+app.command("events")(events_cli.events)
 
 
 @app.command("version")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelplane import errors
 from modelplane.client.catalog import Datasets, Models, Runs, Studies
+from modelplane.client.events import Events, Webhooks
 from modelplane.client.http import Http, parse, quoted
 from modelplane.client.operations import Deployments, Jobs, RetrainPolicies
 from modelplane.client.security import AuditLog, Keys, UsageReports
@@ -69,6 +70,8 @@ class Client:
         self.audit = AuditLog(self._http)
         self.jobs = Jobs(self._http)
         self.retrain_policies = RetrainPolicies(self._http)
+        self.webhooks = Webhooks(self._http)
+        self.events = Events(self._http)
 
     @property
     def url(self) -> str:

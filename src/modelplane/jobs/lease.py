@@ -18,11 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from modelplane.jobs.identity import WorkerIdentity
 from modelplane.jobs.kinds import get_kind
 from modelplane.jobs.rows import add_log_lines, transition
-from modelplane.jobs.views import CANCELLED, FAILED, QUEUED, RUNNING, JobInfo, aware, job_view
+from modelplane.jobs.views import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobInfo, aware, job_view
+from modelplane.security import audit
 from modelplane.store import Store
 from modelplane.store.orm import Job, utcnow
 
@@ -181,6 +183,7 @@ def _end(store: Store, job_id: str, conditions: list[Any], state: str, error: st
         )
         if ended:
             add_log_lines(session, job_id, [f"{state}: {error}"])
+            _audit_end(session, job_id, state, error)
     return ended
 
 
@@ -216,7 +219,17 @@ def finish(
         )
         if ended:
             add_log_lines(session, lease.job_id, [*lines, state + (f": {error}" if error else "")])
+            _audit_end(session, lease.job_id, state, error)
     return ended
+
+
+def _audit_end(session: Session, job_id: str, state: str, error: str | None) -> None:
+    """A job that succeeded or failed is in the ledger (job.succeeded, job.failed), in the transaction that
+    ended it, so the events it projects (events/) are never lost; cancelling is audited when asked for."""
+    if state not in (SUCCEEDED, FAILED):
+        return
+    kind, by = session.execute(select(Job.kind, Job.created_by).where(Job.id == job_id)).one()
+    audit.append(session, by, f"job.{state}", job_id, {"kind": kind, "error": error})
 
 
 def requeue(store: Store, lease: Lease, *, why: str, died: bool) -> None:

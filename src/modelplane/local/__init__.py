@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelplane.config import Settings, get_settings
 from modelplane.local.catalog import Datasets, Models, Runs, Studies
+from modelplane.local.events import Events, Webhooks
 from modelplane.local.operations import Deployments, Jobs, RetrainPolicies
 from modelplane.local.security import AuditLog, Keys, UsageReports
 from modelplane.platform import OnEpoch, OnJobUpdate, OnTrial
@@ -52,6 +53,8 @@ class Local:
         self.audit = AuditLog(self.store)
         self.jobs = Jobs(self.store)
         self.retrain_policies = RetrainPolicies(self.store)
+        self.webhooks = Webhooks(self.store)
+        self.events = Events(self.store)
 
     def train(
         self,

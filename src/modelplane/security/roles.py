@@ -27,6 +27,8 @@ Action = Literal[
     "jobs:cancel",
     "batch",
     "retrain",
+    "webhooks:admin",
+    "events:read",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 _KNOWN = frozenset(ACTIONS)
@@ -53,13 +55,14 @@ _DEVELOPER: frozenset[Action] = frozenset(
         "jobs:cancel",
         "batch",
         "retrain",
+        "events:read",
     )
 )
 
 PERMISSIONS: Mapping[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(ACTIONS),
     Role.DEVELOPER: _DEVELOPER,
-    Role.CONSUMER: frozenset(("predict",)),
+    Role.CONSUMER: frozenset(("predict", "events:read")),
 }
 
 

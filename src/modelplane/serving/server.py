@@ -169,6 +169,11 @@ class DataPlane:
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True
 
+    @property
+    def stopping(self) -> bool:
+        """Shutting down: long-lived responses (event streams) end, so shutdown need not wait for them."""
+        return self._uvicorn is not None and self._uvicorn.should_exit
+
 
 @contextlib.contextmanager
 def _keep_signals() -> Iterator[None]:

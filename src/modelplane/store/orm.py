@@ -380,3 +380,51 @@ class RetrainFiring(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Webhook(Base):
+    """A URL that receives signed platform events (events/). `events` empty: every type. `secret` is sealed
+    under the master key `secret_key_id` where one is configured, else plaintext (it must be usable to
+    sign). `after_seq`: the ledger head at creation, so a new webhook never hears older events."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[Any]] = mapped_column(default=list)
+    secret: Mapped[str] = mapped_column(Text)
+    secret_key_id: Mapped[str | None] = mapped_column(String(32))
+    after_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class WebhookDelivery(Base):
+    """One event owed to one webhook, and how sending it went. A sender claims it with a conditional UPDATE
+    (`lease_token`, `lease_until`) like a job, so two servers on one database never send it twice at once.
+    `event_seq` is the ledger entry (None for a ping); `body` the exact JSON that is signed and sent."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("webhook_id", "event_seq"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
+    event_seq: Mapped[int | None] = mapped_column(BigInteger)
+    event_type: Mapped[str] = mapped_column(String(60))
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EventCursor(Base):
+    """One row: the newest ledger seq already fanned out into deliveries (advanced by a conditional UPDATE,
+    so of two servers exactly one fans out each entry)."""
+
+    __tablename__ = "event_cursor"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
