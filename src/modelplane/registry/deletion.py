@@ -159,7 +159,9 @@ def model_holds(session: Session, model: RegisteredModel) -> list[Hold]:
     holds += _child_holds(session, live, outside=model.id)
     for job in _active_jobs(session):
         reads = [Ref.parse(r, "model").name for r in _job_refs(job) if r]
-        if model.name in reads or (job.kind in ("train", "retrain") and job.params.get("model") == model.name):
+        if model.name in reads or (
+            job.kind in ("train", "retrain") and job.params.get("model") == model.name
+        ):
             holds.append(_job_hold(job))
     policy = session.scalar(select(RetrainPolicy).where(RetrainPolicy.model == model.name))
     if policy is not None:
@@ -223,7 +225,9 @@ def delete_model(store: Store, name: str, *, force: bool = False, by: str = "") 
         holds = model_holds(session, model)
         blocking = [h for h in holds if not (force and h.forceable)]
         if blocking:
-            raise refusal(f"model '{name}'", blocking, force_hint=not force and any(h.forceable for h in holds))
+            raise refusal(
+                f"model '{name}'", blocking, force_hint=not force and any(h.forceable for h in holds)
+            )
         for alias in list(model.aliases):
             session.delete(alias)
         live = [v for v in model.versions if v.deleted_at is None]

@@ -50,7 +50,9 @@ def apply_retention(session: Session, model: RegisteredModel, *, by: str = "") -
             continue
         for alias in [a for a in model.aliases if a.version_id == row.id]:
             session.add(
-                AliasEvent(model_id=model.id, alias=alias.name, from_version=row.version, to_version=None, by=by)
+                AliasEvent(
+                    model_id=model.id, alias=alias.name, from_version=row.version, to_version=None, by=by
+                )
             )
             audit.append(
                 session, by, "model.alias.removed", f"{model.name}@{alias.name}", {"was": row.version}
@@ -75,9 +77,7 @@ def set_retention(
         model = live_model_row(session, name)
         model.keep_last, model.keep_aliased = keep_last, keep_aliased if keep_last is not None else False
         policy = retention_of(model)
-        audit.append(
-            session, by, "model.retention.set", name, policy.to_dict() if policy else {"off": True}
-        )
+        audit.append(session, by, "model.retention.set", name, policy.to_dict() if policy else {"off": True})
         return policy, apply_retention(session, model, by=by)
 
 
