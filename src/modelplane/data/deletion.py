@@ -161,7 +161,7 @@ def delete_dataset(store: Store, ref: str, *, by: str = "") -> list[str]:
         serialise(session, _key(parsed.name))
         if parsed.selector is not None:
             rows = [find_version_row(session, parsed)]
-            dataset = rows[0].dataset
+            dataset: Dataset | None = rows[0].dataset
         else:
             dataset = session.scalar(select(Dataset).where(Dataset.name == parsed.name))
             if dataset is None:
@@ -177,7 +177,7 @@ def delete_dataset(store: Store, ref: str, *, by: str = "") -> list[str]:
         deleted = [f"{r.dataset.name}@{r.version}" for r in rows]
         for row in rows:
             _remove(session, row, by=by)
-        if parsed.selector is None:
+        if parsed.selector is None and dataset is not None:
             audit.append(session, by, "dataset.deleted", parsed.name, {"versions": deleted})
             session.delete(dataset)
         return deleted
