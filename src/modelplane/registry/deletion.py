@@ -84,7 +84,7 @@ def _job_refs(job: Job) -> list[str]:
 
 def _job_hold(job: Job) -> Hold:
     return Hold(
-        f"{job.state} {job.kind} job {job.id}",
+        f"{job.state} {job.kind} job {job.id} reads it",
         f"wait for it (`modelplane jobs wait {job.id}`) or cancel it (`modelplane jobs cancel {job.id}`)",
         "job",
     )
@@ -100,7 +100,7 @@ def _deployment_holds(session: Session, model: RegisteredModel, row: ModelVersio
             if (row is None and named) or (row is not None and target is not None and target.id == row.id):
                 holds.append(
                     Hold(
-                        f"deployment '{deployment.name}' (serving {ref})",
+                        f"deployment '{deployment.name}' serves it (as {ref})",
                         f"point it at another version (`modelplane deploy`) or remove it "
                         f"(`modelplane deployments undeploy {deployment.name}`)",
                         "deployment",
@@ -115,7 +115,7 @@ def version_holds(session: Session, row: ModelVersion) -> list[Hold]:
     model = row.model
     holds = [
         Hold(
-            f"alias '{a.name}'",
+            f"it is the target of alias {a.name}",
             f"move it (`modelplane models alias {model.name}@VERSION {a.name}`) or remove it "
             f"(`modelplane models unalias {model.name} {a.name}`)",
             "alias",
@@ -143,7 +143,7 @@ def _child_holds(session: Session, rows: list[ModelVersion], *, outside: int | N
     ).all()
     return [
         Hold(
-            f"child version {c.model.name}@{c.version}",
+            f"it is the parent of {c.model.name}@{c.version}",
             f"delete it first (`modelplane models delete {c.model.name}@{c.version}`)",
             "child",
         )
@@ -167,7 +167,7 @@ def model_holds(session: Session, model: RegisteredModel) -> list[Hold]:
     if policy is not None:
         holds.append(
             Hold(
-                "its retrain policy",
+                "its retrain policy retrains it",
                 f"remove it (`modelplane retrain-policy delete {model.name}`) or pass --force",
                 "policy",
             )
@@ -177,9 +177,11 @@ def model_holds(session: Session, model: RegisteredModel) -> list[Hold]:
 
 def refusal(target: str, holds: list[Hold], *, force_hint: bool = False) -> Conflict:
     """One 409 naming every holder and how to release it."""
-    listed = "; ".join(f"{h.what}: {h.release}" for h in holds)
-    hint = " (--force overrides only child versions and a retrain policy)" if force_hint else ""
-    return Conflict(f"{target} is still in use — {listed}{hint}")
+    listed = "; ".join(f"{h.what} ({h.release})" for h in holds)
+    hint = (
+        "; --force overrides only child versions in other models and a retrain policy" if force_hint else ""
+    )
+    return Conflict(f"{target} cannot be deleted: {listed}{hint}")
 
 
 def live_model_row(session: Session, name: str) -> RegisteredModel:
