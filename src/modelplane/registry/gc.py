@@ -118,9 +118,12 @@ def _referenced(store: Store) -> tuple[set[str], set[str]]:
             shas.add(features)
             if target:
                 shas.add(target)
-        sealed = dict(
-            session.execute(select(Artifact.sha256, Artifact.blob).where(Artifact.blob.is_not(None))).tuples()
-        )
+        sealed = {
+            sha: blob
+            for sha, blob in session.execute(
+                select(Artifact.sha256, Artifact.blob).where(Artifact.blob.is_not(None))
+            )
+        }
     return shas, {sealed.get(sha) or sha for sha in shas}
 
 
@@ -142,7 +145,7 @@ def _artifacts(store: Store, cutoff: float, *, dry_run: bool) -> GcCategory:
         # (or is gone already): a row younger than the grace period belongs to a writer mid-registration.
         retired = select(ModelVersion.id).where(ModelVersion.deleted_at.is_not(None))
         session.execute(delete(ModelVersionArtifact).where(ModelVersionArtifact.version_id.in_(retired)))
-        rows = session.execute(select(Artifact.sha256, Artifact.blob, Artifact.created_at)).tuples().all()
+        rows = session.execute(select(Artifact.sha256, Artifact.blob, Artifact.created_at)).all()
         oldest = datetime.fromtimestamp(cutoff, timezone.utc)
         drop = [
             sha
