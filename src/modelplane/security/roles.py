@@ -27,6 +27,7 @@ Action = Literal[
     "jobs:cancel",
     "batch",
     "retrain",
+    "maintenance:admin",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 _KNOWN = frozenset(ACTIONS)
