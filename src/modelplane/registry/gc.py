@@ -23,14 +23,14 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import delete, select
 
 from modelplane.jobs.views import FINISHED
+from modelplane.registry.gc_report import GcCategory, GcReport
 from modelplane.security import audit
 from modelplane.store import Store
 from modelplane.store.orm import Artifact, DatasetVersion, Job, ModelVersion, ModelVersionArtifact, Run
@@ -38,31 +38,6 @@ from modelplane.store.orm import Artifact, DatasetVersion, Job, ModelVersion, Mo
 GRACE_S = 3600.0
 UPLOAD_RETENTION_S = 86_400.0
 JOB_RETENTION_S = 7 * 86_400.0
-
-
-@dataclass(frozen=True)
-class GcCategory:
-    name: str
-    items: int
-    bytes: int
-
-
-@dataclass(frozen=True)
-class GcReport:
-    """What a gc pass freed (or, `dry_run`, would free), per category; `retired`: versions that retention
-    policies retired first (none in a dry run, which changes nothing)."""
-
-    dry_run: bool
-    categories: list[GcCategory] = field(default_factory=list)
-    retired: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(c.bytes for c in self.categories)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
