@@ -9,6 +9,7 @@ from modelplane.cli import (
     batch,
     compress,
     data,
+    gc,
     jobs,
     models,
     retrain,
@@ -53,6 +54,7 @@ app.command("up")(up.up)
 app.add_typer(security.keys_app, name="keys")
 app.add_typer(security.usage_app, name="usage")
 app.add_typer(security.audit_app, name="audit")
+app.command("gc")(gc.gc)
 
 
 @app.command("version")
