@@ -204,19 +204,23 @@ def _job_outputs(store: Store, retention_s: float, cutoff: float) -> _Found:
 
 
 def _checkpoints(store: Store, cutoff: float) -> _Found:
-    """Trial checkpoints of studies no longer searched, and run folders whose run is deleted."""
+    """Folders of deleted runs, and the trial checkpoints of studies no longer searched (each counted once:
+    a trial's run may be deleted already)."""
     from modelplane.tuning.deletion import finished_trial_checkpoints  # optuna: only for gc
 
     found = _Found()
-    for folder in finished_trial_checkpoints(store):
-        size, newest = _tree_size(folder)
-        if newest < cutoff:
-            found.add(folder, size)
     if store.runs_dir.is_dir():
         names = os.listdir(store.runs_dir)
         with store.db.session() as session:
             known = set(session.scalars(select(Run.id).where(Run.id.in_(names))))
-        found.paths += _old_folders(store.runs_dir, cutoff, set(names) - known).paths
+        found = _old_folders(store.runs_dir, cutoff, set(names) - known)
+    orphans = {path for path, _size in found.paths}
+    for folder in finished_trial_checkpoints(store):
+        if folder.parent in orphans:
+            continue
+        size, newest = _tree_size(folder)
+        if newest < cutoff:
+            found.add(folder, size)
     return found
 
 
