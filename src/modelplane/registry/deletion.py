@@ -25,7 +25,15 @@ from modelplane.refs import Ref, check_name
 from modelplane.security import audit
 from modelplane.store import Store
 from modelplane.store.db import serialise
-from modelplane.store.orm import Deployment, Job, ModelVersion, RegisteredModel, RetrainPolicy, utcnow
+from modelplane.store.orm import (
+    AliasEvent,
+    Deployment,
+    Job,
+    ModelVersion,
+    RegisteredModel,
+    RetrainPolicy,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -230,7 +238,17 @@ def delete_model(store: Store, name: str, *, force: bool = False, by: str = "") 
             raise refusal(
                 f"model '{name}'", blocking, force_hint=not force and any(h.forceable for h in holds)
             )
+        aliases = {a.name: a.target.version for a in model.aliases}
         for alias in list(model.aliases):
+            session.add(
+                AliasEvent(
+                    model_id=model.id,
+                    alias=alias.name,
+                    from_version=alias.target.version,
+                    to_version=None,
+                    by=by,
+                )
+            )
             session.delete(alias)
         live = [v for v in model.versions if v.deleted_at is None]
         for row in live:
@@ -246,6 +264,10 @@ def delete_model(store: Store, name: str, *, force: bool = False, by: str = "") 
             by,
             "model.deleted",
             name,
-            {"versions": [v.version for v in live], "forced": [h.what for h in holds if h.forceable]},
+            {
+                "versions": [v.version for v in live],
+                "aliases": aliases,
+                "forced": [h.what for h in holds if h.forceable],
+            },
         )
         return len(live)
