@@ -121,3 +121,24 @@ def test_cli_delete_asks_first_and_gc_prints_its_table(
     assert missing.code != 0 and "does not exist" in missing.err
     table = modelplane("gc", "--dry-run")
     assert table.code == 0 and "artifacts" in table.out and "total" in table.out
+
+
+def test_cli_retention_and_gc_in_process(store: Store, tmp_path: Path) -> None:
+    """Without a server: `models retain`, `models show` naming the policy, `gc --json`, one-line errors."""
+    from modelplane.registry.registry import NewVersion, register
+
+    for n in range(3):
+        weights = tmp_path / "w.bin"
+        weights.write_bytes(bytes([n]) * 50)
+        spec = {"kind": "mlp", "input_shape": [4]}
+        register(store, NewVersion("cli-m", "classification", "torch", "mlp", spec, weights, {}, {}))
+    retained = modelplane("models", "retain", "cli-m", "--keep-last", "1")
+    assert retained.code == 0 and "retired cli-m@1, cli-m@2" in retained.out
+    assert "retention: keep the last 1" in modelplane("models", "show", "cli-m").out
+    both = modelplane("models", "retain", "cli-m", "--keep-last", "2", "--off")
+    assert both.code == 2 and "either --keep-last N or --off" in both.err
+    report = modelplane("gc", "--json")
+    assert report.code == 0 and '"dry_run": false' in report.out and '"total_bytes"' in report.out
+    assert modelplane("models", "retain", "cli-m", "--off").code == 0
+    gone = modelplane("data", "delete", "nothing", "--yes")
+    assert gone.code != 0 and "does not exist" in gone.err and "Traceback" not in gone.err
