@@ -42,6 +42,18 @@ def _age_everything(store: Store) -> None:
 
 
 def test_gc_frees_exactly_the_unreferenced_bytes(store: Store, tmp_path: Path) -> None:
+    _frees_exactly_the_unreferenced_bytes(store, tmp_path)
+
+
+def test_gc_frees_exactly_the_unreferenced_bytes_on_postgres(pg_database: str, tmp_path: Path) -> None:
+    store = Store(pg_database, tmp_path / "home" / "artifacts", tmp_path / "home" / "runs")
+    try:
+        _frees_exactly_the_unreferenced_bytes(store, tmp_path)
+    finally:
+        store.close()
+
+
+def _frees_exactly_the_unreferenced_bytes(store: Store, tmp_path: Path) -> None:
     rng = random.Random(7)
     kept_version = _register(store, tmp_path, b"keep" * 100)
     gone_version = _register(store, tmp_path, b"gone" * 250)
