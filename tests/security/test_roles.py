@@ -23,6 +23,7 @@ EXPECTED = {
     "jobs:cancel": {"admin", "developer"},
     "batch": {"admin", "developer"},
     "retrain": {"admin", "developer"},
+    "maintenance:admin": {"admin"},
 }
 
 
