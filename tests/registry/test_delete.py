@@ -171,3 +171,26 @@ def test_retention_keeps_the_last_n_and_what_is_held(store: Store, tmp_path: Pat
     with pytest.raises(Invalid, match="at least 1"):
         set_retention(store, "m", keep_last=0)
     assert "model.retention.set" in _actions(store)
+
+
+def test_a_version_deleted_while_a_deployment_is_saved_is_not_deployed(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interleaving a lock must rule out: deploy resolves m@1, a delete commits, deploy commits."""
+    import modelplane.serving.deployments as deployments
+
+    _register(store, tmp_path)
+    _register(store, tmp_path)
+    resolve = deployments.resolve
+
+    def resolve_then_lose_it(store: Store, spec: deployments.DeploymentSpec) -> deployments.Resolved:
+        found = resolve(store, spec)
+        delete_version(store, "m@1")
+        return found
+
+    monkeypatch.setattr(deployments, "resolve", resolve_then_lose_it)
+    with pytest.raises(NotFound, match="no version 1"):
+        save_deployment(store, parse_spec({"model": "m@1"}), name="web")
+    monkeypatch.undo()
+    with pytest.raises(NotFound):
+        deployments.get_deployment(store, "web")

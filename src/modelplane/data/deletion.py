@@ -3,9 +3,10 @@
 A dataset version is held by the runs trained on it (and the live model versions they registered), the
 versions appended to it, a retrain policy watching its dataset (the newest version, or the whole dataset),
 and a queued or running job that reads it (a compression's data, a retraining's new rows, a study's data).
-Rows are removed, not marked: nothing may reuse a deleted version's number by accident, because the
-dataset numbers on from its newest version, and a dataset deleted whole can be added again from 1. Its
-files become garbage for `gc` (store/gc.py); retired model versions and firings lose their link to it.
+Rows are removed, not marked: a dataset version is not signed lineage the way a model version is, and
+every row that could name it refuses the delete (runs, live versions) or loses the link (retired versions,
+retrain firings). So a number freed by deleting the newest version may be given to the next one added, and
+a dataset deleted whole can be added again from 1. Its files become garbage for `gc` (registry/gc.py).
 """
 
 from __future__ import annotations
