@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from modelplane.evaluation.views import EvaluationReport
     from modelplane.events.views import DeliveryInfo, Event, NewWebhook, WebhookInfo
     from modelplane.jobs.views import JobInfo, LogLine
+    from modelplane.registry.gc_report import GcReport
     from modelplane.registry.views import ModelInfo, ModelVersionInfo
     from modelplane.retrain.views import FiringInfo, RetrainPolicyInfo
     from modelplane.security.audit import AuditRecord, Head, Verification
@@ -88,6 +89,11 @@ class DatasetsArea(Protocol):
 
     def versions(self, name: str) -> builtins.list[DatasetVersionInfo]: ...
 
+    def delete(self, ref: str) -> builtins.list[str]:
+        """`NAME@VERSION`, or `NAME` with every version; refused (Conflict) while a run, model version,
+        appended version, retrain policy or job reads it. The refs deleted."""
+        ...
+
 
 class RunsArea(Protocol):
     """Training runs: inputs, per-epoch metrics, result. Ids may be shortened to a unique prefix."""
@@ -97,6 +103,10 @@ class RunsArea(Protocol):
         ...
 
     def get(self, run_id: str) -> RunInfo: ...
+
+    def delete(self, run_id: str) -> None:
+        """The run, its metrics and checkpoints; refused while a live version came from it or it trains."""
+        ...
 
 
 class ModelsArea(Protocol):
@@ -112,7 +122,16 @@ class ModelsArea(Protocol):
 
     def unalias(self, name: str, alias: str) -> None: ...
 
-    def delete(self, ref: str) -> None: ...
+    def delete(self, ref: str, *, force: bool = False) -> None:
+        """`NAME@VERSION` retires a version; `NAME` deletes the model (aliases, versions, name). Refused
+        (Conflict) while an alias, child, deployment, job or retrain policy holds it; `force` overrides
+        only children in other models and a retrain policy (which goes with the model)."""
+        ...
+
+    def retain(self, name: str, *, keep_last: int | None, keep_aliased: bool = False) -> builtins.list[str]:
+        """Keep the newest `keep_last` versions (None: no policy); older ones nothing holds are retired now,
+        on each registration and by `gc`. The refs retired now."""
+        ...
 
 
 class StudiesArea(Protocol):
@@ -121,6 +140,10 @@ class StudiesArea(Protocol):
     def list(self) -> builtins.list[StudyInfo]: ...
 
     def get(self, name: str) -> StudyInfo: ...
+
+    def delete(self, name: str) -> None:
+        """The study and its trials' checkpoints; refused while it is searched."""
+        ...
 
 
 class DeploymentsArea(Protocol):
@@ -414,6 +437,11 @@ class Platform(Protocol):
     ) -> JobInfo:
         """Predict every row of a CSV/Parquet/NPZ file through a deployment into a Parquet or CSV file, as a
         job: checked now, then waited for (or, with `background`, returned queued)."""
+        ...
+
+    def gc(self, *, dry_run: bool = False) -> GcReport:
+        """Remove what no live row needs (admin): unreferenced artifacts, temp files, stale uploads, old job
+        folders, finished studies' checkpoints; the bytes freed per category. `dry_run` changes nothing."""
         ...
 
     def close(self) -> None: ...

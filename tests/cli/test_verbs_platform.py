@@ -99,7 +99,7 @@ def test_train_then_runs_and_models_verbs(home: Path) -> None:
     assert ok("models", "show", MLP, "--json").json()["aliases"] == {"staging": 1}
     assert "alias history" in ok("models", "show", MLP).out
     assert "removed alias" in ok("models", "unalias", MLP, "staging").out
-    assert "deleted iris-again@1" in ok("models", "delete", "iris-again@1").out
+    assert "deleted iris-again@1" in ok("models", "delete", "iris-again@1", "--yes").out
     assert ok("models", "show", "iris-again", "--json").json()["versions"] == []
 
 

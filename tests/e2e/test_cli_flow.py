@@ -128,7 +128,7 @@ BAD_INPUTS = [
     (["train", "--data", "good", "--model", "mlp", "--optimizer", "adamax"], "optimizer"),
     (["train", "--data", "nothing", "--model", "mlp"], "does not exist"),
     (["models", "alias", "good-logreg@7", "production"], "no version 7"),
-    (["models", "delete", "good-logreg@1"], "alias production"),
+    (["models", "delete", "good-logreg@1", "--yes"], "alias production"),
     (["eval", "good-logreg@1", "--data", "good", "--split", "holdout"], "unknown split"),
     (["export", "good-logreg@1", "--format", "pickle"], "unknown export format"),
 ]

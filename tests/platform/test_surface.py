@@ -125,6 +125,9 @@ def test_a_drifted_implementation_is_caught() -> None:
         def purge(self) -> None:
             return None
 
+        def delete(self, run_id: str) -> None:
+            return None
+
     problems = _compare(_areas()["runs"], Drifted, "Drifted.runs")
     assert [p.partition(" where")[0] for p in problems] == [
         "Drifted.runs.purge is not in Platform",

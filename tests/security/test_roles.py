@@ -25,6 +25,7 @@ EXPECTED = {
     "retrain": {"admin", "developer"},
     "webhooks:admin": {"admin"},
     "events:read": {"admin", "developer", "consumer"},
+    "maintenance:admin": {"admin"},
 }
 
 

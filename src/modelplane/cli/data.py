@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from modelplane.cli.confirm import YES_HELP, confirm
 from modelplane.cli.context import platform
 from modelplane.cli.output import console, err_console, fail, key_values, print_json, table
 
@@ -254,3 +255,15 @@ def _described(role: str, seen: dict[str, Any]) -> str | None:
         first, last = (time.strftime("%Y-%m-%d %H:%M", time.gmtime(seen[k])) for k in ("min", "max"))
         return f"{first} to {last} UTC"
     return None
+
+
+@app.command("delete")
+def delete(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION, or NAME for every version")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help=YES_HELP)] = False,
+) -> None:
+    """Delete a dataset version, or a whole dataset (refused while a run, model version, appended version,
+    retrain policy or job reads it). Files are freed by `modelplane gc`."""
+    confirm(f"delete dataset {ref}{'' if '@' in ref else ' with every version'}?", yes)
+    deleted = platform().datasets.delete(ref)
+    console.print(f"deleted {', '.join(deleted)}")

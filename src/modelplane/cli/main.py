@@ -9,6 +9,7 @@ from modelplane.cli import (
     batch,
     compress,
     data,
+    gc,
     jobs,
     models,
     retrain,
@@ -56,6 +57,7 @@ app.add_typer(security.usage_app, name="usage")
 app.add_typer(security.audit_app, name="audit")
 app.add_typer(events_cli.webhooks_app, name="webhooks")
 app.command("events")(events_cli.events)
+app.command("gc")(gc.gc)
 
 
 @app.command("version")

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
+from modelplane.cli.confirm import YES_HELP, confirm
 from modelplane.cli.context import platform
-from modelplane.cli.output import console, key_values, print_json, table
+from modelplane.cli.output import console, fail, key_values, print_json, table
 
 app = typer.Typer(
     help="Registered models: versions, lineage, aliases (promote and roll back).", no_args_is_help=True
@@ -107,6 +108,9 @@ def show(
             for v in model.versions
         ],
     )
+    if model.retention:
+        kept = ", aliased kept" if model.retention["keep_aliased"] else ""
+        console.print(f"retention: keep the last {model.retention['keep_last']}{kept}")
     if model.alias_history:
         table(
             "alias history",
@@ -136,7 +140,45 @@ def unalias(
 
 
 @app.command("delete")
-def delete(ref: Annotated[str, typer.Argument(help="NAME@VERSION")]) -> None:
-    """Retire a version (refused while an alias points at it)."""
-    platform().models.delete(ref)
+def delete(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION (one version) or NAME (the whole model)")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="For a whole model: also when versions of other models were made from it, or a retrain "
+            "policy retrains it (the policy is removed). Never overrides a deployment or a job.",
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help=YES_HELP)] = False,
+) -> None:
+    """Delete a version, or a whole model with its aliases (refused while a deployment, alias, child version,
+    job or retrain policy holds it; the message says which and how to release it). Files are freed by
+    `modelplane gc`."""
+    what = f"version {ref}" if "@" in ref else f"model {ref} with all its versions and aliases"
+    confirm(f"delete {what}?", yes)
+    platform().models.delete(ref, force=force)
     console.print(f"deleted {ref}")
+
+
+@app.command("retain")
+def retain(
+    name: Annotated[str, typer.Argument(help="Model name")],
+    keep_last: Annotated[
+        int | None, typer.Option("--keep-last", min=1, help="Keep the newest N versions nothing holds")
+    ] = None,
+    keep_aliased: Annotated[
+        bool, typer.Option("--keep-aliased", help="Also keep older versions an alias points at")
+    ] = False,
+    off: Annotated[bool, typer.Option("--off", help="Remove the model's retention policy")] = False,
+) -> None:
+    """Retention: retire versions beyond the newest N (now, on every new version, and in `gc`). Deployed,
+    parent and job-held versions are always kept; aliased ones with --keep-aliased."""
+    if off == (keep_last is not None):
+        fail("give either --keep-last N or --off")
+    retired = platform().models.retain(name, keep_last=None if off else keep_last, keep_aliased=keep_aliased)
+    if off:
+        console.print(f"{name}: retention off")
+        return
+    kept = " (aliased versions kept)" if keep_aliased else ""
+    console.print(f"{name}: keeping the last {keep_last}{kept}; retired {', '.join(retired) or 'none'}")

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
+from modelplane.cli.confirm import YES_HELP, confirm
 from modelplane.cli.context import platform
-from modelplane.cli.output import key_values, print_json, table
+from modelplane.cli.output import console, key_values, print_json, table
 
 app = typer.Typer(
     help="Training runs: parameters, per-epoch metrics, data version, duration.", no_args_is_help=True
@@ -78,3 +79,15 @@ def show(
         table(
             "epochs", ["epoch", *names], [(int(e["epoch"]), *(e.get(n) for n in names)) for e in run.history]
         )
+
+
+@app.command("delete")
+def delete(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix)")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help=YES_HELP)] = False,
+) -> None:
+    """Delete a run with its metrics and checkpoints (refused while a live version came from it or a job
+    trains it)."""
+    confirm(f"delete run {run_id} with its metrics and checkpoints?", yes)
+    platform().runs.delete(run_id)
+    console.print(f"deleted run {run_id}")

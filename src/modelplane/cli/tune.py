@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
+from modelplane.cli.confirm import YES_HELP, confirm
 from modelplane.cli.context import platform
 from modelplane.cli.output import cell, console, fail, key_values, print_json, table
 from modelplane.cli.progress import TrialBar
@@ -192,3 +193,15 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = 
             for s in studies
         ],
     )
+
+
+@app.command("delete")
+def delete(
+    name: Annotated[str, typer.Argument(help="Study name")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help=YES_HELP)] = False,
+) -> None:
+    """Delete a study and its trials' checkpoints (refused while it is searched; its trial runs and the
+    version it registered stay)."""
+    confirm(f"delete study {name} and its trials' checkpoints?", yes)
+    platform().studies.delete(name)
+    console.print(f"deleted study {name}")

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from modelplane.compression.views import Comparison, CompressResult
     from modelplane.evaluation.views import EvaluationReport
     from modelplane.jobs.views import JobInfo
+    from modelplane.registry.gc_report import GcReport
     from modelplane.retrain.views import FiringInfo
     from modelplane.serving.deployments import DeploymentInfo
     from modelplane.training.run_views import RunInfo
@@ -305,6 +306,11 @@ class Client:
                 on_unit(seen)
 
         return succeeded(self.jobs.wait(job.id, on_update=report))
+
+    def gc(self, *, dry_run: bool = False) -> GcReport:
+        from modelplane.registry.gc_report import GcReport
+
+        return parse(GcReport, self._http.json("POST", "/api/v1/gc", params={"dry_run": dry_run}))
 
     def close(self) -> None:
         self._http.client.close()

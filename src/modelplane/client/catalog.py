@@ -127,6 +127,9 @@ class Datasets(Area):
         items = self._http.items(f"/api/v1/datasets/{quoted(name)}/versions")
         return [parse(DatasetVersionInfo, item) for item in items]
 
+    def delete(self, ref: str) -> builtins.list[str]:
+        return [str(r) for r in self._http.json("DELETE", f"/api/v1/datasets/{quoted(ref)}")["deleted"]]
+
 
 @contextmanager
 def _as_file(path: Path) -> Iterator[Path]:
@@ -158,6 +161,9 @@ class Runs(Area):
 
         return parse(RunInfo, self._http.json("GET", f"/api/v1/runs/{quoted(run_id)}"))
 
+    def delete(self, run_id: str) -> None:
+        self._http.call("DELETE", f"/api/v1/runs/{quoted(run_id)}")
+
 
 class Models(Area):
     def list(self) -> builtins.list[ModelInfo]:
@@ -185,8 +191,19 @@ class Models(Area):
     def unalias(self, name: str, alias: str) -> None:
         self._http.call("DELETE", f"/api/v1/models/{quoted(name)}/aliases/{quoted(alias)}")
 
-    def delete(self, ref: str) -> None:
-        self._http.call("DELETE", f"/api/v1/versions/{quoted(ref)}")
+    def delete(self, ref: str, *, force: bool = False) -> None:
+        if "@" in ref:
+            self._http.call("DELETE", f"/api/v1/versions/{quoted(ref)}")
+        else:
+            self._http.call("DELETE", f"/api/v1/models/{quoted(ref)}", params={"force": force})
+
+    def retain(self, name: str, *, keep_last: int | None, keep_aliased: bool = False) -> builtins.list[str]:
+        path = f"/api/v1/models/{quoted(name)}/retention"
+        if keep_last is None:
+            found = self._http.json("DELETE", path)
+        else:
+            found = self._http.json("PUT", path, json={"keep_last": keep_last, "keep_aliased": keep_aliased})
+        return [str(r) for r in found["retired"]]
 
 
 class Studies(Area):
@@ -199,3 +216,6 @@ class Studies(Area):
         from modelplane.tuning.views import StudyInfo
 
         return parse(StudyInfo, self._http.json("GET", f"/api/v1/studies/{quoted(name)}"))
+
+    def delete(self, name: str) -> None:
+        self._http.call("DELETE", f"/api/v1/studies/{quoted(name)}")

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from modelplane.compression.views import Comparison, CompressResult
     from modelplane.evaluation.views import EvaluationReport
     from modelplane.jobs.views import JobInfo
+    from modelplane.registry.gc_report import GcReport
     from modelplane.retrain.views import FiringInfo
     from modelplane.serving.deployments import DeploymentInfo
     from modelplane.training.run_views import RunInfo
@@ -223,6 +224,13 @@ class Local:
         if background:
             return job
         return succeeded(run_here(self.store, job.id, by=current_user(), on_update=on_update))
+
+    def gc(self, *, dry_run: bool = False) -> GcReport:
+        """Remove what no live row needs; the bytes freed per category (see registry/gc.py)."""
+        from modelplane.provenance import current_user
+        from modelplane.registry.gc import collect
+
+        return collect(self.store, dry_run=dry_run, by=current_user())
 
     def close(self) -> None:
         self.store.close()

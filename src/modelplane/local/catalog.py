@@ -78,6 +78,12 @@ class Datasets:
 
         return list_versions(self._store, name)
 
+    def delete(self, ref: str) -> builtins.list[str]:
+        from modelplane.data.deletion import delete_dataset
+        from modelplane.provenance import current_user
+
+        return delete_dataset(self._store, ref, by=current_user())
+
 
 class Runs:
     def __init__(self, store: Store) -> None:
@@ -92,6 +98,12 @@ class Runs:
         from modelplane.training.run_catalog import get_run
 
         return get_run(self._store, run_id)
+
+    def delete(self, run_id: str) -> None:
+        from modelplane.provenance import current_user
+        from modelplane.training.run_deletion import delete_run
+
+        delete_run(self._store, run_id, by=current_user())
 
 
 class Models:
@@ -125,11 +137,22 @@ class Models:
 
         remove_alias(self._store, name, alias, by=current_user())
 
-    def delete(self, ref: str) -> None:
+    def delete(self, ref: str, *, force: bool = False) -> None:
         from modelplane.provenance import current_user
-        from modelplane.registry.registry import delete_version
+        from modelplane.registry.deletion import delete_model, delete_version
 
-        delete_version(self._store, ref, by=current_user())
+        if "@" in ref:
+            delete_version(self._store, ref, by=current_user())
+        else:
+            delete_model(self._store, ref, force=force, by=current_user())
+
+    def retain(self, name: str, *, keep_last: int | None, keep_aliased: bool = False) -> builtins.list[str]:
+        from modelplane.provenance import current_user
+        from modelplane.registry.retention import set_retention
+
+        return set_retention(
+            self._store, name, keep_last=keep_last, keep_aliased=keep_aliased, by=current_user()
+        )[1]
 
 
 class Studies:
@@ -147,3 +170,9 @@ class Studies:
         from modelplane.tuning.catalog import get_study
 
         return get_study(self._store, name)
+
+    def delete(self, name: str) -> None:
+        from modelplane.provenance import current_user
+        from modelplane.tuning.deletion import delete_study
+
+        delete_study(self._store, name, by=current_user())

@@ -80,7 +80,7 @@ def put(store: Store, source: Source) -> StoredFile:
     sha = digest.hexdigest()
     with store.db.session() as session:
         known = session.get(Artifact, sha)
-        if known is not None and (known.key_id is not None or store.artifacts.exists(sha)):
+        if known is not None and store.artifacts.touch(known.blob or sha):  # reused: fresh for gc
             return StoredFile.of(known)
     master = configured_master_key(store.settings)
     if master is None:

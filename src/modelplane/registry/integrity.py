@@ -143,7 +143,7 @@ def sign_unsigned(store: Store, *, by: str, model: str | None = None) -> Signed:
     """Sign every version (of `model`, if given) that has no signature, after checking each of its files
     still hashes to what its rows say (a version whose files do not is left unsigned and listed). Each
     signing is audited."""
-    query = select(ModelVersion.id).where(ModelVersion.signature.is_(None))
+    query = select(ModelVersion.id).where(ModelVersion.signature.is_(None), ModelVersion.deleted_at.is_(None))
     if model is not None:
         query = query.join(RegisteredModel).where(RegisteredModel.name == model)
     with store.db.session() as session:

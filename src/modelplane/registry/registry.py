@@ -14,7 +14,10 @@ from sqlalchemy.orm import Session
 from modelplane.errors import Conflict, IntegrityError, Invalid, NoSuchAlias, NotFound
 from modelplane.refs import Ref, check_name
 from modelplane.registry.artifacts import Source, attach, put, store_files
+from modelplane.registry.deletion import delete_version as delete_version
+from modelplane.registry.deletion import live_model_row, model_key
 from modelplane.registry.integrity import manifest_of, sign_row
+from modelplane.registry.retention import apply_retention, retention_of
 from modelplane.registry.views import AliasMove, ModelInfo, ModelVersionInfo, version_view
 from modelplane.security import audit
 from modelplane.store import Store
@@ -44,18 +47,8 @@ class NewVersion:
     files: Mapping[str, Source] = field(default_factory=dict)  # more files by format (a "preprocess" JSON)
 
 
-def _model_key(model_name: str) -> str:
-    """What changes to one model's versions and aliases serialise on (see `serialise`): each reads what
-    is there (the newest version number, where an alias points) to write what follows, so two at once in
-    different processes would both number version N+1, or both record the same `from` of a move."""
-    return f"model:{model_name}"
-
-
 def _model_row(session: Session, name: str) -> RegisteredModel:
-    model = session.scalar(select(RegisteredModel).where(RegisteredModel.name == name))
-    if model is None:
-        raise NotFound(f"model '{name}' does not exist; list models with `modelplane models list`")
-    return model
+    return live_model_row(session, name)
 
 
 def _live(model: RegisteredModel) -> list[ModelVersion]:
@@ -90,12 +83,14 @@ def register(store: Store, new: NewVersion, *, by: str = "") -> ModelVersionInfo
     check_name(new.model_name, "model")
     files = store_files(store, new.framework, new.weights_path, new.onnx_path, new.files)
     with store.db.session() as session:
-        serialise(session, _model_key(new.model_name))
+        serialise(session, model_key(new.model_name))
         model = session.scalar(select(RegisteredModel).where(RegisteredModel.name == new.model_name))
         if model is None:
             model = RegisteredModel(name=new.model_name, task=new.task)
             session.add(model)
             session.flush()
+        elif model.deleted_at is not None:  # re-created: numbers go on after the deleted versions
+            model.deleted_at, model.task, model.created_at = None, new.task, utcnow()
         elif model.task != new.task:
             raise Conflict(
                 f"model '{new.model_name}' is a {model.task} model; a {new.task} version cannot join "
@@ -129,6 +124,7 @@ def register(store: Store, new: NewVersion, *, by: str = "") -> ModelVersionInfo
         audit.append(
             session, by, "model.version.registered", f"{model.name}@{number}", {"run_id": new.run_id}
         )
+        apply_retention(session, model, by=by)
         return version_view(session, row)
 
 
@@ -179,12 +175,15 @@ def _model_info(session: Session, model: RegisteredModel, *, with_history: bool)
         aliases={a.name: a.target.version for a in model.aliases},
         versions=[version_view(session, v) for v in _live(model)],
         alias_history=history,
+        retention=policy.to_dict() if (policy := retention_of(model)) else None,
     )
 
 
 def list_models(store: Store) -> list[ModelInfo]:
     with store.db.session() as session:
-        models = session.scalars(select(RegisteredModel).order_by(RegisteredModel.name))
+        models = session.scalars(
+            select(RegisteredModel).where(RegisteredModel.deleted_at.is_(None)).order_by(RegisteredModel.name)
+        )
         return [_model_info(session, m, with_history=False) for m in models]
 
 
@@ -204,7 +203,7 @@ def set_alias(store: Store, ref: str, alias: str, *, by: str = "") -> ModelVersi
             f"alias {alias!r} is a number, which would read as a version; use a name like 'production'"
         )
     with store.db.session() as session:
-        serialise(session, _model_key(parsed.name))
+        serialise(session, model_key(parsed.name))
         target = find_version_row(session, parsed)
         model = target.model
         current = next((a for a in model.aliases if a.name == alias), None)
@@ -234,7 +233,7 @@ def set_alias(store: Store, ref: str, alias: str, *, by: str = "") -> ModelVersi
 
 def remove_alias(store: Store, model_name: str, alias: str, *, by: str = "") -> None:
     with store.db.session() as session:
-        serialise(session, _model_key(model_name))
+        serialise(session, model_key(model_name))
         model = _model_row(session, model_name)
         current = next((a for a in model.aliases if a.name == alias), None)
         if current is None:
@@ -248,31 +247,3 @@ def remove_alias(store: Store, model_name: str, alias: str, *, by: str = "") -> 
         audit.append(
             session, by, "model.alias.removed", f"{model_name}@{alias}", {"was": current.target.version}
         )
-
-
-def delete_version(store: Store, ref: str, *, by: str = "") -> None:
-    """Retire a version (its number is never reused); refused while an alias or a child points at it."""
-    parsed = Ref.parse(ref, "model")
-    if parsed.version is None:
-        raise Invalid(f"name the version to delete by number: {parsed.name}@VERSION")
-    with store.db.session() as session:
-        serialise(session, _model_key(parsed.name))
-        row = find_version_row(session, parsed)
-        pointing = [a.name for a in row.model.aliases if a.version_id == row.id]
-        if pointing:
-            raise Conflict(
-                f"{ref} is the target of alias {', '.join(pointing)}; move the alias to another version "
-                "first (`modelplane models alias NAME@VERSION ALIAS`)"
-            )
-        children = session.scalars(
-            select(ModelVersion).where(
-                ModelVersion.parent_version_id == row.id, ModelVersion.deleted_at.is_(None)
-            )
-        ).all()
-        if children:
-            raise Conflict(
-                f"{ref} is the parent of {', '.join(f'{c.model.name}@{c.version}' for c in children)}; "
-                "delete those first"
-            )
-        row.deleted_at = utcnow()
-        audit.append(session, by, "model.version.deleted", f"{row.model.name}@{row.version}")

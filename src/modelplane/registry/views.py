@@ -98,6 +98,7 @@ class ModelInfo:
     aliases: dict[str, int]
     versions: list[ModelVersionInfo] = field(default_factory=list)
     alias_history: list[AliasMove] = field(default_factory=list)
+    retention: dict[str, Any] | None = None  # {"keep_last": N, "keep_aliased": bool} where a policy is set
 
     @property
     def latest(self) -> ModelVersionInfo | None:
@@ -111,6 +112,7 @@ class ModelInfo:
             "aliases": self.aliases,
             "versions": [v.to_dict() for v in self.versions],
             "alias_history": [m.to_dict() for m in self.alias_history],
+            "retention": self.retention,
         }
 
 

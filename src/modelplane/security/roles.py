@@ -29,6 +29,7 @@ Action = Literal[
     "retrain",
     "webhooks:admin",
     "events:read",
+    "maintenance:admin",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 _KNOWN = frozenset(ACTIONS)

@@ -8,10 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from modelplane.errors import Invalid, NotFound
 from modelplane.refs import Ref, check_name
-from modelplane.registry.registry import get_version
+from modelplane.registry.deletion import model_key
+from modelplane.registry.registry import find_version_row, get_version
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.runtimes.adapters import ADAPTERS
 from modelplane.security import audit
@@ -204,6 +206,7 @@ def save_deployment(
             ready_for(store, version, spec.runtime)
     with store.db.session() as session:
         serialise(session, _deployment_key(name))
+        _still_registered(session, spec)
         row = session.scalar(select(Deployment).where(Deployment.name == name))
         data = spec.model_dump(mode="json")
         if row is None:
@@ -214,6 +217,16 @@ def save_deployment(
         session.flush()
         audit.append(session, by, "deployment.saved", name, {"generation": row.generation, "spec": data})
         return _info(row)
+
+
+def _still_registered(session: Session, spec: DeploymentSpec) -> None:
+    """Take the locks a version's delete takes (registry/deletion.py), then check every ref still resolves:
+    a version deleted between `resolve` and this commit is not deployed, and a delete after it sees this
+    deployment and is refused."""
+    for model in sorted({Ref.parse(ref, "model").name for ref in spec.refs()}):
+        serialise(session, model_key(model))
+    for ref in spec.refs():
+        find_version_row(session, Ref.parse(ref, "model"))
 
 
 def list_deployments(store: Store) -> list[DeploymentInfo]:

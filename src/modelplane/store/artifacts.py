@@ -48,7 +48,7 @@ class ArtifactWriter:
         sha = self._digest.hexdigest()
         final = self._store.path_for(sha)
         final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
+        if self._store.touch(sha):  # stored already: fresh again, so gc's grace period covers this write
             self._tmp.unlink()
         else:
             os.replace(self._tmp, final)
@@ -98,6 +98,15 @@ class ArtifactStore:
 
     def exists(self, sha: str) -> bool:
         return self.path_for(sha).is_file()
+
+    def touch(self, sha: str) -> bool:
+        """Mark a blob a writer is about to reuse as just written (its mtime: see registry/gc.py); False
+        where it is not there (never stored, or gc took it), so the writer stores it again."""
+        try:
+            os.utime(self.path_for(sha))
+        except FileNotFoundError:
+            return False
+        return True
 
     def _existing(self, sha: str) -> Path:
         path = self.path_for(sha)

@@ -129,6 +129,11 @@ class RegisteredModel(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     task: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by `models delete NAME`; the row stays so a re-created model numbers on after its old versions.
+    deleted_at: Mapped[datetime | None] = mapped_column()
+    # Retention (registry/retention.py): keep the newest `keep_last` versions nothing else holds.
+    keep_last: Mapped[int | None] = mapped_column(Integer)
+    keep_aliased: Mapped[bool] = mapped_column(Boolean, default=False)
     versions: Mapped[list[ModelVersion]] = relationship(
         back_populates="model", order_by="ModelVersion.version"
     )

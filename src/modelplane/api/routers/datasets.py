@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from modelplane.api.deps import ControlState, Page, page, require, state
 from modelplane.data.catalog import get_version, list_datasets, list_versions
+from modelplane.data.deletion import delete_dataset
 from modelplane.data.ingest import IngestOptions, add_dataset
 from modelplane.data.roles import RoleOverrides
 from modelplane.data.sources import BUILTIN_PREFIX
@@ -177,3 +178,11 @@ def uploads_discard(
 ) -> None:
     _own(s.uploads.get(upload_id).owner, caller)
     s.uploads.discard(upload_id)
+
+
+@router.delete("/datasets/{ref}")
+def datasets_delete(
+    ref: str, caller: Principal = require("data:write"), s: ControlState = Depends(state)
+) -> dict[str, Any]:
+    """Delete NAME@VERSION, or NAME with every version; 409 naming what still reads it."""
+    return {"deleted": delete_dataset(s.store, ref, by=caller.actor)}

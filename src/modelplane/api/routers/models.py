@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from modelplane.api.deps import ControlState, Page, page, require, state
+from modelplane.registry.deletion import delete_model
 from modelplane.registry.export_files import export_version
 from modelplane.registry.registry import (
     delete_version,
@@ -21,9 +22,16 @@ from modelplane.registry.registry import (
     remove_alias,
     set_alias,
 )
+from modelplane.registry.retention import set_retention
 from modelplane.security.principal import Principal
 
 router = APIRouter(tags=["models"])
+
+
+class RetentionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    keep_last: int = Field(ge=1)
+    keep_aliased: bool = False
 
 
 class AliasTarget(BaseModel):
@@ -93,3 +101,38 @@ def versions_export(
             for path in paths:
                 archive.write(path, path.name)
     return Response(buffer.getvalue(), media_type="application/zip")
+
+
+@router.delete("/models/{name}")
+def models_delete(
+    name: str,
+    force: bool = Query(
+        False, description="Also when child versions in other models or a retrain policy hold it"
+    ),
+    caller: Principal = require("models:write"),
+    s: ControlState = Depends(state),
+) -> dict[str, Any]:
+    """Delete a whole model (aliases, versions, name); 409 naming what holds it."""
+    return {"deleted": name, "versions": delete_model(s.store, name, force=force, by=caller.actor)}
+
+
+@router.put("/models/{name}/retention")
+def models_retain(
+    name: str,
+    body: RetentionBody,
+    caller: Principal = require("models:write"),
+    s: ControlState = Depends(state),
+) -> dict[str, Any]:
+    """Keep the newest `keep_last` versions nothing holds; applied now, on every registration and by gc."""
+    _policy, retired = set_retention(
+        s.store, name, keep_last=body.keep_last, keep_aliased=body.keep_aliased, by=caller.actor
+    )
+    return {"retired": retired}
+
+
+@router.delete("/models/{name}/retention")
+def models_retain_off(
+    name: str, caller: Principal = require("models:write"), s: ControlState = Depends(state)
+) -> dict[str, Any]:
+    set_retention(s.store, name, keep_last=None, by=caller.actor)
+    return {"retired": []}

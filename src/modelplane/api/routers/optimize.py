@@ -63,3 +63,11 @@ def comparisons(
     body: ComparisonRequest, caller: Principal = require("models:read"), s: ControlState = Depends(state)
 ) -> dict[str, Any]:
     return compare_versions(s.store, body.refs).to_dict()
+
+
+@router.delete("/studies/{name}", status_code=204)
+def studies_delete(name: str, caller: Principal = require("train"), s: ControlState = Depends(state)) -> None:
+    """Delete a study and its trials' checkpoints; 409 while it is searched."""
+    from modelplane.tuning.deletion import delete_study
+
+    delete_study(s.store, name, by=caller.actor)

@@ -12,6 +12,7 @@ from modelplane.evaluation.versions import evaluate_version
 from modelplane.jobs.train import submit_resume, submit_train
 from modelplane.security.principal import Principal
 from modelplane.training.run_catalog import get_run, list_runs
+from modelplane.training.run_deletion import delete_run
 from modelplane.training.runs import parse_run_config
 
 router = APIRouter(tags=["runs"])
@@ -66,3 +67,9 @@ def evaluations_run(
     body: Evaluation, caller: Principal = require("models:read"), s: ControlState = Depends(state)
 ) -> dict[str, Any]:
     return evaluate_version(s.store, body.model, body.data, split=body.split, runtime=body.runtime).to_dict()
+
+
+@router.delete("/runs/{run_id}", status_code=204)
+def runs_delete(run_id: str, caller: Principal = require("train"), s: ControlState = Depends(state)) -> None:
+    """Delete a run, its metrics and checkpoints; 409 while a live version came from it or it trains."""
+    delete_run(s.store, run_id, by=caller.actor)
