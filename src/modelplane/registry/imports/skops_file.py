@@ -31,14 +31,38 @@ def trusted_types(path: Path, trust: tuple[str, ...]) -> list[str]:
         raise Invalid(
             f"skops cannot read {path.name} ({first_line(exc)}); save it again with skops.io.dump"
         ) from None
-    unknown = [t for t in needed if not t.startswith(SAFE_TYPE_PREFIXES) and t not in trust]
+    unknown = sorted({t for t in needed if not t.startswith(SAFE_TYPE_PREFIXES) and t not in trust})
     if unknown:
         flags = " ".join(f"--trust {t}" for t in unknown)
         raise Invalid(
             f"{path.name} holds types that are not scikit-learn's, numpy's or scipy's: {', '.join(unknown)}; "
             f"loading them may run their code. If you trust them, import again with {flags}"
         )
-    return sorted(needed)
+    return sorted(set(needed) | _types_in(path))
+
+
+def _types_in(path: Path) -> set[str]:
+    """Every type the file's schema names (what loading it constructs), for the explicit trusted list."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        schema = json.loads(zf.read("schema.json"))
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            module, name = node.get("__module__"), node.get("__class__")
+            if isinstance(module, str) and isinstance(name, str):
+                found.add(f"{module}.{name}")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return found
 
 
 def load_skops(path: Path, trust: tuple[str, ...]) -> tuple[Any, list[str]]:
