@@ -21,8 +21,8 @@ def test_import_prints_the_version_and_show_gives_its_lineage(
 
     shown = run_cli(capsys, "models", "show", "clf@1", "--json").json()
     assert shown["params"]["imported"]["file"] == "clf.onnx" and shown["classes"] == ["a", "b", "c"]
-    table = run_cli(capsys, "models", "show", "clf")
-    assert "imported" in table.out and "clf.onnx" in table.out
+    view = run_cli(capsys, "models", "show", "clf@1")
+    assert "imported onnx clf.onnx sha256" in view.out
 
 
 def test_a_refused_import_is_one_line_without_traceback(
