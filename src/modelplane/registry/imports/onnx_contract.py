@@ -156,7 +156,9 @@ def _labels_of(node: onnx.NodeProto) -> list[str] | None:
         if attribute.name == "classlabels_strings" and attribute.strings:
             return [s.decode() for s in attribute.strings]
         if attribute.name == "classlabels_int64s" and attribute.ints:
-            return [str(i) for i in attribute.ints]
+            labels = [str(i) for i in attribute.ints]
+            # 0..C-1 are positions, not names: the classes come from --classes or the data instead.
+            return None if labels == [str(i) for i in range(len(labels))] else labels
     return None
 
 
