@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -357,12 +358,17 @@ def probe_output() -> str:
     return _RAW
 
 
-def load_graph(data: bytes, name: str) -> onnx.ModelProto:
+def load_graph(path: Path, name: str) -> onnx.ModelProto:
     """Parse and check an ONNX file; a malformed one is refused with the checker's reason in one line."""
     try:
-        model = onnx.load_model_from_string(data)
+        model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf's DecodeError and friends: the file is not an ONNX model
         raise Invalid(f"{name} is not a readable ONNX model ({first_line(exc)})") from None
+    if any(t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer):
+        raise Invalid(
+            f"{name} keeps its weights in external data files; save it as one file "
+            "(onnx.save(model, path, save_as_external_data=False)) and import that"
+        )
     if not model.graph.node:
         raise Invalid(f"{name} is not an ONNX model with a graph (no nodes); check the file")
     check_opset(model)

@@ -47,8 +47,8 @@ class Graph:
     notes: list[str] = field(default_factory=list)
 
 
-def import_onnx_bytes(
-    data: bytes,
+def import_onnx_graph(
+    source: Path,
     name: str,
     options: ImportOptions,
     reference: np.ndarray | None,
@@ -56,16 +56,15 @@ def import_onnx_bytes(
     *,
     expected: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Graph:
-    """Check, probe and rewire the ONNX model `data` (named `name` in messages); write it to `out`.
+    """Check, probe and rewire the ONNX model at `source` (named `name` in messages); write it to `out`.
     `expected`: the model it was converted from, whose scores on the sample rows the graph must match."""
-    model = load_graph(data, name)
-    del data
+    model = load_graph(source, name)
     inputs, outputs = signature(model)
     _, shape = input_shape(model)
     plan = plan_outputs(model, options.task, options.classes is not None)
     add_head(model, plan)
     x, verified_on = sample_rows(shape, reference)
-    scores = _probe(model, x, name)
+    scores = _probe(model, x, name, out.with_name("probe.onnx"))
     if expected is not None:
         _agree(expected(x), scores, name)
     _finish(plan, scores)
@@ -88,20 +87,26 @@ def import_onnx_bytes(
     )
 
 
-def _probe(model: onnx.ModelProto, x: np.ndarray, name: str) -> np.ndarray:
-    """The user's scores on `x` from one ONNX Runtime session; ORT's reason in one line where it fails."""
+def _probe(model: onnx.ModelProto, x: np.ndarray, name: str, scratch: Path) -> np.ndarray:
+    """The user's scores on `x` from one ONNX Runtime session (read from a file, so the graph is not held
+    twice in memory); ORT's reason in one line where it fails."""
     from modelplane.runtimes.onnx_runtime import OnnxRuntime
 
+    onnx.save(model, str(scratch))
     try:
-        runtime = OnnxRuntime(model.SerializeToString(), threads=1)
+        runtime = OnnxRuntime(scratch, threads=1)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/NotImplemented types
         raise Invalid(f"ONNX Runtime cannot load {name}: {_ort_reason(exc)}") from None
+    finally:
+        scratch.unlink()
     try:
         out = runtime.predict(x)
     except Invalid:
         raise
     except Exception as exc:
         raise Invalid(f"{name} loads but fails on a row of its input shape: {_ort_reason(exc)}") from None
+    finally:
+        del runtime
     scores = next(iter(out.values()))
     if not np.all(np.isfinite(scores)):
         raise Invalid(f"{name} gives NaN or infinite outputs on {len(x)} sample row(s); check the model")
@@ -152,5 +157,5 @@ def import_onnx_file(
     path: Path, options: ImportOptions, reference: np.ndarray | None, scratch: Path
 ) -> Imported:
     """An ONNX file as an ONNX-only version."""
-    graph = import_onnx_bytes(path.read_bytes(), path.name, options, reference, scratch / "model.onnx")
+    graph = import_onnx_graph(path, path.name, options, reference, scratch / "model.onnx")
     return onnx_version(graph, "onnx", path)

@@ -16,7 +16,7 @@ import numpy as np
 from modelplane.errors import Invalid
 from modelplane.models.onnx_checks import first_line
 from modelplane.registry.imports.imported import Imported, onnx_version
-from modelplane.registry.imports.onnx_file import import_onnx_bytes
+from modelplane.registry.imports.onnx_file import import_onnx_graph
 from modelplane.registry.imports.options import ImportOptions
 
 SOURCE_FORMAT = "torchscript_source"  # the imported file; not "torchscript", which runtimes read as contract
@@ -44,8 +44,8 @@ def import_torchscript(
             out = out[0]
         return np.asarray(out.detach().float().numpy())
 
-    graph = import_onnx_bytes(
-        converted.read_bytes(), path.name, options, reference, scratch / "model.onnx", expected=scores
+    graph = import_onnx_graph(
+        converted, path.name, options, reference, scratch / "model.onnx", expected=scores
     )
     return onnx_version(graph, "torchscript", path, files={SOURCE_FORMAT: path})
 
