@@ -374,7 +374,7 @@ def load_graph(path: Path, name: str) -> onnx.ModelProto:
     check_opset(model)
     input_shape(model)  # its own messages before the checker's (which calls a missing rank a missing field)
     try:
-        onnx.checker.check_model(model)
+        onnx.checker.check_model(str(path))  # from the file: no second copy of the graph in Python
     except onnx.checker.ValidationError as exc:
         raise Invalid(f"{name} fails the ONNX checker ({first_line(exc)}); export it again") from None
     return model
