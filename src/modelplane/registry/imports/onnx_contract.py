@@ -372,9 +372,7 @@ def load_graph(path: Path, name: str) -> onnx.ModelProto:
     if not model.graph.node:
         raise Invalid(f"{name} is not an ONNX model with a graph (no nodes); check the file")
     check_opset(model)
-    input_shape(model)  # its own messages before the checker's (which calls a missing rank a missing field)
-    try:
-        onnx.checker.check_model(str(path))  # from the file: no second copy of the graph in Python
-    except onnx.checker.ValidationError as exc:
-        raise Invalid(f"{name} fails the ONNX checker ({first_line(exc)}); export it again") from None
+    input_shape(model)  # its own messages before ONNX Runtime's (which calls a missing rank a missing field)
+    # No onnx.checker pass: ONNX Runtime, which serves the graph, checks it when the import runs it, and
+    # its verdict is the one that matters (the checker cost 0.2 s of a 100 MB import).
     return model
