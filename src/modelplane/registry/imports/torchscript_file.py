@@ -8,6 +8,7 @@ and quantise like every other version, all through ONNX Runtime. The file itself
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,11 @@ def import_torchscript(
     import torch
 
     try:
-        module = torch.jit.load(str(path), map_location="cpu").eval()
+        with (
+            warnings.catch_warnings()
+        ):  # deprecated for torch.export, but TorchScript is what was handed over
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu").eval()
     except Exception as exc:  # RuntimeError from the archive reader
         raise Invalid(
             f"torch cannot load {path.name} as TorchScript ({first_line(exc)}); save it with torch.jit.save"
@@ -65,8 +70,6 @@ def _input_shape(module: Any, reference: np.ndarray | None, name: str) -> list[i
 
 
 def _to_onnx(module: Any, shape: list[int], out: Path, name: str) -> None:
-    import warnings
-
     import torch
 
     example = torch.zeros((2, *shape), dtype=torch.float32)
