@@ -36,7 +36,7 @@ _NUMERIC = {
 _FLOATS = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16}
 _INTS = {TensorProto.INT32, TensorProto.INT64}
 # Ops whose output already holds probabilities (ai.onnx.ml classifiers say so with their post_transform).
-_PROBABILITY_OPS = {"Softmax"}
+_PROBABILITY_OPS = {"Softmax", "Sigmoid"}
 _ML_DOMAIN = "ai.onnx.ml"
 _RAW = "modelplane_scores_2d"  # the probe graph's output: the user's scores, float32 (N, k)
 _SCORES = "modelplane_scores"

@@ -8,6 +8,7 @@ nodes, the contract's input, the user's scores out), whose output on a sample ro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,7 +129,7 @@ def _agree(expected: np.ndarray, scores: np.ndarray, name: str) -> None:
 
 def _ort_reason(exc: BaseException) -> str:
     """ONNX Runtime's message without its source-file prefix, on one line."""
-    text = " ".join(str(exc).split())
+    text = re.sub(r"Load model from \S+ failed:\s*", "", " ".join(str(exc).split()))  # no server paths
     for marker in (" : FAIL : ", " : INVALID_GRAPH : ", " : NOT_IMPLEMENTED : ", " : INVALID_ARGUMENT : "):
         text = text.split(marker, 1)[-1]
     if ".cc:" in text or ".h:" in text:  # "/onnxruntime_src/...cc:123 void f(...) reason"
@@ -142,10 +143,12 @@ def _finish(plan: Plan, scores: np.ndarray) -> None:
         return
     width = scores.shape[1]
     plan.binary = width == 1
-    if plan.softmax and look_like_probabilities(scores):
-        plan.softmax = False  # a graph that ends in its own normalisation (Div by the sum, a forest)
-    if not plan.softmax and not look_like_probabilities(scores):
+    looks = look_like_probabilities(scores)
+    if not looks:  # values outside [0, 1], or rows that do not sum to 1: scores, whatever made them
         plan.softmax = True
+    elif plan.softmax and not plan.binary:  # ends in its own normalisation (a Div by the sum, a forest)
+        plan.softmax = False
+    # One value in [0, 1] on a sample row says little: for one column, the op that made it decides.
     if plan.softmax:
         plan.notes.append(
             "the graph gives scores; probabilities are their " + ("sigmoid" if plan.binary else "softmax")
