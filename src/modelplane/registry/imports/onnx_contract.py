@@ -38,9 +38,10 @@ _INTS = {TensorProto.INT32, TensorProto.INT64}
 # Ops whose output already holds probabilities (ai.onnx.ml classifiers say so with their post_transform).
 _PROBABILITY_OPS = {"Softmax", "Sigmoid"}
 _ML_DOMAIN = "ai.onnx.ml"
-_RAW = "modelplane_scores_2d"  # the probe graph's output: the user's scores, float32 (N, k)
+# add_head's only output: the user's scores as float32 (N, k), what the import runs the graph for.
+SCORES_OUTPUT = "modelplane_scores_2d"
 _SCORES = "modelplane_scores"
-_OURS = (_RAW, _SCORES, "modelplane_p", "modelplane_q", "modelplane_one")
+_OURS = (SCORES_OUTPUT, _SCORES, "modelplane_p", "modelplane_q", "modelplane_one")
 
 
 @dataclass(frozen=True)
@@ -283,13 +284,13 @@ def add_head(model: onnx.ModelProto, plan: Plan) -> None:
     dims = [BATCH_DIM, *[d.dim_value for d in value.type.tensor_type.shape.dim][1:]]
     head = helper.make_node("Cast", [INPUT_NAME], [value.name], to=elem, name="modelplane_input")
     cast = helper.make_node("Cast", [source], [_SCORES], to=TensorProto.FLOAT, name="modelplane_cast")
-    flat = helper.make_node("Flatten", [_SCORES], [_RAW], axis=1, name="modelplane_flatten")
+    flat = helper.make_node("Flatten", [_SCORES], [SCORES_OUTPUT], axis=1, name="modelplane_flatten")
     graph.input.remove(value)
     graph.input.insert(0, helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, dims))
     graph.node.insert(0, head)
     graph.node.extend([cast, flat])
     del graph.output[:]
-    graph.output.append(helper.make_tensor_value_info(_RAW, TensorProto.FLOAT, [BATCH_DIM, None]))
+    graph.output.append(helper.make_tensor_value_info(SCORES_OUTPUT, TensorProto.FLOAT, [BATCH_DIM, None]))
     _prune_dead(graph)
     _ensure_default_opset(model)
 
@@ -298,7 +299,7 @@ def add_tail(model: onnx.ModelProto, plan: Plan) -> None:
     """Turn the probe's scores output into the contract's outputs, as the plan (finished on the probe's
     values: softmax or not, one column or several) says."""
     graph = model.graph
-    scores = _RAW
+    scores = SCORES_OUTPUT
     tail: list[onnx.NodeProto] = []
     if plan.task == "classification":
         if plan.binary:
@@ -352,10 +353,6 @@ def _prune_dead(graph: onnx.GraphProto) -> None:
             return
         for node in dead:
             graph.node.remove(node)
-
-
-def probe_output() -> str:
-    return _RAW
 
 
 def load_graph(path: Path, name: str) -> onnx.ModelProto:

@@ -21,6 +21,7 @@ from onnx import helper
 from modelplane.errors import Invalid
 from modelplane.registry.imports.imported import Imported, onnx_version
 from modelplane.registry.imports.onnx_contract import (
+    SCORES_OUTPUT,
     Plan,
     add_head,
     add_tail,
@@ -28,7 +29,6 @@ from modelplane.registry.imports.onnx_contract import (
     load_graph,
     look_like_probabilities,
     plan_outputs,
-    probe_output,
     signature,
 )
 from modelplane.registry.imports.options import ImportOptions
@@ -75,7 +75,7 @@ def import_onnx_graph(
         probe = out.with_name("probe.onnx")
         onnx.save(model, str(probe))
         try:
-            scores = _run(probe, {INPUT_NAME: x}, probe_output(), name)
+            scores = _run(probe, {INPUT_NAME: x}, SCORES_OUTPUT, name)
         finally:
             probe.unlink()
     if expected is not None:
