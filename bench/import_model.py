@@ -145,11 +145,11 @@ def main() -> None:
                 for model in models:  # alternate, so load elsewhere on the machine hits both alike
                     copies.append(_curl(model, sink_port))
                     start = time.perf_counter()
-                    client.datasets.upload(model)  # what import_model sends first, timed on its own
-                    uploaded = time.perf_counter()
-                    client.models.import_model("big", model)  # finds the upload done, then imports
-                    uploads.append(uploaded - start)
-                    imports.append(time.perf_counter() - uploaded)
+                    client.models.import_model("big", model)
+                    imports.append(time.perf_counter() - start)
+                    start = time.perf_counter()
+                    client.datasets.upload(model)  # the upload import_model began with, again on its own
+                    uploads.append(time.perf_counter() - start)
                 peak_rss = _rss_mb(server.pid, "VmHWM")
                 client.close()
             finally:
@@ -158,14 +158,21 @@ def main() -> None:
         finally:
             sink.terminate()
             sink.wait(10)
-    copy, upload = statistics.median(copies), statistics.median(uploads)
-    imported = statistics.median([u + i for u, i in zip(uploads, imports, strict=True)])
+    copy, upload, imported = statistics.median(copies), statistics.median(uploads), statistics.median(imports)
     table = Table(
         title=f"import a {size_mb:.0f} MB ONNX file through `modelplane up` (median of {args.rounds})"
     )
     for column in ("step", "seconds", "MB/s", "vs curl", f"target <= {TARGET}x"):
         table.add_column(column)
     table.add_row("curl -T to a loopback sink", f"{copy:.3f}", f"{size_mb / copy:.0f}", "1.00x", "")
+    ratio = imported / copy
+    table.add_row(
+        "Client.models.import_model",
+        f"{imported:.3f}",
+        f"{size_mb / imported:.0f}",
+        f"{ratio:.2f}x",
+        "met" if ratio <= TARGET else "NOT met",
+    )
     table.add_row(
         "  chunked upload (/api/v1/uploads)",
         f"{upload:.3f}",
@@ -173,16 +180,8 @@ def main() -> None:
         f"{upload / copy:.2f}x",
         "",
     )
-    rest = statistics.median(imports)
-    table.add_row("  import of the uploaded file", f"{rest:.3f}", "", f"{rest / copy:.2f}x", "")
-    ratio = imported / copy
-    table.add_row(
-        "Client.models.import_model (both)",
-        f"{imported:.3f}",
-        f"{size_mb / imported:.0f}",
-        f"{ratio:.2f}x",
-        "met" if ratio <= TARGET else "NOT met",
-    )
+    rest = imported - upload
+    table.add_row("  the rest: import of the uploaded file", f"{rest:.3f}", "", f"{rest / copy:.2f}x", "")
     table.add_row("server RSS before / peak (MB)", f"{base_rss:.0f} / {peak_rss:.0f}", "", "", "")
     Console().print(table)
 
