@@ -181,3 +181,17 @@ def test_a_second_import_is_the_next_version(store: Store, tmp_path: Path) -> No
     assert again.version == 2
     with pytest.raises(Exception, match="is a classification model"):
         import_model(store, "m", linear_onnx(tmp_path / "r.onnx", outputs=1))
+
+
+def test_a_graph_already_speaking_the_contract_imports_back_unchanged(store: Store, tmp_path: Path) -> None:
+    """A modelplane export (input, label, probabilities) keeps its answers: its names are moved aside."""
+    path = linear_onnx(tmp_path / "c.onnx", in_name="input", out_name="probabilities", softmax=True)
+    model = onnx.load(str(path))
+    model.graph.node.append(helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0))
+    model.graph.output.insert(0, helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]))
+    onnx.save(model, str(path))
+    info = import_model(store, "c", path)
+    assert info.task == "classification"  # its int64 label output says so
+    x = np.random.default_rng(5).normal(size=(4, 4)).astype(np.float32)
+    out = load_runtime(store, info).predict(x)
+    np.testing.assert_allclose(out["probabilities"], softmax(expected_logits(x)), atol=1e-5)

@@ -30,7 +30,7 @@ from modelplane.store import Store
 
 __all__ = ["FORMATS", "REFERENCE_FORMAT", "ImportOptions", "import_model"]
 
-REFERENCE_FORMAT = "reference"  # the reference rows given at import (parquet), for drift checks
+REFERENCE_FORMAT = "reference"  # the --reference rows (parquet), kept with the version for drift checks
 
 
 def import_model(
