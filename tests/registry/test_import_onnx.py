@@ -195,3 +195,25 @@ def test_a_graph_already_speaking_the_contract_imports_back_unchanged(store: Sto
     x = np.random.default_rng(5).normal(size=(4, 4)).astype(np.float32)
     out = load_runtime(store, info).predict(x)
     np.testing.assert_allclose(out["probabilities"], softmax(expected_logits(x)), atol=1e-5)
+
+
+def test_an_image_shaped_uint8_input_keeps_its_row_shape(store: Store, tmp_path: Path) -> None:
+    """(N, 1, 2, 2) uint8 pixels: the contract feeds float32 of that shape and the graph gets uint8."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["pixels"], ["f"], to=TensorProto.FLOAT),
+            helper.make_node("Flatten", ["f"], ["flat"], axis=1),
+            helper.make_node("MatMul", ["flat", "W"], ["logits"]),
+        ],
+        "image",
+        [helper.make_tensor_value_info("pixels", TensorProto.UINT8, ["N", 1, 2, 2])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])],
+        [onnx.numpy_helper.from_array(np.eye(4, 3, dtype=np.float32), "W")],
+    )
+    path = tmp_path / "image.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    info = import_model(store, "image", path, ImportOptions(task="classification"))
+    assert info.input_shape == [1, 2, 2]
+    assert info.params["imported"]["signature"]["inputs"][0]["dtype"] == "uint8"
+    x = np.array([[[[0, 9], [1, 0]]], [[[5, 0], [0, 0]]]], np.float32)
+    assert load_runtime(store, info).predict(x)["label"].tolist() == [1, 0]
