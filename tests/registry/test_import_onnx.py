@@ -217,3 +217,21 @@ def test_an_image_shaped_uint8_input_keeps_its_row_shape(store: Store, tmp_path:
     assert info.params["imported"]["signature"]["inputs"][0]["dtype"] == "uint8"
     x = np.array([[[[0, 9], [1, 0]]], [[[5, 0], [0, 0]]]], np.float32)
     assert load_runtime(store, info).predict(x)["label"].tolist() == [1, 0]
+
+
+def test_what_an_imported_graph_cannot_do_is_refused_saying_why(store: Store, tmp_path: Path) -> None:
+    from modelplane.compression.prune import check_prunable
+    from modelplane.compression.quantize import check_quantizable
+    from modelplane.registry.export_files import export_version
+    from modelplane.registry.loading import load_native
+
+    info = import_model(store, "g", linear_onnx(tmp_path / "g.onnx"), ImportOptions(task="classification"))
+    with pytest.raises(Invalid, match="imported from elsewhere; int8 quantisation"):
+        check_quantizable(info)
+    with pytest.raises(Invalid, match="imported from elsewhere, without weights modelplane can prune"):
+        check_prunable(info, 0.5, structured=False)
+    with pytest.raises(Invalid, match=r"ONNX-only \(imported\) model; TorchScript needs a torch model"):
+        export_version(store, info.ref, "torchscript", tmp_path / "out")
+    with pytest.raises(Invalid, match="was imported as an ONNX graph"):
+        load_native(store, info)
+    assert export_version(store, info.ref, "onnx", tmp_path / "out")[0].name == "g-v1.onnx"
