@@ -184,7 +184,10 @@ def import_(
     ] = False,
     trust: Annotated[
         list[str] | None,
-        typer.Option("--trust", help="A type in a skops file to trust beyond scikit-learn's (repeat it)"),
+        typer.Option(
+            "--trust",
+            help="A type in a skops file to trust beyond skops' defaults, e.g. sklearn.tree._tree.Tree (repeat it)",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:

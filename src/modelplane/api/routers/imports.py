@@ -28,7 +28,7 @@ class ModelImport(BaseModel):
     reference: str | None = Field(None, description="upload:ID of a parquet file of reference rows")
     data: str | None = Field(None, description="NAME@VERSION of a dataset to evaluate on")
     evaluate: bool = False
-    trust: list[str] = Field(default_factory=list, description="skops types to trust beyond scikit-learn's")
+    trust: list[str] = Field(default_factory=list, description="skops types to trust beyond skops' defaults")
 
 
 def _uploaded(s: ControlState, source: str, what: str, caller: Principal) -> str:
