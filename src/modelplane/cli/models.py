@@ -186,7 +186,8 @@ def import_(
         list[str] | None,
         typer.Option(
             "--trust",
-            help="A type in a skops file to trust beyond skops' defaults, e.g. sklearn.tree._tree.Tree (repeat it)",
+            help="A type in a skops file to trust beyond skops' defaults, e.g. sklearn.tree._tree.Tree "
+            "(repeat it)",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
