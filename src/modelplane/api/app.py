@@ -13,6 +13,7 @@ from modelplane.api.routers import (
     datasets,
     deployments,
     events,
+    imports,
     jobs,
     maintenance,
     models,
@@ -25,7 +26,19 @@ from modelplane.api.routers import (
 API_PREFIX = "/api/v1"
 ROUTERS = tuple(
     area.router
-    for area in (datasets, runs, models, deployments, security, jobs, retrain, optimize, maintenance, events)
+    for area in (
+        datasets,
+        runs,
+        models,
+        imports,
+        deployments,
+        security,
+        jobs,
+        retrain,
+        optimize,
+        maintenance,
+        events,
+    )
 )
 
 

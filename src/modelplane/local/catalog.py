@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelplane.platform import OnRows
@@ -153,6 +154,32 @@ class Models:
         return set_retention(
             self._store, name, keep_last=keep_last, keep_aliased=keep_aliased, by=current_user()
         )[1]
+
+    def import_model(
+        self,
+        name: str,
+        source: str | Path,
+        *,
+        task: str | None = None,
+        classes: tuple[str, ...] | None = None,
+        reference: str | Path | None = None,
+        data: str | None = None,
+        evaluate: bool = False,
+        trust: tuple[str, ...] = (),
+    ) -> ModelVersionInfo:
+        """A new version of `name` from a model file or MLflow folder made elsewhere (registry/imports)."""
+        from modelplane.provenance import current_user
+        from modelplane.registry.imports import ImportOptions, import_model
+
+        options = ImportOptions(
+            task=task,
+            classes=tuple(classes) if classes is not None else None,
+            reference=Path(reference) if reference is not None else None,
+            data=data,
+            evaluate=evaluate,
+            trust=tuple(trust),
+        )
+        return import_model(self._store, name, Path(source), options, by=current_user())
 
 
 class Studies:
