@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import builtins
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from modelplane.platform import OnRows
+from modelplane.platform import OnRows, RunHandle
 from modelplane.store import Store
 
 if TYPE_CHECKING:
@@ -92,6 +93,21 @@ class Runs:
         from modelplane.training.run_catalog import get_run
 
         return get_run(self._store, run_id)
+
+    def start(
+        self,
+        name: str | None = None,
+        *,
+        experiment: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> RunHandle:
+        from modelplane.provenance import current_user
+        from modelplane.training.tracking import LocalRun, start
+
+        by = current_user()
+        run_id = start(self._store, name, experiment=experiment, params=params, tags=tags, by=by)
+        return LocalRun(self._store, run_id, by)
 
 
 class Models:
