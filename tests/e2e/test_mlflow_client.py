@@ -84,7 +84,12 @@ def test_an_mlflow_script_tracks_and_registers_a_model_modelplane_serves(up: Up,
     platform = Client(up.url, api_key=key)
     try:
         run = platform.runs.get(run_id)
-        assert (run.kind, run.status, run.name, run.experiment) == ("tracked", "succeeded", "own-loop", "iris-own-code")
+        assert (run.kind, run.status, run.name, run.experiment) == (
+            "tracked",
+            "succeeded",
+            "own-loop",
+            "iris-own-code",
+        )
         assert run.params == {"C": "0.5", "max_iter": "200", "solver": "lbfgs"}
         assert run.tags["team"] == "ml"
         assert [p["loss"] for p in run.history if "loss" in p] == [0.9, 0.5, 0.3]

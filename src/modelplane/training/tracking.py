@@ -45,7 +45,7 @@ class TrackedRun(ABC):
         for key, value in metrics.items():
             at = self._next_step.get(key, 0) if step is None else int(step)
             self._next_step[key] = at + 1
-            points.append(MetricPoint(key, float(value), at, tracking.now_ms()))
+            points.append(MetricPoint(key, value, at, tracking.now_ms()))
         self._log(points, {}, {})
 
     def log_param(self, key: str, value: Any) -> None:

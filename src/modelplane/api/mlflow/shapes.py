@@ -23,18 +23,20 @@ from modelplane.store.orm import Experiment, LoggedModel, Run
 from modelplane.training.tracking_artifacts import model_root, run_root
 from modelplane.training.tracking_store import STATUS_TO_MLFLOW, to_ms
 
-_CODES: list[tuple[type[ModelplaneError], str]] = [
-    (NotFound, "RESOURCE_DOES_NOT_EXIST"),
-    (Conflict, "RESOURCE_ALREADY_EXISTS"),
-    (Invalid, "INVALID_PARAMETER_VALUE"),
-    (Unauthorized, "UNAUTHENTICATED"),
-    (Forbidden, "PERMISSION_DENIED"),
-    (QuotaExceeded, "REQUEST_LIMIT_EXCEEDED"),
+# MLflow's error codes and the statuses its server sends with them (a conflict is its 400).
+_CODES: list[tuple[type[ModelplaneError], str, int]] = [
+    (NotFound, "RESOURCE_DOES_NOT_EXIST", 404),
+    (Conflict, "RESOURCE_ALREADY_EXISTS", 400),
+    (Invalid, "INVALID_PARAMETER_VALUE", 400),
+    (Unauthorized, "UNAUTHENTICATED", 401),
+    (Forbidden, "PERMISSION_DENIED", 403),
+    (QuotaExceeded, "REQUEST_LIMIT_EXCEEDED", 429),
 ]
 
 
-def error_code(exc: ModelplaneError) -> str:
-    return next((code for kind, code in _CODES if isinstance(exc, kind)), "INTERNAL_ERROR")
+def error_code(exc: ModelplaneError) -> tuple[str, int]:
+    found = next(((code, status) for kind, code, status in _CODES if isinstance(exc, kind)), None)
+    return found or ("INTERNAL_ERROR", exc.status_code)
 
 
 class MlflowRoute(APIRoute):
@@ -48,8 +50,10 @@ class MlflowRoute(APIRoute):
                 return await handler(request)
             except ModelplaneError as exc:
                 headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
-                body = {"error_code": error_code(exc), "message": str(exc)}
-                return JSONResponse(body, status_code=exc.status_code, headers=headers)
+                code, status = error_code(exc)
+                return JSONResponse(
+                    {"error_code": code, "message": str(exc)}, status_code=status, headers=headers
+                )
             except RequestValidationError as exc:
                 message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
                 return JSONResponse(
