@@ -307,17 +307,13 @@ def add_tail(model: onnx.ModelProto, plan: Plan) -> None:
             graph.initializer.append(helper.make_tensor(one, TensorProto.FLOAT, [], [1.0]))
             tail.append(helper.make_node("Sub", [one, p], ["modelplane_q"], name="modelplane_q"))
             tail.append(
-                helper.make_node(
-                    "Concat", ["modelplane_q", p], ["probabilities"], axis=1, name="modelplane_pq"
-                )
+                helper.make_node("Concat", ["modelplane_q", p], ["probabilities"], axis=1, name="modelplane_pq")
             )
         else:
             op, attrs = ("Softmax", {"axis": 1}) if plan.softmax else ("Identity", {})
             tail.append(helper.make_node(op, [scores], ["probabilities"], name="modelplane_probs", **attrs))
         tail.append(
-            helper.make_node(
-                "ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0, name="modelplane_label"
-            )
+            helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0, name="modelplane_label")
         )
         outputs = [
             helper.make_tensor_value_info("label", TensorProto.INT64, [BATCH_DIM]),

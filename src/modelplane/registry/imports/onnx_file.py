@@ -123,18 +123,14 @@ def _finish(plan: Plan, scores: np.ndarray) -> None:
     if not plan.softmax and not look_like_probabilities(scores):
         plan.softmax = True
     if plan.softmax:
-        plan.notes.append(
-            "the graph gives scores; probabilities are their " + ("sigmoid" if plan.binary else "softmax")
-        )
+        plan.notes.append("the graph gives scores; probabilities are their " + ("sigmoid" if plan.binary else "softmax"))
     classes = plan.classes
     count = 2 if plan.binary else width
     if classes is not None and len(classes) != count:
         plan.classes = None
 
 
-def import_onnx_file(
-    path: Path, options: ImportOptions, reference: np.ndarray | None, scratch: Path
-) -> Imported:
+def import_onnx_file(path: Path, options: ImportOptions, reference: np.ndarray | None, scratch: Path) -> Imported:
     """An ONNX file as an ONNX-only version."""
     graph = import_onnx_bytes(path.read_bytes(), path.name, options, reference, scratch / "model.onnx")
     return onnx_version(graph, "onnx", path)
