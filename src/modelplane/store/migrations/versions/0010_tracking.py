@@ -86,6 +86,9 @@ def downgrade() -> None:
     )
     if tracked:
         raise RuntimeError(f"{tracked} tracked runs have no dataset; delete them before downgrading")
+    # SQLite's driver opens the transaction only at the first data change, so without this the drops below
+    # would commit at once, and a refusal in an older revision's downgrade could no longer roll them back.
+    op.execute("UPDATE runs SET status = status WHERE 1 = 0")
     op.drop_table("logged_models")
     op.drop_index("ix_run_artifacts_run_id", table_name="run_artifacts")
     op.drop_table("run_artifacts")
