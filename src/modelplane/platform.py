@@ -173,6 +173,22 @@ class ModelsArea(Protocol):
 
     def delete(self, ref: str) -> None: ...
 
+    def import_model(
+        self,
+        name: str,
+        source: str | Path,
+        *,
+        task: str | None = None,
+        classes: tuple[str, ...] | None = None,
+        reference: str | Path | None = None,
+        data: str | None = None,
+        evaluate: bool = False,
+        trust: tuple[str, ...] = (),
+    ) -> ModelVersionInfo:
+        """A new version of `name` from a model trained elsewhere: an ONNX, skops or TorchScript file, a
+        folder of safetensors + modelplane spec JSON, or an MLflow model folder (onnx / skops sklearn)."""
+        ...
+
 
 class StudiesArea(Protocol):
     """Tuning studies: a summary of each, or one with every trial and the parameter importances."""

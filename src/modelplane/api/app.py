@@ -10,11 +10,21 @@ from modelplane import __version__
 from modelplane.api import mlflow
 from modelplane.api.deps import ControlState, signed_in
 from modelplane.api.errors import install_error_handlers
-from modelplane.api.routers import datasets, deployments, jobs, models, optimize, retrain, runs, security
+from modelplane.api.routers import (
+    datasets,
+    deployments,
+    imports,
+    jobs,
+    models,
+    optimize,
+    retrain,
+    runs,
+    security,
+)
 
 API_PREFIX = "/api/v1"
 ROUTERS = tuple(
-    area.router for area in (datasets, runs, models, deployments, security, jobs, retrain, optimize)
+    area.router for area in (datasets, runs, models, deployments, security, jobs, retrain, optimize, imports)
 )
 
 

@@ -23,6 +23,16 @@ def headline(metrics: dict[str, Any]) -> str:
     return "-"
 
 
+def imported_from(params: dict[str, Any]) -> str | None:
+    """The lineage of an imported version: its format, file and the file's sha256."""
+    imported = params.get("imported")
+    if not isinstance(imported, dict):
+        return None
+    return (
+        f"imported {imported.get('format')} {imported.get('file')} sha256 {str(imported.get('sha256'))[:12]}"
+    )
+
+
 @app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
     """Every model with its latest version and aliases."""
@@ -70,6 +80,7 @@ def show(
                 ("classes", version.classes),
                 ("aliases", version.aliases),
                 ("trained on", version.dataset),
+                ("imported", imported_from(version.params)),
                 ("run", version.run_id),
                 ("parent", version.parent),
                 ("code version", version.code_version),
@@ -98,7 +109,7 @@ def show(
                 v.kind,
                 headline(v.metrics),
                 v.dataset,
-                v.run_id,
+                v.run_id or imported_from(v.params),
                 v.parent,
                 v.aliases,
                 v.created_at,
@@ -140,3 +151,73 @@ def delete(ref: Annotated[str, typer.Argument(help="NAME@VERSION")]) -> None:
     """Retire a version (refused while an alias points at it)."""
     platform().models.delete(ref)
     console.print(f"deleted {ref}")
+
+
+@app.command("import")
+def import_(
+    name: Annotated[str, typer.Argument(help="Model name; the import becomes its next version")],
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="An ONNX, skops or TorchScript file, a folder with model.safetensors + spec.json (a "
+            "modelplane spec), or an MLflow model folder (onnx flavour, or sklearn saved with skops)",
+        ),
+    ],
+    task: Annotated[
+        str | None, typer.Option(help="classification or regression (default: what the file says)")
+    ] = None,
+    classes: Annotated[
+        str | None, typer.Option(help="The classifier's labels in output order, comma-separated: a,b,c")
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            help="A parquet file of reference rows: checked on, and stored with the version for drift"
+        ),
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option(help="Dataset NAME@VERSION to evaluate on (with --evaluate)")
+    ] = None,
+    evaluate: Annotated[
+        bool, typer.Option("--evaluate", help="Score the model on the test split of --data")
+    ] = False,
+    trust: Annotated[
+        list[str] | None,
+        typer.Option("--trust", help="A type in a skops file to trust beyond scikit-learn's (repeat it)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Register a model trained elsewhere as a new version; it is run once before it is stored."""
+    version = platform().models.import_model(
+        name,
+        source,
+        task=task,
+        classes=tuple(c.strip() for c in classes.split(",")) if classes else None,
+        reference=reference,
+        data=data,
+        evaluate=evaluate,
+        trust=tuple(trust or ()),
+    )
+    if as_json:
+        print_json(version.to_dict())
+        return
+    imported = version.params.get("imported", {})
+    rows: list[tuple[str, Any]] = [
+        ("task", version.task),
+        ("framework", version.framework),
+        ("kind", version.kind),
+        ("input shape", version.input_shape),
+        ("classes", version.classes),
+        ("imported", imported_from(version.params)),
+        ("checked on", imported.get("verified_on")),
+        *(
+            (f"test {k}", v)
+            for k, v in version.metrics.get("test", {}).items()
+            if isinstance(v, (int, float))
+        ),
+    ]
+    if imported.get("trusted_types"):
+        rows.append(("trusted types", ", ".join(imported["trusted_types"])))
+    rows.extend(("note", note) for note in imported.get("notes", []))
+    key_values(f"imported {version.ref}", rows)

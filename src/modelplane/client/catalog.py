@@ -206,6 +206,40 @@ class Models(Area):
     def delete(self, ref: str) -> None:
         self._http.call("DELETE", f"/api/v1/versions/{quoted(ref)}")
 
+    def import_model(
+        self,
+        name: str,
+        source: str | Path,
+        *,
+        task: str | None = None,
+        classes: tuple[str, ...] | None = None,
+        reference: str | Path | None = None,
+        data: str | None = None,
+        evaluate: bool = False,
+        trust: tuple[str, ...] = (),
+    ) -> ModelVersionInfo:
+        """Upload the model file (a folder goes zipped) and the reference rows in checked chunks, then
+        import them on the server."""
+        from modelplane.registry.views import ModelVersionInfo
+
+        uploads = Datasets(self._http)
+        path = Path(source)
+        if not path.exists():
+            raise errors.NotFound(f"no such file or folder: '{source}'; check the path")
+        if reference is not None and not Path(reference).is_file():
+            raise errors.Invalid(f"reference file {reference} does not exist; give a parquet file of rows")
+        body = {
+            "name": name,
+            "source": uploads.upload(path),
+            "task": task,
+            "classes": list(classes) if classes is not None else None,
+            "reference": uploads.upload(Path(reference)) if reference is not None else None,
+            "data": data,
+            "evaluate": evaluate,
+            "trust": list(trust),
+        }
+        return parse(ModelVersionInfo, self._http.json("POST", "/api/v1/models/import", json=body))
+
 
 class Studies(Area):
     def list(self) -> builtins.list[StudyInfo]:

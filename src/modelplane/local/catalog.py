@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelplane.platform import OnRows, RunHandle
@@ -146,6 +147,32 @@ class Models:
         from modelplane.registry.registry import delete_version
 
         delete_version(self._store, ref, by=current_user())
+
+    def import_model(
+        self,
+        name: str,
+        source: str | Path,
+        *,
+        task: str | None = None,
+        classes: tuple[str, ...] | None = None,
+        reference: str | Path | None = None,
+        data: str | None = None,
+        evaluate: bool = False,
+        trust: tuple[str, ...] = (),
+    ) -> ModelVersionInfo:
+        """A new version of `name` from a model file or MLflow folder made elsewhere (registry/imports)."""
+        from modelplane.provenance import current_user
+        from modelplane.registry.imports import ImportOptions, import_model
+
+        options = ImportOptions(
+            task=task,
+            classes=tuple(classes) if classes is not None else None,
+            reference=Path(reference) if reference is not None else None,
+            data=data,
+            evaluate=evaluate,
+            trust=tuple(trust),
+        )
+        return import_model(self._store, name, Path(source), options, by=current_user())
 
 
 class Studies:

@@ -60,7 +60,7 @@ def import_model(
         if options.reference is not None and reference is not None:
             files[REFERENCE_FORMAT] = Path(options.reference)
             params["imported"]["reference"] = {
-                "rows": int(len(reference)),
+                "rows": len(reference),
                 "columns": int(reference.shape[1]),
                 "sha256": _sha256(Path(options.reference)),
                 "what": "the rows given with --reference, stored as the version's 'reference' parquet file",

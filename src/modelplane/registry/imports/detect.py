@@ -36,7 +36,9 @@ def detect(path: Path) -> str:
             names = zf.namelist()
         if "schema.json" in names:
             return SKOPS
-        if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names) and any("/code/" in n for n in names):
+        if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names) and any(
+            "/code/" in n for n in names
+        ):
             return TORCHSCRIPT
         if any(n.endswith("MLmodel") for n in names):
             raise Invalid(f"{path.name} is a zipped MLflow model; unzip it and import the folder")

@@ -50,8 +50,9 @@ def lineage(fmt: str, source: Path, **more: Any) -> dict[str, Any]:
     return {"format": fmt, "file": source.name, "sha256": digest.hexdigest(), "size": size, **more}
 
 
-def onnx_version(graph: Any, fmt: str, source: Path, *, files: dict[str, Path] | None = None,
-                 **more: Any) -> Imported:
+def onnx_version(
+    graph: Any, fmt: str, source: Path, *, files: dict[str, Path] | None = None, **more: Any
+) -> Imported:
     """An ONNX-only version around a contract graph (onnx_file.Graph)."""
     return Imported(
         framework=ONNX_FRAMEWORK,

@@ -212,11 +212,10 @@ def plan_outputs(model: onnx.ModelProto, task: str | None, has_classes: bool) ->
 def _gives_probabilities(node: onnx.NodeProto | None) -> bool:
     if node is None:
         return False
-    if node.op_type in _PROBABILITY_OPS:
-        return True
-    if node.domain == _ML_DOMAIN and node.op_type.endswith("Classifier"):
-        return True  # its probability output (post_transform applied by the classifier itself)
-    return False
+    # An ai.onnx.ml classifier's float output is its probabilities (its post_transform applied).
+    return node.op_type in _PROBABILITY_OPS or (
+        node.domain == _ML_DOMAIN and node.op_type.endswith("Classifier")
+    )
 
 
 def look_like_probabilities(scores: np.ndarray) -> bool:
@@ -307,13 +306,22 @@ def add_tail(model: onnx.ModelProto, plan: Plan) -> None:
             graph.initializer.append(helper.make_tensor(one, TensorProto.FLOAT, [], [1.0]))
             tail.append(helper.make_node("Sub", [one, p], ["modelplane_q"], name="modelplane_q"))
             tail.append(
-                helper.make_node("Concat", ["modelplane_q", p], ["probabilities"], axis=1, name="modelplane_pq")
+                helper.make_node(
+                    "Concat", ["modelplane_q", p], ["probabilities"], axis=1, name="modelplane_pq"
+                )
             )
         else:
-            op, attrs = ("Softmax", {"axis": 1}) if plan.softmax else ("Identity", {})
-            tail.append(helper.make_node(op, [scores], ["probabilities"], name="modelplane_probs", **attrs))
+            if plan.softmax:
+                probs = helper.make_node(
+                    "Softmax", [scores], ["probabilities"], axis=1, name="modelplane_probs"
+                )
+            else:
+                probs = helper.make_node("Identity", [scores], ["probabilities"], name="modelplane_probs")
+            tail.append(probs)
         tail.append(
-            helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0, name="modelplane_label")
+            helper.make_node(
+                "ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0, name="modelplane_label"
+            )
         )
         outputs = [
             helper.make_tensor_value_info("label", TensorProto.INT64, [BATCH_DIM]),
@@ -356,6 +364,7 @@ def load_graph(data: bytes, name: str) -> onnx.ModelProto:
     if not model.graph.node:
         raise Invalid(f"{name} is not an ONNX model with a graph (no nodes); check the file")
     check_opset(model)
+    input_shape(model)  # its own messages before the checker's (which calls a missing rank a missing field)
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:

@@ -8,6 +8,7 @@ nodes, the contract's input, the user's scores out), whose output on a sample ro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import onnx
 
 from modelplane.errors import Invalid
 from modelplane.models.onnx_checks import first_line
+from modelplane.registry.imports.imported import Imported, onnx_version
 from modelplane.registry.imports.onnx_contract import (
     Plan,
     add_head,
@@ -27,7 +29,6 @@ from modelplane.registry.imports.onnx_contract import (
     plan_outputs,
     signature,
 )
-from modelplane.registry.imports.imported import Imported, onnx_version
 from modelplane.registry.imports.options import ImportOptions
 from modelplane.registry.imports.samples import sample_rows
 
@@ -52,8 +53,11 @@ def import_onnx_bytes(
     options: ImportOptions,
     reference: np.ndarray | None,
     out: Path,
+    *,
+    expected: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Graph:
-    """Check, probe and rewire the ONNX model `data` (named `name` in messages); write it to `out`."""
+    """Check, probe and rewire the ONNX model `data` (named `name` in messages); write it to `out`.
+    `expected`: the model it was converted from, whose scores on the sample rows the graph must match."""
     model = load_graph(data, name)
     del data
     inputs, outputs = signature(model)
@@ -62,6 +66,8 @@ def import_onnx_bytes(
     add_head(model, plan)
     x, verified_on = sample_rows(shape, reference)
     scores = _probe(model, x, name)
+    if expected is not None:
+        _agree(expected(x), scores, name)
     _finish(plan, scores)
     add_tail(model, plan)
     try:
@@ -102,6 +108,16 @@ def _probe(model: onnx.ModelProto, x: np.ndarray, name: str) -> np.ndarray:
     return scores
 
 
+def _agree(expected: np.ndarray, scores: np.ndarray, name: str) -> None:
+    want = np.asarray(expected, dtype=np.float64).reshape(scores.shape[0], -1)
+    if want.shape != scores.shape or not np.allclose(want, scores, atol=1e-4, rtol=1e-4):
+        worst = float(np.max(np.abs(want - scores))) if want.shape == scores.shape else float("nan")
+        raise Invalid(
+            f"{name}'s ONNX conversion disagrees with the model (max difference {worst:.3g}, shapes "
+            f"{want.shape} vs {scores.shape}); it cannot be served faithfully"
+        )
+
+
 def _ort_reason(exc: BaseException) -> str:
     """ONNX Runtime's message without its source-file prefix, on one line."""
     text = " ".join(str(exc).split())
@@ -123,14 +139,18 @@ def _finish(plan: Plan, scores: np.ndarray) -> None:
     if not plan.softmax and not look_like_probabilities(scores):
         plan.softmax = True
     if plan.softmax:
-        plan.notes.append("the graph gives scores; probabilities are their " + ("sigmoid" if plan.binary else "softmax"))
+        plan.notes.append(
+            "the graph gives scores; probabilities are their " + ("sigmoid" if plan.binary else "softmax")
+        )
     classes = plan.classes
     count = 2 if plan.binary else width
     if classes is not None and len(classes) != count:
         plan.classes = None
 
 
-def import_onnx_file(path: Path, options: ImportOptions, reference: np.ndarray | None, scratch: Path) -> Imported:
+def import_onnx_file(
+    path: Path, options: ImportOptions, reference: np.ndarray | None, scratch: Path
+) -> Imported:
     """An ONNX file as an ONNX-only version."""
     graph = import_onnx_bytes(path.read_bytes(), path.name, options, reference, scratch / "model.onnx")
     return onnx_version(graph, "onnx", path)

@@ -19,7 +19,9 @@ def read_reference(path: Path) -> np.ndarray:
     try:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow's ArrowInvalid and OSError: not a parquet file
-        raise Invalid(f"reference {Path(path).name} is not a readable parquet file ({exc}); give one") from None
+        raise Invalid(
+            f"reference {Path(path).name} is not a readable parquet file ({exc}); give one"
+        ) from None
     if table.num_rows == 0:
         raise Invalid(f"reference {Path(path).name} has no rows; give rows like the model's inputs")
     bad = [f.name for f in table.schema if not _numeric(f.type)]
