@@ -21,6 +21,21 @@ Json = dict[str, Any]
 MODEL_STATES = ("LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED")
 
 
+def _int(body: Json, name: str) -> int | None:
+    """An int64 field: proto JSON may send it as a string."""
+    value = body.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Invalid(f"parameter '{name}' must be an integer, got {value!r}") from None
+
+
+def _limit(body: Json) -> int:
+    return max(1, min(_int(body, "max_results") or 1000, 50_000))
+
+
 def _field(body: Json, name: str) -> Any:
     if body.get(name) in (None, ""):
         raise Invalid(f"missing value for required parameter '{name}'")
@@ -66,8 +81,10 @@ def experiment_search(
     caller: Principal = require("models:read"),
     s: ControlState = Depends(state),
 ) -> Json:
-    """Every experiment, oldest first, up to `max_results` (filters are not supported: all are returned)."""
-    limit = int(body.get("max_results") or 1000)
+    """Every experiment, oldest first, up to `max_results` (filter strings are not supported)."""
+    if body.get("filter"):
+        raise Invalid("experiment filters are not supported here; search without `filter_string`")
+    limit = _limit(body)
     with s.store.db.session() as session:
         tracking.default_experiment(session)
         rows = session.scalars(select(Experiment).order_by(Experiment.id).limit(limit)).all()
@@ -95,7 +112,7 @@ def run_create(
         tags = shapes.pairs(body.get("tags"))
         name = body.get("run_name") or tags.get("mlflow.runName")
         row = tracking.create_run(
-            session, found, name=name, tags=tags, start_ms=body.get("start_time"), by=caller.actor
+            session, found, name=name, tags=tags, start_ms=_int(body, "start_time"), by=caller.actor
         )
         run_id = row.id
     return {"run": _run(s, run_id)}
@@ -125,7 +142,7 @@ def run_update(
                 raise Invalid(
                     f"unknown run status {body['status']!r}; use one of {', '.join(STATUS_FROM_MLFLOW)}"
                 )
-            tracking.end(session, row, status, end_ms=body.get("end_time"))
+            tracking.end(session, row, status, end_ms=_int(body, "end_time"))
     return {"run_info": _run(s, run_id)["info"]}
 
 
@@ -141,7 +158,7 @@ def run_search(
             "run filters are not supported here; search without `filter_string` and filter the result"
         )
     ids = [int(e) for e in body.get("experiment_ids") or []]
-    limit = int(body.get("max_results") or 1000)
+    limit = _limit(body)
     query = select(Run.id).where(Run.kind == tracking.TRACKED).order_by(Run.started_at.desc()).limit(limit)
     if ids:
         query = query.where(Run.experiment_id.in_(ids))
@@ -158,7 +175,7 @@ def _log(s: ControlState, run_id: str, **what: Any) -> Json:
 
 def _point(item: Json) -> MetricPoint:
     return MetricPoint(
-        str(_field(item, "key")), item.get("value"), int(item.get("step") or 0), item.get("timestamp")
+        str(_field(item, "key")), _field(item, "value"), _int(item, "step") or 0, _int(item, "timestamp")
     )
 
 
