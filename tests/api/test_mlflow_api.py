@@ -8,6 +8,7 @@ from pathlib import Path
 from modelplane.client import Client
 from tests.api.conftest import Control
 from tests.net import serve
+from tests.training.tracking_helpers import skops_classifier
 
 API = "/api/2.0/mlflow"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -121,9 +122,12 @@ def test_the_client_tracks_a_run_over_http(control: Control, tmp_path: Path) -> 
                 run.log_metric("loss", 0.6)
                 run.set_tag("k", "v")
                 assert run.log_artifact(notes) == "notes.txt"
+                version = run.register_model("remote-iris", skops_classifier(tmp_path))
             shown = client.runs.get(run.id)
         finally:
             client.close()
     assert (shown.status, shown.name, shown.experiment) == ("succeeded", "remote", "e")
     assert shown.history == [{"step": 0.0, "loss": 0.7}, {"step": 1.0, "loss": 0.6}]
-    assert (shown.params, shown.tags, shown.artifacts) == ({"lr": "0.1"}, {"k": "v"}, ["notes.txt"])
+    assert (shown.params, shown.tags) == ({"lr": "0.1"}, {"k": "v"})
+    assert shown.artifacts == ["model/iris.skops", "notes.txt"]
+    assert (version.ref, version.run_id, shown.model_version) == ("remote-iris@1", run.id, "remote-iris@1")

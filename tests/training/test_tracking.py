@@ -15,6 +15,7 @@ from modelplane.store import Store
 from modelplane.store.orm import Run
 from modelplane.training import tracking
 from modelplane.training.tracking_artifacts import read_file
+from tests.training.tracking_helpers import skops_classifier
 
 
 @pytest.fixture
@@ -116,3 +117,18 @@ def _file(tmp_path: Path) -> Path:
     path = tmp_path / "f.txt"
     path.write_text("x")
     return path
+
+
+def test_register_model_imports_the_file_with_lineage_to_the_run(local: Local, tmp_path: Path) -> None:
+    with local.runs.start("own") as run:
+        version = run.register_model("iris-own", skops_classifier(tmp_path))
+        with pytest.raises(Invalid, match="logged nothing"):
+            run.register_model("iris-own", "never/logged.skops")
+    assert (version.ref, version.run_id, version.task) == ("iris-own@1", run.id, "classification")
+    shown = local.runs.get(run.id)
+    assert (shown.model_version, shown.model_name, shown.artifacts) == (
+        "iris-own@1",
+        "iris-own",
+        ["model/iris.skops"],
+    )
+    assert [r.model_name for r in local.runs.list(model="iris-own")] == ["iris-own"]
