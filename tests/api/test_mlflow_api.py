@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from fastapi.routing import APIRoute
+
+from modelplane.api.mlflow import MOUNTS
 from modelplane.client import Client
 from tests.api.conftest import Control
 from tests.net import serve
@@ -131,3 +135,26 @@ def test_the_client_tracks_a_run_over_http(control: Control, tmp_path: Path) -> 
     assert (shown.params, shown.tags) == ({"lr": "0.1"}, {"k": "v"})
     assert shown.artifacts == ["model/iris.skops", "notes.txt"]
     assert (version.ref, version.run_id, shown.model_version) == ("remote-iris@1", run.id, "remote-iris@1")
+
+
+def _mlflow_routes() -> list[tuple[str, str]]:
+    found = []
+    for router, prefix in MOUNTS:
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            path = re.sub(r"\{[^}]+\}", "x", prefix + route.path)
+            found += [(method, path) for method in route.methods]
+    return found
+
+
+def test_every_mlflow_route_needs_a_key_and_a_role(control: Control) -> None:
+    routes = _mlflow_routes()
+    assert len(routes) >= 30
+    for method, path in routes:
+        missing = control.http.request(method, path)
+        assert missing.status_code == 401 and missing.json()["error_code"] == "UNAUTHENTICATED", (
+            method,
+            path,
+        )
+        consumer = control.http.request(method, path, headers=control.headers("consumer"))
+        assert consumer.status_code == 403, (method, path, consumer.text)

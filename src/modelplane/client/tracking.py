@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from modelplane.client.http import Http, parse, quoted
 from modelplane.training.tracking import TrackedRun
@@ -37,7 +36,7 @@ class ClientRun(TrackedRun):
 
     def _upload(self, artifact: str, source: Path) -> None:
         with source.open("rb") as fh:
-            self._http.call("PUT", f"{self._base}/artifacts/{quote(artifact)}", content=fh)
+            self._http.call("PUT", f"{self._base}/artifacts", params={"path": artifact}, content=fh)
 
     def _register(
         self, name: str, artifact: str, task: str | None, classes: list[str] | None

@@ -13,8 +13,15 @@ from fastapi import APIRouter
 
 from modelplane.api.mlflow import artifacts, registry, tracking
 
+# Each area's router at the prefixes MLflow's client (and its web UI's /ajax-api) calls.
+MOUNTS = (
+    *(
+        (area.router, prefix)
+        for area in (tracking, registry)
+        for prefix in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+    ),
+    (artifacts.router, "/api/2.0/mlflow-artifacts"),
+)
 router = APIRouter(include_in_schema=False)
-for _area in (tracking, registry):
-    router.include_router(_area.router, prefix="/api/2.0/mlflow")
-    router.include_router(_area.router, prefix="/ajax-api/2.0/mlflow")
-router.include_router(artifacts.router, prefix="/api/2.0/mlflow-artifacts")
+for _area_router, _prefix in MOUNTS:
+    router.include_router(_area_router, prefix=_prefix)

@@ -129,11 +129,11 @@ def runs_end(
     return tracked.end_run(s.store, run_id, body.status, error=body.error).to_dict()
 
 
-@router.put("/runs/{run_id}/artifacts/{path:path}", status_code=201)
+@router.put("/runs/{run_id}/artifacts", status_code=201)
 async def runs_artifact(
     run_id: str,
-    path: str,
     request: Request,
+    path: str = Query(description="Where the file goes within the run, e.g. plots/loss.png"),
     caller: Principal = require("train"),
     s: ControlState = Depends(state),
 ) -> dict[str, Any]:
