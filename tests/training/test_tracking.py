@@ -132,3 +132,12 @@ def test_register_model_imports_the_file_with_lineage_to_the_run(local: Local, t
         ["model/iris.skops"],
     )
     assert [r.model_name for r in local.runs.list(model="iris-own")] == ["iris-own"]
+
+
+def test_ctrl_c_ends_interrupted_and_an_explicit_end_is_kept(local: Local) -> None:
+    with pytest.raises(KeyboardInterrupt), local.runs.start("x") as stopped:
+        raise KeyboardInterrupt
+    assert local.runs.get(stopped.id).status == "interrupted"
+    with local.runs.start("y") as run:
+        assert run.end("failed").status == "failed"
+    assert local.runs.get(run.id).status == "failed"

@@ -32,6 +32,7 @@ class TrackedRun(ABC):
     def __init__(self, run_id: str) -> None:
         self._id = run_id
         self._next_step: dict[str, int] = {}
+        self._ended = False  # by `end()` inside the block: leaving the block keeps that status
 
     @property
     def id(self) -> str:
@@ -86,10 +87,18 @@ class TrackedRun(ABC):
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self._end("succeeded" if exc_type is None else "failed", None if exc is None else repr(exc)[:2000])
+        if self._ended:
+            return
+        if exc_type is None:
+            self._end("succeeded", None)
+        else:
+            stopped = issubclass(exc_type, KeyboardInterrupt)
+            self._end("interrupted" if stopped else "failed", repr(exc)[:2000])
 
     def end(self, status: str = "succeeded") -> RunInfo:
-        return self._end(status, None)
+        info = self._end(status, None)
+        self._ended = status != "running"
+        return info
 
     @abstractmethod
     def info(self) -> RunInfo: ...
@@ -227,8 +236,7 @@ def register_from(
     options = ImportOptions(task=task, classes=tuple(classes) if classes else None, run_id=run_id)
     with tempfile.TemporaryDirectory(prefix="modelplane-register-") as tmp:
         tree = Path(tmp) / "model"
-        single = files.files_under(store, path)
-        if single:
+        if files.files_under(store, path):  # a folder (an MLflow model), else one file
             local = files.materialise(store, path, tree)
         else:
             local = tree.with_name(path.rsplit("/", 1)[-1])
