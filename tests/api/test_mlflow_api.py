@@ -72,6 +72,8 @@ def test_a_run_logs_batches_keeps_every_point_and_ends(control: Control) -> None
         "tags": [{"key": "team", "value": "ml"}],
     }
     assert control.http.post(f"{API}/runs/log-batch", json=batch, headers=h).status_code == 200
+    again = {"run_id": run_id, "metrics": batch["metrics"]}  # as log_model re-logs them: the same points
+    assert control.http.post(f"{API}/runs/log-batch", json=again, headers=h).status_code == 200
     changed = {"run_id": run_id, "key": "lr", "value": "0.2"}
     refused = control.http.post(f"{API}/runs/log-parameter", json=changed, headers=h)
     assert refused.status_code == 400 and "cannot change" in refused.json()["message"]

@@ -44,6 +44,12 @@ SCRIPT = textwrap.dedent(
             model, name="model", serialization_format="skops", registered_model_name=sys.argv[3]
         )
         print("RUN", run.info.run_id)
+    client = mlflow.MlflowClient()
+    assert client.get_model_version(sys.argv[3], "1").run_id == run.info.run_id
+    client.set_registered_model_alias(sys.argv[3], "production", "1")
+    loaded = mlflow.sklearn.load_model(f"models:/{sys.argv[3]}@production")
+    print("LOADED", [int(label) for label in loaded.predict(X[[0, 100]])])
+    print("HISTORY", [m.value for m in client.get_metric_history(run.info.run_id, "loss")])
     """
 )
 
@@ -80,6 +86,7 @@ def test_an_mlflow_script_tracks_and_registers_a_model_modelplane_serves(up: Up,
     done = _mlflow(SCRIPT, up.url, str(tmp_path / "notes.txt"), "iris-mlflow", token=key, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-4000:]
     run_id = next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("RUN "))
+    assert "LOADED [0, 2]" in done.stdout and "HISTORY [0.9, 0.5, 0.3]" in done.stdout
 
     platform = Client(up.url, api_key=key)
     try:
@@ -97,8 +104,8 @@ def test_an_mlflow_script_tracks_and_registers_a_model_modelplane_serves(up: Up,
         assert "notes.txt" in run.artifacts
         assert run.model_version == "iris-mlflow@1"
 
-        version = platform.models.version("iris-mlflow@1")
-        assert version.run_id == run_id
+        version = platform.models.version("iris-mlflow@production")
+        assert (version.ref, version.run_id) == ("iris-mlflow@1", run_id)
         platform.deploy({"model": "iris-mlflow@1"}, name="iris-mlflow")
         rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
         out = platform.predict("iris-mlflow", rows)

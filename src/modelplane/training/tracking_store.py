@@ -209,17 +209,31 @@ def log(
             value = float(point.value)
         except (TypeError, ValueError):
             raise Invalid(f"metric {point.key!r} has value {point.value!r}; log a number") from None
-        session.add(
-            RunMetricPoint(
-                run_id=row.id,
-                name=point.key,
-                step=int(point.step),
-                timestamp_ms=point.timestamp_ms or now_ms(),
-                value=value,
-            )
+        logged = RunMetricPoint(
+            run_id=row.id,
+            name=point.key,
+            step=int(point.step),
+            timestamp_ms=point.timestamp_ms or now_ms(),
+            value=value,
         )
+        if not _logged_already(session, logged):
+            session.add(logged)
         latest[point.key] = value
     row.metrics = latest
+
+
+def _logged_already(session: Session, point: RunMetricPoint) -> bool:
+    """The same value at the same step and time is one point, as in MLflow (whose `log_model` logs a run's
+    metrics again to link them to the model)."""
+    session.flush()
+    same = select(RunMetricPoint.id).where(
+        RunMetricPoint.run_id == point.run_id,
+        RunMetricPoint.name == point.name,
+        RunMetricPoint.step == point.step,
+        RunMetricPoint.timestamp_ms == point.timestamp_ms,
+        RunMetricPoint.value == point.value,
+    )
+    return session.scalar(same.limit(1)) is not None
 
 
 def end(

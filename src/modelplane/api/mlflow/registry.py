@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from modelplane.api.deps import ControlState, require, state
-from modelplane.api.mlflow.shapes import MlflowRoute, key_values
+from modelplane.api.mlflow.shapes import MlflowRoute, artifact_uri, key_values
 from modelplane.errors import Conflict, Invalid, NotFound
 from modelplane.registry.registry import get_model, get_version, list_models, remove_alias, set_alias
 from modelplane.registry.views import ModelInfo, ModelVersionInfo
@@ -96,14 +97,16 @@ def model_latest(
     return {"model_versions": [_version(latest)] if latest else []}
 
 
+VERSIONS_TAG = "modelplane.versions"  # on a logged model: the versions made from it, "name@1,name@2"
+
+
 def _source_path(store: Store, source: str, model_id: str | None) -> tuple[str, str | None]:
     """The artifact folder a version's `source` names, and the run that logged it."""
     with store.db.session() as session:
         if source.startswith("models:/") or model_id:
-            wanted = model_id or source.removeprefix("models:/").split("/")[0]
-            model = session.get(LoggedModel, wanted)
+            model = session.get(LoggedModel, _logged_model_id(source, model_id))
             if model is None:
-                raise NotFound(f"logged model {wanted!r} not found; log the model in a run first")
+                raise NotFound(f"logged model {source!r} not found; log the model in a run first")
             return files.model_root(model), model.run_id
         if source.startswith("runs:/"):
             run_id, _, sub = source.removeprefix("runs:/").partition("/")
@@ -120,6 +123,35 @@ def _source_path(store: Store, source: str, model_id: str | None) -> tuple[str, 
     )
 
 
+def _logged_model_id(source: str, model_id: str | None) -> str:
+    return model_id or source.removeprefix("models:/").split("/")[0]
+
+
+def _record_version(store: Store, model_id: str, ref: str) -> None:
+    """Remember which logged model a version came from: its source, and where MLflow downloads it from."""
+    with store.db.session() as session:
+        model = session.get(LoggedModel, model_id)
+        if model is not None:
+            made = [r for r in model.tags.get(VERSIONS_TAG, "").split(",") if r]
+            model.tags = {**model.tags, VERSIONS_TAG: ",".join([*made, ref])}
+
+
+def _logged_model_of(store: Store, info: ModelVersionInfo) -> LoggedModel | None:
+    if info.run_id is None:
+        return None
+    with store.db.session() as session:
+        for model in session.scalars(select(LoggedModel).where(LoggedModel.run_id == info.run_id)):
+            if info.ref in model.tags.get(VERSIONS_TAG, "").split(","):
+                session.expunge(model)
+                return model
+    return None
+
+
+def _described(store: Store, info: ModelVersionInfo) -> Json:
+    model = _logged_model_of(store, info)
+    return {**_version(info, f"models:/{model.id}"), "model_id": model.id} if model else _version(info)
+
+
 @router.post("/model-versions/create")
 async def version_create(
     body: Json = Body(...), caller: Principal = require("models:write"), s: ControlState = Depends(state)
@@ -132,6 +164,10 @@ async def version_create(
     version = await run_in_threadpool(
         register_from, s.store, body.get("run_id") or run_id, path, name, by=caller.actor
     )
+    if source.startswith("models:/") or body.get("model_id"):
+        await run_in_threadpool(
+            _record_version, s.store, _logged_model_id(source, body.get("model_id")), version.ref
+        )
     return {"model_version": _version(version, source)}
 
 
@@ -139,7 +175,22 @@ async def version_create(
 def version_get(
     name: str, version: str, caller: Principal = require("models:read"), s: ControlState = Depends(state)
 ) -> Json:
-    return {"model_version": _version(get_version(s.store, f"{name}@{version}"))}
+    return {"model_version": _described(s.store, get_version(s.store, f"{name}@{version}"))}
+
+
+@router.get("/model-versions/get-download-uri")
+def version_download_uri(
+    name: str, version: str, caller: Principal = require("models:read"), s: ControlState = Depends(state)
+) -> Json:
+    """Where MLflow's client downloads the version's files from: the logged model it was created from."""
+    info = get_version(s.store, f"{name}@{version}")
+    model = _logged_model_of(s.store, info)
+    if model is None:
+        raise NotFound(
+            f"{info.ref} was not created from an MLflow logged model here; fetch its files with "
+            f"`modelplane export {info.ref}`"
+        )
+    return {"artifact_uri": artifact_uri(files.model_root(model))}
 
 
 @router.get("/model-versions/search")
@@ -179,4 +230,4 @@ def alias_delete(
 def alias_get(
     name: str, alias: str, caller: Principal = require("models:read"), s: ControlState = Depends(state)
 ) -> Json:
-    return {"model_version": _version(get_version(s.store, f"{name}@{alias}"))}
+    return {"model_version": _described(s.store, get_version(s.store, f"{name}@{alias}"))}
