@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelplane.client.http import Http, parse, quoted
-from modelplane.training.tracking import TrackedRun
-from modelplane.training.tracking_store import MetricPoint
+from modelplane.training.run_handle import MetricPoint, TrackedRun
 
 if TYPE_CHECKING:
     from modelplane.registry.views import ModelVersionInfo

@@ -5,7 +5,6 @@ MLflow logged model."""
 
 from __future__ import annotations
 
-import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,9 +134,3 @@ def materialise(store: Store, prefix: str, dest: Path) -> Path:
 
 def relative_to_run(run: Run, path: str) -> str:
     return posixpath.relpath(path, run_root(run))
-
-
-def upload_name(path: Path, artifact_path: str | None) -> str:
-    """Where `log_artifact(path, artifact_path)` puts a file, as MLflow does: the folder, then the name."""
-    name = os.path.basename(path)
-    return f"{artifact_path.strip('/')}/{name}" if artifact_path else name

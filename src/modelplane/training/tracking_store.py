@@ -6,10 +6,8 @@ dataset. Both the Platform verbs (`runs.start`) and the MLflow tracking API (api
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,6 +19,7 @@ from modelplane.security import audit
 from modelplane.store import Store
 from modelplane.store.db import serialise
 from modelplane.store.orm import Experiment, Run, RunMetricPoint, utcnow
+from modelplane.training.run_handle import MetricPoint, now_ms
 
 TRACKED = "tracked"
 DEFAULT_EXPERIMENT = "Default"
@@ -35,18 +34,6 @@ STATUS_FROM_MLFLOW = {
 STATUS_TO_MLFLOW = {v: k for k, v in STATUS_FROM_MLFLOW.items()}
 MAX_KEY = 250
 MAX_VALUE = 6000
-
-
-@dataclass(frozen=True)
-class MetricPoint:
-    key: str
-    value: float
-    step: int = 0
-    timestamp_ms: int | None = None
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def to_ms(moment: datetime | None) -> int | None:

@@ -14,7 +14,8 @@ from modelplane.errors import Invalid, NotFound
 from modelplane.security.principal import Principal
 from modelplane.store.orm import Experiment, LoggedModel, Run, utcnow
 from modelplane.training import tracking_store as tracking
-from modelplane.training.tracking_store import STATUS_FROM_MLFLOW, MetricPoint
+from modelplane.training.run_handle import MetricPoint
+from modelplane.training.tracking_store import STATUS_FROM_MLFLOW
 
 router = APIRouter(route_class=shapes.MlflowRoute)
 Json = dict[str, Any]

@@ -15,8 +15,8 @@ from modelplane.jobs.train import submit_resume, submit_train
 from modelplane.security.principal import Principal
 from modelplane.training import tracking as tracked
 from modelplane.training.run_catalog import get_run, list_runs
+from modelplane.training.run_handle import MetricPoint
 from modelplane.training.runs import parse_run_config
-from modelplane.training.tracking_store import MetricPoint
 
 router = APIRouter(tags=["runs"])
 
