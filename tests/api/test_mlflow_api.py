@@ -87,11 +87,17 @@ def test_a_run_logs_batches_keeps_every_point_and_ends(control: Control) -> None
         headers=h,
     )
     assert ended.json()["run_info"]["status"] == "FINISHED"
+    dataset = {"name": "iris", "digest": "2bf3ace3aa", "source_type": "code", "source": "{}"}
+    for _ in range(2):  # recorded once
+        inputs = {"run_id": run_id, "datasets": [{"dataset": dataset, "tags": []}]}
+        assert control.http.post(f"{API}/runs/log-inputs", json=inputs, headers=h).status_code == 200
     got = control.http.get(f"{API}/runs/get", params={"run_id": run_id}, headers=h).json()["run"]
+    assert got["inputs"]["dataset_inputs"] == [{"dataset": dataset, "tags": []}]
     assert got["data"]["params"] == [{"key": "lr", "value": "0.1"}]
     assert {"key": "team", "value": "ml"} in got["data"]["tags"]
     shown = control.http.get(f"/api/v1/runs/{run_id}", headers=h).json()
     assert (shown["status"], shown["duration_s"], shown["metrics"]) == ("succeeded", 5.0, {"loss": 0.4})
+    assert shown["dataset"] == "iris#2bf3ace3"
     assert shown["history"] == [{"step": 0.0, "loss": 0.9}, {"step": 1.0, "loss": 0.4}]
     found = control.http.post(
         f"{API}/runs/search", json={"experiment_ids": [got["info"]["experiment_id"]]}, headers=h

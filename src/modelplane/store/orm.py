@@ -116,6 +116,7 @@ class Run(Base):
     experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id"))
     params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     tags: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # MLflow's: datasets and models it used
 
 
 class RunMetric(Base):

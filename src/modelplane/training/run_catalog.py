@@ -55,7 +55,9 @@ def run_view(session: Session, row: Run) -> RunInfo:
         status=row.status,
         model_name=row.model_name,
         kind=row.kind,
-        dataset=f"{dataset.dataset.name}@{dataset.version}" if dataset else ("" if tracked else "?"),
+        dataset=f"{dataset.dataset.name}@{dataset.version}"
+        if dataset
+        else (_inputs(row) if tracked else "?"),
         spec=dict(row.spec),
         config=dict(row.config),
         split=dict(row.split),
@@ -80,3 +82,9 @@ def _within(row: Run, path: str) -> str:
     """An artifact path as the run's own (`plots/a.png`), or its logged model's (`models/m-.../MLmodel`)."""
     own = f"{row.experiment_id or 0}/{row.id}/artifacts/"
     return path.removeprefix(own) if path.startswith(own) else path.partition("/")[2]
+
+
+def _inputs(row: Run) -> str:
+    """A tracked run's data as MLflow logged it: each dataset's name and short digest."""
+    used = (row.inputs or {}).get("dataset_inputs", [])
+    return ", ".join(f"{d['dataset']['name']}#{str(d['dataset']['digest'])[:8]}" for d in used)

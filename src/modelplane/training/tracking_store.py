@@ -209,6 +209,27 @@ def log(
     row.metrics = latest
 
 
+def add_inputs(row: Run, *, datasets: list[dict[str, Any]], models: list[dict[str, Any]]) -> None:
+    """MLflow's run inputs (`{"dataset": {name, digest, ...}, "tags": [...]}`, `{"model_id": ...}`), each
+    kept once: a dataset by name and digest, a model by id."""
+    inputs = dict(row.inputs or {})
+    known = list(inputs.get("dataset_inputs", []))
+    for item in datasets:
+        dataset = item.get("dataset") or {}
+        if not dataset.get("name") or not dataset.get("digest"):
+            raise Invalid("a dataset input needs 'name' and 'digest'; log it with mlflow.log_input")
+        same = [
+            k
+            for k in known
+            if (k["dataset"]["name"], k["dataset"]["digest"]) == (dataset["name"], dataset["digest"])
+        ]
+        if not same:
+            known.append({"dataset": dict(dataset), "tags": list(item.get("tags") or [])})
+    model_ids = [m["model_id"] for m in inputs.get("model_inputs", [])]
+    model_ids += [m["model_id"] for m in models if m["model_id"] not in model_ids]
+    row.inputs = {"dataset_inputs": known, "model_inputs": [{"model_id": m} for m in model_ids]}
+
+
 def _logged_already(session: Session, point: RunMetricPoint) -> bool:
     """The same value at the same step and time is one point, as in MLflow (whose `log_model` logs a run's
     metrics again to link them to the model)."""

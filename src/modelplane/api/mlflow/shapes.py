@@ -120,7 +120,7 @@ def run(row: Run, models: list[LoggedModel]) -> dict[str, Any]:
     return {
         "info": run_info(row),
         "data": {"metrics": latest, "params": key_values(row.params), "tags": key_values(row.tags)},
-        "inputs": {},
+        "inputs": dict(row.inputs or {}),
         "outputs": {"model_outputs": [{"model_id": m.id, "step": 0} for m in models]},
     }
 

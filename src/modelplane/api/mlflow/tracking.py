@@ -229,6 +229,19 @@ def run_outputs(
     return {}
 
 
+@router.post("/runs/log-inputs")
+def run_inputs(
+    body: Json = Body(...), caller: Principal = require("train"), s: ControlState = Depends(state)
+) -> Json:
+    """The datasets (name, digest, source, schema) and models a run used, each recorded once."""
+    with s.store.db.session() as session:
+        row = tracking.tracked_run(session, _field(body, "run_id"))
+        for item in body.get("models") or []:
+            _model(session, _field(item, "model_id"))
+        tracking.add_inputs(row, datasets=body.get("datasets") or [], models=body.get("models") or [])
+    return {}
+
+
 @router.get("/metrics/get-history")
 def metric_history(
     run_id: str, metric_key: str, caller: Principal = require("models:read"), s: ControlState = Depends(state)

@@ -34,6 +34,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("experiment_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("params", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("tags", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("inputs", sa.JSON(), nullable=True))
         batch.create_foreign_key("fk_runs_experiment_id", "experiments", ["experiment_id"], ["id"])
     op.create_table(
         "run_metric_points",
@@ -96,6 +97,7 @@ def downgrade() -> None:
     op.drop_table("run_metric_points")
     with op.batch_alter_table("runs") as batch:
         batch.drop_constraint("fk_runs_experiment_id", type_="foreignkey")
+        batch.drop_column("inputs")
         batch.drop_column("tags")
         batch.drop_column("params")
         batch.drop_column("experiment_id")
