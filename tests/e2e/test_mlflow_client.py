@@ -114,6 +114,40 @@ def test_an_mlflow_script_tracks_and_registers_a_model_modelplane_serves(up: Up,
         platform.close()
 
 
+AUTOLOG = textwrap.dedent(
+    """
+    import sys
+    import mlflow
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    mlflow.set_tracking_uri(sys.argv[1])
+    mlflow.set_experiment("autolog")
+    mlflow.sklearn.autolog(serialization_format="skops")
+    X, y = load_iris(return_X_y=True)
+    with mlflow.start_run() as run:
+        LogisticRegression(max_iter=300).fit(X, y)
+    print("RUN", run.info.run_id)
+    """
+)
+
+
+def test_sklearn_autolog_records_a_complete_run(up: Up, tmp_path: Path) -> None:
+    key = _developer_key(up)
+    done = _mlflow(AUTOLOG, up.url, token=key, cwd=tmp_path)
+    assert done.returncode == 0 and "unexpected error" not in done.stderr, done.stderr[-4000:]
+    run_id = next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("RUN "))
+    platform = Client(up.url, api_key=key)
+    try:
+        run = platform.runs.get(run_id)
+    finally:
+        platform.close()
+    assert (run.status, run.experiment, run.params["max_iter"]) == ("succeeded", "autolog", "300")
+    assert run.metrics["training_accuracy_score"] > 0.9
+    assert run.dataset.startswith("dataset#")  # the training data autolog logged as the run's input
+    assert any(path.endswith("/MLmodel") for path in run.artifacts)
+
+
 @pytest.mark.parametrize("token", [None, "mp_000000000000_" + "x" * 43])
 def test_mlflow_without_a_valid_key_is_refused(up: Up, tmp_path: Path, token: str | None) -> None:
     script = "import sys, mlflow\nmlflow.set_tracking_uri(sys.argv[1])\nmlflow.set_experiment('nope')\n"
