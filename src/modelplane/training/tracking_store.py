@@ -61,6 +61,9 @@ def default_experiment(session: Session) -> Experiment:
     """Experiment 0, "Default": where runs go that name none (as in MLflow); made on first use."""
     row = session.get(Experiment, 0)
     if row is None:
+        serialise(session, "experiment:0")
+        row = session.get(Experiment, 0)
+    if row is None:
         row = Experiment(id=0, name=DEFAULT_EXPERIMENT, tags={}, created_by="")
         session.add(row)
         session.flush()
@@ -88,6 +91,7 @@ def create_experiment(
     session: Session, name: str, *, tags: Mapping[str, str] | None = None, by: str = ""
 ) -> Experiment:
     _check_key("experiment", name)
+    serialise(session, f"experiment:{name}")  # two first runs of a new experiment make it once
     if experiment_by_name(session, name) is not None:
         raise Conflict(f"experiment {name!r} exists; use it, or pick another name")
     default_experiment(session)  # so the new one never takes id 0
@@ -102,6 +106,7 @@ def resolve_experiment(session: Session, experiment: str | None, *, by: str) -> 
     """A name (made when new) or None (Default)."""
     if experiment is None:
         return default_experiment(session)
+    serialise(session, f"experiment:{experiment}")
     return experiment_by_name(session, experiment) or create_experiment(session, experiment, by=by)
 
 
