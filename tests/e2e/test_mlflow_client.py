@@ -50,6 +50,9 @@ SCRIPT = textwrap.dedent(
     loaded = mlflow.sklearn.load_model(f"models:/{sys.argv[3]}@production")
     print("LOADED", [int(label) for label in loaded.predict(X[[0, 100]])])
     print("HISTORY", [m.value for m in client.get_metric_history(run.info.run_id, "loss")])
+    wanted = "metrics.loss < 0.5 AND params.C = '0.5'"
+    found = mlflow.search_runs(filter_string=wanted, order_by=["metrics.loss"])
+    print("FOUND", list(found.run_id))
     """
 )
 
@@ -87,6 +90,7 @@ def test_an_mlflow_script_tracks_and_registers_a_model_modelplane_serves(up: Up,
     assert done.returncode == 0, done.stderr[-4000:]
     run_id = next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("RUN "))
     assert "LOADED [0, 2]" in done.stdout and "HISTORY [0.9, 0.5, 0.3]" in done.stdout
+    assert f"FOUND ['{run_id}']" in done.stdout
 
     platform = Client(up.url, api_key=key)
     try:

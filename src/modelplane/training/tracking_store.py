@@ -191,7 +191,8 @@ def log(
     params: Mapping[str, Any] | None = None,
     tags: Mapping[str, Any] | None = None,
 ) -> None:
-    """Add metric points, params and tags to a tracked run; a run's `metrics` keep each one's latest value."""
+    """Add metric points, params and tags to a tracked run; a run's `metrics` keep each one's latest value
+    (MLflow's: at the highest step, then the latest time), whatever order the points arrive in."""
     _merge_params(row, params or {})
     _merge_tags(row, tags or {})
     latest = dict(row.metrics or {})
@@ -210,7 +211,7 @@ def log(
         )
         if not _logged_already(session, logged):
             session.add(logged)
-        latest[point.key] = value
+        latest[point.key] = _latest(session, row.id, point.key)
     row.metrics = latest
 
 
@@ -233,6 +234,15 @@ def add_inputs(row: Run, *, datasets: list[dict[str, Any]], models: list[dict[st
     model_ids = [m["model_id"] for m in inputs.get("model_inputs", [])]
     model_ids += [m["model_id"] for m in models if m["model_id"] not in model_ids]
     row.inputs = {"dataset_inputs": known, "model_inputs": [{"model_id": m} for m in model_ids]}
+
+
+def _latest(session: Session, run_id: str, key: str) -> float:
+    session.flush()
+    query = select(RunMetricPoint.value).where(RunMetricPoint.run_id == run_id, RunMetricPoint.name == key)
+    order = (RunMetricPoint.step.desc(), RunMetricPoint.timestamp_ms.desc(), RunMetricPoint.id.desc())
+    value = session.scalar(query.order_by(*order).limit(1))
+    assert value is not None  # a point was just added, or was there
+    return float(value)
 
 
 def _logged_already(session: Session, point: RunMetricPoint) -> bool:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query
 from sqlalchemy import select
 
 from modelplane.api.deps import ControlState, require, state
-from modelplane.api.mlflow import shapes
+from modelplane.api.mlflow import search, shapes
 from modelplane.errors import Invalid, NotFound
 from modelplane.security.principal import Principal
 from modelplane.store.orm import Experiment, LoggedModel, Run, utcnow
@@ -153,19 +153,15 @@ def run_search(
     caller: Principal = require("models:read"),
     s: ControlState = Depends(state),
 ) -> Json:
-    """Runs of the given experiments, newest first, up to `max_results` (filter strings are not supported)."""
-    if body.get("filter"):
-        raise Invalid(
-            "run filters are not supported here; search without `filter_string` and filter the result"
-        )
+    """Runs of the given experiments, newest first, filtered and ordered as api/mlflow/search.py reads."""
     ids = [int(e) for e in body.get("experiment_ids") or []]
-    limit = _limit(body)
-    query = select(Run.id).where(Run.kind == tracking.TRACKED).order_by(Run.started_at.desc()).limit(limit)
+    query = select(Run.id).where(Run.kind == tracking.TRACKED).order_by(Run.started_at.desc())
     if ids:
         query = query.where(Run.experiment_id.in_(ids))
     with s.store.db.session() as session:
         run_ids = list(session.scalars(query))
-    return {"runs": [_run(s, r) for r in run_ids]}
+    runs = search.matching([_run(s, r) for r in run_ids], str(body.get("filter") or ""))
+    return {"runs": search.ordered(runs, list(body.get("order_by") or []))[: _limit(body)]}
 
 
 def _log(s: ControlState, run_id: str, **what: Any) -> Json:
