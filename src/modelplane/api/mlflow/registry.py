@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 
 from modelplane.api.deps import ControlState, require, state
 from modelplane.api.mlflow.shapes import MlflowRoute, artifact_uri, key_values
@@ -153,21 +152,19 @@ def _described(store: Store, info: ModelVersionInfo) -> Json:
 
 
 @router.post("/model-versions/create")
-async def version_create(
+def version_create(
     body: Json = Body(...), caller: Principal = require("models:write"), s: ControlState = Depends(state)
 ) -> Json:
-    """Import the logged model `source` names as a new modelplane version of `name`."""
+    """Import the logged model `source` names as a new modelplane version of `name`; its lineage is the
+    run that logged those files."""
     name, source = str(body.get("name") or ""), str(body.get("source") or "")
     if not name or not source:
         raise Invalid("missing value for required parameter 'name' or 'source'")
-    path, run_id = _source_path(s.store, source, body.get("model_id") or None)
-    version = await run_in_threadpool(
-        register_from, s.store, body.get("run_id") or run_id, path, name, by=caller.actor
-    )
-    if source.startswith("models:/") or body.get("model_id"):
-        await run_in_threadpool(
-            _record_version, s.store, _logged_model_id(source, body.get("model_id")), version.ref
-        )
+    model_id = body.get("model_id") or None
+    path, run_id = _source_path(s.store, source, model_id)
+    version = register_from(s.store, run_id, path, name, by=caller.actor)
+    if source.startswith("models:/") or model_id:
+        _record_version(s.store, _logged_model_id(source, model_id), version.ref)
     return {"model_version": _version(version, source)}
 
 

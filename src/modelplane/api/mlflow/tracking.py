@@ -121,7 +121,7 @@ def run_create(
 
 @router.get("/runs/get")
 def run_get(
-    run_id: str = Query(..., alias="run_id"),
+    run_id: str = Query(...),
     caller: Principal = require("models:read"),
     s: ControlState = Depends(state),
 ) -> Json:
@@ -154,7 +154,7 @@ def run_search(
     s: ControlState = Depends(state),
 ) -> Json:
     """Runs of the given experiments, newest first, filtered and ordered as api/mlflow/search.py reads."""
-    ids = [int(e) for e in body.get("experiment_ids") or []]
+    ids = [_int({"experiment_ids": e}, "experiment_ids") for e in body.get("experiment_ids") or []]
     query = select(Run.id).where(Run.kind == tracking.TRACKED).order_by(Run.started_at.desc())
     if ids:
         query = query.where(Run.experiment_id.in_(ids))
