@@ -54,6 +54,19 @@ def test_a_graph_ending_in_softmax_is_not_softmaxed_again(store: Store, tmp_path
     assert info.classes == ["0", "1", "2"]
 
 
+def test_one_logit_column_is_a_binary_classifier_with_sigmoid_probabilities(
+    store: Store, tmp_path: Path
+) -> None:
+    info = import_model(
+        store, "bin", linear_onnx(tmp_path / "b.onnx", outputs=1), ImportOptions(classes=("no", "yes"))
+    )
+    x = np.random.default_rng(4).normal(size=(6, 4)).astype(np.float32)
+    p = 1 / (1 + np.exp(-expected_logits(x, 1)[:, 0]))
+    out = load_runtime(store, info).predict(x)
+    np.testing.assert_allclose(out["probabilities"], np.stack([1 - p, p], axis=1), atol=1e-5)
+    assert info.spec["num_outputs"] == 2 and (out["label"] == (p > 0.5)).all()
+
+
 def test_onnx_regressor_with_float64_input_and_reference_rows(store: Store, tmp_path: Path) -> None:
     reference = tmp_path / "ref.parquet"
     rows = np.arange(12, dtype=np.float64).reshape(3, 4)
@@ -131,7 +144,7 @@ def _broken(path: Path) -> Path:
         (lambda p: linear_onnx(p, shape=[1, 4]), "fixes the batch size to 1"),
         (lambda p: linear_onnx(p, shape=["N", "F"]), "is not a fixed size"),
         (lambda p: (p.write_bytes(b"not a model at all"), p)[1], "not a readable ONNX model"),
-        (_broken, "ONNX Runtime cannot load"),
+        (_broken, "ONNX Runtime cannot load bad.onnx: Node () Op (MatMul) [ShapeInferenceError]"),
     ],
 )
 def test_bad_onnx_is_refused_in_one_line_and_nothing_is_registered(

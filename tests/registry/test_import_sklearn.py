@@ -14,6 +14,8 @@ from modelplane.registry.registry import list_models
 from modelplane.store import Store
 from tests.registry.import_files import iris_like
 
+TREE = "sklearn.tree._tree.Tree"  # forests' node storage: skops trusts it only when told
+
 
 def _forest(tmp_path: Path) -> tuple[Path, object, np.ndarray]:
     import skops.io as sio
@@ -32,14 +34,19 @@ def test_skops_pipeline_imports_as_an_onnx_graph_that_agrees_with_sklearn(
     store: Store, tmp_path: Path
 ) -> None:
     path, model, x = _forest(tmp_path)
-    info = import_model(store, "forest", path, ImportOptions(classes=("small", "mid", "large")))
+    with pytest.raises(Invalid, match=r"--trust sklearn\.tree\._tree\.Tree") as refused:
+        import_model(store, "forest", path)
+    assert "\n" not in str(refused.value) and list_models(store) == []
+    options = ImportOptions(classes=("small", "mid", "large"), trust=(TREE,))
+    info = import_model(store, "forest", path, options)
 
     assert info.task == "classification" and info.framework == "onnx"
     assert info.classes == ["small", "mid", "large"]
     assert {"onnx", "skops"} <= set(info.artifacts)
     imported = info.params["imported"]
     assert imported["format"] == "skops"
-    assert any(t.startswith("sklearn.ensemble") for t in imported["trusted_types"])
+    assert TREE in imported["trusted_types"]
+    assert "sklearn.ensemble._forest.RandomForestClassifier" in imported["trusted_types"]
     out = load_runtime(store, info).predict(x)
     np.testing.assert_allclose(out["probabilities"], model.predict_proba(x), atol=1e-5)  # type: ignore[attr-defined]
 

@@ -16,6 +16,9 @@ from modelplane.registry.loading import load_native, load_runtime
 from modelplane.registry.registry import list_models
 from modelplane.store import Store
 
+# The files are written the way their users still write them.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+
 
 class Net(torch.nn.Module):
     def __init__(self) -> None:

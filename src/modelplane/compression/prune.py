@@ -32,6 +32,11 @@ def check_prunable(info: ModelVersionInfo, amount: float, *, structured: bool) -
         raise Invalid(
             f"prune amount must be between 0 and 1 (exclusive), got {amount:g}; e.g. --prune 0.6 removes 60%"
         )
+    if info.framework == ONNX_FRAMEWORK and "imported" in info.params:
+        raise Invalid(
+            f"{info.ref} is an ONNX graph imported from elsewhere, without weights modelplane can prune; "
+            "import torch weights as safetensors + spec to prune them, or distill it with --distill"
+        )
     if info.framework == ONNX_FRAMEWORK:
         raise Invalid(f"{info.ref} is an ONNX-only (int8) model; prune its parent {info.parent} instead")
     adapter = framework(info.framework)

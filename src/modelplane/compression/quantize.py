@@ -81,6 +81,12 @@ class Quantized:
 
 def check_quantizable(info: ModelVersionInfo) -> None:
     """Refuse, before any work, what has no float ONNX graph with layers to quantise."""
+    if info.framework == ONNX_FRAMEWORK and "imported" in info.params:
+        raise Invalid(
+            f"{info.ref} is an ONNX graph imported from elsewhere; int8 quantisation here works on "
+            "networks modelplane reads layer by layer: import torch weights as safetensors + spec, "
+            "quantise the graph before importing it (onnxruntime.quantization), or distill it (--distill)"
+        )
     if info.framework == ONNX_FRAMEWORK:
         raise Invalid(f"{info.ref} is already quantised; quantise its parent {info.parent} instead")
     adapter = framework(info.framework)

@@ -48,7 +48,8 @@ def export_version(store: Store, ref: str, fmt: str, out_dir: Path) -> list[Path
     else:
         adapter = framework(info.framework) if is_trainable(info.framework) else None
         if adapter is None or TORCHSCRIPT not in adapter.capabilities:
-            what = f"a {adapter.title}" if adapter is not None else "an ONNX-only (int8)"
+            only = "imported" if "imported" in info.params else "int8"
+            what = f"a {adapter.title}" if adapter is not None else f"an ONNX-only ({only})"
             raise Invalid(f"{info.ref} is {what} model; TorchScript needs a torch model (use --format onnx)")
         model = load_native(store, info)
         model_path = adapter.export_torchscript(model, parse_spec(info.spec), out_dir / f"{stem}.pt")

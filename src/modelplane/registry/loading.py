@@ -25,6 +25,11 @@ from modelplane.store import Store
 
 def load_native(store: Store, info: ModelVersionInfo) -> Any:
     """The model in its own framework (a torch module, a scikit-learn pipeline...) from verified weights."""
+    if not is_trainable(info.framework) and "imported" in info.params:
+        raise Invalid(
+            f"{info.ref} was imported as an ONNX graph and has no torch or scikit-learn form; use it through "
+            "ONNX Runtime (--runtime onnxruntime)"
+        )
     if not is_trainable(info.framework):
         raise Invalid(
             f"{info.ref} exists only as an ONNX graph (compressed from {info.parent or 'another version'}) "

@@ -47,10 +47,12 @@ def production_of(store: Store, model: str) -> ModelVersionInfo:
             f"promote one first (`modelplane models alias {model}@VERSION production`)"
         ) from None
     if not is_trainable(info.framework):
+        origin = (
+            "imported" if "imported" in info.params else f"compressed from {info.parent or 'another version'}"
+        )
         raise Invalid(
             f"{model}@production is {info.ref}, an {info.framework} graph without torch or scikit-learn "
-            f"weights to retrain (compressed from {info.parent or 'another version'}); point production at "
-            "a trained version first"
+            f"weights to retrain ({origin}); point production at a trained version first"
         )
     return info
 

@@ -48,7 +48,7 @@ def import_model(
         metrics: dict[str, Any] = {}
         dataset_version_id = None
         params: dict[str, Any] = {"imported": made.lineage}
-        if options.evaluate and options.data:
+        if options.data:  # options.check: with --evaluate
             evaluation = evaluate_import(store, made, options.data)
             metrics["test"] = evaluation.metrics
             params["split"] = evaluation.split

@@ -60,8 +60,7 @@ def onnx_version(
         task=graph.task,
         input_shape=graph.input_shape,
         num_outputs=graph.num_outputs,
-        weights_path=graph.path,
-        onnx_path=graph.path,
+        weights_path=graph.path,  # an ONNX-only version's weights are its graph: stored once
         classes=graph.classes,
         files=files or {},
         lineage=lineage(

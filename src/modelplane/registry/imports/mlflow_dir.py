@@ -15,7 +15,7 @@ import numpy as np
 
 from modelplane.errors import Invalid
 from modelplane.registry.imports.imported import Imported, onnx_version
-from modelplane.registry.imports.onnx_file import import_onnx_bytes
+from modelplane.registry.imports.onnx_file import import_onnx_graph
 from modelplane.registry.imports.options import ImportOptions
 from modelplane.registry.imports.skops_file import SKOPS_FORMAT, load_skops, sklearn_graph
 
@@ -54,8 +54,8 @@ def import_mlflow(
     }
     if isinstance(flavors.get("onnx"), dict):
         file = _inside(folder, flavors["onnx"].get("data", "model.onnx"))
-        graph = import_onnx_bytes(
-            file.read_bytes(), f"{folder.name}/{file.name}", options, reference, scratch / "model.onnx"
+        graph = import_onnx_graph(
+            file, f"{folder.name}/{file.name}", options, reference, scratch / "model.onnx"
         )
         made = onnx_version(graph, "mlflow", folder)
         made.lineage.update(about, flavor="onnx")

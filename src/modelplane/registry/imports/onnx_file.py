@@ -8,6 +8,7 @@ nodes, the contract's input, the user's scores out), whose output on a sample ro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +16,12 @@ from typing import Any
 
 import numpy as np
 import onnx
+from onnx import helper
 
 from modelplane.errors import Invalid
-from modelplane.models.onnx_checks import first_line
 from modelplane.registry.imports.imported import Imported, onnx_version
 from modelplane.registry.imports.onnx_contract import (
+    SCORES_OUTPUT,
     Plan,
     add_head,
     add_tail,
@@ -31,6 +33,7 @@ from modelplane.registry.imports.onnx_contract import (
 )
 from modelplane.registry.imports.options import ImportOptions
 from modelplane.registry.imports.samples import sample_rows
+from modelplane.runtimes.base import INPUT_NAME
 
 
 @dataclass
@@ -47,8 +50,8 @@ class Graph:
     notes: list[str] = field(default_factory=list)
 
 
-def import_onnx_bytes(
-    data: bytes,
+def import_onnx_graph(
+    source: Path,
     name: str,
     options: ImportOptions,
     reference: np.ndarray | None,
@@ -56,24 +59,29 @@ def import_onnx_bytes(
     *,
     expected: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Graph:
-    """Check, probe and rewire the ONNX model `data` (named `name` in messages); write it to `out`.
+    """Check, probe and rewire the ONNX model at `source` (named `name` in messages); write it to `out`.
     `expected`: the model it was converted from, whose scores on the sample rows the graph must match."""
-    model = load_graph(data, name)
-    del data
+    model = load_graph(source, name)
     inputs, outputs = signature(model)
-    _, shape = input_shape(model)
+    value, shape = input_shape(model)
     plan = plan_outputs(model, options.task, options.classes is not None)
-    add_head(model, plan)
     x, verified_on = sample_rows(shape, reference)
-    scores = _probe(model, x, name)
+    if plan.source in {o.name for o in model.graph.output}:  # the file itself answers: run it as it is
+        feed = x.astype(helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type))
+        scores = _run(source, {value.name: feed}, plan.source, name)
+        add_head(model, plan)
+    else:  # the scores are inside (a ZipMap's input): run the graph with them as its output
+        add_head(model, plan)
+        probe = out.with_name("probe.onnx")
+        onnx.save(model, str(probe))
+        try:
+            scores = _run(probe, {INPUT_NAME: x}, SCORES_OUTPUT, name)
+        finally:
+            probe.unlink()
     if expected is not None:
         _agree(expected(x), scores, name)
     _finish(plan, scores)
-    add_tail(model, plan)
-    try:
-        onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as exc:  # our tail on their graph: say so rather than serve it
-        raise Invalid(f"{name}: the contract's outputs could not be added ({first_line(exc)})") from None
+    add_tail(model, plan)  # standard ops on the tensor just checked; the server loads the result
     onnx.save(model, str(out))
     width = int(scores.shape[1]) if plan.task == "regression" or not plan.binary else 2
     return Graph(
@@ -88,23 +96,24 @@ def import_onnx_bytes(
     )
 
 
-def _probe(model: onnx.ModelProto, x: np.ndarray, name: str) -> np.ndarray:
-    """The user's scores on `x` from one ONNX Runtime session; ORT's reason in one line where it fails."""
-    from modelplane.runtimes.onnx_runtime import OnnxRuntime
+def _run(path: Path, feed: dict[str, np.ndarray], output: str, name: str) -> np.ndarray:
+    """`output` on `feed` as float32 (N, k), from the one ONNX Runtime session of the import; ORT's reason
+    in one line where the graph does not load or run."""
+    import onnxruntime as ort
 
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
     try:
-        runtime = OnnxRuntime(model.SerializeToString(), threads=1)
+        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/NotImplemented types
         raise Invalid(f"ONNX Runtime cannot load {name}: {_ort_reason(exc)}") from None
     try:
-        out = runtime.predict(x)
-    except Invalid:
-        raise
+        (got,) = session.run([output], feed)
     except Exception as exc:
         raise Invalid(f"{name} loads but fails on a row of its input shape: {_ort_reason(exc)}") from None
-    scores = next(iter(out.values()))
+    scores = np.asarray(got, dtype=np.float32).reshape(len(next(iter(feed.values()))), -1)
     if not np.all(np.isfinite(scores)):
-        raise Invalid(f"{name} gives NaN or infinite outputs on {len(x)} sample row(s); check the model")
+        raise Invalid(f"{name} gives NaN or infinite outputs on {len(scores)} sample row(s); check the model")
     return scores
 
 
@@ -120,7 +129,7 @@ def _agree(expected: np.ndarray, scores: np.ndarray, name: str) -> None:
 
 def _ort_reason(exc: BaseException) -> str:
     """ONNX Runtime's message without its source-file prefix, on one line."""
-    text = " ".join(str(exc).split())
+    text = re.sub(r"Load model from \S+ failed:\s*", "", " ".join(str(exc).split()))  # no server paths
     for marker in (" : FAIL : ", " : INVALID_GRAPH : ", " : NOT_IMPLEMENTED : ", " : INVALID_ARGUMENT : "):
         text = text.split(marker, 1)[-1]
     if ".cc:" in text or ".h:" in text:  # "/onnxruntime_src/...cc:123 void f(...) reason"
@@ -134,10 +143,12 @@ def _finish(plan: Plan, scores: np.ndarray) -> None:
         return
     width = scores.shape[1]
     plan.binary = width == 1
-    if plan.softmax and look_like_probabilities(scores):
-        plan.softmax = False  # a graph that ends in its own normalisation (Div by the sum, a forest)
-    if not plan.softmax and not look_like_probabilities(scores):
+    looks = look_like_probabilities(scores)
+    if not looks:  # values outside [0, 1], or rows that do not sum to 1: scores, whatever made them
         plan.softmax = True
+    elif plan.softmax and not plan.binary:  # ends in its own normalisation (a Div by the sum, a forest)
+        plan.softmax = False
+    # One value in [0, 1] on a sample row says little: for one column, the op that made it decides.
     if plan.softmax:
         plan.notes.append(
             "the graph gives scores; probabilities are their " + ("sigmoid" if plan.binary else "softmax")
@@ -152,5 +163,5 @@ def import_onnx_file(
     path: Path, options: ImportOptions, reference: np.ndarray | None, scratch: Path
 ) -> Imported:
     """An ONNX file as an ONNX-only version."""
-    graph = import_onnx_bytes(path.read_bytes(), path.name, options, reference, scratch / "model.onnx")
+    graph = import_onnx_graph(path, path.name, options, reference, scratch / "model.onnx")
     return onnx_version(graph, "onnx", path)

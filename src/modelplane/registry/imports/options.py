@@ -31,5 +31,7 @@ class ImportOptions:
                 raise Invalid(f"--classes needs two or more distinct labels, got {','.join(self.classes)!r}")
         if self.evaluate and not self.data:
             raise Invalid("--evaluate needs test data: add --data NAME@VERSION")
+        if self.data and not self.evaluate:
+            raise Invalid(f"--data {self.data} names the data to score the model on; add --evaluate")
         if self.reference is not None and not Path(self.reference).is_file():
             raise Invalid(f"reference file {self.reference} does not exist; give a parquet file of rows")

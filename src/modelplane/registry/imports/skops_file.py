@@ -11,7 +11,6 @@ import numpy as np
 
 from modelplane.errors import IntegrityError, Invalid
 from modelplane.models.onnx_checks import first_line, verify_export
-from modelplane.models.sklearn_framework import SAFE_TYPE_PREFIXES
 from modelplane.registry.imports.imported import Imported, onnx_version
 from modelplane.registry.imports.onnx_file import Graph
 from modelplane.registry.imports.options import ImportOptions
@@ -21,8 +20,9 @@ SKOPS_FORMAT = "skops"  # the imported file, kept beside the graph made from it
 
 
 def trusted_types(path: Path, trust: tuple[str, ...]) -> list[str]:
-    """The types the file needs loaded: scikit-learn's, numpy's, scipy's and builtins are trusted; any
-    other must be named with --trust, else the import is refused listing them."""
+    """Every type the file constructs, all passed to skops as the explicit trusted list. Those skops does
+    not trust by default must be named with --trust, else the import is refused listing them: that
+    includes scikit-learn's tree storage, whose node indices a crafted file can point out of bounds."""
     import skops.io as sio
 
     try:
@@ -31,12 +31,13 @@ def trusted_types(path: Path, trust: tuple[str, ...]) -> list[str]:
         raise Invalid(
             f"skops cannot read {path.name} ({first_line(exc)}); save it again with skops.io.dump"
         ) from None
-    unknown = sorted({t for t in needed if not t.startswith(SAFE_TYPE_PREFIXES) and t not in trust})
+    unknown = sorted({t for t in needed if t not in trust})
     if unknown:
         flags = " ".join(f"--trust {t}" for t in unknown)
         raise Invalid(
-            f"{path.name} holds types that are not scikit-learn's, numpy's or scipy's: {', '.join(unknown)}; "
-            f"loading them may run their code. If you trust them, import again with {flags}"
+            f"{path.name} holds types skops does not trust by default: {', '.join(unknown)}; loading them "
+            f"may run their code or read out of bounds. If you made the file or trust its source, import "
+            f"again with {flags}"
         )
     return sorted(set(needed) | _types_in(path))
 
@@ -125,7 +126,13 @@ def sklearn_graph(
     except IntegrityError as exc:
         raise Invalid(f"{name}'s ONNX conversion disagrees with scikit-learn: {exc}") from None
     classes = [str(c) for c in model.classes_] if task == "classification" else None
-    outputs = len(classes) if classes else int(np.asarray(model.predict(x)).reshape(len(x), -1).shape[1])
+    if classes == [str(i) for i in range(len(classes or []))]:
+        classes = None  # 0..C-1 are positions, not names: --classes or the data name them
+    outputs = (
+        len(model.classes_)
+        if task == "classification"
+        else int(np.asarray(model.predict(x)).reshape(len(x), -1).shape[1])
+    )
     return Graph(
         path=out,
         task=task,

@@ -8,6 +8,7 @@ and quantise like every other version, all through ONNX Runtime. The file itself
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 from modelplane.errors import Invalid
 from modelplane.models.onnx_checks import first_line
 from modelplane.registry.imports.imported import Imported, onnx_version
-from modelplane.registry.imports.onnx_file import import_onnx_bytes
+from modelplane.registry.imports.onnx_file import import_onnx_graph
 from modelplane.registry.imports.options import ImportOptions
 
 SOURCE_FORMAT = "torchscript_source"  # the imported file; not "torchscript", which runtimes read as contract
@@ -28,7 +29,11 @@ def import_torchscript(
     import torch
 
     try:
-        module = torch.jit.load(str(path), map_location="cpu").eval()
+        with (
+            warnings.catch_warnings()
+        ):  # deprecated for torch.export, but TorchScript is what was handed over
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu").eval()
     except Exception as exc:  # RuntimeError from the archive reader
         raise Invalid(
             f"torch cannot load {path.name} as TorchScript ({first_line(exc)}); save it with torch.jit.save"
@@ -44,8 +49,8 @@ def import_torchscript(
             out = out[0]
         return np.asarray(out.detach().float().numpy())
 
-    graph = import_onnx_bytes(
-        converted.read_bytes(), path.name, options, reference, scratch / "model.onnx", expected=scores
+    graph = import_onnx_graph(
+        converted, path.name, options, reference, scratch / "model.onnx", expected=scores
     )
     return onnx_version(graph, "torchscript", path, files={SOURCE_FORMAT: path})
 
@@ -65,8 +70,6 @@ def _input_shape(module: Any, reference: np.ndarray | None, name: str) -> list[i
 
 
 def _to_onnx(module: Any, shape: list[int], out: Path, name: str) -> None:
-    import warnings
-
     import torch
 
     example = torch.zeros((2, *shape), dtype=torch.float32)
