@@ -50,6 +50,7 @@ SCRIPT = textwrap.dedent(
     loaded = mlflow.sklearn.load_model(f"models:/{sys.argv[3]}@production")
     print("LOADED", [int(label) for label in loaded.predict(X[[0, 100]])])
     print("HISTORY", [m.value for m in client.get_metric_history(run.info.run_id, "loss")])
+    print("AGAIN", mlflow.register_model(f"runs:/{run.info.run_id}/model", sys.argv[3]).version)
     wanted = "metrics.loss < 0.5 AND params.C = '0.5'"
     found = mlflow.search_runs(filter_string=wanted, order_by=["metrics.loss"])
     print("FOUND", list(found.run_id))
@@ -91,6 +92,7 @@ def test_an_mlflow_script_tracks_and_registers_a_model_modelplane_serves(up: Up,
     run_id = next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("RUN "))
     assert "LOADED [0, 2]" in done.stdout and "HISTORY [0.9, 0.5, 0.3]" in done.stdout
     assert f"FOUND ['{run_id}']" in done.stdout
+    assert "AGAIN 2" in done.stdout  # registered from runs:/RUN/model: its logged model, found by name
 
     platform = Client(up.url, api_key=key)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -282,6 +283,33 @@ def model_create(
         session.add(row)
         session.flush()
         return {"model": shapes.logged_model(row)}
+
+
+_MODEL_CLAUSE = re.compile(r"^\s*(name|source_run_id)\s*=\s*'([^']*)'\s*$")
+
+
+@router.post("/logged-models/search")
+def model_search(
+    body: Json = Body(default_factory=dict),
+    caller: Principal = require("models:read"),
+    s: ControlState = Depends(state),
+) -> Json:
+    """Logged models of the given experiments, newest first; `filter` may be `name = '...'` and/or
+    `source_run_id = '...'` joined by AND (what `mlflow.register_model("runs:/...")` sends)."""
+    query = select(LoggedModel).order_by(LoggedModel.created_at.desc())
+    ids = [_int({"experiment_ids": e}, "experiment_ids") for e in body.get("experiment_ids") or []]
+    if ids:
+        query = query.where(LoggedModel.experiment_id.in_(ids))
+    text = str(body.get("filter") or "").strip()
+    for clause in re.split(r"\s+AND\s+", text, flags=re.IGNORECASE) if text else []:
+        found = _MODEL_CLAUSE.match(clause)
+        if found is None:
+            raise Invalid(f"cannot read the filter {clause!r}; use name = '...' and/or source_run_id = '...'")
+        column = LoggedModel.name if found[1] == "name" else LoggedModel.run_id
+        query = query.where(column == found[2])
+    with s.store.db.session() as session:
+        rows = session.scalars(query.limit(_limit(body))).all()
+        return {"models": [shapes.logged_model(r) for r in rows]}
 
 
 @router.get("/logged-models/{model_id}")
