@@ -166,3 +166,35 @@ def test_every_mlflow_route_needs_a_key_and_a_role(control: Control) -> None:
         )
         consumer = control.http.request(method, path, headers=control.headers("consumer"))
         assert consumer.status_code == 403, (method, path, consumer.text)
+
+
+def test_logged_models_are_created_found_finalised_and_checked(control: Control) -> None:
+    h = control.headers("developer")
+    experiment_id = _experiment(control)
+    run_id = _run(control, experiment_id)["info"]["run_id"]
+    body = {"experiment_id": experiment_id, "name": "model", "source_run_id": run_id, "params": []}
+    created = control.http.post(f"{API}/logged-models", json=body, headers=h).json()["model"]["info"]
+    assert created["status"] == "LOGGED_MODEL_PENDING" and created["source_run_id"] == run_id
+    model_id = created["model_id"]
+    assert created["artifact_uri"] == f"mlflow-artifacts:/{experiment_id}/models/{model_id}/artifacts"
+    search = {"experiment_ids": [experiment_id], "filter": f"name = 'model' AND source_run_id = '{run_id}'"}
+    found = control.http.post(f"{API}/logged-models/search", json=search, headers=h).json()["models"]
+    assert [m["info"]["model_id"] for m in found] == [model_id]
+    search["filter"] = "name = 'other'"
+    assert control.http.post(f"{API}/logged-models/search", json=search, headers=h).json()["models"] == []
+    search["filter"] = "metrics.x > 1"
+    refused = control.http.post(f"{API}/logged-models/search", json=search, headers=h)
+    assert refused.status_code == 400 and "name = '...'" in refused.json()["message"]
+    final = {"model_id": model_id, "status": "LOGGED_MODEL_READY"}
+    ready = control.http.patch(f"{API}/logged-models/{model_id}", json=final, headers=h).json()["model"][
+        "info"
+    ]
+    assert ready["status"] == "LOGGED_MODEL_READY"
+    bad = control.http.patch(f"{API}/logged-models/{model_id}", json={"status": "DONE"}, headers=h)
+    assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    outputs = {"run_id": run_id, "models": [{"model_id": model_id, "step": 0}]}
+    assert control.http.post(f"{API}/runs/outputs", json=outputs, headers=h).status_code == 200
+    got = control.http.get(f"{API}/runs/get", params={"run_id": run_id}, headers=h).json()["run"]
+    assert got["outputs"]["model_outputs"] == [{"model_id": model_id, "step": 0}]
+    unknown = control.http.get(f"{API}/logged-models/m-nope", headers=h)
+    assert unknown.status_code == 404
