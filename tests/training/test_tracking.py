@@ -141,3 +141,24 @@ def test_ctrl_c_ends_interrupted_and_an_explicit_end_is_kept(local: Local) -> No
     with local.runs.start("y") as run:
         assert run.end("failed").status == "failed"
     assert local.runs.get(run.id).status == "failed"
+
+
+def test_deleting_a_tracked_run_row_takes_its_points_and_files_rows(local: Local, tmp_path: Path) -> None:
+    from modelplane.store.orm import LoggedModel, RunArtifact, RunMetricPoint
+
+    with local.runs.start("x") as run:
+        run.log_metric("loss", 1.0)
+        run.log_artifact(_file(tmp_path))
+    with local.store.db.session() as session:
+        session.add(
+            LoggedModel(id="m-1", experiment_id=0, run_id=run.id, name="m", status="LOGGED_MODEL_READY")
+        )
+    with local.store.db.session() as session:
+        row = session.get(Run, run.id)
+        assert row is not None
+        session.delete(row)  # what run deletion does
+    with local.store.db.session() as session:
+        assert session.scalars(select(RunMetricPoint)).all() == []
+        assert session.scalars(select(RunArtifact)).all() == []
+        model = session.get(LoggedModel, "m-1")
+        assert model is not None and model.run_id is None

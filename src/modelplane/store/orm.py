@@ -117,6 +117,10 @@ class Run(Base):
     params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     tags: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # MLflow's: datasets and models it used
+    # Deleting a run takes its logged points and files' rows with it; its logged models stay, unlinked.
+    metric_points: Mapped[list[RunMetricPoint]] = relationship(cascade="all, delete-orphan")
+    artifact_rows: Mapped[list[RunArtifact]] = relationship(cascade="all, delete-orphan")
+    logged_models: Mapped[list[LoggedModel]] = relationship()
 
 
 class RunMetric(Base):
