@@ -21,6 +21,7 @@ from modelplane.client import Client
 from tests.e2e.test_platform import Up
 
 COLUMNS = ["a", "b", "c", "d"]
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 TREE = ("sklearn.tree._tree.Tree",)  # forests' node storage: skops trusts it only when told
 
 
