@@ -108,6 +108,66 @@ class RunsArea(Protocol):
         """The run, its metrics and checkpoints; refused while a live version came from it or it trains."""
         ...
 
+    def start(
+        self,
+        name: str | None = None,
+        *,
+        experiment: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> RunHandle:
+        """Track a run of your own training code (`with platform.runs.start("x") as run:`): it ends
+        `succeeded` when the block ends, `failed` (and re-raises) when it raises. `experiment`: a name,
+        made when new (MLflow's experiments; None: "Default")."""
+        ...
+
+
+class RunHandle(Protocol):
+    """A tracked run while your code runs: what it logs shows in `runs show` (and to MLflow's client)."""
+
+    @property
+    def id(self) -> str: ...
+
+    def log_metric(self, key: str, value: float, *, step: int | None = None) -> None:
+        """One value; `step` defaults to the next one for this key (0, 1, 2, ...)."""
+        ...
+
+    def log_metrics(self, metrics: Mapping[str, float], *, step: int | None = None) -> None: ...
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Params are fixed once logged: the same key with another value is a Conflict."""
+        ...
+
+    def log_params(self, params: Mapping[str, Any]) -> None: ...
+
+    def set_tag(self, key: str, value: Any) -> None: ...
+
+    def log_artifact(self, path: str | Path, *, artifact_path: str | None = None) -> str:
+        """Upload a file (or a folder's files) into the run; returns its path within the run."""
+        ...
+
+    def register_model(
+        self,
+        name: str,
+        model: str | Path,
+        *,
+        task: str | None = None,
+        classes: Sequence[str] | None = None,
+    ) -> ModelVersionInfo:
+        """Import a model file or MLflow model folder as a version of `name`, lineage to this run. `model`: a
+        local path (logged into the run first) or the path of an artifact this run logged."""
+        ...
+
+    def end(self, status: str = "succeeded") -> RunInfo:
+        """Finish the run (`succeeded`, `failed` or `interrupted`); the `with` block calls it for you."""
+        ...
+
+    def info(self) -> RunInfo: ...
+
+    def __enter__(self) -> RunHandle: ...
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
+
 
 class ModelsArea(Protocol):
     """The registry: versions, lineage and aliases (moving an alias back is the rollback)."""

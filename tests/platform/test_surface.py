@@ -130,6 +130,7 @@ def test_a_drifted_implementation_is_caught() -> None:
 
     problems = _compare(_areas()["runs"], Drifted, "Drifted.runs")
     assert [p.partition(" where")[0] for p in problems] == [
+        "Drifted.runs.start is missing",
         "Drifted.runs.purge is not in Platform",
         "Drifted.runs.get: ('id', 'POSITIONAL_OR_KEYWORD', <class 'inspect._empty'>, <class 'str'>)",
         "Drifted.runs.get: ('return', '', None, typing.Any)",

@@ -116,3 +116,17 @@ def test_gc_removes_crashed_temp_files_and_stale_uploads(store: Store) -> None:
     found = {c.name: c.bytes for c in report.categories}
     assert found["temp"] == 10 and found["uploads"] == 20
     assert not temp.exists() and not upload.exists()
+
+
+def test_gc_keeps_the_files_a_tracked_run_logged(store: Store, tmp_path: Path) -> None:
+    from modelplane.training.tracking import LocalRun, start
+
+    logged = tmp_path / "notes.txt"
+    logged.write_bytes(b"what my own training loop wrote" * 10)
+    run = LocalRun(store, start(store, "mine", by="me"), "me")
+    run.log_artifact(logged)
+    run.end()
+    _age_everything(store)
+    assert collect(store, grace_s=0).total_bytes == 0
+    [(path, _)] = [(p, p.stat().st_size) for p in store.artifacts.root.glob("??/*")]
+    assert path.read_bytes() == logged.read_bytes()

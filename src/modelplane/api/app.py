@@ -7,6 +7,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from modelplane import __version__
+from modelplane.api import mlflow
 from modelplane.api.deps import ControlState, signed_in
 from modelplane.api.errors import install_error_handlers
 from modelplane.api.routers import (
@@ -57,6 +58,7 @@ def create_control_app(control: ControlState, *, public_docs: bool = False) -> F
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(mlflow.router)  # MLflow's tracking API: its client works unchanged (api/mlflow)
     if not public_docs:
         _keyed_docs(app)
     return app

@@ -23,7 +23,7 @@ from modelplane.store import Store
 
 log = logging.getLogger(__name__)
 
-CONTROL_PREFIXES = ("/api", "/docs", "/openapi.json")
+CONTROL_PREFIXES = ("/api", "/ajax-api", "/docs", "/openapi.json")
 
 
 @dataclass

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelplane.cli.confirm import YES_HELP, confirm
 from modelplane.cli.context import platform
 from modelplane.cli.output import console, key_values, print_json, table
+
+if TYPE_CHECKING:
+    from modelplane.training.run_views import RunInfo
 
 app = typer.Typer(
     help="Training runs: parameters, per-epoch metrics, data version, duration.", no_args_is_help=True
@@ -33,7 +36,7 @@ def list_(
             (
                 r.id,
                 r.status,
-                r.model_name,
+                r.model_name or r.name,
                 r.kind,
                 r.dataset,
                 len(r.history),
@@ -45,6 +48,26 @@ def list_(
             for r in runs
         ],
     )
+
+
+def _tracked(run: RunInfo) -> list[tuple[str, object]]:
+    """What a run your own code tracked adds: its name, experiment, params, tags, last metrics, files."""
+    if run.kind != "tracked":
+        return []
+    return [
+        ("name", run.name),
+        ("experiment", run.experiment),
+        *((f"param.{k}", v) for k, v in sorted(run.params.items())),
+        *((f"tag.{k}", v) for k, v in sorted(run.tags.items()) if not k.startswith("mlflow.")),
+        *((f"metric.{k}", v) for k, v in sorted(run.metrics.items())),
+        *(("artifact", path) for path in run.artifacts),
+    ]
+
+
+def _steps(run: RunInfo) -> None:
+    names = sorted({k for point in run.history for k in point if k != "step"})
+    if names:
+        table("steps", ["step", *names], [(int(p["step"]), *(p.get(n) for n in names)) for p in run.history])
 
 
 @app.command("show")
@@ -72,9 +95,12 @@ def show(
             ("by", run.created_by),
             ("error", run.error),
             *((f"train.{k}", v) for k, v in run.config.items()),
+            *_tracked(run),
         ],
     )
-    if run.history:
+    if run.kind == "tracked":
+        _steps(run)
+    elif run.history:
         names = [k for k in run.history[0] if k != "epoch"]
         table(
             "epochs", ["epoch", *names], [(int(e["epoch"]), *(e.get(n) for n in names)) for e in run.history]

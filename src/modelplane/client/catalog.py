@@ -6,14 +6,14 @@ import builtins
 import hashlib
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelplane import errors
 from modelplane.client.http import CHUNK_BYTES, Area, parse, quoted
-from modelplane.platform import OnRows
+from modelplane.platform import OnRows, RunHandle
 
 if TYPE_CHECKING:
     from modelplane.data.catalog import DatasetSummary, DatasetVersionInfo
@@ -163,6 +163,24 @@ class Runs(Area):
 
     def delete(self, run_id: str) -> None:
         self._http.call("DELETE", f"/api/v1/runs/{quoted(run_id)}")
+
+    def start(
+        self,
+        name: str | None = None,
+        *,
+        experiment: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> RunHandle:
+        from modelplane.client.tracking import ClientRun
+
+        body: dict[str, Any] = {
+            "name": name,
+            "experiment": experiment,
+            "params": dict(params or {}),
+            "tags": dict(tags or {}),
+        }
+        return ClientRun(self._http, self._http.json("POST", "/api/v1/runs/tracked", json=body)["id"])
 
 
 class Models(Area):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from modelplane.platform import OnRows
+from modelplane.platform import OnRows, RunHandle
 from modelplane.store import Store
 
 if TYPE_CHECKING:
@@ -105,6 +106,21 @@ class Runs:
         from modelplane.training.run_deletion import delete_run
 
         delete_run(self._store, run_id, by=current_user())
+
+    def start(
+        self,
+        name: str | None = None,
+        *,
+        experiment: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> RunHandle:
+        from modelplane.provenance import current_user
+        from modelplane.training.tracking import LocalRun, start
+
+        by = current_user()
+        run_id = start(self._store, name, experiment=experiment, params=params, tags=tags, by=by)
+        return LocalRun(self._store, run_id, by)
 
 
 class Models:

@@ -33,7 +33,15 @@ from modelplane.jobs.views import FINISHED
 from modelplane.registry.gc_report import GcCategory, GcReport
 from modelplane.security import audit
 from modelplane.store import Store
-from modelplane.store.orm import Artifact, DatasetVersion, Job, ModelVersion, ModelVersionArtifact, Run
+from modelplane.store.orm import (
+    Artifact,
+    DatasetVersion,
+    Job,
+    ModelVersion,
+    ModelVersionArtifact,
+    Run,
+    RunArtifact,
+)
 
 GRACE_S = 3600.0
 UPLOAD_RETENTION_S = 86_400.0
@@ -78,7 +86,7 @@ def _blobs(root: Path) -> Iterator[os.DirEntry[str]]:
 
 
 def _referenced(store: Store) -> tuple[set[str], set[str]]:
-    """(artifact sha256s live rows reference, the on-disk names of those artifacts' blobs)."""
+    """(artifact sha256s live rows reference (versions, datasets, tracked runs' files), the on-disk names of those artifacts' blobs)."""
     with store.db.session() as session:
         shas = set(
             session.scalars(
@@ -93,6 +101,7 @@ def _referenced(store: Store) -> tuple[set[str], set[str]]:
             shas.add(features)
             if target:
                 shas.add(target)
+        shas.update(session.scalars(select(RunArtifact.sha256)))  # files tracked runs logged
         sealed = {
             sha: blob
             for sha, blob in session.execute(

@@ -99,7 +99,7 @@ class Run(Base):
     status: Mapped[str] = mapped_column(String(20))
     model_name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(40))
-    dataset_version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id"))
+    dataset_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
     spec: Mapped[dict[str, Any]] = mapped_column()
     config: Mapped[dict[str, Any]] = mapped_column()
     split: Mapped[dict[str, Any]] = mapped_column()
@@ -111,6 +111,16 @@ class Run(Base):
     duration_s: Mapped[float | None] = mapped_column(Float)
     created_by: Mapped[str] = mapped_column(String(200), default="")
     epochs: Mapped[list[RunMetric]] = relationship(order_by="RunMetric.epoch", cascade="all, delete-orphan")
+    # A run your own code tracks (training/tracking_store.py): no dataset; its own name, params and tags.
+    name: Mapped[str | None] = mapped_column(String(250))
+    experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id"))
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    tags: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # MLflow's: datasets and models it used
+    # Deleting a run takes its logged points and files' rows with it; its logged models stay, unlinked.
+    metric_points: Mapped[list[RunMetricPoint]] = relationship(cascade="all, delete-orphan")
+    artifact_rows: Mapped[list[RunArtifact]] = relationship(cascade="all, delete-orphan")
+    logged_models: Mapped[list[LoggedModel]] = relationship()
 
 
 class RunMetric(Base):
@@ -121,6 +131,58 @@ class RunMetric(Base):
     epoch: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(100))
     value: Mapped[float] = mapped_column(Float)
+
+
+class Experiment(Base):
+    """A named group of tracked runs (MLflow's experiments; id 0 is its "Default")."""
+
+    __tablename__ = "experiments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(250), unique=True)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class RunMetricPoint(Base):
+    """One logged value of a tracked run's metric: several per step are kept, as MLflow keeps them."""
+
+    __tablename__ = "run_metric_points"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    name: Mapped[str] = mapped_column(String(250))
+    step: Mapped[int] = mapped_column(BigInteger)
+    timestamp_ms: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[float] = mapped_column(Float)
+
+
+class RunArtifact(Base):
+    """A file a tracked run logged, at its artifact path (`<experiment>/<run>/artifacts/<file>`, or
+    `<experiment>/models/<model>/artifacts/<file>` for an MLflow logged model); content-addressed."""
+
+    __tablename__ = "run_artifacts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(String(1000), unique=True)
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("artifacts.sha256"))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoggedModel(Base):
+    """An MLflow 3 logged model: a directory of artifacts a run produced, registrable as a version."""
+
+    __tablename__ = "logged_models"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"))
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id"))
+    name: Mapped[str] = mapped_column(String(250))
+    model_type: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class RegisteredModel(Base):

@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from modelplane.errors import NotFound
 from modelplane.store import Store
-from modelplane.store.orm import DatasetVersion, ModelVersion, Run
+from modelplane.store.orm import DatasetVersion, Experiment, ModelVersion, Run, RunArtifact
 from modelplane.training.run_views import RunInfo
+from modelplane.training.tracking_store import TRACKED, step_history
 
 
 def find_run_row(session: Session, run_id: str) -> Run:
@@ -39,22 +40,29 @@ def list_runs(store: Store, *, limit: int = 50, model: str | None = None) -> lis
 
 
 def run_view(session: Session, row: Run) -> RunInfo:
-    dataset = session.get(DatasetVersion, row.dataset_version_id)
+    dataset = session.get(DatasetVersion, row.dataset_version_id) if row.dataset_version_id else None
     epochs: dict[int, dict[str, float]] = {}
     for metric in row.epochs:
         epochs.setdefault(metric.epoch, {"epoch": float(metric.epoch)})[metric.name] = metric.value
+    tracked = row.kind == TRACKED
+    experiment = session.get(Experiment, row.experiment_id) if row.experiment_id is not None else None
+    artifacts = session.scalars(
+        select(RunArtifact.path).where(RunArtifact.run_id == row.id).order_by(RunArtifact.path)
+    ).all()
     version = session.scalar(select(ModelVersion).where(ModelVersion.run_id == row.id))
     return RunInfo(
         id=row.id,
         status=row.status,
         model_name=row.model_name,
         kind=row.kind,
-        dataset=f"{dataset.dataset.name}@{dataset.version}" if dataset else "?",
+        dataset=f"{dataset.dataset.name}@{dataset.version}"
+        if dataset
+        else (_inputs(row) if tracked else "?"),
         spec=dict(row.spec),
         config=dict(row.config),
         split=dict(row.split),
         metrics=dict(row.metrics),
-        history=[epochs[e] for e in sorted(epochs)],
+        history=step_history(session, row.id) if tracked else [epochs[e] for e in sorted(epochs)],
         model_version=f"{version.model.name}@{version.version}" if version else None,
         code_version=row.code_version,
         error=row.error,
@@ -62,4 +70,21 @@ def run_view(session: Session, row: Run) -> RunInfo:
         finished_at=row.finished_at,
         duration_s=row.duration_s,
         created_by=row.created_by,
+        name=row.name,
+        experiment=experiment.name if experiment else None,
+        params=dict(row.params or {}),
+        tags=dict(row.tags or {}),
+        artifacts=[_within(row, path) for path in artifacts],
     )
+
+
+def _within(row: Run, path: str) -> str:
+    """An artifact path as the run's own (`plots/a.png`), or its logged model's (`models/m-.../MLmodel`)."""
+    own = f"{row.experiment_id or 0}/{row.id}/artifacts/"
+    return path.removeprefix(own) if path.startswith(own) else path.partition("/")[2]
+
+
+def _inputs(row: Run) -> str:
+    """A tracked run's data as MLflow logged it: each dataset's name and short digest."""
+    used = (row.inputs or {}).get("dataset_inputs", [])
+    return ", ".join(f"{d['dataset']['name']}#{str(d['dataset']['digest'])[:8]}" for d in used)

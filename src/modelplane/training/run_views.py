@@ -3,7 +3,7 @@ in run_catalog.py; a client builds them from JSON)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,13 @@ class RunInfo:
     finished_at: datetime | None
     duration_s: float | None
     created_by: str
+    # A tracked run (your own code, or the MLflow client): its name, experiment, params, tags, artifacts.
+    # Its `history` is per step (`step` and each metric's last value there) instead of per epoch.
+    name: str | None = None
+    experiment: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    artifacts: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
