@@ -86,7 +86,8 @@ def _blobs(root: Path) -> Iterator[os.DirEntry[str]]:
 
 
 def _referenced(store: Store) -> tuple[set[str], set[str]]:
-    """(artifact sha256s live rows reference (versions, datasets, tracked runs' files), the on-disk names of those artifacts' blobs)."""
+    """(artifact sha256s live rows reference: versions, datasets, tracked runs' files; the on-disk names
+    of those artifacts' blobs)."""
     with store.db.session() as session:
         shas = set(
             session.scalars(
