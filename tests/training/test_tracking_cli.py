@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from modelplane.cli import output
 from modelplane.local import Local
 from tests.cli_helpers import run_cli
 
@@ -32,6 +33,8 @@ def test_runs_show_and_list_present_a_tracked_run(
         assert text in shown.out
     listed = run_cli(capsys, "runs", "list", "--json")
     assert [(r["id"], r["kind"], r["name"]) for r in listed.json()] == [(run.id, "tracked", "hand-loop")]
-    assert "hand-loop" in run_cli(capsys, "runs", "list").out
+    with pytest.MonkeyPatch.context() as wide:  # a terminal as wide as people use (pytest's is 80 columns)
+        wide.setattr(output.console, "width", 160)
+        assert "hand-loop" in run_cli(capsys, "runs", "list").out
     missing = run_cli(capsys, "runs", "show", "nope")
     assert missing.code != 0 and "not found" in missing.err and "Traceback" not in missing.err
