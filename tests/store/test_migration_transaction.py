@@ -4,6 +4,8 @@ when its first steps are DDL (Python's sqlite3 would otherwise commit those on t
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,4 +98,41 @@ def test_the_app_connections_keep_their_transaction_handling_after_a_migration(t
         assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
         serialise(session, "datasets:x")
         assert raw.in_transaction
+    db.close()
+
+
+OPEN_WHEN_TOLD = """
+import sys
+import alembic.command  # imported ahead, so the processes reach the database together
+from modelplane.store.db import Database
+print("ready", flush=True)
+sys.stdin.read()  # until the test closes it
+Database(sys.argv[1]).close()
+"""
+
+
+def test_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path: Path) -> None:
+    """Each waits for the write lock before it reads the revision, so the later ones find the schema
+    there and do nothing (instead of creating tables that exist, and failing)."""
+    url = f"sqlite:///{tmp_path / 'mp.db'}"
+    opening = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_WHEN_TOLD, url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for process in opening:
+        assert process.stdout is not None and process.stdout.readline() == "ready\n"
+    for process in opening:
+        assert process.stdin is not None
+        process.stdin.close()
+    assert [process.wait(timeout=120) for process in opening] == [0, 0, 0], [
+        process.stderr.read() for process in opening if process.stderr is not None
+    ]
+    db = Database(url)
+    assert current_revision(db.engine) == REAL_HEAD
     db.close()
