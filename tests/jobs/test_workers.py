@@ -5,9 +5,11 @@ couple of seconds, whether or not its code cooperates."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from modelplane.data.ingest import IngestOptions, add_dataset
+from modelplane.jobs import pool as pool_module
 from modelplane.jobs.batch.kind import BatchRequest, submit_batch
 from modelplane.jobs.pool import PoolOptions, WorkerPool, live_workers
 from modelplane.jobs.queue import cancel_job, get_job, read_log
@@ -215,6 +218,53 @@ def test_a_job_process_started_before_the_pool_runs_its_first_job(
         assert _handed_over(caplog, job.id) == [f"job {job.id} (batch) attempt 1: process {early.pid}"], (
             _lines(store, job.id)
         )
+    finally:
+        pool.stop()
+    until(lambda: not _executors(), what="every job process to end with the worker")
+
+
+def test_a_next_job_process_that_cannot_start_does_not_cost_the_job_handed_over(
+    store: Store,
+    tiny: object,
+    scratch: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Starting the spare for the next job fails (fork refused: EAGAIN under load); the job just handed
+    to the current spare runs on, once, and the worker starts a process when the next job comes."""
+    caplog.set_level(logging.INFO, logger="modelplane.jobs.pool")
+    started: list[int] = []
+
+    def start_or_refuse(threads: int) -> subprocess.Popen[bytes]:
+        started.append(threads)
+        if len(started) == 2:
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        return start_job_process(threads)
+
+    monkeypatch.setattr(pool_module, "start_job_process", start_or_refuse)
+    pool = WorkerPool(store, PoolOptions(concurrency=1)).start()
+    try:
+        found = until(_executors, what="the process started before any job")
+        assert isinstance(found, list) and len(found) == 1
+        first, _ = _batch(store, scratch)
+        done = until(lambda: _finished(store, first.id), what="the job")
+        assert isinstance(done, JobInfo)
+        assert done.state == SUCCEEDED and done.attempts == 1, _lines(store, first.id)
+        assert _handed_over(caplog, first.id) == [f"job {first.id} (batch) attempt 1: process {found[0].pid}"]
+        assert "the next job process could not start" in caplog.text
+        second = submit_batch(
+            store,
+            BatchRequest(
+                deployment="tiny",
+                input=str(scratch / "in.parquet"),
+                output=str(scratch / "again.parquet"),
+                id_column="row_id",
+            ),
+            by="test",
+        )
+        done = until(lambda: _finished(store, second.id), what="the next job")
+        assert isinstance(done, JobInfo)
+        assert done.state == SUCCEEDED and done.attempts == 1, _lines(store, second.id)
     finally:
         pool.stop()
     until(lambda: not _executors(), what="every job process to end with the worker")
