@@ -257,8 +257,16 @@ class WorkerPool:
             process.kill()
             process.wait()
             raise
-        finally:
+        # The job is handed over: a next spare that cannot start must not reach the caller, which would
+        # requeue a job that runs fine (its attempt then lost to LeaseLost, and redone in a new process).
+        try:
             self._spare = self._start_process()
+        except OSError as exc:
+            log.warning(
+                "worker %s: the next job process could not start (%s); retrying at the next job",
+                self.identity.name,
+                exc,
+            )
         return process
 
     def _shutdown(self) -> None:

@@ -9,7 +9,8 @@ compete with the job just starting. On Linux, where the scheduling policy belong
 run in a thread under the idle policy and the job in the main thread under the normal one: the spare takes
 only CPU nothing else wants, which shortens a batch job (bench/batch.py has the measurement). The price:
 a job handed over while every core is busy with other work (say, serving at full load) waits until some
-CPU is free for the rest of those imports; the policy cannot be lifted again without privileges.
+CPU is free for the rest of those imports (on a busy machine, minutes), unless this process may lift the
+policy again (root, CAP_SYS_NICE or an RLIMIT_NICE of 20), which it then does as the job arrives.
 """
 
 from __future__ import annotations
@@ -52,6 +53,14 @@ def _import_in_the_background() -> None:
         import modelplane.jobs.executor  # noqa: F401
 
 
+def _hurry(importer: threading.Thread) -> None:
+    """A job has arrived: let the rest of its imports run at the normal policy, where that is permitted
+    (an unprivileged thread may not leave the idle policy; it then keeps the CPU nothing else wants)."""
+    if importer.native_id is not None and importer.is_alive():
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setscheduler(importer.native_id, os.SCHED_OTHER, os.sched_param(0))
+
+
 def main() -> None:
     _die_with_parent(int(sys.argv[1]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -60,6 +69,7 @@ def main() -> None:
     text = sys.stdin.read()
     if not text:  # the worker stopped before it had a job for this process
         return
+    _hurry(importer)
     importer.join()
     from modelplane.jobs.executor import run_handed_over_job
 

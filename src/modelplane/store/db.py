@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
@@ -91,20 +92,41 @@ def run_alembic(engine: Engine, action: str, revision: str) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.connect() as connection:
-        sqlite = connection.dialect.name == "sqlite"
-        if sqlite:
-            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            connection.commit()
-        try:
-            with connection.begin():
+        if connection.dialect.name == "sqlite":
+            with _sqlite_transactional_ddl(connection):
                 cfg.attributes["connection"] = connection
                 getattr(command, action)(cfg, revision)
-                if sqlite:
-                    _check_references(connection)
-        finally:
-            if sqlite:
-                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
-                connection.commit()
+                _check_references(connection)
+            return
+        with connection.begin():
+            cfg.attributes["connection"] = connection
+            getattr(command, action)(cfg, revision)
+
+
+@contextmanager
+def _sqlite_transactional_ddl(connection: Connection) -> Iterator[None]:
+    """One SQLite transaction that holds DDL too, begun with the database's write lock.
+
+    Python's sqlite3 (before 3.12's `autocommit`) begins a transaction only at the first INSERT, UPDATE
+    or DELETE, so a CREATE or DROP ahead of it commits on its own and a later failure cannot undo it.
+    With the driver's own transaction handling off (`isolation_level = None`) the BEGIN is ours, at the
+    start; IMMEDIATE makes a second process migrating at the same time wait, then read the revision this
+    one wrote and find nothing to do. Only this connection changes, and only until the block ends: the
+    app's sessions keep the driver's handling, which `serialise` relies on.
+    """
+    raw = cast(sqlite3.Connection, connection.connection.driver_connection)  # checked out: not None
+    previous = raw.isolation_level
+    raw.isolation_level = None
+    try:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction
+        connection.commit()  # ends SQLAlchemy's autobegun transaction; the driver had none open
+        with connection.begin():
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            yield
+    finally:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
+        raw.isolation_level = previous
 
 
 def _check_references(connection: Connection) -> None:

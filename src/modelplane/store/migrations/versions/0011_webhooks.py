@@ -63,9 +63,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Rows first: Python's sqlite3 opens the transaction at the first DML statement only, so a DROP that
-    # came first would commit on its own, and a later migration's refusal could not undo it.
-    op.execute("DELETE FROM webhook_deliveries")
     op.drop_table("event_cursor")
     op.drop_index("ix_webhook_deliveries_state", table_name="webhook_deliveries")
     op.drop_index("ix_webhook_deliveries_webhook_id", table_name="webhook_deliveries")
