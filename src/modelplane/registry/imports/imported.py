@@ -26,6 +26,7 @@ class Imported:
     classes: list[str] | None = None
     files: dict[str, Path] = field(default_factory=dict)  # more artifacts by format (the source file)
     spec_data: dict[str, Any] | None = None  # a modelplane spec (torch weights); else made from the above
+    scratch: bool = False  # weights_path/onnx_path were written by the import into its scratch folder
 
     def spec(self) -> dict[str, Any]:
         if self.spec_data is not None:
@@ -61,6 +62,7 @@ def onnx_version(
         input_shape=graph.input_shape,
         num_outputs=graph.num_outputs,
         weights_path=graph.path,  # an ONNX-only version's weights are its graph: stored once
+        scratch=True,  # the contract graph is the import's own file: linked into the store, not copied
         classes=graph.classes,
         files=files or {},
         lineage=lineage(
