@@ -1,0 +1,65 @@
+"""Chunks written at their offsets into one file: a chunk counts only once its marker is there, chunks sent
+at once land where they belong, and completing renames the file instead of copying it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from modelplane.data.uploads import MIN_CHUNK, Uploads
+
+DATA = os.urandom(MIN_CHUNK * 7 + 123)  # 8 chunks, the last one short
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def chunk(index: int) -> bytes:
+    return DATA[index * MIN_CHUNK : (index + 1) * MIN_CHUNK]
+
+
+@pytest.fixture
+def uploads(tmp_path: Path) -> Uploads:
+    return Uploads(tmp_path / "uploads", max_bytes=1 << 20)
+
+
+def test_a_chunk_written_but_never_marked_is_missing_and_taken_again(uploads: Uploads) -> None:
+    info = uploads.create("model.onnx", len(DATA), sha(DATA), MIN_CHUNK, owner="k1")
+    for index in range(8):
+        if index != 3:
+            uploads.put_chunk(info.id, index, chunk(index), sha(chunk(index)))
+    part = uploads.root / info.id / "part"
+    with part.open("r+b") as fh:  # the server died halfway through writing chunk 3: junk, no marker
+        fh.seek(3 * MIN_CHUNK)
+        fh.write(b"\xff" * 1000)
+    assert uploads.get(info.id).missing == [3]
+    uploads.put_chunk(info.id, 3, chunk(3), sha(chunk(3)))
+    assert uploads.complete(info.id).read_bytes() == DATA
+
+
+def test_chunks_sent_at_once_land_at_their_offsets_and_complete_moves_the_file(uploads: Uploads) -> None:
+    info = uploads.create("model.onnx", len(DATA), sha(DATA), MIN_CHUNK, owner="k1")
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: uploads.put_chunk(info.id, i, chunk(i), sha(chunk(i))), reversed(range(8))))
+    assert uploads.get(info.id).missing == []
+    part = uploads.root / info.id / "part"
+    inode = part.stat().st_ino
+    path = uploads.complete(info.id)
+    assert path.read_bytes() == DATA
+    assert path.stat().st_ino == inode  # renamed, not copied into a second file
+    left = sorted(p.name for p in (uploads.root / info.id).iterdir())
+    assert left == ["data", "meta.json"]  # no part, no markers
+
+
+def test_a_resent_chunk_after_completion_changes_nothing(uploads: Uploads) -> None:
+    info = uploads.create("model.onnx", len(DATA), sha(DATA), MIN_CHUNK, owner="k1")
+    for index in range(8):
+        uploads.put_chunk(info.id, index, chunk(index), sha(chunk(index)))
+    uploads.put_chunk(info.id, 0, chunk(0), sha(chunk(0)))  # sent twice (a retried request): one marker
+    assert uploads.get(info.id).received == list(range(8))
+    assert uploads.complete(info.id).read_bytes() == DATA
