@@ -28,7 +28,8 @@ def test_the_contract_graph_is_stored_once_and_scratch_is_gone(store: Store, tmp
     assert blob.stat().st_nlink == 1  # the scratch name it was linked from went with the scratch folder
     assert list(store.artifacts.tmp_dir.iterdir()) == []
     assert _row(store, info.weights_sha).key_id is None
-    np.testing.assert_allclose(load_runtime(store, info).predict(X)["prediction"], expected_logits(X), atol=1e-5)
+    predicted = load_runtime(store, info).predict(X)["prediction"]
+    np.testing.assert_allclose(predicted, expected_logits(X), atol=1e-5)
 
 
 def test_under_a_master_key_the_graph_is_sealed_not_linked(store: Store, tmp_path: Path) -> None:
@@ -38,4 +39,5 @@ def test_under_a_master_key_the_graph_is_sealed_not_linked(store: Store, tmp_pat
     assert row.key_id is not None and row.blob is not None and row.blob != info.weights_sha
     assert not store.artifacts.exists(info.weights_sha)  # no plaintext blob under the graph's own hash
     assert list(store.artifacts.tmp_dir.iterdir()) == []
-    np.testing.assert_allclose(load_runtime(store, info).predict(X)["prediction"], expected_logits(X), atol=1e-5)
+    predicted = load_runtime(store, info).predict(X)["prediction"]
+    np.testing.assert_allclose(predicted, expected_logits(X), atol=1e-5)
