@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from modelplane.data.uploads import MIN_CHUNK, Uploads
+from modelplane.errors import Invalid
 
 DATA = os.urandom(MIN_CHUNK * 7 + 123)  # 8 chunks, the last one short
 
@@ -63,3 +64,25 @@ def test_a_resent_chunk_after_completion_changes_nothing(uploads: Uploads) -> No
     uploads.put_chunk(info.id, 0, chunk(0), sha(chunk(0)))  # sent twice (a retried request): one marker
     assert uploads.get(info.id).received == list(range(8))
     assert uploads.complete(info.id).read_bytes() == DATA
+
+
+def test_a_server_restarted_midway_checks_the_whole_file_from_disk(uploads: Uploads) -> None:
+    info = uploads.create("model.onnx", len(DATA), sha(DATA), MIN_CHUNK, owner="k1")
+    for index in range(4):
+        uploads.put_chunk(info.id, index, chunk(index), sha(chunk(index)))
+    restarted = Uploads(uploads.root, max_bytes=1 << 20)  # knows nothing of what arrived before
+    assert restarted.get(info.id).missing == [4, 5, 6, 7]
+    for index in range(4, 8):
+        restarted.put_chunk(info.id, index, chunk(index), sha(chunk(index)))
+    assert Uploads(uploads.root, max_bytes=1 << 20).complete(info.id).read_bytes() == DATA
+
+
+def test_a_file_that_differs_from_its_declared_hash_is_refused_either_way(uploads: Uploads) -> None:
+    wrong = sha(DATA[:-1] + b"\x00")
+    for completer in (uploads, Uploads(uploads.root, max_bytes=1 << 20)):  # hashed on arrival / from disk
+        info = uploads.create(f"m{id(completer)}.onnx", len(DATA), wrong, MIN_CHUNK, owner="k1")
+        for index in range(8):
+            uploads.put_chunk(info.id, index, chunk(index), sha(chunk(index)))
+        with pytest.raises(Invalid, match="not the declared"):
+            completer.complete(info.id)
+        assert not uploads.get(info.id).complete

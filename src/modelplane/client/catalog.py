@@ -87,11 +87,11 @@ class Datasets(Area):
 
     def upload(self, path: Path, *, chunk_bytes: int = CHUNK_BYTES) -> str:
         """Upload a file (a folder goes as a zip) in checked chunks; returns its `upload:ID` source.
-        Calling it again for the same file resumes: only the chunks the server lacks are sent. The file is
-        read once for all its hashes, then UPLOAD_WORKERS chunks travel at once (each read when it goes,
-        so memory holds a few chunks, never the file)."""
+        Calling it again for the same file resumes: only the chunks the server lacks are sent. The whole
+        file's sha256 is declared first; then UPLOAD_WORKERS chunks travel at once, each read and hashed
+        by its sender (so hashing overlaps the transfer, and memory holds a few chunks, never the file)."""
         with _as_file(path) as file:
-            size, whole, per_chunk = _hashes(file, chunk_bytes)
+            size, whole = _sha256(file)
             declared = {"filename": file.name, "size": size, "sha256": whole, "chunk_size": chunk_bytes}
             upload = self._http.json("POST", "/api/v1/uploads", json=declared)
             step = int(upload["chunk_size"])  # a resumed upload keeps the chunk size it was declared with
@@ -100,7 +100,7 @@ class Datasets(Area):
             def send(index: int) -> None:
                 with file.open("rb") as fh:
                     chunk = os.pread(fh.fileno(), step, index * step)
-                digest = per_chunk[index] if step == chunk_bytes else hashlib.sha256(chunk).hexdigest()
+                digest = hashlib.sha256(chunk).hexdigest()
                 self._http.call(
                     "PUT", f"{url}/chunks/{index}", content=chunk, headers={"x-chunk-sha256": digest}
                 )
@@ -136,15 +136,13 @@ class Datasets(Area):
         return [str(r) for r in self._http.json("DELETE", f"/api/v1/datasets/{quoted(ref)}")["deleted"]]
 
 
-def _hashes(file: Path, chunk_bytes: int) -> tuple[int, str, list[str]]:
-    """Size, sha256 and each chunk's sha256 of `file`, from one read of it."""
-    whole, per_chunk, size = hashlib.sha256(), list[str](), 0
+def _sha256(file: Path) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
     with file.open("rb") as fh:
-        while block := fh.read(chunk_bytes):
-            whole.update(block)
-            per_chunk.append(hashlib.sha256(block).hexdigest())
+        while block := fh.read(1 << 20):
+            digest.update(block)
             size += len(block)
-    return size, whole.hexdigest(), per_chunk
+    return size, digest.hexdigest()
 
 
 @contextmanager

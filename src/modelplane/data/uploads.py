@@ -4,8 +4,11 @@ A client declares the file (name, size, sha256, chunk size), sends chunks in any
 it likes), each with its own sha256, and completes. A checked chunk is written at its offset into one file
 of the declared size and fsynced; only then does its `<index>.ok` marker appear, so a half-received chunk
 is never mistaken for a good one; a client that lost its connection asks which chunks arrived and sends the
-rest. Declaring the same file again resumes the open upload. Completing reads the file once to check the
-whole file's sha256 and renames it into place: the chunks are never copied into a second file. A `.zip`
+rest. Declaring the same file again resumes the open upload. The whole file's sha256 is checked at
+completion, then the file is renamed into place: the chunks are never copied into a second file. That
+hash is mostly done by then: each chunk that extends the received prefix is hashed on arrival (from the
+bytes just checked, or re-read from the file where it came early), so completing an upload this process
+saw arrive reads nothing again; after a restart it hashes the file. A `.zip`
 (an image folder) is then unpacked with guards against paths that escape the folder and against archives
 that inflate past the size limit.
 """
@@ -18,6 +21,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import uuid
 import zipfile
 from dataclasses import asdict, dataclass
@@ -97,6 +101,9 @@ class Uploads:
         self.root = root
         self.max_bytes = max_bytes
         root.mkdir(parents=True, exist_ok=True)
+        # upload id -> (sha256 of chunks 0..n-1 as they lie in `part`, n); this process's view only
+        self._prefix: dict[str, tuple[Any, int]] = {}
+        self._prefix_lock = threading.Lock()
 
     def _dir(self, upload_id: str) -> Path:
         if not _ID.match(upload_id):
@@ -189,7 +196,32 @@ class Uploads:
                 done.touch()  # after the fsync: a marker lost in a crash only means the chunk is sent again
         finally:
             lock.unlink(missing_ok=True)
+        self._extend_prefix(folder, info, index, data)
         return self._info(folder)
+
+    def _extend_prefix(self, folder: Path, info: UploadInfo, index: int, data: bytes) -> None:
+        """Hash the chunks that now follow the hashed prefix; only marked (fsynced) ones count."""
+        with self._prefix_lock:
+            digest, upto = self._prefix.get(info.id) or (hashlib.sha256(), 0)
+            while upto < info.chunks and (folder / f"{upto}{_DONE}").exists():
+                if upto == index:
+                    digest.update(data)
+                else:  # it came before the chunks ahead of it: read it back from where it was written
+                    with (folder / _PART).open("rb") as fh:
+                        digest.update(os.pread(fh.fileno(), info.chunk_size, upto * info.chunk_size))
+                upto += 1
+            self._prefix[info.id] = (digest, upto)
+
+    def _whole_sha256(self, folder: Path, info: UploadInfo) -> str:
+        with self._prefix_lock:
+            found = self._prefix.pop(info.id, None)
+        if found is not None and found[1] == info.chunks:
+            return str(found[0].hexdigest())
+        digest = hashlib.sha256()  # chunks received before a restart (or by another process)
+        with (folder / _PART).open("rb") as fh:
+            while block := fh.read(_BLOCK):
+                digest.update(block)
+        return digest.hexdigest()
 
     def complete(self, upload_id: str) -> Path:
         """Assemble the chunks, check the whole file's hash; returns the file (or unpacked folder)."""
@@ -202,13 +234,10 @@ class Uploads:
             shown = ", ".join(map(str, info.missing[:10]))
             raise Conflict(f"upload {upload_id} is missing chunks {shown}; send them, then complete")
         part = folder / _PART
-        digest = hashlib.sha256()
-        with part.open("rb") as fh:
-            while block := fh.read(_BLOCK):
-                digest.update(block)
-        if digest.hexdigest() != info.sha256:
+        whole = self._whole_sha256(folder, info)
+        if whole != info.sha256:
             raise Invalid(
-                f"the assembled file's sha256 is {digest.hexdigest()}, not the declared {info.sha256}; "
+                f"the assembled file's sha256 is {whole}, not the declared {info.sha256}; "
                 "start a new upload with the right checksum"
             )
         staging = Path(tempfile.mkdtemp(dir=folder, prefix=".assemble-"))
@@ -253,3 +282,5 @@ class Uploads:
 
     def discard(self, upload_id: str) -> None:
         shutil.rmtree(self._dir(upload_id))
+        with self._prefix_lock:
+            self._prefix.pop(upload_id, None)
