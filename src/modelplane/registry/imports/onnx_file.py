@@ -31,6 +31,7 @@ from modelplane.registry.imports.onnx_contract import (
     plan_outputs,
     signature,
 )
+from modelplane.registry.imports.onnx_splice import save_spliced
 from modelplane.registry.imports.options import ImportOptions
 from modelplane.registry.imports.samples import sample_rows
 from modelplane.runtimes.base import INPUT_NAME
@@ -61,7 +62,8 @@ def import_onnx_graph(
 ) -> Graph:
     """Check, probe and rewire the ONNX model at `source` (named `name` in messages); write it to `out`.
     `expected`: the model it was converted from, whose scores on the sample rows the graph must match."""
-    model = load_graph(source, name)
+    data = source.read_bytes()  # parsed here, and the weights written back from it (onnx_splice.py)
+    model = load_graph(data, name)
     inputs, outputs = signature(model)
     value, shape = input_shape(model)
     plan = plan_outputs(model, options.task, options.classes is not None)
@@ -82,7 +84,7 @@ def import_onnx_graph(
         _agree(expected(x), scores, name)
     _finish(plan, scores)
     add_tail(model, plan)  # standard ops on the tensor just checked; the server loads the result
-    onnx.save(model, str(out))
+    save_spliced(model, out, data)  # model's weights are written from `data` and taken out of it
     width = int(scores.shape[1]) if plan.task == "regression" or not plan.binary else 2
     return Graph(
         path=out,
