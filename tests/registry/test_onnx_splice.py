@@ -82,3 +82,21 @@ def test_bytes_that_are_not_the_model_fall_back_to_a_plain_save(
     expected = model.SerializeToString()
     onnx_splice.save_spliced(model, tmp_path / "a.onnx", b"\xff\xff\xff")  # truncated varint
     assert (tmp_path / "a.onnx").read_bytes() == expected
+
+
+def test_a_file_changed_while_imported_is_written_as_parsed(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelplane.registry.imports import onnx_file
+
+    path = linear_onnx(tmp_path / "clf.onnx")
+    stamps = iter([(1, 1, 1), (1, 1, 2)])  # read at parse, then touched before the graph is written
+    monkeypatch.setattr(onnx_file, "_stamp", lambda _path: next(stamps))
+    monkeypatch.setattr(onnx_file, "save_spliced", _refuse)
+    info = import_model(store, "clf", path, ImportOptions(classes=("a", "b", "c")))
+    out = load_runtime(store, info).predict(X)
+    np.testing.assert_allclose(out["probabilities"], softmax(expected_logits(X)), atol=1e-5)
+
+
+def _refuse(*_args: object) -> None:
+    raise AssertionError("a changed file must not be spliced")

@@ -62,8 +62,8 @@ def import_onnx_graph(
 ) -> Graph:
     """Check, probe and rewire the ONNX model at `source` (named `name` in messages); write it to `out`.
     `expected`: the model it was converted from, whose scores on the sample rows the graph must match."""
-    data = source.read_bytes()  # parsed here, and the weights written back from it (onnx_splice.py)
-    model = load_graph(data, name)
+    read = _stamp(source)
+    model = load_graph(source.read_bytes(), name)
     inputs, outputs = signature(model)
     value, shape = input_shape(model)
     plan = plan_outputs(model, options.task, options.classes is not None)
@@ -84,7 +84,12 @@ def import_onnx_graph(
         _agree(expected(x), scores, name)
     _finish(plan, scores)
     add_tail(model, plan)  # standard ops on the tensor just checked; the server loads the result
-    save_spliced(model, out, data)  # model's weights are written from `data` and taken out of it
+    # The weights are copied from the file rather than serialised again (onnx_splice.py); it is read again
+    # here, not kept from the parse, so the import holds one copy less while ONNX Runtime runs it.
+    if _stamp(source) == read:
+        save_spliced(model, out, source.read_bytes())
+    else:  # changed while imported: write what was parsed and checked
+        onnx.save(model, str(out))
     width = int(scores.shape[1]) if plan.task == "regression" or not plan.binary else 2
     return Graph(
         path=out,
@@ -96,6 +101,11 @@ def import_onnx_graph(
         verified_on=verified_on,
         notes=plan.notes,
     )
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    status = path.stat()
+    return status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def _run(path: Path, feed: dict[str, np.ndarray], output: str, name: str) -> np.ndarray:
