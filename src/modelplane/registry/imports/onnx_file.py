@@ -84,10 +84,10 @@ def import_onnx_graph(
         _agree(expected(x), scores, name)
     _finish(plan, scores)
     add_tail(model, plan)  # standard ops on the tensor just checked; the server loads the result
-    # The weights are copied from the file rather than serialised again (onnx_splice.py); it is read again
-    # here, not kept from the parse, so the import holds one copy less while ONNX Runtime runs it.
+    # The weights are copied from the file rather than serialised again (onnx_splice.py), where it is
+    # still the file parsed; nothing of it is kept from the parse (one copy less while ONNX Runtime runs).
     if _stamp(source) == read:
-        save_spliced(model, out, source.read_bytes())
+        save_spliced(model, out, source)
     else:  # changed while imported: write what was parsed and checked
         onnx.save(model, str(out))
     width = int(scores.shape[1]) if plan.task == "regression" or not plan.binary else 2
