@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import mmap
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +41,22 @@ class Imported:
         }
 
 
-def lineage(fmt: str, source: Path, **more: Any) -> dict[str, Any]:
-    """`imported` lineage of a file: its format, name, size and sha256 (what `models show` prints)."""
+def file_sha256(path: Path) -> str:
+    """A file's sha256 from a map of it: one hashing call, which releases the GIL throughout (so it can
+    run beside the import's graph work) and copies nothing."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        if os.fstat(fh.fileno()).st_size:
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                digest.update(mapped)
+    return digest.hexdigest()
+
+
+def lineage(fmt: str, source: Path, *, sha256: str | None = None, **more: Any) -> dict[str, Any]:
+    """`imported` lineage of a file: its format, name, size and sha256 (what `models show` prints);
+    `sha256`: the file's, already computed."""
+    if sha256 is not None and source.is_file():
+        return {"format": fmt, "file": source.name, "sha256": sha256, "size": source.stat().st_size, **more}
     digest, size = hashlib.sha256(), 0
     files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
     for path in files:
@@ -52,9 +68,15 @@ def lineage(fmt: str, source: Path, **more: Any) -> dict[str, Any]:
 
 
 def onnx_version(
-    graph: Any, fmt: str, source: Path, *, files: dict[str, Path] | None = None, **more: Any
+    graph: Any,
+    fmt: str,
+    source: Path,
+    *,
+    files: dict[str, Path] | None = None,
+    sha256: str | None = None,
+    **more: Any,
 ) -> Imported:
-    """An ONNX-only version around a contract graph (onnx_file.Graph)."""
+    """An ONNX-only version around a contract graph (onnx_file.Graph); `sha256`: the source file's."""
     return Imported(
         framework=ONNX_FRAMEWORK,
         kind=IMPORTED_KIND,
@@ -66,6 +88,12 @@ def onnx_version(
         classes=graph.classes,
         files=files or {},
         lineage=lineage(
-            fmt, source, signature=graph.signature, verified_on=graph.verified_on, notes=graph.notes, **more
+            fmt,
+            source,
+            sha256=sha256,
+            signature=graph.signature,
+            verified_on=graph.verified_on,
+            notes=graph.notes,
+            **more,
         ),
     )

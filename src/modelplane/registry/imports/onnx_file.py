@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import onnx
 from onnx import helper
 
 from modelplane.errors import Invalid
-from modelplane.registry.imports.imported import Imported, onnx_version
+from modelplane.registry.imports.imported import Imported, file_sha256, onnx_version
 from modelplane.registry.imports.onnx_contract import (
     SCORES_OUTPUT,
     Plan,
@@ -177,6 +178,8 @@ def _finish(plan: Plan, scores: np.ndarray) -> None:
 def import_onnx_file(
     path: Path, options: ImportOptions, reference: np.ndarray | None, scratch: Path
 ) -> Imported:
-    """An ONNX file as an ONNX-only version."""
-    graph = import_onnx_graph(path, path.name, options, reference, scratch / "model.onnx")
-    return onnx_version(graph, "onnx", path)
+    """An ONNX file as an ONNX-only version. Its sha256 (the lineage's) is taken beside the graph work."""
+    with ThreadPoolExecutor(1) as pool:
+        digest = pool.submit(file_sha256, path)
+        graph = import_onnx_graph(path, path.name, options, reference, scratch / "model.onnx")
+        return onnx_version(graph, "onnx", path, sha256=digest.result())
