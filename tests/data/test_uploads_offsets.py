@@ -86,3 +86,22 @@ def test_a_file_that_differs_from_its_declared_hash_is_refused_either_way(upload
         with pytest.raises(Invalid, match="not the declared"):
             completer.complete(info.id)
         assert not uploads.get(info.id).complete
+
+
+def test_a_completion_that_fails_midway_can_be_tried_again(
+    uploads: Uploads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = uploads.create("model.onnx", len(DATA), sha(DATA), MIN_CHUNK, owner="k1")
+    for index in range(8):
+        uploads.put_chunk(info.id, index, chunk(index), sha(chunk(index)))
+
+    def disk_full(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("modelplane.data.uploads.os.replace", disk_full)
+        with pytest.raises(OSError, match="No space"):
+            uploads.complete(info.id)
+    assert not uploads.get(info.id).complete and uploads.get(info.id).missing == []
+    assert uploads.complete(info.id).read_bytes() == DATA
+    assert sorted(p.name for p in (uploads.root / info.id).iterdir()) == ["data", "meta.json"]

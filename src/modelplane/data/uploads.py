@@ -241,12 +241,19 @@ class Uploads:
                 "start a new upload with the right checksum"
             )
         staging = Path(tempfile.mkdtemp(dir=folder, prefix=".assemble-"))
-        target = staging / info.filename
-        os.rename(part, target)  # every chunk in it was fsynced before its marker was written
-        if target.suffix.lower() == ".zip":
-            self._unzip(target, staging / target.stem)
-            target.unlink()
-        os.replace(staging, out)
+        try:
+            target = staging / info.filename
+            # A second name, not a copy (every chunk was fsynced before its marker was written); `part`
+            # keeps its own until the payload is in place, so a completion that fails can be tried again.
+            os.link(part, target)
+            if target.suffix.lower() == ".zip":
+                self._unzip(target, staging / target.stem)
+                target.unlink()
+            os.replace(staging, out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        part.unlink()
         for marker in folder.glob("*" + _DONE):
             marker.unlink()
         return self._payload(out, info.filename)
