@@ -1,5 +1,5 @@
 """Chunks written at their offsets into one file: a chunk counts only once its marker is there, chunks sent
-at once land where they belong, and completing renames the file instead of copying it."""
+at once land where they belong, and completing links the file into place instead of copying it."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_chunks_sent_at_once_land_at_their_offsets_and_complete_moves_the_file(u
     inode = part.stat().st_ino
     path = uploads.complete(info.id)
     assert path.read_bytes() == DATA
-    assert path.stat().st_ino == inode  # renamed, not copied into a second file
+    assert path.stat().st_ino == inode  # linked, not copied into a second file
     left = sorted(p.name for p in (uploads.root / info.id).iterdir())
     assert left == ["data", "meta.json"]  # no part, no markers
 

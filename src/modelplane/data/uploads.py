@@ -5,7 +5,7 @@ it likes), each with its own sha256, and completes. A checked chunk is written a
 of the declared size and fsynced; only then does its `<index>.ok` marker appear, so a half-received chunk
 is never mistaken for a good one; a client that lost its connection asks which chunks arrived and sends the
 rest. Declaring the same file again resumes the open upload. The whole file's sha256 is checked at
-completion, then the file is renamed into place: the chunks are never copied into a second file. That
+completion, then the file is linked into place: the chunks are never copied into a second file. That
 hash is mostly done by then: each chunk that extends the received prefix is hashed on arrival (from the
 bytes just checked, or re-read from the file where it came early), so completing an upload this process
 saw arrive reads nothing again; after a restart it hashes the file. A `.zip`
