@@ -182,7 +182,13 @@ def main() -> None:
     )
     rest = imported - upload
     table.add_row("  the rest: import of the uploaded file", f"{rest:.3f}", "", f"{rest / copy:.2f}x", "")
-    table.add_row("server RSS before / peak (MB)", f"{base_rss:.0f} / {peak_rss:.0f}", "", "", "")
+    table.add_row(
+        "server RSS before / peak / growth (MB)",
+        f"{base_rss:.0f} / {peak_rss:.0f} / {peak_rss - base_rss:.0f}",
+        "",
+        "",
+        "",
+    )
     Console().print(table)
 
 

@@ -50,3 +50,18 @@ def test_missing_blob_is_not_found(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path / "a")
     with pytest.raises(NotFound, match="missing"):
         store.read_bytes("0" * 64)
+
+
+def test_adopt_links_a_scratch_file_in_without_copying_it(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path / "a")
+    scratch = store.tmp_dir / "graph.onnx"
+    scratch.write_bytes(b"g" * 5000)
+    sha = hashlib.sha256(b"g" * 5000).hexdigest()
+    assert store.adopt(scratch, sha) == sha
+    assert store.verified_path(sha).stat().st_ino == scratch.stat().st_ino  # one file, two names
+    scratch.unlink()  # the caller's scratch folder goes away; the blob stays
+    assert store.read_bytes(sha) == b"g" * 5000
+    again = store.tmp_dir / "again.onnx"
+    again.write_bytes(b"g" * 5000)
+    assert store.adopt(again, sha) == sha  # stored already: reused, not linked twice
+    assert store.path_for(sha).stat().st_nlink == 1

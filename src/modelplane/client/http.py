@@ -13,6 +13,7 @@ from modelplane import errors
 T = TypeVar("T")
 
 CHUNK_BYTES = 8 << 20
+UPLOAD_WORKERS = 3  # chunks in flight at once: the server hashes one while the next arrives
 
 _ERRORS: dict[int, type[errors.ModelplaneError]] = {
     400: errors.Invalid,

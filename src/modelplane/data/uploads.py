@@ -1,11 +1,16 @@
 """Resumable chunked uploads: how a dataset file reaches a remote platform.
 
-A client declares the file (name, size, sha256, chunk size), sends chunks in any order, each with its own
-sha256, and completes. A chunk lands under its final name only after it was written to a temp file, checked
-and fsynced, so a half-received chunk is never mistaken for a good one; a client that lost its connection
-asks which chunks arrived and sends the rest. Declaring the same file again resumes the open upload.
-Completing checks the whole file's sha256; a `.zip` (an image folder) is then unpacked with guards against
-paths that escape the folder and against archives that inflate past the size limit.
+A client declares the file (name, size, sha256, chunk size), sends chunks in any order (several at once if
+it likes), each with its own sha256, and completes. A checked chunk is written at its offset into one file
+of the declared size and fsynced; only then does its `<index>.ok` marker appear, so a half-received chunk
+is never mistaken for a good one; a client that lost its connection asks which chunks arrived and sends the
+rest. Declaring the same file again resumes the open upload. The whole file's sha256 is checked at
+completion, then the file is linked into place: the chunks are never copied into a second file. That
+hash is mostly done by then: each chunk that extends the received prefix is hashed on arrival (from the
+bytes just checked, or re-read from the file where it came early), so completing an upload this process
+saw arrive reads nothing again; after a restart it hashes the file. A `.zip`
+(an image folder) is then unpacked with guards against paths that escape the folder and against archives
+that inflate past the size limit.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import uuid
 import zipfile
 from dataclasses import asdict, dataclass
@@ -30,6 +36,9 @@ _SHA = re.compile(r"^[0-9a-f]{64}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 MIN_CHUNK = 1 << 16
 MAX_CHUNK = 64 << 20
+_PART = "part"  # the file the chunks are written into, at their offsets
+_DONE = ".ok"  # `<index>.ok`: chunk `index` is in `part`, checked and fsynced
+_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -70,13 +79,31 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+def _write_at(path: Path, size: int, offset: int, data: bytes) -> None:
+    """`data` at `offset` of the `size`-byte file at `path` (made, sparse, by the first chunk), fsynced."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_size != size:
+            os.ftruncate(fd, size)
+        view = memoryview(data)
+        while view:
+            view = view[os.pwrite(fd, view, offset + len(data) - len(view)) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class Uploads:
-    """Upload state lives in files under `root/<id>/`: `meta.json`, `<index>.chunk`, then `data/<name>`."""
+    """Upload state lives in files under `root/<id>/`: `meta.json`, the file being filled (`part`) with an
+    `<index>.ok` marker per chunk it holds, then `data/<name>`."""
 
     def __init__(self, root: Path, *, max_bytes: int) -> None:
         self.root = root
         self.max_bytes = max_bytes
         root.mkdir(parents=True, exist_ok=True)
+        # upload id -> (sha256 of chunks 0..n-1 as they lie in `part`, n); this process's view only
+        self._prefix: dict[str, tuple[Any, int]] = {}
+        self._prefix_lock = threading.Lock()
 
     def _dir(self, upload_id: str) -> Path:
         if not _ID.match(upload_id):
@@ -91,7 +118,7 @@ class Uploads:
 
     def _info(self, folder: Path) -> UploadInfo:
         meta = self._meta(folder)
-        received = sorted(int(p.stem) for p in folder.glob("*.chunk"))
+        received = sorted(int(p.stem) for p in folder.glob("*" + _DONE))
         return UploadInfo(
             id=folder.name,
             filename=meta["filename"],
@@ -154,7 +181,7 @@ class Uploads:
             raise Invalid(f"chunk {index} must be {expected} bytes, got {len(data)}")
         if _sha256(data) != sha256.lower():
             raise Invalid(f"chunk {index} does not match its sha256 (corrupted in transit?); send it again")
-        final = folder / f"{index}.chunk"
+        done = folder / f"{index}{_DONE}"
         lock = folder / f"{index}.lock"
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -164,11 +191,37 @@ class Uploads:
             ) from None
         try:
             os.close(fd)
-            if not final.exists():
-                _write_atomically(final, data)
+            if not done.exists():
+                _write_at(folder / _PART, info.size, index * info.chunk_size, data)
+                done.touch()  # after the fsync: a marker lost in a crash only means the chunk is sent again
         finally:
             lock.unlink(missing_ok=True)
+        self._extend_prefix(folder, info, index, data)
         return self._info(folder)
+
+    def _extend_prefix(self, folder: Path, info: UploadInfo, index: int, data: bytes) -> None:
+        """Hash the chunks that now follow the hashed prefix; only marked (fsynced) ones count."""
+        with self._prefix_lock:
+            digest, upto = self._prefix.get(info.id) or (hashlib.sha256(), 0)
+            while upto < info.chunks and (folder / f"{upto}{_DONE}").exists():
+                if upto == index:
+                    digest.update(data)
+                else:  # it came before the chunks ahead of it: read it back from where it was written
+                    with (folder / _PART).open("rb") as fh:
+                        digest.update(os.pread(fh.fileno(), info.chunk_size, upto * info.chunk_size))
+                upto += 1
+            self._prefix[info.id] = (digest, upto)
+
+    def _whole_sha256(self, folder: Path, info: UploadInfo) -> str:
+        with self._prefix_lock:
+            found = self._prefix.pop(info.id, None)
+        if found is not None and found[1] == info.chunks:
+            return str(found[0].hexdigest())
+        digest = hashlib.sha256()  # chunks received before a restart (or by another process)
+        with (folder / _PART).open("rb") as fh:
+            while block := fh.read(_BLOCK):
+                digest.update(block)
+        return digest.hexdigest()
 
     def complete(self, upload_id: str) -> Path:
         """Assemble the chunks, check the whole file's hash; returns the file (or unpacked folder)."""
@@ -180,28 +233,29 @@ class Uploads:
         if info.missing:
             shown = ", ".join(map(str, info.missing[:10]))
             raise Conflict(f"upload {upload_id} is missing chunks {shown}; send them, then complete")
-        staging = Path(tempfile.mkdtemp(dir=folder, prefix=".assemble-"))
-        target = staging / info.filename
-        digest = hashlib.sha256()
-        with target.open("wb") as fh:
-            for index in range(info.chunks):
-                block = (folder / f"{index}.chunk").read_bytes()
-                digest.update(block)
-                fh.write(block)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if digest.hexdigest() != info.sha256:
-            shutil.rmtree(staging)
+        part = folder / _PART
+        whole = self._whole_sha256(folder, info)
+        if whole != info.sha256:
             raise Invalid(
-                f"the assembled file's sha256 is {digest.hexdigest()}, not the declared {info.sha256}; "
+                f"the assembled file's sha256 is {whole}, not the declared {info.sha256}; "
                 "start a new upload with the right checksum"
             )
-        if target.suffix.lower() == ".zip":
-            self._unzip(target, staging / target.stem)
-            target.unlink()
-        os.replace(staging, out)
-        for chunk in folder.glob("*.chunk"):
-            chunk.unlink()
+        staging = Path(tempfile.mkdtemp(dir=folder, prefix=".assemble-"))
+        try:
+            target = staging / info.filename
+            # A second name, not a copy (every chunk was fsynced before its marker was written); `part`
+            # keeps its own until the payload is in place, so a completion that fails can be tried again.
+            os.link(part, target)
+            if target.suffix.lower() == ".zip":
+                self._unzip(target, staging / target.stem)
+                target.unlink()
+            os.replace(staging, out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        part.unlink()
+        for marker in folder.glob("*" + _DONE):
+            marker.unlink()
         return self._payload(out, info.filename)
 
     @staticmethod
@@ -235,3 +289,5 @@ class Uploads:
 
     def discard(self, upload_id: str) -> None:
         shutil.rmtree(self._dir(upload_id))
+        with self._prefix_lock:
+            self._prefix.pop(upload_id, None)

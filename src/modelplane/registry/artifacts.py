@@ -49,14 +49,21 @@ class StoredFile:
 
 
 def store_files(
-    store: Store, framework: str, weights: Path, onnx: Path | None, more: Mapping[str, Source] | None = None
+    store: Store,
+    framework: str,
+    weights: Path,
+    onnx: Path | None,
+    more: Mapping[str, Source] | None = None,
+    *,
+    scratch: bool = False,
 ) -> dict[str, StoredFile]:
-    """Copy a new version's files into the artifact store; format -> stored file."""
-    files = {weights_format(framework): put(store, weights)}  # Invalid for an unknown one
+    """Copy a new version's files into the artifact store; format -> stored file. `scratch`: weights and
+    onnx are the caller's own files under the store's tmp dir, linked in rather than copied."""
+    files = {weights_format(framework): put(store, weights, adopt=scratch)}  # Invalid for an unknown one
     for fmt, source in (more or {}).items():
         files[fmt] = put(store, source)
     if onnx is not None:
-        graph = put(store, onnx)
+        graph = put(store, onnx, adopt=scratch)
         if files.setdefault(ONNX_FORMAT, graph).sha256 != graph.sha256:
             raise Invalid("an ONNX version's weights are its ONNX graph; give the same file for both")
     return files
@@ -71,8 +78,9 @@ def _chunks(source: Source) -> Iterator[bytes]:
             yield block
 
 
-def put(store: Store, source: Source) -> StoredFile:
-    """Store `source` (sealed where a master key is configured) unless its content is stored already."""
+def put(store: Store, source: Source, *, adopt: bool = False) -> StoredFile:
+    """Store `source` (sealed where a master key is configured) unless its content is stored already.
+    `adopt`: a plaintext `source` file is the caller's scratch, hard-linked into the store (no copy)."""
     digest, size = hashlib.sha256(), 0
     for block in _chunks(source):
         digest.update(block)
@@ -86,6 +94,8 @@ def put(store: Store, source: Source) -> StoredFile:
     if master is None:
         if isinstance(source, bytes):
             store.artifacts.put_bytes(source)
+        elif adopt:
+            store.artifacts.adopt(source, sha)
         else:
             store.artifacts.put_file(source)
         return StoredFile(sha, size)

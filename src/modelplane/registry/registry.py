@@ -45,6 +45,9 @@ class NewVersion:
     parent_version_id: int | None = None
     code_version: str | None = None
     files: Mapping[str, Source] = field(default_factory=dict)  # more files by format (a "preprocess" JSON)
+    # weights_path/onnx_path are scratch files under the store's tmp dir made for this version alone and
+    # left untouched after: linked into the store instead of copied (a 100 MB graph is not written twice)
+    scratch: bool = False
 
 
 def _model_row(session: Session, name: str) -> RegisteredModel:
@@ -81,7 +84,7 @@ def find_version_row(session: Session, ref: Ref) -> ModelVersion:
 def register(store: Store, new: NewVersion, *, by: str = "") -> ModelVersionInfo:
     """Copy the files into the artifact store, then add the version row, signed, in one transaction."""
     check_name(new.model_name, "model")
-    files = store_files(store, new.framework, new.weights_path, new.onnx_path, new.files)
+    files = store_files(store, new.framework, new.weights_path, new.onnx_path, new.files, scratch=new.scratch)
     with store.db.session() as session:
         serialise(session, model_key(new.model_name))
         model = session.scalar(select(RegisteredModel).where(RegisteredModel.name == new.model_name))

@@ -84,6 +84,7 @@ def import_model(
                 run_id=options.run_id,
                 dataset_version_id=dataset_version_id,
                 files=files,
+                scratch=made.scratch,
             ),
             by=by,
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import mmap
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ class Imported:
     classes: list[str] | None = None
     files: dict[str, Path] = field(default_factory=dict)  # more artifacts by format (the source file)
     spec_data: dict[str, Any] | None = None  # a modelplane spec (torch weights); else made from the above
+    scratch: bool = False  # weights_path/onnx_path were written by the import into its scratch folder
 
     def spec(self) -> dict[str, Any]:
         if self.spec_data is not None:
@@ -38,8 +41,22 @@ class Imported:
         }
 
 
-def lineage(fmt: str, source: Path, **more: Any) -> dict[str, Any]:
-    """`imported` lineage of a file: its format, name, size and sha256 (what `models show` prints)."""
+def file_sha256(path: Path) -> str:
+    """A file's sha256 from a map of it: one hashing call, which releases the GIL throughout (so it can
+    run beside the import's graph work) and copies nothing."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        if os.fstat(fh.fileno()).st_size:
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                digest.update(mapped)
+    return digest.hexdigest()
+
+
+def lineage(fmt: str, source: Path, *, sha256: str | None = None, **more: Any) -> dict[str, Any]:
+    """`imported` lineage of a file: its format, name, size and sha256 (what `models show` prints);
+    `sha256`: the file's, already computed."""
+    if sha256 is not None and source.is_file():
+        return {"format": fmt, "file": source.name, "sha256": sha256, "size": source.stat().st_size, **more}
     digest, size = hashlib.sha256(), 0
     files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
     for path in files:
@@ -51,9 +68,15 @@ def lineage(fmt: str, source: Path, **more: Any) -> dict[str, Any]:
 
 
 def onnx_version(
-    graph: Any, fmt: str, source: Path, *, files: dict[str, Path] | None = None, **more: Any
+    graph: Any,
+    fmt: str,
+    source: Path,
+    *,
+    files: dict[str, Path] | None = None,
+    sha256: str | None = None,
+    **more: Any,
 ) -> Imported:
-    """An ONNX-only version around a contract graph (onnx_file.Graph)."""
+    """An ONNX-only version around a contract graph (onnx_file.Graph); `sha256`: the source file's."""
     return Imported(
         framework=ONNX_FRAMEWORK,
         kind=IMPORTED_KIND,
@@ -61,9 +84,16 @@ def onnx_version(
         input_shape=graph.input_shape,
         num_outputs=graph.num_outputs,
         weights_path=graph.path,  # an ONNX-only version's weights are its graph: stored once
+        scratch=True,  # the contract graph is the import's own file: linked into the store, not copied
         classes=graph.classes,
         files=files or {},
         lineage=lineage(
-            fmt, source, signature=graph.signature, verified_on=graph.verified_on, notes=graph.notes, **more
+            fmt,
+            source,
+            sha256=sha256,
+            signature=graph.signature,
+            verified_on=graph.verified_on,
+            notes=graph.notes,
+            **more,
         ),
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -355,10 +354,10 @@ def _prune_dead(graph: onnx.GraphProto) -> None:
             graph.node.remove(node)
 
 
-def load_graph(path: Path, name: str) -> onnx.ModelProto:
-    """Parse and check an ONNX file; a malformed one is refused with the checker's reason in one line."""
+def load_graph(data: bytes, name: str) -> onnx.ModelProto:
+    """Parse and check an ONNX file's bytes; a malformed one is refused with the reason in one line."""
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load_model_from_string(data)
     except Exception as exc:  # protobuf's DecodeError and friends: the file is not an ONNX model
         raise Invalid(f"{name} is not a readable ONNX model ({first_line(exc)})") from None
     if any(t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer):
