@@ -170,3 +170,44 @@ def test_gc_takes_the_checkpoints_of_finished_studies(store: Store, tmp_path: Pa
     report = collect(store, grace_s=0)
     assert {c.name: c.bytes for c in report.categories}["checkpoints"] == 100
     assert not checkpoints.exists()
+
+
+def test_a_version_added_while_its_dataset_is_deleted_waits_and_starts_the_name_afresh(
+    pg_database: str, tmp_path: Path
+) -> None:
+    """On PostgreSQL an append that read the dataset row a concurrent delete removes failed on the foreign
+    key (a 500); now it waits for the delete and makes the dataset anew."""
+    import threading
+
+    from modelplane.data.catalog import dataset_key
+    from modelplane.store.db import serialise
+    from modelplane.store.orm import Dataset
+
+    store = Store(pg_database, tmp_path / "home" / "artifacts", tmp_path / "home" / "runs")
+    try:
+        _add(store, tmp_path, 10)
+        added: list[str | BaseException] = []
+
+        def add_more() -> None:
+            try:
+                added.append(_add(store, tmp_path, 20))
+            except BaseException as exc:
+                added.append(exc)
+
+        adder = threading.Thread(target=add_more)
+        with store.db.session() as session:  # a delete, caught between its checks and its commit
+            serialise(session, dataset_key("d"))
+            dataset = session.scalar(select(Dataset).where(Dataset.name == "d"))
+            assert dataset is not None
+            for row in dataset.versions:
+                session.delete(row)
+            session.delete(dataset)
+            session.flush()
+            adder.start()
+            adder.join(timeout=1.0)
+            assert adder.is_alive(), f"the append did not wait for the delete: {added}"
+        adder.join(timeout=30)
+        assert added == ["d@1"]
+        assert [v.ref for v in list_versions(store, "d")] == ["d@1"]
+    finally:
+        store.close()

@@ -67,6 +67,13 @@ class DatasetVersionInfo:
         return data
 
 
+def dataset_key(name: str) -> str:
+    """What changes to one dataset's versions serialise on (`store.db.serialise`): adding a version reads
+    the newest number and the dataset row that deleting removes, so neither two appends nor an append and
+    a delete may interleave."""
+    return f"dataset:{name}"
+
+
 def version_info(row: DatasetVersion, dataset_name: str, parent_version: int | None) -> DatasetVersionInfo:
     return DatasetVersionInfo(
         dataset=dataset_name,

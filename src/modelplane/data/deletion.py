@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from modelplane.data.catalog import find_version_row
+from modelplane.data.catalog import dataset_key, find_version_row
 from modelplane.errors import Conflict, NotFound
 from modelplane.jobs.views import QUEUED, RUNNING
 from modelplane.refs import Ref
@@ -32,10 +32,6 @@ from modelplane.store.orm import (
 )
 
 _SHOWN = 5  # holders of one kind named in a refusal; the rest are counted
-
-
-def _key(name: str) -> str:
-    return f"dataset:{name}"
 
 
 def _named(kind: str, names: list[str], release: str) -> list[str]:
@@ -159,7 +155,7 @@ def delete_dataset(store: Store, ref: str, *, by: str = "") -> list[str]:
     parsed = Ref.parse(ref, "dataset")
     studies = _active_study_data(store)
     with store.db.session() as session:
-        serialise(session, _key(parsed.name))
+        serialise(session, dataset_key(parsed.name))
         if parsed.selector is not None:
             rows = [find_version_row(session, parsed)]
             dataset: Dataset | None = rows[0].dataset

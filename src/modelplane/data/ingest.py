@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 from sqlalchemy import select
 
-from modelplane.data.catalog import DatasetVersionInfo, describe
+from modelplane.data.catalog import DatasetVersionInfo, dataset_key, describe
 from modelplane.data.roles import RoleOverrides
 from modelplane.data.sources import detect_format
 from modelplane.data.targets import TargetCollector, _label
@@ -26,6 +26,7 @@ from modelplane.errors import Invalid, NotFound
 from modelplane.refs import check_name
 from modelplane.security import audit
 from modelplane.store import Store
+from modelplane.store.db import serialise
 from modelplane.store.orm import Artifact, Dataset, DatasetVersion
 
 COMPARE_ROWS = 1 << 16
@@ -269,6 +270,7 @@ def _record(
 ) -> tuple[DatasetVersionInfo, bool]:
     """One transaction: artifact rows + the version row (or the existing identical version)."""
     with store.db.session() as session:
+        serialise(session, dataset_key(name))
         dataset = session.scalar(select(Dataset).where(Dataset.name == name))
         if dataset is None:
             dataset = Dataset(name=name)
