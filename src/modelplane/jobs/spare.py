@@ -26,6 +26,9 @@ import time
 
 from modelplane.cores import run_this_thread_under
 
+_POLICY = threading.Lock()  # the importer's switch to the idle policy vs. `_hurry` switching it back
+_JOB_ARRIVED = threading.Event()
+
 
 def _die_with_parent(parent: int) -> None:
     """A worker killed with -9 must not leave its jobs' processes running: the kernel kills this one when
@@ -47,18 +50,25 @@ def _die_with_parent(parent: int) -> None:
 
 def _import_in_the_background() -> None:
     """Linux's idle policy runs this thread only on CPU no other thread wants. The imports must not start
-    threads, which would inherit the policy (tests/jobs/test_spare.py checks that none do)."""
-    run_this_thread_under("SCHED_IDLE")
+    threads, which would inherit the policy (tests/jobs/test_spare.py checks that none do). A job that came
+    before this thread got going leaves it at the normal policy (see `_hurry`)."""
+    with _POLICY:
+        if not _JOB_ARRIVED.is_set():
+            run_this_thread_under("SCHED_IDLE")
     with contextlib.suppress(Exception):  # the main thread's own import then raises it where it is seen
         import modelplane.jobs.executor  # noqa: F401
 
 
 def _hurry(importer: threading.Thread) -> None:
     """A job has arrived: let the rest of its imports run at the normal policy, where that is permitted
-    (an unprivileged thread may not leave the idle policy; it then keeps the CPU nothing else wants)."""
-    if importer.native_id is not None and importer.is_alive():
-        with contextlib.suppress(AttributeError, OSError):
-            os.sched_setscheduler(importer.native_id, os.SCHED_OTHER, os.sched_param(0))
+    (an unprivileged thread may not leave the idle policy; it then keeps the CPU nothing else wants). Under
+    the lock the importer takes to go idle, so a job handed over at once cannot be overtaken by that switch
+    (the importer would then starve for the whole import on a busy machine)."""
+    with _POLICY:
+        _JOB_ARRIVED.set()
+        if importer.native_id is not None and importer.is_alive():
+            with contextlib.suppress(AttributeError, OSError):
+                os.sched_setscheduler(importer.native_id, os.SCHED_OTHER, os.sched_param(0))
 
 
 def main() -> None:
