@@ -44,6 +44,11 @@ def _field(body: Json, name: str) -> Any:
     return body[name]
 
 
+def _run_id(body: Json) -> Any:
+    """The run a request names: `run_id`, or `run_uuid`, which older MLflow clients send instead."""
+    return body.get("run_id") or _field(body, "run_uuid")
+
+
 # --- experiments -------------------------------------------------------------------------------------
 
 
@@ -133,7 +138,7 @@ def run_get(
 def run_update(
     body: Json = Body(...), caller: Principal = require("train"), s: ControlState = Depends(state)
 ) -> Json:
-    run_id = body.get("run_id") or _field(body, "run_uuid")
+    run_id = _run_id(body)
     with s.store.db.session() as session:
         row = tracking.tracked_run(session, run_id)
         if body.get("run_name"):
@@ -194,23 +199,21 @@ def run_log_batch(
 def run_log_metric(
     body: Json = Body(...), caller: Principal = require("train"), s: ControlState = Depends(state)
 ) -> Json:
-    return _log(s, body.get("run_id") or _field(body, "run_uuid"), metrics=[_point(body)])
+    return _log(s, _run_id(body), metrics=[_point(body)])
 
 
 @router.post("/runs/log-parameter")
 def run_log_param(
     body: Json = Body(...), caller: Principal = require("train"), s: ControlState = Depends(state)
 ) -> Json:
-    run_id = body.get("run_id") or _field(body, "run_uuid")
-    return _log(s, run_id, params={_field(body, "key"): body.get("value", "")})
+    return _log(s, _run_id(body), params={_field(body, "key"): body.get("value", "")})
 
 
 @router.post("/runs/set-tag")
 def run_set_tag(
     body: Json = Body(...), caller: Principal = require("train"), s: ControlState = Depends(state)
 ) -> Json:
-    run_id = body.get("run_id") or _field(body, "run_uuid")
-    return _log(s, run_id, tags={_field(body, "key"): body.get("value", "")})
+    return _log(s, _run_id(body), tags={_field(body, "key"): body.get("value", "")})
 
 
 @router.post("/runs/outputs")
