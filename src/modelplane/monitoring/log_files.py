@@ -134,4 +134,3 @@ def read_log(
     if limit is not None and merged.num_rows > limit:
         merged = merged.slice(merged.num_rows - limit)
     return merged
-

@@ -3,10 +3,13 @@
 Fixed columns: `request_id` (the V2 `id`, or one the server made and answered with), `row` (the row's index
 in its request: feedback names a row as request_id + row, row 0 by default), `time` (UTC, when the answer
 was ready), `version` (the version that answered: main or canary), `key_id` (the API key's id, null without
-auth), `latency_ms` (the whole request's). Outputs: `label` (class name) + `probabilities` for a classifier,
-`prediction` for a regressor (a list when the model predicts several values). Features: one column per
-feature named `f:<feature>` (float32 for numbers, string for categories; see monitoring/frames.py), or one
-`input` column (a list of float32) for tensors wider than `frames.MAX_FEATURES`.
+auth), `latency_ms` (the whole request's), `status` (200, or the HTTP status a failed request answered,
+gRPC codes mapped to it; a failed request is one row with no features and no outputs).
+
+Outputs: `label` (class name) + `probabilities` for a classifier, `prediction` for a regressor (a list when
+the model predicts several values). Features: one column per feature named `f:<feature>` (float32 for
+numbers, string for categories; see monitoring/frames.py), or one `input` column (a list of float32) for
+tensors wider than `frames.MAX_FEATURES`.
 
 The file's schema metadata carries `classes` (JSON list) so a reader needs nothing else to map labels.
 """
@@ -23,7 +26,7 @@ from modelplane.monitoring.frames import FeatureFrame, FeatureKind, OutputFrame
 FEATURE_PREFIX = "f:"
 WIDE_INPUT = "input"
 REQUEST_ID, ROW, TIME, VERSION = "request_id", "row", "time", "version"
-KEY_ID, LATENCY_MS = "key_id", "latency_ms"
+KEY_ID, LATENCY_MS, STATUS = "key_id", "latency_ms", "status"
 LABEL, PROBABILITIES, PREDICTION = "label", "probabilities", "prediction"
 TIME_TYPE = pa.timestamp("us", tz="UTC")
 CLASSES_KEY = b"classes"
@@ -35,7 +38,9 @@ BASE_FIELDS = (
     pa.field(VERSION, pa.string(), nullable=False),
     pa.field(KEY_ID, pa.string()),
     pa.field(LATENCY_MS, pa.float32(), nullable=False),
+    pa.field(STATUS, pa.int16(), nullable=False),
 )
+ANSWERED = 200  # `status` of a row the model answered; any other row is a failed request (no outputs)
 
 
 def feature_field(name: str, kind: FeatureKind) -> pa.Field:

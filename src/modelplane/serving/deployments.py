@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelplane.errors import Invalid, NotFound
+from modelplane.monitoring.settings import MonitoringSpec
 from modelplane.refs import Ref, check_name
 from modelplane.registry.deletion import model_key
 from modelplane.registry.registry import find_version_row, get_version
@@ -79,6 +80,7 @@ class DeploymentSpec(BaseModel):
     ensemble: EnsembleSpec | None = None
     batching: BatchingSpec = Field(default_factory=lambda: BatchingSpec())
     limits: RequestLimits = Field(default_factory=lambda: RequestLimits())
+    monitoring: MonitoringSpec = Field(default_factory=lambda: MonitoringSpec())
     runtime: str | None = None
 
     @field_validator("runtime")
