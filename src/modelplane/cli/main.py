@@ -12,6 +12,7 @@ from modelplane.cli import (
     gc,
     jobs,
     models,
+    monitor,
     retrain,
     runs,
     security,
@@ -58,6 +59,7 @@ app.add_typer(security.audit_app, name="audit")
 app.add_typer(events_cli.webhooks_app, name="webhooks")
 app.command("events")(events_cli.events)
 app.command("gc")(gc.gc)
+app.add_typer(monitor.app, name="monitor")
 
 
 @app.command("version")

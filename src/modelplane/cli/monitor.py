@@ -1,0 +1,14 @@
+"""`modelplane monitor ...`: what served models see and answer, and whether they are still right.
+
+Each part of monitoring adds its commands from its own module (`register(app)`), so this file only says
+which parts exist.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    help="Model monitoring: the prediction log, feedback and live accuracy, drift, alerts, dashboards.",
+    no_args_is_help=True,
+)
