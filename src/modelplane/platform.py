@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from modelplane.evaluation.views import EvaluationReport
     from modelplane.events.views import DeliveryInfo, Event, NewWebhook, WebhookInfo
     from modelplane.jobs.views import JobInfo, LogLine
+    from modelplane.monitoring.windows import WindowInfo
     from modelplane.registry.gc_report import GcReport
     from modelplane.registry.views import ModelInfo, ModelVersionInfo
     from modelplane.retrain.views import FiringInfo, RetrainPolicyInfo
@@ -384,6 +385,19 @@ class EventsArea(Protocol):
         ...
 
 
+class MonitorArea(Protocol):
+    """The monitor's windows: traffic, drift, estimated and live accuracy per served version."""
+
+    def run(self, deployment: str) -> builtins.list[WindowInfo]:
+        """Compute the deployment's window now (as its scheduled monitor job does), store it, evaluate its
+        alert rules; one window per version in it."""
+        ...
+
+    def windows(self, deployment: str, *, limit: int = 50) -> builtins.list[WindowInfo]:
+        """The newest stored windows, newest first."""
+        ...
+
+
 class Platform(Protocol):
     """Everything a user does with modelplane, in-process or against a server."""
 
@@ -422,6 +436,9 @@ class Platform(Protocol):
 
     @property
     def events(self) -> EventsArea: ...
+
+    @property
+    def monitor(self) -> MonitorArea: ...
 
     def train(
         self,

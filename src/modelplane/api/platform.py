@@ -14,6 +14,8 @@ from modelplane.config import Settings
 from modelplane.data.uploads import Uploads
 from modelplane.events.dispatch import Dispatcher, DispatchOptions
 from modelplane.jobs.pool import PoolOptions, WorkerPool
+from modelplane.monitoring.gauges import MonitorCollector
+from modelplane.monitoring.scheduler import MonitorScheduler
 from modelplane.retrain.watcher import RetrainWatcher
 from modelplane.security.keys import Authenticator, ensure_admin_key
 from modelplane.security.limits import Limiter
@@ -52,6 +54,7 @@ class PlatformServer:
         self.gate = PlatformGate(authenticator, limiter, self.meter)
         self.jobs = WorkerPool(self.store, PoolOptions(concurrency=self.options.job_workers))
         self.retrain = RetrainWatcher(self.store)
+        self.monitor = MonitorScheduler(self.store)
         self.events = Dispatcher(self.store, self.options.webhooks)
         uploads = Uploads(settings.home / "uploads", max_bytes=self.options.max_upload_bytes)
         control = create_control_app(
@@ -64,6 +67,7 @@ class PlatformServer:
             mounts=dict.fromkeys(CONTROL_PREFIXES, control),
         )
         control.state.event_stream = StreamSettings(stopping=lambda: self.plane.stopping)
+        self.plane.metrics.registry.register(MonitorCollector(self.store))
 
     @property
     def url(self) -> str:
@@ -76,11 +80,13 @@ class PlatformServer:
         self.meter.start()
         self.jobs.start()
         self.retrain.start()
+        self.monitor.start()
         self.events.start()
         try:
             await self.plane.run(install_signal_handlers=install_signal_handlers)
         finally:
             self.events.stop()  # deliveries still owed are sent by the next server (state in the store)
+            self.monitor.stop()  # the schedule is in the store: the next server keeps it
             self.retrain.stop()  # a canary under way is finished by the next watcher (state in the store)
             self.jobs.stop()  # running jobs are queued again and resume from their checkpoints
             self.meter.close()

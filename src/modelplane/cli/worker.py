@@ -33,6 +33,7 @@ def worker(
     spare = start_job_process(job_threads(job_concurrency(concurrency)))
     try:
         from modelplane.jobs.pool import PoolOptions, WorkerPool
+        from modelplane.monitoring.scheduler import MonitorScheduler
         from modelplane.retrain.watcher import RetrainWatcher
         from modelplane.store import Store
 
@@ -45,6 +46,8 @@ def worker(
     options = PoolOptions(concurrency=concurrency, until_idle=until_idle, lease_s=lease)
     pool = WorkerPool(store, options, spare=spare)
     watcher = RetrainWatcher(store).start()
+    # A worker that leaves when idle does not schedule: its monitor jobs would keep it from ever being idle.
+    monitor = None if until_idle else MonitorScheduler(store).start()
     signal.signal(signal.SIGTERM, lambda *_: pool.stop())
     try:
         pool.run()
@@ -52,6 +55,8 @@ def worker(
         pass  # run() has ended its jobs' processes and queued them again
     finally:
         watcher.stop()
+        if monitor is not None:
+            monitor.stop()
         store.close()
 
 

@@ -35,6 +35,7 @@ KINDS: dict[str, str] = {
     "retrain": "modelplane.retrain.kind:KIND",
     "tune": "modelplane.jobs.tune:KIND",
     "compress": "modelplane.jobs.compress:KIND",
+    "monitor": "modelplane.monitoring.job:KIND",
 }
 
 

@@ -495,3 +495,28 @@ class EventCursor(Base):
     __tablename__ = "event_cursor"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class MonitorWindow(Base):
+    """What the monitor job found for one served version over one window of its prediction log: the flat
+    metrics alerts read and /metrics exports (`metrics`), and the per-feature drift detail (`report`)."""
+
+    __tablename__ = "monitor_windows"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[str] = mapped_column(String(260))
+    window_start: Mapped[datetime] = mapped_column()
+    window_end: Mapped[datetime] = mapped_column(index=True)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class MonitorSchedule(Base):
+    """When a deployment's next monitor job is due; a scheduler claims it with a conditional UPDATE, so of
+    several servers on one database exactly one queues each job."""
+
+    __tablename__ = "monitor_schedule"
+    deployment: Mapped[str] = mapped_column(String(200), primary_key=True)
+    next_at: Mapped[datetime] = mapped_column()
+    job_id: Mapped[str | None] = mapped_column(String(32))
