@@ -6,16 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from modelplane.jobs.context import JobContext
-from modelplane.jobs.queue import enqueue
 from modelplane.jobs.views import JobInfo
 from modelplane.monitoring.monitor import run_monitor
 from modelplane.store import Store
-
-SCHEDULER = "monitor-scheduler"
-
-
-def submit_monitor(store: Store, deployment: str, *, by: str = SCHEDULER) -> JobInfo:
-    return enqueue(store, "monitor", {"deployment": deployment}, by=by, note=f"monitor {deployment}")
 
 
 class MonitorKind:

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from modelplane.jobs.views import QUEUED, RUNNING
-from modelplane.monitoring.job import submit_monitor
+from modelplane.jobs.queue import enqueue
+from modelplane.jobs.views import QUEUED, RUNNING, JobInfo
 from modelplane.serving.deployments import list_deployments
 from modelplane.store import Store
 from modelplane.store.orm import Job, MonitorSchedule, utcnow
@@ -24,6 +24,11 @@ from modelplane.store.orm import Job, MonitorSchedule, utcnow
 log = logging.getLogger(__name__)
 
 INTERVAL_S = 2.0
+SCHEDULER = "monitor-scheduler"
+
+
+def submit_monitor(store: Store, deployment: str, *, by: str = SCHEDULER) -> JobInfo:
+    return enqueue(store, "monitor", {"deployment": deployment}, by=by, note=f"monitor {deployment}")
 
 
 def queue_due(store: Store, now: datetime) -> list[str]:
@@ -51,6 +56,7 @@ def queue_due(store: Store, now: datetime) -> list[str]:
                 update(MonitorSchedule)
                 .where(MonitorSchedule.deployment == info.name, MonitorSchedule.next_at <= now)
                 .values(next_at=now + every)
+                .execution_options(synchronize_session=False)
             ).rowcount
         if not claimed:
             continue
