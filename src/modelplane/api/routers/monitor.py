@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from modelplane.api.deps import ControlState, require, state
-from modelplane.monitoring.monitor import run_monitor
 from modelplane.monitoring.windows import list_windows
 from modelplane.security.principal import Principal
 from modelplane.serving.deployments import get_deployment
@@ -33,5 +32,7 @@ async def monitor_run(
 ) -> dict[str, Any]:
     """Compute the deployment's monitor window now (as its scheduled job does), store it and evaluate its
     alert rules; answers the windows, one per served version."""
+    from modelplane.monitoring.monitor import run_monitor  # the statistics' imports: only when asked
+
     windows = await run_in_threadpool(run_monitor, s.store, name)
     return {"items": [w.to_dict() for w in windows]}
