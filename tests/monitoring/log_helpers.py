@@ -67,14 +67,15 @@ def at(minutes: float) -> datetime:
 
 @pytest.fixture(scope="package")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
-    """iris-mlp@1 and @2 (deployment `iris`, @2 as its canary) and diabetes-mlp@1 (deployment `diab`)."""
+    """iris-logreg@1 and @2 (deployment `iris`, @2 as its canary) and diabetes-random_forest@1 (deployment
+    `diab`): scikit-learn models, quick to train."""
     local = Local(tmp_path_factory.mktemp("feedback-home"))
     local.datasets.add("iris", source="builtin:iris")
     local.datasets.add("diabetes", source="builtin:diabetes")
-    local.train(data="iris", model="mlp", train={"epochs": 2, "seed": 1})
-    local.train(data="iris", model="mlp", train={"epochs": 3, "seed": 2})
-    local.train(data="diabetes", model="mlp", train={"epochs": 2})
-    local.deploy({"model": "iris-mlp@1", "canary": {"model": "iris-mlp@2", "percent": 10}}, name="iris")
-    local.deploy({"model": "diabetes-mlp@1"}, name="diab")
+    local.train(data="iris", model="logreg")
+    local.train(data="iris", model="logreg")
+    local.train(data="diabetes", model="random_forest")
+    local.deploy({"model": "iris-logreg@1", "canary": {"model": "iris-logreg@2", "percent": 10}}, name="iris")
+    local.deploy({"model": "diabetes-random_forest@1"}, name="diab")
     yield local
     local.close()
