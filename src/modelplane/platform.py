@@ -76,8 +76,14 @@ class DatasetsArea(Protocol):
         image_size: tuple[int, int] | None = None,
         image_mode: str | None = None,
         on_rows: OnRows | None = None,
+        since: str | None = None,
     ) -> IngestResult:
-        """Ingest `source` (builtin:NAME, a file, a folder) as a new version (identical content: none).
+        """Ingest `source` (builtin:NAME, a file, a folder, or feedback:DEPLOYMENT) as a new version
+        (identical content: none).
+
+        `feedback:DEPLOYMENT`: the deployment's logged predictions that have feedback (of the last `since`,
+        e.g. 7d; default all) in the layout of the data its model was trained on, after NAME's latest rows
+        when NAME exists (data/from_feedback.py).
 
         A CSV, TSV or Parquet file is read as a table: `categorical`, `numeric`, `boolean`, `datetime` and
         `ids` name columns of each role, the others' roles are inferred (modelplane.data.roles);
