@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from modelplane.errors import Invalid, PayloadTooLarge
@@ -34,7 +34,7 @@ MAX_ITEMS = 100_000
 UNKNOWN_SHOWN = 20
 MAX_ID_LENGTH = 200
 _FIELDS = frozenset(("request_id", "row", "label", "value"))
-_CHUNK = 500  # rows per statement: well under SQLite's bound-parameter limit
+_CHUNK = 10_000  # rows per executemany: bounds the memory of one statement's parameters
 
 
 @dataclass(frozen=True)
@@ -171,51 +171,47 @@ def record_feedback(
 
 
 def _upsert(store: Store, deployment: str, items: list[FeedbackItem], *, key_id: str | None) -> int:
-    """Insert or replace each item's label in one transaction; the number that replaced a stored one."""
+    """Insert or replace each item's label in one transaction; the number that replaced a stored one (the
+    rows that did not add one: exact, as writers of this deployment's feedback queue on its lock)."""
     if not items:
         return 0
     now = utcnow()
-    replaced = 0
+    table = Feedback.__table__
+    rows = [
+        {
+            "deployment": deployment,
+            "request_id": i.request_id,
+            "row": i.row,
+            "label": i.label,
+            "value": i.value,
+            "key_id": key_id,
+            "received_at": now,
+        }
+        for i in items
+    ]
+    count = select(func.count()).select_from(table).where(table.c.deployment == deployment)
     with store.db.session() as session:
-        serialise(session, f"feedback:{deployment}")  # the replaced count stays exact beside other writers
+        serialise(session, f"feedback:{deployment}")
         dialect = session.get_bind().dialect.name
-        insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
         if dialect not in ("postgresql", "sqlite"):
             raise Invalid(f"feedback supports SQLite and PostgreSQL, not {dialect}")
-        for start in range(0, len(items), _CHUNK):
-            chunk = items[start : start + _CHUNK]
-            wanted = {(i.request_id, i.row) for i in chunk}
-            stored = session.execute(
-                select(Feedback.request_id, Feedback.row).where(
-                    Feedback.deployment == deployment,
-                    Feedback.request_id.in_(sorted({i.request_id for i in chunk})),
-                )
-            )
-            replaced += sum(1 for pair in stored if tuple(pair) in wanted)
-            rows = [
-                {
-                    "deployment": deployment,
-                    "request_id": i.request_id,
-                    "row": i.row,
-                    "label": i.label,
-                    "value": i.value,
-                    "key_id": key_id,
-                    "received_at": now,
-                }
-                for i in chunk
-            ]
-            stmt = insert(Feedback)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["deployment", "request_id", "row"],
-                set_={
-                    "label": stmt.excluded.label,
-                    "value": stmt.excluded.value,
-                    "key_id": stmt.excluded.key_id,
-                    "received_at": stmt.excluded.received_at,
-                },
-            )
-            session.execute(stmt, rows)
-    return replaced
+        insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["deployment", "request_id", "row"],
+            set_={
+                "label": stmt.excluded.label,
+                "value": stmt.excluded.value,
+                "key_id": stmt.excluded.key_id,
+                "received_at": stmt.excluded.received_at,
+            },
+        )
+        connection = session.connection()
+        before = connection.execute(count).scalar_one()
+        for start in range(0, len(rows), _CHUNK):
+            connection.execute(stmt, rows[start : start + _CHUNK])
+        added = connection.execute(count).scalar_one() - before
+    return len(items) - added
 
 
 def feedback_since(store: Store, deployment: str, since: datetime | None) -> dict[str, list[Any]]:
