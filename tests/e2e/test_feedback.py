@@ -35,10 +35,17 @@ def admin(up: Up) -> Iterator[Client]:
     client.deploy({"model": "iris-logreg@1"}, name="iris")
     home = Path(up.log).parent
     now = datetime.now(UTC) - timedelta(minutes=5)
+    names = client.datasets.get("iris").feature_names
     rows = [
-        {"request_id": f"q{i}", "time": now + timedelta(seconds=i), "label": IRIS[i % 3]} for i in range(9)
+        {
+            "request_id": f"q{i}",
+            "time": now + timedelta(seconds=i),
+            "label": IRIS[i % 3],
+            **{f"f:{n}": float(i + j) for j, n in enumerate(names)},
+        }
+        for i in range(9)
     ]
-    write_log(home, "iris", rows, classes=IRIS)
+    write_log(home, "iris", rows, classes=IRIS, features=names)
     yield client
     client.close()
 
@@ -82,5 +89,11 @@ def test_feedback_and_live_over_http(up: Up, admin: Client) -> None:
         headers={"Authorization": f"Bearer {up.admin_key}"},
     )
     assert raw.status_code == 400 and "must be before until" in raw.json()["error"]
+    made = admin.datasets.add("iris-prod", source="feedback:iris", since="1d")
+    assert (made.version.num_rows, made.version.source, made.version.classes) == (7, "feedback:iris", IRIS)
+    with pytest.raises(Forbidden):
+        consumer.datasets.add("iris-prod", source="feedback:iris")
+    with pytest.raises(Invalid, match="since applies to a feedback:DEPLOYMENT source only"):
+        admin.datasets.add("iris-2", source="builtin:iris", since="1d")
     consumer.close()
     elsewhere.close()

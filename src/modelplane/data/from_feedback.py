@@ -141,9 +141,9 @@ def _matrix(joined: pa.Table, template: DatasetVersionInfo) -> np.ndarray:
         matrix = flat.reshape(joined.num_rows, -1)
     else:
         names = list(template.feature_names)
-        if len(names) != width or any(_logged(joined, n) is None for n in names):
-            names = feature_names(width)
         missing = [n for n in names if _logged(joined, n) is None]
+        if missing and all(_logged(joined, n) is not None for n in feature_names(width)):
+            names, missing = feature_names(width), []  # a tensor model logs f0, f1, ... (monitoring/frames)
         if missing:
             raise Invalid(
                 f"the prediction log has no feature column for {', '.join(missing[:5])}"
