@@ -116,6 +116,29 @@ def test_a_table_dataset_keeps_its_columns_and_roles_and_trains(local: Local) ->
     assert local.train(data="plans-prod", model="logreg").status == "succeeded"
 
 
+def test_features_logged_by_position_are_read_too(local: Local) -> None:
+    """A model that names no columns logs f0, f1, ... (monitoring/frames.py)."""
+    local.deploy({"model": "iris-logreg@1"}, name="iris-t")
+    home = local.store.settings.home
+    rows = [
+        {
+            "request_id": f"t{i}",
+            "time": datetime.now(UTC),
+            "label": "setosa",
+            **{f"f:f{j}": float(i) for j in range(4)},
+        }
+        for i in range(3)
+    ]
+    write_log(home, "iris-t", rows, classes=NAMES, features=[f"f{j}" for j in range(4)])
+    record_feedback(
+        local.store, home, "iris-t", [{"request_id": f"t{i}", "label": i} for i in range(3)], key_id=None
+    )
+    version = add_from_feedback(local.store, "iris-t", "iris-t").version
+    features, target = load_arrays(local.store, version)
+    assert np.asarray(features).tolist() == [[float(i)] * 4 for i in range(3)]
+    assert target is not None and [version.classes[t] for t in np.asarray(target)] == NAMES
+
+
 def test_no_feedback_in_the_window_is_refused(local: Local) -> None:
     with pytest.raises(Invalid, match="no logged prediction of iris has feedback in the last 10m"):
         add_from_feedback(local.store, "iris-recent", "iris", since=timedelta(minutes=10))

@@ -146,3 +146,21 @@ def test_too_many_items_is_413_and_stores_nothing(served: Local, home: Path) -> 
 def test_an_unknown_deployment_is_not_found(served: Local, home: Path) -> None:  # noqa: F811
     with pytest.raises(NotFound, match="deployment 'ghost' does not exist"):
         record_feedback(served.store, home, "ghost", [], key_id=None)
+
+
+def test_ids_in_an_open_segment_are_known(served: Local, home: Path) -> None:  # noqa: F811
+    """The writer's open Arrow stream (not yet rotated to Parquet) counts: a label may follow within
+    seconds."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+    import pyarrow.parquet as pq
+
+    closed = next((home / "monitoring" / "iris").glob("*/*.parquet"))
+    table = pq.read_table(closed).slice(0, 1)
+    table = table.set_column(0, "request_id", pa.array(["fresh"]))
+    with ipc.new_stream(str(closed.with_name("9-2-b.arrows")), table.schema) as writer:
+        writer.write_table(table)
+    result = record_feedback(
+        served.store, home, "iris", [{"request_id": "fresh", "label": "setosa"}], key_id=None
+    )
+    assert (result.accepted, result.unknown) == (1, 0)
