@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from modelplane.errors import Invalid, PayloadTooLarge
-from modelplane.monitoring.log_ids import logged, pair_hashes
+from modelplane.monitoring.log_ids import logged
 from modelplane.monitoring.served import served
 from modelplane.store import Store
 from modelplane.store.db import serialise
@@ -158,7 +158,7 @@ def record_feedback(
     parsed = parse_items(items, what.task, what.classes)
     latest = {(i.request_id, i.row): i for i in parsed}  # one batch labelling a row twice: the last wins
     unique = list(latest.values())
-    known = logged(home, deployment, pair_hashes([i.request_id for i in unique], [i.row for i in unique]))
+    known = logged(home, deployment, [i.request_id for i in unique], [i.row for i in unique])
     keep = [i for i, ok in zip(unique, known, strict=True) if ok]
     missing = [i.request_id for i, ok in zip(unique, known, strict=True) if not ok]
     replaced = _upsert(store, deployment, keep, key_id=key_id)
@@ -214,20 +214,19 @@ def _upsert(store: Store, deployment: str, items: list[FeedbackItem], *, key_id:
     return len(items) - added
 
 
-def feedback_since(store: Store, deployment: str, since: datetime | None) -> dict[str, list[Any]]:
+def feedback_since(store: Store, deployment: str, since: datetime | None) -> dict[str, Sequence[Any]]:
     """The deployment's stored feedback received at or after `since`, as columns (request_id, row, label,
     value). Every stored label arrived after its prediction was logged (unknown ids are refused), so
     `since` = the window's start loses none of the window's labels."""
-    query = select(Feedback.request_id, Feedback.row, Feedback.label, Feedback.value).where(
-        Feedback.deployment == deployment
+    table = Feedback.__table__
+    query = select(table.c.request_id, table.c.row, table.c.label, table.c.value).where(
+        table.c.deployment == deployment
     )
     if since is not None:
-        query = query.where(Feedback.received_at >= since)
-    columns: dict[str, list[Any]] = {"request_id": [], "row": [], "label": [], "value": []}
+        query = query.where(table.c.received_at >= since)
     with store.db.session() as session:
-        for request_id, row, label, value in session.execute(query):
-            columns["request_id"].append(request_id)
-            columns["row"].append(row)
-            columns["label"].append(label)
-            columns["value"].append(value)
-    return columns
+        found = session.connection().execute(query).all()
+    names = ("request_id", "row", "label", "value")
+    if not found:
+        return {name: [] for name in names}
+    return dict(zip(names, zip(*found, strict=True), strict=True))

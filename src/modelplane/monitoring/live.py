@@ -164,8 +164,7 @@ def _metrics(
     if what.task == "classification":
         from sklearn.metrics import accuracy_score, f1_score
 
-        truth = np.array(joined[TRUE_LABEL].to_pylist(), dtype=object)
-        answered = np.array(joined[output].to_pylist(), dtype=object)
+        truth, answered = _codes(joined[TRUE_LABEL], joined[output])
         return LiveMetrics(
             **common,
             accuracy=float(accuracy_score(truth, answered)),
@@ -180,6 +179,15 @@ def _metrics(
         mae=float(mean_absolute_error(truth_values, predicted)),
         rmse=float(np.sqrt(mean_squared_error(truth_values, predicted))),
     )
+
+
+def _codes(truth: pa.ChunkedArray, answered: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Both label columns as integer codes of one shared dictionary: scikit-learn scores the same, and
+    ints sort far faster than strings (an answer missing from a failed row is a class of its own)."""
+    both = pa.chunked_array([*truth.cast(pa.string()).chunks, *answered.cast(pa.string()).chunks])
+    codes = both.combine_chunks().dictionary_encode().indices
+    values = pc.fill_null(codes, -1).to_numpy(zero_copy_only=False)
+    return values[: len(truth)], values[len(truth) :]
 
 
 def _first_output(column: pa.ChunkedArray) -> np.ndarray:
