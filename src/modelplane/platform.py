@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from modelplane.evaluation.views import EvaluationReport
     from modelplane.events.views import DeliveryInfo, Event, NewWebhook, WebhookInfo
     from modelplane.jobs.views import JobInfo, LogLine
+    from modelplane.monitoring.feedback import FeedbackItem, FeedbackResult
+    from modelplane.monitoring.live import LiveMetrics
     from modelplane.monitoring.windows import WindowInfo
     from modelplane.registry.gc_report import GcReport
     from modelplane.registry.views import ModelInfo, ModelVersionInfo
@@ -75,8 +77,14 @@ class DatasetsArea(Protocol):
         image_size: tuple[int, int] | None = None,
         image_mode: str | None = None,
         on_rows: OnRows | None = None,
+        since: str | None = None,
     ) -> IngestResult:
-        """Ingest `source` (builtin:NAME, a file, a folder) as a new version (identical content: none).
+        """Ingest `source` (builtin:NAME, a file, a folder, or feedback:DEPLOYMENT) as a new version
+        (identical content: none).
+
+        `feedback:DEPLOYMENT`: the deployment's logged predictions that have feedback (of the last `since`,
+        e.g. 7d; default all) in the layout of the data its model was trained on, after NAME's latest rows
+        when NAME exists (data/from_feedback.py).
 
         A CSV, TSV or Parquet file is read as a table: `categorical`, `numeric`, `boolean`, `datetime` and
         `ids` name columns of each role, the others' roles are inferred (modelplane.data.roles);
@@ -398,6 +406,23 @@ class MonitorArea(Protocol):
         ...
 
 
+class FeedbackArea(Protocol):
+    """Ground truth for served predictions, joined to the prediction log by request id, and the live
+    metrics it gives (monitoring/feedback.py, monitoring/live.py)."""
+
+    def send(self, deployment: str, items: Sequence[Mapping[str, Any] | FeedbackItem]) -> FeedbackResult:
+        """Items `{"request_id", "row": 0, "label"}` (a class name; an int is a class index unless the
+        classes are numbers) or `{"request_id", "row", "value"}` for regressors, at most 100,000. One bad
+        item refuses the batch; ids the log does not hold are counted and listed, the rest stored; a row
+        labelled again keeps the last label."""
+        ...
+
+    def live(self, deployment: str, *, window: str = "1h") -> builtins.list[LiveMetrics]:
+        """Per served version, the predictions of the last `window` (1h, 1d, 7d, any duration) with their
+        feedback: accuracy and macro F1, or MAE and RMSE, beside the version's test metrics."""
+        ...
+
+
 class Platform(Protocol):
     """Everything a user does with modelplane, in-process or against a server."""
 
@@ -439,6 +464,7 @@ class Platform(Protocol):
 
     @property
     def monitor(self) -> MonitorArea: ...
+    def feedback(self) -> FeedbackArea: ...
 
     def train(
         self,

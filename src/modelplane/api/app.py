@@ -19,6 +19,7 @@ from modelplane.api.routers import (
     maintenance,
     models,
     monitor,
+    monitor_feedback,
     optimize,
     retrain,
     runs,
@@ -41,6 +42,7 @@ ROUTERS = tuple(
         maintenance,
         events,
         monitor,
+        monitor_feedback,
     )
 )
 

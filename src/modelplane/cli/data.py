@@ -38,11 +38,22 @@ def _names(values: list[str] | None) -> tuple[str, ...]:
 def add(
     name: Annotated[str, typer.Argument(help="Dataset name, e.g. digits")],
     source: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--from", help="File, folder or builtin:NAME (digits, iris, wine, breast_cancer, diabetes)"
         ),
-    ],
+    ] = None,
+    from_feedback: Annotated[
+        str | None,
+        typer.Option(
+            "--from-feedback",
+            help="A deployment: its logged predictions that have feedback, in its training data's layout",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="With --from-feedback: predictions of the last 7d, 1h, ... (default all)"),
+    ] = None,
     target: Annotated[
         str | None, typer.Option(help="Target column (CSV/Parquet), array (NPZ) or labels file (IDX)")
     ] = None,
@@ -90,7 +101,16 @@ def add(
     most 50 distinct values (or 5 % of rows) -> categorical; more is free text, refused until a text model
     family exists: --ignore it or declare it --categorical. Missing feature values are kept (imputed at
     training). Every problem is reported in one run.
+
+    --from-feedback DEPLOYMENT: the deployment's predictions that have ground truth (`monitor feedback`)
+    become rows read like the data its model was trained on, the labels as the target; when NAME exists
+    they follow its latest version's rows.
     """
+    if (source is None) == (from_feedback is None):
+        fail("give one source: --from FILE|FOLDER|builtin:NAME, or --from-feedback DEPLOYMENT")
+    if since is not None and from_feedback is None:
+        fail("--since applies to --from-feedback only; remove it")
+    source = source if source is not None else f"feedback:{from_feedback}"
     with Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -118,6 +138,7 @@ def add(
             image_size=_image_size(image_size),
             image_mode=image_mode,
             on_rows=lambda rows: progress.update(bar, completed=rows),
+            since=since,
         )
     version = result.version
     for notice in result.notices:

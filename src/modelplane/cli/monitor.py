@@ -16,3 +16,6 @@ app = typer.Typer(
 from modelplane.cli import monitor_windows  # noqa: E402
 
 monitor_windows.register(app)
+from modelplane.cli import monitor_feedback  # noqa: E402
+
+monitor_feedback.register(app)

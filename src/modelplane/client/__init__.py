@@ -25,6 +25,7 @@ from modelplane.client.catalog import Datasets, Models, Runs, Studies
 from modelplane.client.events import Events, Webhooks
 from modelplane.client.http import Http, parse, quoted
 from modelplane.client.monitor import Monitor
+from modelplane.client.monitor_feedback import Feedback
 from modelplane.client.operations import Deployments, Jobs, RetrainPolicies
 from modelplane.client.security import AuditLog, Keys, UsageReports
 from modelplane.platform import OnEpoch, OnJobUpdate, OnTrial
@@ -75,6 +76,7 @@ class Client:
         self.webhooks = Webhooks(self._http)
         self.events = Events(self._http)
         self.monitor = Monitor(self._http)
+        self.feedback = Feedback(self._http)
 
     @property
     def url(self) -> str:

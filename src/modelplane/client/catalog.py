@@ -46,12 +46,14 @@ class Datasets(Area):
         image_size: tuple[int, int] | None = None,
         image_mode: str | None = None,
         on_rows: OnRows | None = None,
+        since: str | None = None,
     ) -> IngestResult:
-        """`source` is builtin:NAME or a local file/folder (uploaded first; an IDX labels file too)."""
+        """`source` is builtin:NAME, feedback:DEPLOYMENT (the server's prediction log and feedback) or a
+        local file/folder (uploaded first; an IDX labels file too)."""
         from modelplane.data.catalog import DatasetVersionInfo
         from modelplane.data.ingest import IngestResult
 
-        if not source.startswith("builtin:"):
+        if not source.startswith(("builtin:", "feedback:")):
             path = Path(source)
             if not path.exists():
                 raise errors.NotFound(f"no such file or folder: '{source}'; check the path")
@@ -79,6 +81,7 @@ class Datasets(Area):
             "chunk_rows": chunk_rows,
             "image_size": image_size,
             "image_mode": image_mode,
+            "since": since,
         }
         found = self._http.json("POST", "/api/v1/datasets", json=body)
         if on_rows is not None:

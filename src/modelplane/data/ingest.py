@@ -140,6 +140,25 @@ def add_dataset(
         opened.spool.close()
 
 
+def add_opened(
+    store: Store,
+    name: str,
+    source: str,
+    opened: Opened,
+    options: IngestOptions,
+    parent: DatasetVersionInfo | None,
+    *,
+    by: str = "",
+    on_rows: Callable[[int], None] | None = None,
+) -> IngestResult:
+    """Record a version of `name` from a source opened elsewhere (data/from_feedback.py); `parent` is the
+    version whose class order is kept and whose rows the chunks may begin with."""
+    try:
+        return _ingest(store, name, source, opened, options, parent, by=by, on_rows=on_rows)
+    finally:
+        opened.spool.close()
+
+
 def _ingest(
     store: Store,
     name: str,

@@ -16,6 +16,7 @@ from modelplane.data.formats.registry import DataFormat, described_formats, form
 from modelplane.errors import Invalid, NotFound
 
 BUILTIN_PREFIX = "builtin:"
+FEEDBACK_PREFIX = "feedback:"  # a deployment's labelled predictions (data/from_feedback.py)
 _BUILTIN = DataFormat("builtin", "modelplane.data.formats.builtin")  # named by the prefix, not a file
 
 

@@ -41,9 +41,11 @@ class Datasets:
         image_size: tuple[int, int] | None = None,
         image_mode: str | None = None,
         on_rows: OnRows | None = None,
+        since: str | None = None,
     ) -> IngestResult:
         from modelplane.data.ingest import IngestOptions, add_dataset
         from modelplane.data.roles import RoleOverrides
+        from modelplane.errors import Invalid
         from modelplane.provenance import current_user
 
         options = IngestOptions(
@@ -63,6 +65,17 @@ class Datasets:
                 id=tuple(ids),
             ),
         )
+        if source.startswith("feedback:"):
+            from modelplane.data.from_feedback import add_from_feedback
+            from modelplane.monitoring.settings import parse_duration
+
+            span = parse_duration(since, "--since") if since is not None else None
+            deployment = source.removeprefix("feedback:")
+            return add_from_feedback(
+                self._store, name, deployment, since=span, options=options, by=current_user(), on_rows=on_rows
+            )
+        if since is not None:
+            raise Invalid("--since applies to a feedback:DEPLOYMENT source only; remove it")
         return add_dataset(self._store, name, source, options, by=current_user(), on_rows=on_rows)
 
     def list(self) -> builtins.list[DatasetSummary]:

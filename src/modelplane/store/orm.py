@@ -520,3 +520,19 @@ class MonitorSchedule(Base):
     deployment: Mapped[str] = mapped_column(String(200), primary_key=True)
     next_at: Mapped[datetime] = mapped_column()
     job_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class Feedback(Base):
+    """Ground truth for one logged prediction row (monitoring/feedback.py): a class name (`label`) or a
+    number (`value`). Labelling a row again replaces its label (an upsert on the unique key)."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("deployment", "request_id", "row", name="uq_feedback_row"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(200))
+    request_id: Mapped[str] = mapped_column(String(200))
+    row: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str | None] = mapped_column(Text)
+    value: Mapped[float | None] = mapped_column(Float)
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

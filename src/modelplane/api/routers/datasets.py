@@ -13,11 +13,11 @@ from modelplane.data.catalog import get_version, list_datasets, list_versions
 from modelplane.data.deletion import delete_dataset
 from modelplane.data.ingest import IngestOptions, add_dataset
 from modelplane.data.roles import RoleOverrides
-from modelplane.data.sources import BUILTIN_PREFIX
+from modelplane.data.sources import BUILTIN_PREFIX, FEEDBACK_PREFIX
 from modelplane.data.uploads import MAX_CHUNK, UPLOAD_PREFIX
 from modelplane.errors import Forbidden, Invalid, PayloadTooLarge
 from modelplane.security.principal import Principal
-from modelplane.security.roles import Role
+from modelplane.security.roles import Role, authorize
 
 router = APIRouter(tags=["datasets"])
 
@@ -25,7 +25,10 @@ router = APIRouter(tags=["datasets"])
 class DatasetAdd(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
-    source: str = Field(description="builtin:NAME, or upload:ID of a completed upload")
+    source: str = Field(
+        description="builtin:NAME, upload:ID of a completed upload, or feedback:DEPLOYMENT (its labelled "
+        "predictions; needs deployments:read too)"
+    )
     target: str | None = None
     task: str | None = None
     append: bool = False
@@ -39,6 +42,7 @@ class DatasetAdd(BaseModel):
     chunk_rows: int = 65_536
     image_size: tuple[int, int] | None = None
     image_mode: str | None = None
+    since: str | None = Field(None, max_length=20, description="feedback: source only: the last 7d, 1h, ...")
 
 
 class UploadStart(BaseModel):
@@ -79,6 +83,10 @@ def datasets_add(
 ) -> dict[str, Any]:
     """Ingest a built-in dataset or a completed upload; server paths are not reachable over the API."""
     source = body.source
+    if source.startswith(FEEDBACK_PREFIX):
+        return _from_feedback(body, caller, s)
+    if body.since is not None:
+        raise Invalid("since applies to a feedback:DEPLOYMENT source only; remove it")
     if source.startswith(UPLOAD_PREFIX):
         _own(s.uploads.get(source.removeprefix(UPLOAD_PREFIX)).owner, caller)
         source = str(s.uploads.source_path(source))
@@ -91,7 +99,13 @@ def datasets_add(
     if target is not None and target.startswith(UPLOAD_PREFIX):  # an IDX labels file, uploaded too
         _own(s.uploads.get(target.removeprefix(UPLOAD_PREFIX)).owner, caller)
         target = str(s.uploads.source_path(target))
-    options = IngestOptions(
+    options = _options(body, target)
+    result = add_dataset(s.store, body.name, source, options, by=caller.actor)
+    return {"version": result.version.to_dict(), "created": result.created, "notices": result.notices}
+
+
+def _options(body: DatasetAdd, target: str | None) -> IngestOptions:
+    return IngestOptions(
         target=target,
         task=body.task,
         append=body.append,
@@ -108,7 +122,18 @@ def datasets_add(
             id=tuple(body.ids),
         ),
     )
-    result = add_dataset(s.store, body.name, source, options, by=caller.actor)
+
+
+def _from_feedback(body: DatasetAdd, caller: Principal, s: ControlState) -> dict[str, Any]:
+    """A version from a deployment's labelled predictions: reading them is reading the deployment."""
+    from modelplane.data.from_feedback import add_from_feedback
+    from modelplane.monitoring.settings import parse_duration
+
+    authorize(caller, "deployments:read")
+    since = parse_duration(body.since, "since") if body.since is not None else None
+    options = _options(body, body.target)
+    deployment = body.source.removeprefix(FEEDBACK_PREFIX)
+    result = add_from_feedback(s.store, body.name, deployment, since=since, options=options, by=caller.actor)
     return {"version": result.version.to_dict(), "created": result.created, "notices": result.notices}
 
 
