@@ -464,6 +464,8 @@ class Platform(Protocol):
 
     @property
     def monitor(self) -> MonitorArea: ...
+
+    @property
     def feedback(self) -> FeedbackArea: ...
 
     def train(
