@@ -287,8 +287,10 @@ class RetrainPoliciesArea(Protocol):
         epochs: int = DEFAULT_EPOCHS,
         lr: float | None = None,
         enabled: bool = True,
+        when: str | None = None,
     ) -> RetrainPolicyInfo:
-        """Create or replace `model`'s policy; `on` is new-data, manual or schedule:CRON."""
+        """Create or replace `model`'s policy; `on` is new-data, manual, schedule:CRON, drift or
+        accuracy-drop (`when`: the alert rule that fires those, instead of their defaults)."""
         ...
 
     def list(self) -> builtins.list[RetrainPolicyInfo]:
