@@ -23,8 +23,12 @@ from modelplane.monitoring.alert_rules import parse_rule
         ("p99_ms > 100", "p99_ms > 100", 1, ("p99_ms",)),
         ("error_rate > 0.01 for 1 window", "error_rate > 0.01", 1, ("error_rate",)),
         ("feature_drift.f12 >= 0.3", "feature_drift.f12 >= 0.3", 1, ("feature_drift.f12",)),
-        ("  drift_max+missing_rate <= 1.5e0 FOR 3 Windows", "drift_max + missing_rate <= 1.5 for 3 windows", 3,
-         ("drift_max", "missing_rate")),
+        (
+            "  drift_max+missing_rate <= 1.5e0 FOR 3 Windows",
+            "drift_max + missing_rate <= 1.5 for 3 windows",
+            3,
+            ("drift_max", "missing_rate"),
+        ),
     ],
 )
 def test_valid_rules_parse_to_their_canonical_text(

@@ -79,7 +79,9 @@ def evaluate_alerts(
         if moved.state == FIRING and origin != USER:
             try:
                 fire_on_alert(store, origin, episode=moved.episode, deployment=deployment, rule=text)
-            except Exception:  # the alert stands; a retrain that could not be queued is logged, not lost silently
+            except (
+                Exception
+            ):  # the alert stands; a retrain that could not be queued is logged, not lost silently
                 log.exception("alert %s on %s: its retrain policy could not fire", text, deployment)
     return events
 

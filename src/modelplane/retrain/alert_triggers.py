@@ -103,7 +103,9 @@ def _add(store: Store, deployment: str, origin: str, text: str) -> None:
         pass
 
 
-def fire_on_alert(store: Store, origin: str, *, episode: str, deployment: str, rule: str) -> FiringInfo | None:
+def fire_on_alert(
+    store: Store, origin: str, *, episode: str, deployment: str, rule: str
+) -> FiringInfo | None:
     """Fire the policy owning a rule that just fired; None when it is gone, disabled, no longer an alert
     trigger, has no data, is already retraining, or this episode fired it already."""
     if not origin.startswith(ORIGIN_PREFIX):
@@ -128,7 +130,9 @@ def fire_on_alert(store: Store, origin: str, *, episode: str, deployment: str, r
         log.warning("retrain policy of %s: its dataset has no version; alert %s fired nothing", model, rule)
         return None
     if busy is not None:
-        log.info("retrain of %s already under way (job %s); alert episode %s fires none", model, busy, episode)
+        log.info(
+            "retrain of %s already under way (job %s); alert episode %s fires none", model, busy, episode
+        )
         return None
     return record(
         store,
