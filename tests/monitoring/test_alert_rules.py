@@ -73,7 +73,7 @@ def test_a_rule_that_does_not_parse_names_the_token_and_shows_an_example(text: s
 def test_an_unknown_metric_lists_the_known_ones() -> None:
     with pytest.raises(Invalid, match=r"unknown metric 'accuracy' at position 1; the metrics are requests,"):
         parse_rule("accuracy < 0.9")
-    with pytest.raises(Invalid, match="feature_drift.<feature>"):
+    with pytest.raises(Invalid, match=r"feature_drift\.<feature>"):
         parse_rule("feature_drift > 1")
 
 

@@ -36,6 +36,8 @@ def test_a_warm_start_keeps_the_weights_normalisation_and_starts_where_they_are(
     assert torch.equal(norm.mean, source.mean) and torch.equal(norm.std, source.std)
     assert tuned.history[0]["val_accuracy"] >= first.history[-1]["val_accuracy"] - 0.05
 
-    cold = fit_torch(build_torch_model(spec, seed=1), spec, TrainConfig(epochs=1, lr=1e-4), few, val)
+    cold = fit_torch(
+        build_torch_model(spec, seed=1), spec, TrainConfig(epochs=1, lr=1e-4), few, val
+    )
     assert not torch.equal(standardizer(cold.model).mean, source.mean)
     assert cold.history[0]["val_accuracy"] < tuned.history[0]["val_accuracy"] - 0.3

@@ -28,7 +28,8 @@ def _versions_at_0005(engine: Engine) -> None:
             )
         conn.execute(
             text(
-                "INSERT INTO models (id, name, task, created_at) VALUES (1, 'digits', 'classification', :t)"
+                "INSERT INTO models (id, name, task, created_at) "
+                "VALUES (1, 'digits', 'classification', :t)"
             ),
             {"t": NOW},
         )

@@ -89,19 +89,25 @@ def test_regression_metrics(digits: Splits) -> None:
         {"kind": "mlp", "task": "regression", "input_shape": [5], "num_outputs": 2, "dropout": 0}
     )
     config = TrainConfig(epochs=8, lr=1e-2, monitor="val_mae")
-    result = fit_torch(build_torch_model(spec), spec, config, (x[:240], y[:240]), (x[240:], y[240:]))
+    result = fit_torch(
+        build_torch_model(spec), spec, config, (x[:240], y[:240]), (x[240:], y[240:])
+    )
     first, last = result.history[0], result.history[-1]
     assert {"val_mse", "val_mae"} <= set(last) and "val_accuracy" not in last
     assert last["val_mse"] == last["val_loss"] < first["val_mse"] * 0.5
     spec1 = parse_spec({"kind": "mlp", "task": "regression", "input_shape": [5], "num_outputs": 1})
-    single = fit_torch(build_torch_model(spec1), spec1, TrainConfig(epochs=1), (x, y[:, 0]), (x, y[:, 0]))
+    single = fit_torch(
+        build_torch_model(spec1), spec1, TrainConfig(epochs=1), (x, y[:, 0]), (x, y[:, 0])
+    )
     assert single.model(torch.from_numpy(x)).shape == (300, 1)
 
 
 def test_uint8_features(digits: Splits) -> None:
     (x, y), (xv, yv), _ = digits
     spec = image_spec("mlp")
-    as_float = fit_torch(build_torch_model(spec), spec, TrainConfig(epochs=2), (x, y), (xv, yv))
+    as_float = fit_torch(
+        build_torch_model(spec), spec, TrainConfig(epochs=2), (x, y), (xv, yv)
+    )
     as_bytes = fit_torch(
         build_torch_model(spec),
         spec,
@@ -182,14 +188,18 @@ def test_early_stopping_stops_and_restores_best(digits: Splits) -> None:
     spec = image_spec("mlp", dropout=0.0)
     checkpoints = MemoryCheckpointer()
     config = TrainConfig(epochs=30, lr=1e-2, early_stopping_patience=2)
-    result = fit_torch(build_torch_model(spec), spec, config, (x, y), (xv, noisy), checkpointer=checkpoints)
+    result = fit_torch(
+        build_torch_model(spec), spec, config, (x, y), (xv, noisy), checkpointer=checkpoints
+    )
     assert result.stopped_early
     assert len(result.history) == result.best_epoch + 2 < 30
     losses = [h["val_loss"] for h in result.history]
     assert losses[result.best_epoch - 1] == min(losses)
     best = checkpoints.state(result.best_epoch)["model"]
     assert all(torch.equal(best[k], v) for k, v in result.model.state_dict().items())
-    again = fit_torch(build_torch_model(spec), spec, config, (x, y), (xv, noisy), checkpointer=checkpoints)
+    again = fit_torch(
+        build_torch_model(spec), spec, config, (x, y), (xv, noisy), checkpointer=checkpoints
+    )
     assert again.stopped_early and len(again.history) == len(result.history)
 
 
@@ -294,7 +304,9 @@ def test_bad_inputs_are_invalid(digits: Splits) -> None:
         fit_torch(model, spec, TrainConfig(), (x, y + 1), val)
     with pytest.raises(Invalid, match=r"field 'augment'.*no image view"):
         flat = parse_spec({"kind": "mlp", "task": "classification", "input_shape": [64], "num_outputs": 10})
-        fit_torch(build_torch_model(flat), flat, TrainConfig(augment={"noise": 1}), (x, y), val)
+        fit_torch(
+            build_torch_model(flat), flat, TrainConfig(augment={"noise": 1}), (x, y), val
+        )
     with pytest.raises(Invalid, match=r"field 'monitor'"):
         fit_torch(model, spec, TrainConfig(monitor="val_mse"), (x, y), val)
     with pytest.raises(Invalid, match=r"val split needs at least one sample"):

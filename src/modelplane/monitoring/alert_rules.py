@@ -223,7 +223,7 @@ class _Parser:
             return 1
         self.take()
         count = self.take()
-        if count.kind != "number" or not re.fullmatch(r"\d+", count.text) or not 1 <= int(count.text):
+        if count.kind != "number" or not re.fullmatch(r"\d+", count.text) or int(count.text) < 1:
             raise _unexpected(self.text, count, "a whole number of windows, e.g. 'for 2 windows'")
         if int(count.text) > _MAX_WINDOWS:
             raise Invalid(
