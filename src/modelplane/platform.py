@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from modelplane.evaluation.views import EvaluationReport
     from modelplane.events.views import DeliveryInfo, Event, NewWebhook, WebhookInfo
     from modelplane.jobs.views import JobInfo, LogLine
+    from modelplane.monitoring.alert_store import AlertEvent, AlertRuleInfo
     from modelplane.registry.gc_report import GcReport
     from modelplane.registry.views import ModelInfo, ModelVersionInfo
     from modelplane.retrain.views import FiringInfo, RetrainPolicyInfo
@@ -386,6 +387,27 @@ class EventsArea(Protocol):
         ...
 
 
+class AlertsArea(Protocol):
+    """Alert rules per deployment (`drift > 0.2 for 2 windows`, see monitoring/alert_rules.py) and the
+    history of their firings; firings and resolutions are also `alert.*` events (webhooks, stream)."""
+
+    def add(self, deployment: str, when: str) -> AlertRuleInfo:
+        """Watch `deployment` with the rule `when`; a rule that does not parse is refused."""
+        ...
+
+    def rules(self, deployment: str | None = None) -> builtins.list[AlertRuleInfo]:
+        """The rules of `deployment` (or of all), with where each stands (ok or firing)."""
+        ...
+
+    def remove(self, rule_id: int) -> None:
+        """Stop a rule (its history stays); a retrain policy's rules go with the policy only."""
+        ...
+
+    def history(self, deployment: str | None = None, *, limit: int = 50) -> builtins.list[AlertEvent]:
+        """Firings and resolutions, newest first."""
+        ...
+
+
 class Platform(Protocol):
     """Everything a user does with modelplane, in-process or against a server."""
 
@@ -424,6 +446,9 @@ class Platform(Protocol):
 
     @property
     def events(self) -> EventsArea: ...
+
+    @property
+    def alerts(self) -> AlertsArea: ...
 
     def train(
         self,
