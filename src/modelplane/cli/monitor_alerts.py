@@ -32,20 +32,8 @@ RULE_HELP = (
 def _rules_table(title: str, rules: list[AlertRuleInfo]) -> None:
     table(
         title,
-        ["id", "deployment", "rule", "state", "breaches", "origin", "created", "by"],
-        [
-            (
-                r.id,
-                r.deployment,
-                r.text,
-                r.state,
-                f"{r.breaches}/{r.for_windows}",
-                r.origin,
-                r.created_at,
-                r.created_by,
-            )
-            for r in rules
-        ],
+        ["id", "deployment", "rule", "state", "breaches", "origin"],
+        [(r.id, r.deployment, r.text, r.state, f"{r.breaches}/{r.for_windows}", r.origin) for r in rules],
     )
 
 
