@@ -68,11 +68,12 @@ def test_retrain_fires_once_per_episode_and_again_after_resolve_and_fire(store: 
     [first] = get_policy(store, MODEL).history
     assert (first.trigger, first.state) == ("drift", QUEUED)
     assert "drift > 0.2 for 2 windows" in first.reason
-    assert _window(store, 3, DRIFTED) == []  # the same episode: no second retrain
-    assert len(get_policy(store, MODEL).history) == 1
-    assert _window(store, 4, QUIET) == ["resolved"]
+    assert _window(store, 3, DRIFTED) == []  # the same episode, the retrain still queued: no second one
     with store.db.session() as session:  # the first retrain ran (it changed nothing)
         assert move(session, first.id, NO_OP, when=(QUEUED,), action="retrain.noop", by="test")
+    assert _window(store, 4, DRIFTED) == []  # the same episode, the retrain done: still no second one
+    assert len(get_policy(store, MODEL).history) == 1
+    assert _window(store, 4.5, QUIET) == ["resolved"]
     assert _window(store, 5, DRIFTED) == []
     assert _window(store, 6, DRIFTED) == ["firing"]
     history = get_policy(store, MODEL).history
@@ -91,3 +92,13 @@ def test_a_disabled_policy_alerts_but_does_not_retrain(store: Store) -> None:
     set_policy(store, MODEL, data="digits", on="drift", when="drift > 0.2", enabled=False, by="test")
     assert _window(store, 1, DRIFTED) == ["firing"]
     assert get_policy(store, MODEL).history == []
+
+
+def test_an_episode_that_could_not_fire_its_retrain_fires_it_at_its_next_window(store: Store) -> None:
+    set_policy(store, MODEL, data="digits", on="drift", when="drift > 0.2", enabled=False, by="test")
+    assert _window(store, 1, DRIFTED) == ["firing"]
+    set_policy(store, MODEL, data="digits", on="drift", when="drift > 0.2", by="test")  # the rule stays
+    assert _window(store, 2, DRIFTED) == []
+    [firing] = get_policy(store, MODEL).history
+    [rule] = list_rules(store, MODEL)
+    assert rule.state == "firing" and f"(episode {rule.episode})" in firing.reason

@@ -72,16 +72,17 @@ def evaluate_alerts(
         verdict = judge(parse_rule(text), snapshots)
         if verdict.holds is None:
             continue
-        moved = _move(store, deployment, rule_id, text, (state, breaches, episode, last), verdict, window_end)
-        if moved is None:
-            continue
-        events.append(moved)
-        if moved.state == FIRING and origin != USER:
+        moved, firing_episode = _move(
+            store, deployment, rule_id, text, (state, breaches, episode, last), verdict, window_end
+        )
+        if moved is not None:
+            events.append(moved)
+        if firing_episode is not None and origin != USER:
+            # Every window of the episode asks: the episode's dedupe key makes it fire once, and a monitor
+            # job that died between the alert and the retrain leaves it to the next window.
             try:
-                fire_on_alert(store, origin, episode=moved.episode, deployment=deployment, rule=text)
-            except (
-                Exception
-            ):  # the alert stands; a retrain that could not be queued is logged, not lost silently
+                fire_on_alert(store, origin, episode=firing_episode, deployment=deployment, rule=text)
+            except Exception:  # the alert stands; the next window of the episode tries again
                 log.exception("alert %s on %s: its retrain policy could not fire", text, deployment)
     return events
 
@@ -94,8 +95,9 @@ def _move(
     seen: tuple[str, int, str | None, datetime | None],
     verdict: _Verdict,
     window_end: datetime,
-) -> AlertEvent | None:
-    """Apply one window to one rule; the transition it made, if any."""
+) -> tuple[AlertEvent | None, str | None]:
+    """Apply one window to one rule: the transition it made, if any, and the episode when the rule is
+    firing after it (None when this job did not move the rule)."""
     state, breaches, episode, last = seen
     for_windows = parse_rule(text).for_windows
     transition: str | None = None
@@ -121,8 +123,10 @@ def _move(
             .values(breaches=new_breaches, state=new_state, episode=new_episode, last_window_end=window_end)
             .execution_options(synchronize_session=False)
         )
-        if changed.rowcount != 1 or transition is None:  # type: ignore[attr-defined]
-            return None
+        if changed.rowcount != 1:  # type: ignore[attr-defined]
+            return None, None
+        if transition is None:
+            return None, new_episode if new_state == FIRING else None
         row = AlertHistory(
             rule_id=rule_id,
             deployment=deployment,
@@ -149,4 +153,4 @@ def _move(
             "alert": row.id,
         }
         audit.append(session, ACTOR, f"alert.{transition}", deployment, details)
-        return event_view(row)
+        return event_view(row), new_episode if new_state == FIRING else None
