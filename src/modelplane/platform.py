@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from modelplane.evaluation.views import EvaluationReport
     from modelplane.events.views import DeliveryInfo, Event, NewWebhook, WebhookInfo
     from modelplane.jobs.views import JobInfo, LogLine
+    from modelplane.monitoring.alert_store import AlertEvent, AlertRuleInfo
     from modelplane.monitoring.feedback import FeedbackItem, FeedbackResult
     from modelplane.monitoring.live import LiveMetrics
     from modelplane.monitoring.windows import WindowInfo
@@ -296,8 +297,10 @@ class RetrainPoliciesArea(Protocol):
         epochs: int = DEFAULT_EPOCHS,
         lr: float | None = None,
         enabled: bool = True,
+        when: str | None = None,
     ) -> RetrainPolicyInfo:
-        """Create or replace `model`'s policy; `on` is new-data, manual or schedule:CRON."""
+        """Create or replace `model`'s policy; `on` is new-data, manual, schedule:CRON, drift or
+        accuracy-drop (`when`: the alert rule that fires those, instead of their defaults)."""
         ...
 
     def list(self) -> builtins.list[RetrainPolicyInfo]:
@@ -423,6 +426,27 @@ class FeedbackArea(Protocol):
         ...
 
 
+class AlertsArea(Protocol):
+    """Alert rules per deployment (`drift > 0.2 for 2 windows`, see monitoring/alert_rules.py) and the
+    history of their firings; firings and resolutions are also `alert.*` events (webhooks, stream)."""
+
+    def add(self, deployment: str, when: str) -> AlertRuleInfo:
+        """Watch `deployment` with the rule `when`; a rule that does not parse is refused."""
+        ...
+
+    def rules(self, deployment: str | None = None) -> builtins.list[AlertRuleInfo]:
+        """The rules of `deployment` (or of all), with where each stands (ok or firing)."""
+        ...
+
+    def remove(self, rule_id: int) -> None:
+        """Stop a rule (its history stays); a retrain policy's rules go with the policy only."""
+        ...
+
+    def history(self, deployment: str | None = None, *, limit: int = 50) -> builtins.list[AlertEvent]:
+        """Firings and resolutions, newest first."""
+        ...
+
+
 class Platform(Protocol):
     """Everything a user does with modelplane, in-process or against a server."""
 
@@ -467,6 +491,9 @@ class Platform(Protocol):
 
     @property
     def feedback(self) -> FeedbackArea: ...
+
+    @property
+    def alerts(self) -> AlertsArea: ...
 
     def train(
         self,

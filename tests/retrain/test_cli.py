@@ -49,7 +49,10 @@ BAD = [
     (["--on", "schedule:61 * * * *"], "minute 61 is outside 0-59"),
     (["--on", "schedule:0 3 * *"], "it has 4 field(s), not 5"),
     (["--on", "schedule:0 0 31 2 *"], "no date ever matches it"),
-    (["--on", "hourly"], "unknown trigger 'hourly'; use new-data, manual or schedule:CRON"),
+    (
+        ["--on", "hourly"],
+        "unknown trigger 'hourly'; use new-data, manual, drift, accuracy-drop or schedule:CRON",
+    ),
     (["--canary", "10"], "canary '10' is not PERCENT:DURATION"),
     (["--canary", "150:5m"], "must be between 0 and 100"),
     (["--canary", "10:5y"], "canary '10:5y' is not PERCENT:DURATION"),

@@ -19,6 +19,7 @@ from modelplane.api.routers import (
     maintenance,
     models,
     monitor,
+    monitor_alerts,
     monitor_feedback,
     optimize,
     retrain,
@@ -43,6 +44,7 @@ ROUTERS = tuple(
         events,
         monitor,
         monitor_feedback,
+        monitor_alerts,
     )
 )
 

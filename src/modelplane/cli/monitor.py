@@ -19,3 +19,6 @@ monitor_windows.register(app)
 from modelplane.cli import monitor_feedback  # noqa: E402
 
 monitor_feedback.register(app)
+from modelplane.cli import monitor_alerts  # noqa: E402
+
+monitor_alerts.register(app)

@@ -25,6 +25,7 @@ def _policy_rows(policy: RetrainPolicyInfo) -> list[tuple[str, Any]]:
     return [
         ("dataset", policy.dataset),
         ("trigger", policy.on),
+        *([("alert rules", "; ".join(policy.when))] if policy.when else []),
         ("gate", policy.gate),
         ("canary", policy.canary),
         ("retrains by", policy.method),
@@ -45,8 +46,19 @@ def set_(
     data: Annotated[str, typer.Option(help="Dataset to watch, e.g. digits")],
     on: Annotated[
         str,
-        typer.Option(help="new-data, manual or 'schedule:CRON' (5 fields, UTC, e.g. 'schedule:0 3 * * *')"),
+        typer.Option(
+            help="new-data, manual, 'schedule:CRON' (5 fields, UTC, e.g. 'schedule:0 3 * * *'), drift "
+            "(default rule 'drift > 0.2 for 2 windows') or accuracy-drop (default rules "
+            "'live_accuracy < test_accuracy - 0.03' and 'estimated_accuracy < test_accuracy - 0.03')"
+        ),
     ] = "new-data",
+    when: Annotated[
+        str | None,
+        typer.Option(
+            help="With --on drift / accuracy-drop: the alert rule that fires the retrain instead of the "
+            "defaults, e.g. 'drift > 0.3 for 3 windows'; it watches every deployment serving MODEL"
+        ),
+    ] = None,
     gate: Annotated[
         str | None,
         typer.Option(
@@ -79,6 +91,7 @@ def set_(
         epochs=epochs,
         lr=lr,
         enabled=not disabled,
+        when=when,
     )
     if as_json:
         print_json(policy.to_dict())

@@ -25,6 +25,7 @@ from modelplane.client.catalog import Datasets, Models, Runs, Studies
 from modelplane.client.events import Events, Webhooks
 from modelplane.client.http import Http, parse, quoted
 from modelplane.client.monitor import Monitor
+from modelplane.client.monitor_alerts import Alerts
 from modelplane.client.monitor_feedback import Feedback
 from modelplane.client.operations import Deployments, Jobs, RetrainPolicies
 from modelplane.client.security import AuditLog, Keys, UsageReports
@@ -77,6 +78,7 @@ class Client:
         self.events = Events(self._http)
         self.monitor = Monitor(self._http)
         self.feedback = Feedback(self._http)
+        self.alerts = Alerts(self._http)
 
     @property
     def url(self) -> str:

@@ -136,6 +136,7 @@ class RetrainPolicies(Area):
         epochs: int = DEFAULT_EPOCHS,
         lr: float | None = None,
         enabled: bool = True,
+        when: str | None = None,
     ) -> RetrainPolicyInfo:
         from modelplane.retrain.views import RetrainPolicyInfo
 
@@ -148,6 +149,7 @@ class RetrainPolicies(Area):
             "epochs": epochs,
             "lr": lr,
             "enabled": enabled,
+            "when": when,
         }
         found = self._http.json("PUT", f"/api/v1/retrain-policies/{quoted(model)}", json=body)
         return parse(RetrainPolicyInfo, found)

@@ -36,6 +36,8 @@ CATALOGUE: tuple[EventType, ...] = (
     EventType("job.failed", "job.failed", "jobs:read", "a job failed"),
     EventType("job.cancelled", "job.cancelled", "jobs:read", "a job was cancelled"),
     EventType("run.finished", "run.finished", "models:read", "a training run ended"),
+    EventType("alert.firing", "alert.firing", "deployments:read", "an alert rule of a deployment fired"),
+    EventType("alert.resolved", "alert.resolved", "deployments:read", "a firing alert stopped holding"),
     EventType("retrain.fired", "retrain.fired", "jobs:read", "a retrain policy fired"),
     EventType("key.created", "key.created", "keys:admin", "an API key was created"),
     EventType("key.revoked", "key.revoked", "keys:admin", "an API key was revoked"),

@@ -22,7 +22,7 @@ from modelplane.security.roles import PERMISSIONS
 from modelplane.store import Store
 from modelplane.store.orm import AuditEntry, AuditHead
 
-_DEPLOYMENT = ("deployment.saved", "deployment.deleted")
+_DEPLOYMENT = ("deployment.saved", "deployment.deleted", "alert.firing", "alert.resolved")
 
 
 def visible(principal: Principal, kind: EventType, target: str) -> bool:

@@ -15,6 +15,7 @@ from modelplane.config import Settings, get_settings
 from modelplane.local.catalog import Datasets, Models, Runs, Studies
 from modelplane.local.events import Events, Webhooks
 from modelplane.local.monitor import Monitor
+from modelplane.local.monitor_alerts import Alerts
 from modelplane.local.monitor_feedback import Feedback
 from modelplane.local.operations import Deployments, Jobs, RetrainPolicies
 from modelplane.local.security import AuditLog, Keys, UsageReports
@@ -60,6 +61,7 @@ class Local:
         self.events = Events(self.store)
         self.monitor = Monitor(self.store)
         self.feedback = Feedback(self.store)
+        self.alerts = Alerts(self.store)
 
     def train(
         self,

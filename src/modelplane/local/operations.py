@@ -135,9 +135,11 @@ class RetrainPolicies:
         epochs: int = DEFAULT_EPOCHS,
         lr: float | None = None,
         enabled: bool = True,
+        when: str | None = None,
     ) -> RetrainPolicyInfo:
         """Create or replace `model`'s policy: `set("digits-cnn", data="digits", gate="accuracy>=production",
-        canary="10:15m")`; `on` is new-data, manual or schedule:CRON. Everything is checked now."""
+        canary="10:15m")`; `on` is new-data, manual, schedule:CRON, drift or accuracy-drop. Everything is
+        checked now."""
         from modelplane.provenance import current_user
         from modelplane.retrain.policies import set_policy
 
@@ -152,6 +154,7 @@ class RetrainPolicies:
             epochs=epochs,
             lr=lr,
             enabled=enabled,
+            when=when,
             by=current_user(),
         )
 

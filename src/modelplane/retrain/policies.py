@@ -17,6 +17,7 @@ from modelplane.models.frameworks import framework, is_trainable
 from modelplane.refs import Ref, check_name
 from modelplane.registry.registry import get_version
 from modelplane.registry.views import ModelVersionInfo
+from modelplane.retrain.alert_triggers import sync_rules
 from modelplane.retrain.cron import parse_cron
 from modelplane.retrain.data import check_dataset
 from modelplane.retrain.gate import DEFAULT_GATES, parse_gate
@@ -73,6 +74,7 @@ def set_policy(
     epochs: int = DEFAULT_EPOCHS,
     lr: float | None = None,
     enabled: bool = True,
+    when: str | None = None,
     by: str = "",
 ) -> RetrainPolicyInfo:
     """Create or replace the policy of `model`. Data already there when it is set does not fire it; the
@@ -87,6 +89,7 @@ def set_policy(
         epochs=epochs,
         lr=lr,
         enabled=enabled,
+        when=when,
     )
     parsed_gate = parse_gate(settings.gate, production.task)
     latest = get_dataset_version(store, settings.dataset)
@@ -119,12 +122,15 @@ def set_policy(
             latest_id,
             next_fire,
         )
+        row.alert_when = list(settings.when) or None
         row.updated_at, row.updated_by = now, by
         session.flush()
         audit.append(
             session, by, "retrain.policy.set", model, {**settings.to_dict(), "gate": parsed_gate.text}
         )
-        return policy_view(session, row, method=method_of(production.framework), history=[])
+        info = policy_view(session, row, method=method_of(production.framework), history=[])
+    sync_rules(store)
+    return info
 
 
 def _row(session: Session, model: str) -> RetrainPolicy:
@@ -176,3 +182,4 @@ def delete_policy(store: Store, model: str, *, by: str = "") -> None:
     with store.db.session() as session:
         session.delete(_row(session, model))
         audit.append(session, by, "retrain.policy.deleted", model)
+    sync_rules(store)

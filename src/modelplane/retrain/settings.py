@@ -15,8 +15,9 @@ from modelplane.retrain.cron import parse_cron
 if TYPE_CHECKING:
     from modelplane.store.orm import RetrainPolicy
 
-TRIGGERS = ("new-data", "schedule", "manual")
-TRIGGER_GRAMMAR = "new-data, manual or schedule:CRON (e.g. 'schedule:0 3 * * *')"
+TRIGGERS = ("new-data", "schedule", "manual", "drift", "accuracy-drop")
+ALERT_TRIGGERS = ("drift", "accuracy-drop")
+TRIGGER_GRAMMAR = "new-data, manual, drift, accuracy-drop or schedule:CRON (e.g. 'schedule:0 3 * * *')"
 CANARY_GRAMMAR = "PERCENT:DURATION (e.g. 10:15m, 25:2h or 5:30s) or none"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Half the old training rows for 5 epochs: close to a model trained from scratch in a fifth of its time,
@@ -46,6 +47,7 @@ class PolicySettings:
     epochs: int
     lr: float | None
     enabled: bool
+    when: tuple[str, ...] = ()  # the alert rules of a drift / accuracy-drop trigger
 
     @property
     def on(self) -> str:
@@ -62,11 +64,11 @@ class PolicySettings:
 
 
 def parse_trigger(text: str) -> tuple[str, str | None]:
-    """(`new-data` | `manual` | `schedule`, the cron expression of a schedule)."""
+    """(`new-data` | `manual` | `drift` | `accuracy-drop` | `schedule`, the cron expression of a schedule)."""
     kind, colon, expression = text.strip().partition(":")
     if kind == "schedule" and colon:
         return "schedule", parse_cron(expression).text
-    if kind in ("new-data", "manual") and not colon:
+    if kind in ("new-data", "manual", *ALERT_TRIGGERS) and not colon:
         return kind, None
     raise Invalid(f"unknown trigger {text!r}; use {TRIGGER_GRAMMAR}")
 
@@ -106,10 +108,12 @@ def parse_settings(
     epochs: int,
     lr: float | None,
     enabled: bool,
+    when: str | None = None,
 ) -> PolicySettings:
     """Every check that needs no store; `gate` is checked against the model's task by the caller."""
     check_name(data, "dataset")
     trigger, schedule = parse_trigger(on)
+    rules = parse_when(trigger, when)
     percent, seconds = parse_canary(canary)
     if not (math.isfinite(replay) and 0.0 <= replay <= 1.0):
         raise Invalid(
@@ -122,7 +126,24 @@ def parse_settings(
         raise Invalid(
             f"--lr {lr:g} must be a positive learning rate (or leave it out: a quarter of production's)"
         )
-    return PolicySettings(data, trigger, schedule, gate, percent, seconds, replay, epochs, lr, enabled)
+    return PolicySettings(data, trigger, schedule, gate, percent, seconds, replay, epochs, lr, enabled, rules)
+
+
+def parse_when(trigger: str, when: str | None) -> tuple[str, ...]:
+    """The alert rules a drift / accuracy-drop trigger watches: `when`, or the trigger's defaults."""
+    from modelplane.monitoring.alert_rules import parse_rule
+    from modelplane.retrain.alert_triggers import DEFAULT_WHEN
+
+    if trigger not in ALERT_TRIGGERS:
+        if when is not None:
+            raise Invalid(
+                f"--when applies to the drift and accuracy-drop triggers only, not {trigger}; drop it or "
+                "use --on drift / --on accuracy-drop"
+            )
+        return ()
+    if when is None or not when.strip():
+        return DEFAULT_WHEN[trigger]
+    return (parse_rule(when).text,)
 
 
 def settings_of(row: RetrainPolicy) -> PolicySettings:
@@ -137,4 +158,5 @@ def settings_of(row: RetrainPolicy) -> PolicySettings:
         row.epochs,
         row.lr,
         row.enabled,
+        tuple(row.alert_when or ()),
     )

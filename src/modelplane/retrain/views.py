@@ -67,6 +67,7 @@ class RetrainPolicyInfo:
     updated_at: datetime
     updated_by: str
     history: list[FiringInfo] = field(default_factory=list)
+    when: list[str] = field(default_factory=list)  # the alert rules of a drift / accuracy-drop trigger
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "history"}
@@ -125,4 +126,5 @@ def policy_view(
         updated_at=aware(row.updated_at),
         updated_by=row.updated_by,
         history=history,
+        when=list(settings.when),
     )

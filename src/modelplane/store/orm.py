@@ -421,6 +421,7 @@ class RetrainPolicy(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(200), default="")
+    alert_when: Mapped[list[Any] | None] = mapped_column(JSON)  # the alert rules of a drift/accuracy trigger
 
 
 class RetrainFiring(Base):
@@ -536,3 +537,41 @@ class Feedback(Base):
     value: Mapped[float | None] = mapped_column(Float)
     key_id: Mapped[str | None] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AlertRule(Base):
+    """An alert rule of one deployment (monitoring/alert_rules.py) and where it stands: `breaches` in a row,
+    `state` ok | firing, the `episode` while firing, and the monitor window it last counted
+    (`last_window_end`), which a conditional UPDATE advances so two monitor jobs never count one window
+    twice. `origin`: "user", or "retrain:<model>" for a rule a drift / accuracy-drop policy owns."""
+
+    __tablename__ = "alert_rules"
+    __table_args__ = (UniqueConstraint("deployment", "origin", "text"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(200), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    for_windows: Mapped[int] = mapped_column(Integer, default=1)
+    origin: Mapped[str] = mapped_column(String(220), default="user")
+    breaches: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16), default="ok")
+    episode: Mapped[str | None] = mapped_column(String(32))
+    last_window_end: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class AlertHistory(Base):
+    """A rule firing or resolving: kept when the rule goes (its text is copied)."""
+
+    __tablename__ = "alert_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_id: Mapped[int] = mapped_column(Integer, index=True)
+    deployment: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[str | None] = mapped_column(String(250))
+    rule: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    episode: Mapped[str] = mapped_column(String(32), index=True)
+    window_end: Mapped[datetime] = mapped_column()
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -23,7 +23,9 @@ class PolicyBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     data: str = Field(description="The dataset to watch (its newest version is what a retrain uses)")
-    on: str = Field("new-data", description="new-data, manual or schedule:CRON (5 fields, UTC)")
+    on: str = Field(
+        "new-data", description="new-data, manual, drift, accuracy-drop or schedule:CRON (5 fields, UTC)"
+    )
     gate: str | None = Field(None, description="e.g. accuracy>=production-0.002 (default: no worse)")
     canary: str | None = Field(None, description="PERCENT:DURATION, e.g. 10:15m, or none")
     replay: float = Field(
@@ -34,6 +36,9 @@ class PolicyBody(BaseModel):
         None, description="Fine-tuning learning rate (default: a quarter of production's)"
     )
     enabled: bool = True
+    when: str | None = Field(
+        None, description="drift / accuracy-drop only: the alert rule that fires it, e.g. 'drift > 0.3'"
+    )
 
 
 @router.get("/retrain-policies")
