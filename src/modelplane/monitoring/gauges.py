@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from modelplane.monitoring.alert_store import AlertRuleInfo, list_rules
 from modelplane.monitoring.windows import WindowInfo, latest_windows
 from modelplane.store import Store
 
@@ -38,17 +39,23 @@ class MonitorCollector(Collector):
     def __init__(self, store: Store) -> None:
         self.store = store
         self._lock = threading.Lock()
-        self._cached: tuple[float, list[WindowInfo]] | None = None
+        self._cached: tuple[float, list[WindowInfo], list[AlertRuleInfo]] | None = None
 
-    def _windows(self) -> list[WindowInfo]:
+    def _read(self) -> tuple[list[WindowInfo], list[AlertRuleInfo]]:
         with self._lock:
             now = time.monotonic()
             if self._cached is None or now - self._cached[0] > CACHE_S:
-                self._cached = (now, latest_windows(self.store))
-            return self._cached[1]
+                self._cached = (now, latest_windows(self.store), list_rules(self.store))
+            return self._cached[1], self._cached[2]
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        windows = self._windows()
+        windows, rules = self._read()
+        firing = GaugeMetricFamily(
+            "modelplane_alert_firing", "1 while the alert rule fires, else 0.", labels=["deployment", "rule"]
+        )
+        for rule in rules:
+            firing.add_metric([rule.deployment, str(rule.id)], 1.0 if rule.state == "firing" else 0.0)
+        yield firing
         labels = ["deployment", "version"]
         for name, (key, about) in _PER_VERSION.items():
             family = GaugeMetricFamily(name, about, labels=labels)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from modelplane.errors import Invalid, NotFound
@@ -20,7 +20,7 @@ from modelplane.runtimes.adapters import ADAPTERS
 from modelplane.security import audit
 from modelplane.store import Store
 from modelplane.store.db import serialise
-from modelplane.store.orm import Deployment, utcnow
+from modelplane.store.orm import AlertRule, Deployment, MonitorSchedule, utcnow
 from modelplane.validation import validated
 
 
@@ -255,4 +255,7 @@ def delete_deployment(store: Store, name: str, *, by: str = "") -> None:
                 f"deployment '{name}' does not exist; list them with `modelplane deployments list`"
             )
         session.delete(row)
+        # What watched it goes with it; its windows and alert history stay (history of what was served).
+        session.execute(delete(AlertRule).where(AlertRule.deployment == name))
+        session.execute(delete(MonitorSchedule).where(MonitorSchedule.deployment == name))
         audit.append(session, by, "deployment.deleted", name)
