@@ -218,6 +218,6 @@ def test_bad_input_is_one_line_and_exit_2(
 
 def test_a_missing_argument_is_a_usage_error(home: Path) -> None:
     refused = modelplane("data", "add", "iris")
-    assert refused.code == 2 and "Missing option '--from'" in refused.err
+    assert refused.code == 2 and "give one source: --from FILE" in refused.err
     assert "Traceback" not in refused.err
     assert json.loads(ok("data", "list", "--json").out)[0]["latest"]["version"] == 1

@@ -57,6 +57,11 @@ def test_feedback_from_a_csv_then_live_metrics(
     shown = run_cli(capsys, "monitor", "live", "iris-cli")
     assert shown.code == 0 and "iris-logreg@1" in shown.out and "0.7500 (test" in shown.out
 
+    as_json = tmp_path / "labels.json"
+    as_json.write_text('{"items": [{"request_id": "c4", "label": 1}]}')  # an index: versicolor
+    sent_json = run_cli(capsys, "monitor", "feedback", "iris-cli", "--from", str(as_json), "--json")
+    assert sent_json.code == 0 and sent_json.json()["accepted"] == 1
+
     again = run_cli(capsys, "monitor", "feedback", "iris-cli", "--from", str(labels))
     assert again.code == 0 and "4 labels stored for iris-cli (4 replaced" in again.out
     assert "unknown request ids: c9" in again.out
@@ -74,5 +79,9 @@ def test_bad_files_and_labels_are_one_line_errors(
     wrong.write_text("id,label\nc0,setosa\n")
     missing = run_cli(capsys, "monitor", "feedback", "iris-cli", "--from", str(wrong))
     assert missing.code != 0 and "has no request_id column" in missing.err
+    broken = tmp_path / "broken.csv"
+    broken.write_text("request_id,label\nc0,setosa,extra\n")
+    unreadable = run_cli(capsys, "monitor", "feedback", "iris-cli", "--from", str(broken))
+    assert unreadable.code != 0 and "cannot read" in unreadable.err and "Traceback" not in unreadable.err
     window = run_cli(capsys, "monitor", "live", "iris-cli", "--window", "soon")
     assert window.code != 0 and "window 'soon' is not a duration" in window.err

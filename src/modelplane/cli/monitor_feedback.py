@@ -41,17 +41,20 @@ def read_labels(path: Path) -> list[dict[str, Any]]:
         return list(items)
     import pyarrow as pa
 
-    if suffix == ".csv":
-        import pyarrow.csv as pcsv
+    try:
+        if suffix == ".csv":
+            import pyarrow.csv as pcsv
 
-        types = {"request_id": pa.string(), "label": pa.string()}
-        table_ = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=types))
-    elif suffix == ".parquet":
-        import pyarrow.parquet as pq
+            types = {"request_id": pa.string(), "label": pa.string()}
+            table_ = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=types))
+        elif suffix == ".parquet":
+            import pyarrow.parquet as pq
 
-        table_ = pq.read_table(path)
-    else:
-        raise Invalid(f"{path}: unknown format {suffix or '(none)'}; use .csv, .parquet or .json")
+            table_ = pq.read_table(path)
+        else:
+            raise Invalid(f"{path}: unknown format {suffix or '(none)'}; use .csv, .parquet or .json")
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise Invalid(f"cannot read {path} ({exc}); write columns request_id[,row],label|value") from None
     if "request_id" not in table_.column_names:
         raise Invalid(f"{path} has no request_id column; its columns are {', '.join(table_.column_names)}")
     wanted = [c for c in ("request_id", "row", "label", "value") if c in table_.column_names]
