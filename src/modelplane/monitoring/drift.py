@@ -59,6 +59,7 @@ class DriftReport(BaseModel):
     prediction: FeatureDrift | None
     quality: DataQuality
     estimated_accuracy: float | None
+    note: str | None = None  # why a report has no tests
 
     def snapshot(self) -> dict[str, float]:
         """The window metrics (see the metrics contract): names absent when unknown."""
@@ -122,11 +123,15 @@ def _result(
 
 
 def _sorted_rows(columns: list[np.ndarray]) -> np.ndarray:
-    """The columns as rows of one (k, m) matrix, each sorted (in threads: numpy's sort releases the GIL)."""
-    out = np.empty((len(columns), len(columns[0]) if columns else 0))
+    """The columns as rows of one (k, m) matrix, each sorted (in threads: numpy's sort releases the GIL).
+    Float32 where that loses nothing (the log stores float32): sorting it is ~1.5x faster."""
+    narrow = [c.astype(np.float32) for c in columns]
+    exact = all(np.array_equal(n, c) for n, c in zip(narrow, columns, strict=True))
+    source = narrow if exact else columns
+    out = np.empty((len(columns), len(columns[0]) if columns else 0), np.float32 if exact else np.float64)
 
     def fill(i: int) -> None:
-        out[i] = columns[i]
+        out[i] = source[i]
         out[i].sort()
 
     if len(columns) < 4:
