@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modelplane.monitoring.drift import drift_report
-from modelplane.monitoring.frames import FeatureFrame, OutputFrame, feature_frame
+from modelplane.monitoring.frames import OutputFrame, feature_frame
 from modelplane.monitoring.log_files import day_dir, read_log
 from modelplane.monitoring.profile import build_profile
 from modelplane.monitoring.schema import (
