@@ -6,10 +6,13 @@ Wasserstein distance over the reference standard deviation (numeric) and Jensen-
 (categorical), drifted at or above 0.1. PSI is reported beside them on the reference's quantile bins.
 
 Near-constant features: the Wasserstein distance is divided by `max(std, STD_FLOOR_SHARE * (max - min))`
-of the reference, not by its std alone. A digits corner pixel that is 0 in 99 % of rows has a tiny std, so
-the few non-zero values a window happens to hold would read as a large drift (or divide by ~0); the floor
-measures them against the feature's range instead. A shift of half a std still scores >= 0.1 unless the
-std is below 2 % of the range.
+of the reference, not by its std alone. A digits edge pixel that is 0 in 99.9 % of rows has a tiny std,
+so the few non-zero values a window happens to hold would read as a large drift; the floor measures them
+against the feature's range instead. A shift of half a std still scores >= 0.1 unless the std is below 2 %
+of the range. A feature constant in training (a digits corner pixel, always 0) has no spread at all: it is
+measured in its own units (scale 1, or 10 % of its value where that is larger), so one stray value in a
+window is not drift but a tenth of the rows moving by one unit is; values outside the training range are
+counted by the data-quality check either way.
 """
 
 from __future__ import annotations
@@ -65,16 +68,10 @@ def psi(reference_freq: np.ndarray, window_freq: np.ndarray) -> float:
     return float(np.sum((w - r) * np.log(w / r)))
 
 
-def psi_columns(reference_freq: np.ndarray, window_freq: np.ndarray) -> np.ndarray:
-    """`psi` of many features at once: (bins, features) frequency matrices, columns summing to 1."""
-    r = np.maximum(reference_freq, PSI_EPSILON)
-    w = np.maximum(window_freq, PSI_EPSILON)
-    result: np.ndarray = np.sum((w - r) * np.log(w / r), axis=0)
-    return result
-
-
 def std_floor(std: float, low: float, high: float) -> float:
-    return max(std, STD_FLOOR_SHARE * (high - low), 1e-12)
+    """What a Wasserstein distance is divided by (see the module docstring)."""
+    scale = max(std, STD_FLOOR_SHARE * (high - low))
+    return scale if scale > 0 else max(1.0, STD_FLOOR_SHARE * abs(low))
 
 
 def wasserstein_sorted(reference: np.ndarray, window: np.ndarray) -> np.ndarray:
