@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from modelplane.evaluation.views import EvaluationReport
     from modelplane.events.views import DeliveryInfo, Event, NewWebhook, WebhookInfo
     from modelplane.jobs.views import JobInfo, LogLine
+    from modelplane.monitoring.drift import DriftReport
     from modelplane.registry.gc_report import GcReport
     from modelplane.registry.views import ModelInfo, ModelVersionInfo
     from modelplane.retrain.views import FiringInfo, RetrainPolicyInfo
@@ -384,6 +385,15 @@ class EventsArea(Protocol):
         ...
 
 
+class DriftArea(Protocol):
+    """Drift of a deployment's logged rows against each serving version's reference profile."""
+
+    def compute(self, deployment: str, *, window: str = "1h") -> builtins.list[DriftReport]:
+        """One report per version that answered in the last `window`: per-feature tests, prediction drift,
+        data quality, estimated accuracy."""
+        ...
+
+
 class Platform(Protocol):
     """Everything a user does with modelplane, in-process or against a server."""
 
@@ -422,6 +432,9 @@ class Platform(Protocol):
 
     @property
     def events(self) -> EventsArea: ...
+
+    @property
+    def drift(self) -> DriftArea: ...
 
     def train(
         self,
