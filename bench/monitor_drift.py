@@ -22,8 +22,9 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
+from modelplane.local import Local
 from modelplane.monitoring.drift import drift_report
-from modelplane.monitoring.frames import OutputFrame, feature_frame
+from modelplane.monitoring.frames import FeatureFrame, OutputFrame, feature_frame
 from modelplane.monitoring.log_files import day_dir, read_log
 from modelplane.monitoring.profile import build_profile
 from modelplane.monitoring.schema import (
@@ -36,6 +37,7 @@ from modelplane.monitoring.schema import (
     outputs_of,
 )
 from modelplane.monitoring.settings import MonitoringSpec
+from modelplane.runtimes.base import Runtime
 
 Row = tuple[str, str, str, bool]
 SHIFT_STD = 0.5
@@ -108,7 +110,7 @@ def window_speed(rows: int = 100_000, features: int = 64, repeats: int = 5) -> l
             seconds = float(np.median(timings[1:]))
         out.append(
             (
-                f"read {rows:,} x {features} log ({size / 1e6:.0f} MB) + {label}, ref {reference_rows:,} rows",
+                f"read {rows:,} x {features} log ({size / 1e6:.0f} MB) + {label}, ref {reference_rows:,}",
                 f"{seconds:.3f} s",
                 "<= 1 s",
                 seconds <= 1.0,
@@ -117,23 +119,25 @@ def window_speed(rows: int = 100_000, features: int = 64, repeats: int = 5) -> l
     return out
 
 
-def _digits_model(home: Path) -> tuple[object, str]:
-    from modelplane.local import Local
-
+def digits_model(home: Path, model: str = "logreg") -> tuple[Local, str]:
+    """A model trained on digits through the platform (its profile built by the run, like every version):
+    scikit-learn's logistic regression, or `mlp` (torch, 30 epochs)."""
     local = Local(home=home)
-    local.datasets.add("digits", source="builtin:digits")
-    run = local.train(data="digits", model="mlp", train={"epochs": 30, "batch_size": 32, "seed": 0})
+    if not local.datasets.list():
+        local.datasets.add("digits", source="builtin:digits")
+    train = {"epochs": 30, "batch_size": 32, "seed": 0} if model == "mlp" else {}
+    run = local.train(data="digits", model=model, train=train)
     return local, run.model_version or ""
 
 
-def _splits(local: object, ref: str) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, object]:
+def _splits(local: Local, ref: str) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, Runtime]:
     from modelplane.data.catalog import get_version as get_dataset
     from modelplane.data.splits import SplitConfig, split_indices
     from modelplane.registry.loading import load_runtime
     from modelplane.registry.registry import get_version
     from modelplane.registry.tables import model_inputs
 
-    store = local.store  # type: ignore[attr-defined]
+    store = local.store
     info = get_version(store, ref)
     features, target = model_inputs(store, info, get_dataset(store, info.dataset or ""))
     assert target is not None
@@ -141,15 +145,20 @@ def _splits(local: object, ref: str) -> tuple[np.ndarray, dict[str, np.ndarray],
     return np.asarray(features, np.float64), rows, np.asarray(target), load_runtime(store, info)
 
 
-def sensitivity(windows: int = 40, window_rows: int = 5_000, tried: int = 6) -> list[Row]:
-    """Shift detection and false alarms on digits (the reference: the model's profile of its training split)."""
+def _named(x: np.ndarray, names: list[str]) -> FeatureFrame:
+    """Rows named as the profile names them (as served: the dataset's column names)."""
+    return FeatureFrame({n: x[:, i] for i, n in enumerate(names)}, dict.fromkeys(names, "numeric"))
+
+
+def sensitivity(
+    local: Local, ref: str, windows: int = 40, window_rows: int = 5_000, tried: int = 6
+) -> list[Row]:
+    """Shift detection and false alarms on digits; the reference is the model's profile (training split)."""
     from modelplane.monitoring.profile_store import ensure_profile
 
-    with tempfile.TemporaryDirectory() as scratch:
-        local, ref = _digits_model(Path(scratch) / "home")
-        profile = ensure_profile(local.store, ref)  # type: ignore[attr-defined]
-        assert profile is not None
-        x, rows, _, _ = _splits(local, ref)
+    profile = ensure_profile(local.store, ref)
+    assert profile is not None
+    x, rows, _, _ = _splits(local, ref)
     held = np.concatenate([rows["validation"], rows["test"]])
     names = list(profile.features)
     rng = np.random.default_rng(1)
@@ -165,7 +174,7 @@ def sensitivity(windows: int = 40, window_rows: int = 5_000, tried: int = 6) -> 
     for j in picks:
         window = x[rng.choice(held, window_rows)]
         window[:, j] += SHIFT_STD * stds[j]
-        report = drift_report(profile, feature_frame(window), OutputFrame(), spec)
+        report = drift_report(profile, _named(window, names), OutputFrame(), spec)
         result = next(f for f in report.features if f.feature == names[j])
         flagged += result.drifted
         out.append(
@@ -180,7 +189,7 @@ def sensitivity(windows: int = 40, window_rows: int = 5_000, tried: int = 6) -> 
     flags = 0
     for _ in range(windows):
         window = x[rng.choice(held, window_rows)]
-        report = drift_report(profile, feature_frame(window), OutputFrame(), spec)
+        report = drift_report(profile, _named(window, names), OutputFrame(), spec)
         drifted = sum(f.drifted for f in report.features)
         flags += drifted
         any_alarm += drifted > 0
@@ -205,7 +214,9 @@ def sensitivity(windows: int = 40, window_rows: int = 5_000, tried: int = 6) -> 
     return out
 
 
-def estimation(noise: tuple[float, ...] = (1.0, 2.0, 4.0), repeats: int = 10) -> list[Row]:
+def estimation(
+    local: Local, ref: str, noise: tuple[float, ...] = (0.5, 1.0, 2.0), repeats: int = 10
+) -> list[Row]:
     """Estimated vs true accuracy on the digits test split with Gaussian pixel noise (pixels are 0..16),
     each test row drawn `repeats` times so the window is large enough to measure accuracy on."""
     from modelplane.monitoring.estimate import estimated_accuracy
@@ -213,27 +224,26 @@ def estimation(noise: tuple[float, ...] = (1.0, 2.0, 4.0), repeats: int = 10) ->
 
     out: list[Row] = []
     rng = np.random.default_rng(2)
-    with tempfile.TemporaryDirectory() as scratch:
-        local, ref = _digits_model(Path(scratch) / "home")
-        profile = ensure_profile(local.store, ref)  # type: ignore[attr-defined]
-        assert profile is not None
-        x, rows, target, runtime = _splits(local, ref)
-        test = np.repeat(rows["test"], repeats)
-        for sigma in (0.0, *noise):
-            window = np.clip(x[test] + rng.normal(0, sigma, x[test].shape), 0, 16).astype(np.float32)
-            answers = runtime.predict(window)  # type: ignore[attr-defined]
-            true = float(np.mean(answers["label"] == target[test]))
-            estimate = estimated_accuracy(profile, answers["probabilities"])
-            assert estimate is not None
-            gap = abs(estimate - true) * 100
-            out.append(
-                (
-                    f"digits test + N(0, {sigma:g}) noise ({len(test):,} rows): estimated vs true accuracy",
-                    f"{estimate:.3f} vs {true:.3f} ({gap:.1f} pts)",
-                    "<= 3 pts",
-                    gap <= 3.0,
-                )
+    profile = ensure_profile(local.store, ref)
+    assert profile is not None
+    x, rows, target, runtime = _splits(local, ref)
+    test = np.repeat(rows["test"], repeats)
+    for sigma in (0.0, *noise):
+        window = np.clip(x[test] + rng.normal(0, sigma, x[test].shape), 0, 16).astype(np.float32)
+        answers = runtime.predict(window)
+        true = float(np.mean(answers["label"] == target[test]))
+        estimate = estimated_accuracy(profile, answers["probabilities"])
+        assert estimate is not None
+        gap = abs(estimate - true) * 100
+        out.append(
+            (
+                f"{ref} on digits test + N(0, {sigma:g}) noise, clipped to 0..16 ({len(test):,} rows): "
+                "estimated vs true accuracy",
+                f"{estimate:.3f} vs {true:.3f} ({gap:.1f} pts)",
+                "<= 3 pts",
+                gap <= 3.0,
             )
+        )
     return out
 
 
@@ -241,7 +251,11 @@ def main() -> None:
     table = Table(title="monitoring: drift and estimated accuracy")
     for column in ("measure", "measured", "target", "ok"):
         table.add_column(column)
-    for row in (*window_speed(), *sensitivity(), *estimation()):
+    with tempfile.TemporaryDirectory() as scratch:
+        local, ref = digits_model(Path(scratch) / "home")
+        _, mlp = digits_model(Path(scratch) / "home", "mlp")
+        rows = [*window_speed(), *sensitivity(local, ref), *estimation(local, ref), *estimation(local, mlp)]
+    for row in rows:
         table.add_row(row[0], row[1], row[2], "yes" if row[3] else "NO")
     Console().print(table)
 
