@@ -92,3 +92,32 @@ def test_a_version_without_lineage_has_no_profile(tmp_path) -> None:  # type: ig
     profile = load_profile(platform.store, described.ref)
     assert profile is not None and profile.rows == 40 and list(profile.features) == ["f0", "f1", "f2"]
     assert profile.outputs is not None and profile.outputs.rows == 40 and profile.calibration is None
+
+
+def test_a_table_version_profiles_its_raw_columns_as_served(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lines = ["plan,age,churned"]
+    for i in range(200):
+        age = "" if i % 50 == 7 else str(20 + (i * 7) % 50)
+        lines.append(f"{('free', 'pro', 'team')[i % 3]},{age},{'yes' if i % 4 == 0 else 'no'}")
+    path = tmp_path / "churn.csv"
+    path.write_text("\n".join(lines) + "\n")
+    platform = Local()
+    platform.datasets.add("churn", source=str(path), target="churned", categorical=("plan",))
+    ref = platform.train(data="churn", model="logreg").model_version or ""
+    profile = load_profile(platform.store, ref)
+    assert profile is not None and profile.rows == 140
+    plan, age = profile.features["plan"], profile.features["age"]
+    assert plan.kind == "categorical" and set(plan.categories) == {"free", "pro", "team"}
+    assert age.kind == "numeric" and 0 < age.missing_rate < 0.05 and age.low is not None and age.low >= 20
+    assert profile.outputs is not None and set(profile.outputs.class_shares) <= {"no", "yes"}
+
+
+def test_a_compressed_version_gets_its_own_profile() -> None:
+    platform = Local()
+    platform.datasets.add("digits", source="builtin:digits")
+    ref = platform.train(data="digits", model="mlp", spec={"hidden": [16]}, train={"epochs": 1}).model_version
+    small = platform.compress(ref or "", quantize="int8").version.ref
+    parent, child = load_profile(platform.store, ref or ""), load_profile(platform.store, small)
+    assert parent is not None and child is not None and child.version == small != parent.version
+    assert child.features == parent.features  # the same training rows
+    assert child.outputs is not None and child.outputs.rows == parent.outputs.rows  # type: ignore[union-attr]
