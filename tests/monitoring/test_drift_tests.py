@@ -70,3 +70,13 @@ def test_std_floor_measures_a_near_constant_feature_against_its_range() -> None:
     assert t.std_floor(0.05, 0.0, 16.0) == pytest.approx(1.6)
     assert t.std_floor(0.0, 0.0, 0.0) == 1.0  # constant in training: its own units
     assert t.std_floor(0.0, 50.0, 50.0) == 5.0
+
+
+@pytest.mark.parametrize("window_rows", [800, 30_000])
+def test_ks_on_sorted_samples_is_scipys_at_any_size(window_rows: int) -> None:
+    rng = np.random.default_rng(7)
+    reference = np.sort(np.round(rng.normal(size=900), 1))  # ties on both sides
+    window = np.sort(np.round(rng.normal(0.05, 1.1, size=window_rows), 1))
+    expected = ks_2samp(reference, window)
+    statistic, p = t.ks_sorted(reference, window)
+    assert statistic == pytest.approx(expected.statistic) and p == pytest.approx(expected.pvalue, rel=1e-6)

@@ -196,7 +196,7 @@ def _numeric_features(
             test = _test_for(spec, name, "numeric", profile.rows)
             psi = tests.psi(np.asarray(ref.bins), tests.bin_frequencies(window_rows[i], ref.edges))
             if test == "ks":
-                value: tuple[float, float | None] = tests.ks(references[name], window_rows[i])
+                value: tuple[float, float | None] = tests.ks_sorted(references[name], window_rows[i])
             else:
                 assert ref.std is not None and ref.low is not None and ref.high is not None
                 value = (distances[name] / tests.std_floor(ref.std, ref.low, ref.high), None)
@@ -258,7 +258,7 @@ def _prediction(profile: ReferenceProfile, outputs: OutputFrame, spec: Monitorin
     ref_values = np.sort(np.asarray(reference.values))
     test = tests.default_test("numeric", reference.rows)
     if test == "ks":
-        value = tests.ks(ref_values, values)
+        value = tests.ks_sorted(ref_values, values)
     else:
         distance = tests.wasserstein_sorted(ref_values[None, :], values[None, :])[0]
         low, high = float(ref_values[0]), float(ref_values[-1])

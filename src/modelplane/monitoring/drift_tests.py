@@ -21,11 +21,11 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import chi2_contingency, ks_2samp
+from scipy.stats import chi2_contingency, ks_2samp, kstwo
 
 SMALL_REFERENCE = 1000
 DEFAULT_THRESHOLDS = {"ks": 0.05, "chi2": 0.05, "wasserstein": 0.1, "jensenshannon": 0.1}
-P_VALUE_TESTS = ("ks", "chi2")
+KS_EXACT_ROWS = 10_000  # scipy.stats.ks_2samp uses its exact method up to this many rows per sample
 STD_FLOOR_SHARE = 0.1
 PSI_EPSILON = 1e-4  # an empty bin's share, so log(0) never happens (Evidently's value)
 
@@ -40,6 +40,24 @@ def ks(reference: np.ndarray, window: np.ndarray) -> tuple[float, float]:
     """(statistic, p-value) of scipy's two-sample Kolmogorov-Smirnov test."""
     result = ks_2samp(reference, window)
     return float(result.statistic), float(result.pvalue)
+
+
+def ks_sorted(reference: np.ndarray, window: np.ndarray) -> tuple[float, float]:
+    """`ks` of two sorted, NaN-free samples, without re-sorting a large window: scipy's own exact test
+    where it would use it (both samples <= 10,000 rows); beyond, the same statistic found at the
+    reference's points alone (between two of them the reference CDF is flat and the window's rises, so
+    the largest gap is at an end) and scipy's asymptotic p-value (kstwo), which is what ks_2samp does
+    for samples that large."""
+    n, m = len(reference), len(window)
+    if max(n, m) <= KS_EXACT_ROWS:
+        return ks(reference, window)
+    at = np.searchsorted(window, reference, side="right") / m
+    before = np.searchsorted(window, reference, side="left") / m
+    own_at = np.searchsorted(reference, reference, side="right") / n
+    own_before = np.searchsorted(reference, reference, side="left") / n
+    d = float(max(np.max(np.abs(own_at - at)), np.max(np.abs(own_before - before))))
+    big, small = max(n, m), min(n, m)
+    return d, float(kstwo.sf(d, np.round(big * small / (big + small))))
 
 
 def chi2(reference_counts: np.ndarray, window_counts: np.ndarray) -> tuple[float, float]:
