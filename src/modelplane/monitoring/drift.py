@@ -126,7 +126,7 @@ def _sorted_rows(columns: list[np.ndarray]) -> np.ndarray:
     """The columns as rows of one (k, m) matrix, each sorted (in threads: numpy's sort releases the GIL).
     Float32 where that loses nothing (the log stores float32): sorting it is ~1.5x faster."""
     narrow = [c.astype(np.float32) for c in columns]
-    exact = all(np.array_equal(n, c) for n, c in zip(narrow, columns, strict=True))
+    exact = all(np.array_equal(n, c, equal_nan=True) for n, c in zip(narrow, columns, strict=True))
     source = narrow if exact else columns
     out = np.empty((len(columns), len(columns[0]) if columns else 0), np.float32 if exact else np.float64)
 
@@ -151,57 +151,52 @@ class _Counts:
 def _numeric_features(
     profile: ReferenceProfile, window: FeatureFrame, names: list[str], spec: MonitoringSpec, counts: _Counts
 ) -> list[FeatureDrift]:
-    present: dict[str, np.ndarray] = {}
-    for name in names:
-        values = window.columns[name]
-        kept = values[~np.isnan(values)]
-        counts.cells += len(values)
-        counts.missing += len(values) - len(kept)
-        if len(kept):
-            ref = profile.features[name]
-            assert ref.low is not None and ref.high is not None
-            counts.numeric += len(kept)
-            counts.out_of_range += int(np.count_nonzero((kept < ref.low) | (kept > ref.high)))
-            present[name] = kept
-    testable = [
-        n
-        for n in present
-        if profile.features[n].std is not None and not np.isnan(profile.sample.columns[n]).all()
-    ]
-    results: dict[str, FeatureDrift] = {}
-    # Same-length windows (no missing values: the usual case) go through the sort and the Wasserstein
-    # gather together; the rest one by one.
-    groups: dict[int, list[str]] = {}
-    for name in testable:
-        groups.setdefault(len(present[name]), []).append(name)
-    for group in groups.values():
-        window_rows = _sorted_rows([present[n] for n in group])
-        references = {
-            n: np.sort(profile.sample.columns[n][~np.isnan(profile.sample.columns[n])]) for n in group
-        }
-        distances: dict[str, float] = {}
-        by_length: dict[int, list[int]] = {}
-        for i, name in enumerate(group):
-            if _test_for(spec, name, "numeric", profile.rows) == "wasserstein":
-                by_length.setdefault(len(references[name]), []).append(i)
-        for members in by_length.values():
-            stacked = np.stack([references[group[i]] for i in members])
-            for i, distance in zip(
-                members, tests.wasserstein_sorted(stacked, window_rows[members]), strict=True
-            ):
-                distances[group[i]] = float(distance)
-        for i, name in enumerate(group):
-            ref = profile.features[name]
-            limits = _thresholds(spec, name)
-            test = _test_for(spec, name, "numeric", profile.rows)
-            psi = tests.psi(np.asarray(ref.bins), tests.bin_frequencies(window_rows[i], ref.edges))
-            if test == "ks":
-                value: tuple[float, float | None] = tests.ks_sorted(references[name], window_rows[i])
-            else:
-                assert ref.std is not None and ref.low is not None and ref.high is not None
-                value = (distances[name] / tests.std_floor(ref.std, ref.low, ref.high), None)
-            results[name] = _result(name, "numeric", test, value, limits, psi)
-    return [results[n] for n in names if n in results]
+    """Every numeric feature from one sort of the window: missing values sort last, and the out-of-range
+    counts, bins, KS and Wasserstein all read the sorted rows (searchsorted, not passes over them)."""
+    if not names:
+        return []
+    rows = _sorted_rows([window.columns[n] for n in names])
+    width = rows.shape[1]
+    valid: dict[str, int] = {}
+    for i, name in enumerate(names):
+        present = int(np.searchsorted(rows[i], np.nan, side="left"))
+        counts.cells += width
+        counts.missing += width - present
+        ref = profile.features[name]
+        if present == 0 or ref.low is None or ref.high is None:
+            continue  # nothing to compare: all missing in the window, or in training
+        kept = rows[i, :present]
+        counts.numeric += present
+        below = int(np.searchsorted(kept, ref.low, side="left"))
+        counts.out_of_range += below + present - int(np.searchsorted(kept, ref.high, side="right"))
+        valid[name] = present
+    position = {n: i for i, n in enumerate(names)}
+    references = {n: np.sort(profile.sample.columns[n][~np.isnan(profile.sample.columns[n])]) for n in valid}
+    # Wasserstein for every feature with the same window and reference lengths (no missing values: the
+    # usual case) in one gather.
+    groups: dict[tuple[int, int], list[str]] = {}
+    for name in valid:
+        if _test_for(spec, name, "numeric", profile.rows) == "wasserstein":
+            groups.setdefault((valid[name], len(references[name])), []).append(name)
+    distances: dict[str, float] = {}
+    for (present, _), group in groups.items():
+        stacked = np.stack([references[n] for n in group])
+        rows_of = [position[n] for n in group]
+        found = tests.wasserstein_sorted(stacked, rows[rows_of, :present])
+        distances.update(zip(group, found.tolist(), strict=True))
+    results = []
+    for name, present in valid.items():
+        ref = profile.features[name]
+        kept = rows[position[name], :present]
+        test = _test_for(spec, name, "numeric", profile.rows)
+        psi = tests.psi(np.asarray(ref.bins), tests.bin_frequencies(kept, ref.edges))
+        if test == "ks":
+            value: tuple[float, float | None] = tests.ks_sorted(references[name], kept)
+        else:
+            assert ref.std is not None and ref.low is not None and ref.high is not None
+            value = (distances[name] / tests.std_floor(ref.std, ref.low, ref.high), None)
+        results.append(_result(name, "numeric", test, value, _thresholds(spec, name), psi))
+    return results
 
 
 def _categorical_feature(
