@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +22,36 @@ from modelplane.registry.views import ModelVersionInfo
 from modelplane.store import Store
 
 log = logging.getLogger(__name__)
+_LOCK = threading.Lock()
 
 PROFILE_FORMAT = "profile"
 REFERENCE_FORMAT = "reference"  # registry/imports: the --reference rows of an imported version
 
 
+_CACHE: OrderedDict[str, ReferenceProfile] = OrderedDict()  # by the profile file's sha256
+_CACHED = 16
+
+
+def _stored(store: Store, info: ModelVersionInfo) -> ReferenceProfile:
+    """The profile file of `info`, read once per content: the monitor job compares every few minutes."""
+    sha = info.artifacts[PROFILE_FORMAT].sha256
+    with _LOCK:
+        found = _CACHE.get(sha)
+        if found is not None:
+            _CACHE.move_to_end(sha)
+            return found
+    profile = ReferenceProfile.from_bytes(version_bytes(store, info, PROFILE_FORMAT))
+    with _LOCK:
+        _CACHE[sha] = profile
+        while len(_CACHE) > _CACHED:
+            _CACHE.popitem(last=False)
+    return profile
+
+
 def load_profile(store: Store, version_ref: str) -> ReferenceProfile | None:
     """The stored profile of `version_ref`; None when it has none yet."""
     info = get_version(store, version_ref)
-    if PROFILE_FORMAT not in info.artifacts:
-        return None
-    return ReferenceProfile.from_bytes(version_bytes(store, info, PROFILE_FORMAT))
+    return _stored(store, info) if PROFILE_FORMAT in info.artifacts else None
 
 
 def save_profile(store: Store, info: ModelVersionInfo, profile: ReferenceProfile) -> ModelVersionInfo:
@@ -45,7 +66,7 @@ def ensure_profile(store: Store, version_ref: str) -> ReferenceProfile | None:
     training data to describe (an import without --reference)."""
     info = get_version(store, version_ref)
     if PROFILE_FORMAT in info.artifacts:
-        return ReferenceProfile.from_bytes(version_bytes(store, info, PROFILE_FORMAT))
+        return _stored(store, info)
     profile = build_for(store, info)
     if profile is None:
         log.info("%s has no training data in its lineage (nor --reference rows): no drift profile", info.ref)
