@@ -12,6 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.datasets import load_digits
 
+from modelplane.client.http import Http
+from modelplane.client.monitor_drift import Drift
 from modelplane.local import Local
 from modelplane.monitoring.log_files import day_dir
 from modelplane.monitoring.schema import (
@@ -118,5 +120,12 @@ def test_api_and_platform_give_the_same_reports(served: tuple[Local, str], contr
     assert remote["version"] == ref and remote["features"] == [
         f.model_dump(mode="json") for f in local[0].features
     ]
+    control.http.headers["Authorization"] = control.headers("developer")["Authorization"]
+    http = Http("http://testserver", control.keys["developer"], 10.0, True)
+    http.client = control.http
+    (through_client,) = Drift(http).compute("digits", window="1h")
+    assert through_client.model_dump(exclude={"since", "until"}) == local[0].model_dump(
+        exclude={"since", "until"}
+    )
     bad = control.http.get("/api/v1/deployments/digits/drift?window=xx", headers=control.headers("developer"))
     assert bad.status_code == 400 and "duration" in bad.json()["error"]
