@@ -1,6 +1,7 @@
 """Issue #19 drift targets: (a) a 100k-row x 64-feature window read back from a day's log on disk and every
 test run, <= 1 s; (b) sensitivity on digits: one feature shifted by 0.5 reference std in a 5,000-row window
-is flagged, and windows resampled from held-out rows raise a false alarm in <= 5 % of 40; (c) estimated
+is flagged, and windows resampled from held-out rows (and, to see the tests' own noise, from the training
+rows) raise a false alarm in <= 5 % of 40; (c) estimated
 accuracy within 3 points of the true accuracy on digits test windows with Gaussian noise of three
 strengths.
 
@@ -187,32 +188,32 @@ def sensitivity(
                 result.drifted,
             )
         )
-    any_alarm = dataset_alarm = 0
-    flags = 0
-    for _ in range(windows):
-        window = x[rng.choice(held, window_rows)]
-        report = drift_report(profile, _named(window, names), OutputFrame(), spec)
-        drifted = sum(f.drifted for f in report.features)
-        flags += drifted
-        any_alarm += drifted > 0
-        dataset_alarm += (report.share_drifted or 0.0) >= 0.5
     limit = 0.05 * windows
-    out.append(
-        (
-            f"false alarms, dataset drift (share >= 0.5), {windows} held-out windows",
-            f"{dataset_alarm}/{windows}",
-            f"<= {limit:.0f}",
-            dataset_alarm <= limit,
+    for source, pool in (("held-out", held), ("training", rows["train"])):
+        any_alarm = dataset_alarm = flags = 0
+        for _ in range(windows):
+            window = x[rng.choice(pool, window_rows)]
+            report = drift_report(profile, _named(window, names), OutputFrame(), spec)
+            drifted = sum(f.drifted for f in report.features)
+            flags += drifted
+            any_alarm += drifted > 0
+            dataset_alarm += (report.share_drifted or 0.0) >= 0.5
+        out.append(
+            (
+                f"false alarms, dataset drift (share >= 0.5), {windows} windows from {source} rows",
+                f"{dataset_alarm}/{windows}",
+                f"<= {limit:.0f}",
+                dataset_alarm <= limit,
+            )
         )
-    )
-    out.append(
-        (
-            f"false alarms, any feature flagged, {windows} held-out windows",
-            f"{any_alarm}/{windows} ({flags / (windows * len(names)):.1%} of feature tests)",
-            f"<= {limit:.0f}",
-            any_alarm <= limit,
+        out.append(
+            (
+                f"false alarms, any feature flagged, {windows} windows from {source} rows",
+                f"{any_alarm}/{windows} ({flags / (windows * len(names)):.1%} of feature tests)",
+                f"<= {limit:.0f}",
+                any_alarm <= limit,
+            )
         )
-    )
     return out
 
 
