@@ -1,9 +1,8 @@
 """Issue #19 drift targets: (a) a 100k-row x 64-feature window read back from a day's log on disk and every
 test run, <= 1 s; (b) sensitivity on digits: one feature shifted by 0.5 reference std in a 5,000-row window
 is flagged, and windows resampled from held-out rows (and, to see the tests' own noise, from the training
-rows) raise a false alarm in <= 5 % of 40; (c) estimated
-accuracy within 3 points of the true accuracy on digits test windows with Gaussian noise of three
-strengths.
+rows) raise a false alarm in <= 5 % of 40; (c) estimated accuracy within 3 points of the true accuracy
+on digits test windows with Gaussian noise of three strengths (logistic regression and the torch MLP).
 
     .venv/bin/python bench/monitor_drift.py
 
