@@ -211,19 +211,30 @@ def _categorical_feature(
     found, numbers = np.unique(kept, return_counts=True)
     seen = dict(zip(found.tolist(), numbers.tolist(), strict=True))
     counts.unseen += sum(n for c, n in seen.items() if c not in ref.categories)
-    categories = sorted(set(ref.categories) | set(seen))
-    reference_freq = np.array([ref.categories.get(c, 0.0) for c in categories])
-    window_counts = np.array([seen.get(c, 0) for c in categories], dtype=np.float64)
-    limits = _thresholds(spec, ref.name)
     test = _test_for(spec, ref.name, "categorical", reference_rows)
     reference_count = round(reference_rows * (1.0 - ref.missing_rate))
+    return _category_test(ref.name, ref.categories, reference_count, seen, test, _thresholds(spec, ref.name))
+
+
+def _category_test(
+    name: str,
+    shares: dict[str, float],
+    reference_count: int,
+    seen: dict[str, int],
+    test: str,
+    limits: dict[str, float],
+) -> FeatureDrift:
+    """chi2 on counts (the reference's from its shares) or Jensen-Shannon on shares, PSI beside."""
+    categories = sorted(set(shares) | set(seen))
+    reference_freq = np.array([shares.get(c, 0.0) for c in categories])
+    window_counts = np.array([seen.get(c, 0) for c in categories], dtype=np.float64)
+    window_freq = window_counts / window_counts.sum()
     value: tuple[float, float | None] = (
         tests.chi2(np.round(reference_freq * reference_count), window_counts)
         if test == "chi2"
-        else (tests.js_distance(reference_freq, window_counts / window_counts.sum()), None)
+        else (tests.js_distance(reference_freq, window_freq), None)
     )
-    psi = tests.psi(reference_freq, window_counts / window_counts.sum())
-    return _result(ref.name, "categorical", test, value, limits, psi)
+    return _result(name, "categorical", test, value, limits, tests.psi(reference_freq, window_freq))
 
 
 def _prediction(profile: ReferenceProfile, outputs: OutputFrame, spec: MonitoringSpec) -> FeatureDrift | None:
@@ -234,18 +245,10 @@ def _prediction(profile: ReferenceProfile, outputs: OutputFrame, spec: Monitorin
     if reference.task == "classification":
         if outputs.label is None or len(outputs.label) == 0:
             return None
-        labels = outputs.label.astype(str)
-        categories = sorted(set(reference.class_shares) | set(labels.tolist()))
-        reference_freq = np.array([reference.class_shares.get(c, 0.0) for c in categories])
-        window_counts = np.array([np.count_nonzero(labels == c) for c in categories], dtype=np.float64)
+        found, numbers = np.unique(outputs.label.astype(str), return_counts=True)
+        seen = dict(zip(found.tolist(), numbers.tolist(), strict=True))
         test = tests.default_test("categorical", reference.rows)
-        value: tuple[float, float | None] = (
-            tests.chi2(np.round(reference_freq * reference.rows), window_counts)
-            if test == "chi2"
-            else (tests.js_distance(reference_freq, window_counts / window_counts.sum()), None)
-        )
-        psi = tests.psi(reference_freq, window_counts / window_counts.sum())
-        return _result("prediction", "categorical", test, value, limits, psi)
+        return _category_test("prediction", reference.class_shares, reference.rows, seen, test, limits)
     if outputs.prediction is None or len(outputs.prediction) == 0 or not reference.values:
         return None
     values = np.asarray(outputs.prediction, dtype=np.float64).reshape(len(outputs.prediction), -1)[:, 0]
@@ -253,7 +256,7 @@ def _prediction(profile: ReferenceProfile, outputs: OutputFrame, spec: Monitorin
     ref_values = np.sort(np.asarray(reference.values))
     test = tests.default_test("numeric", reference.rows)
     if test == "ks":
-        value = tests.ks_sorted(ref_values, values)
+        value: tuple[float, float | None] = tests.ks_sorted(ref_values, values)
     else:
         distance = tests.wasserstein_sorted(ref_values[None, :], values[None, :])[0]
         low, high = float(ref_values[0]), float(ref_values[-1])
