@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from modelplane.events.views import DeliveryInfo, Event, NewWebhook, WebhookInfo
     from modelplane.jobs.views import JobInfo, LogLine
     from modelplane.monitoring.alert_store import AlertEvent, AlertRuleInfo
+    from modelplane.monitoring.drift import DriftReport
     from modelplane.monitoring.feedback import FeedbackItem, FeedbackResult
     from modelplane.monitoring.live import LiveMetrics
     from modelplane.monitoring.windows import WindowInfo
@@ -447,6 +448,15 @@ class AlertsArea(Protocol):
         ...
 
 
+class DriftArea(Protocol):
+    """Drift of a deployment's logged rows against each serving version's reference profile."""
+
+    def compute(self, deployment: str, *, window: str = "1h") -> builtins.list[DriftReport]:
+        """One report per version that answered in the last `window`: per-feature tests, prediction drift,
+        data quality, estimated accuracy."""
+        ...
+
+
 class Platform(Protocol):
     """Everything a user does with modelplane, in-process or against a server."""
 
@@ -494,6 +504,9 @@ class Platform(Protocol):
 
     @property
     def alerts(self) -> AlertsArea: ...
+
+    @property
+    def drift(self) -> DriftArea: ...
 
     def train(
         self,

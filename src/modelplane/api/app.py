@@ -20,6 +20,7 @@ from modelplane.api.routers import (
     models,
     monitor,
     monitor_alerts,
+    monitor_drift,
     monitor_feedback,
     optimize,
     retrain,
@@ -45,6 +46,7 @@ ROUTERS = tuple(
         monitor,
         monitor_feedback,
         monitor_alerts,
+        monitor_drift,
     )
 )
 

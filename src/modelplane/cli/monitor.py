@@ -22,3 +22,6 @@ monitor_feedback.register(app)
 from modelplane.cli import monitor_alerts  # noqa: E402
 
 monitor_alerts.register(app)
+from modelplane.cli import monitor_drift  # noqa: E402
+
+monitor_drift.register(app)

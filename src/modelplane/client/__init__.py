@@ -26,6 +26,7 @@ from modelplane.client.events import Events, Webhooks
 from modelplane.client.http import Http, parse, quoted
 from modelplane.client.monitor import Monitor
 from modelplane.client.monitor_alerts import Alerts
+from modelplane.client.monitor_drift import Drift
 from modelplane.client.monitor_feedback import Feedback
 from modelplane.client.operations import Deployments, Jobs, RetrainPolicies
 from modelplane.client.security import AuditLog, Keys, UsageReports
@@ -79,6 +80,7 @@ class Client:
         self.monitor = Monitor(self._http)
         self.feedback = Feedback(self._http)
         self.alerts = Alerts(self._http)
+        self.drift = Drift(self._http)
 
     @property
     def url(self) -> str:

@@ -52,6 +52,7 @@ from modelplane.errors import Invalid
 from modelplane.evaluation.report import evaluate
 from modelplane.models.frameworks import LOGITS, family, framework, framework_of, is_trainable, parse_spec
 from modelplane.models.spec import BaseSpec
+from modelplane.monitoring.profile_store import profile_quietly
 from modelplane.provenance import code_version
 from modelplane.registry.integrity import version_file
 from modelplane.registry.loading import load_native, load_runtime
@@ -169,6 +170,7 @@ def compress_version(
             ),
             by=by,
         )
+    profile_quietly(store, version.ref)
     return CompressResult(version, compare_versions(store, [info.ref, version.ref]))
 
 

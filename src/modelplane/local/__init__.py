@@ -16,6 +16,7 @@ from modelplane.local.catalog import Datasets, Models, Runs, Studies
 from modelplane.local.events import Events, Webhooks
 from modelplane.local.monitor import Monitor
 from modelplane.local.monitor_alerts import Alerts
+from modelplane.local.monitor_drift import Drift
 from modelplane.local.monitor_feedback import Feedback
 from modelplane.local.operations import Deployments, Jobs, RetrainPolicies
 from modelplane.local.security import AuditLog, Keys, UsageReports
@@ -62,6 +63,7 @@ class Local:
         self.monitor = Monitor(self.store)
         self.feedback = Feedback(self.store)
         self.alerts = Alerts(self.store)
+        self.drift = Drift(self.store)
 
     def train(
         self,

@@ -22,6 +22,7 @@ from modelplane.jobs.context import JobContext
 from modelplane.jobs.kinds import job_dir
 from modelplane.jobs.views import CANCELLED, JobInfo
 from modelplane.models.frameworks import Fitted, framework, parse_spec
+from modelplane.monitoring.profile_store import profile_quietly
 from modelplane.provenance import code_version
 from modelplane.refs import Ref
 from modelplane.registry.registry import NewVersion, get_model, register, version_id
@@ -240,7 +241,7 @@ class RetrainKind:
             "epochs_run": len(fitted.history),
             "retrain": comparison,
         }
-        return register(
+        version = register(
             ctx.store,
             NewVersion(
                 model_name=production.model,
@@ -261,6 +262,8 @@ class RetrainKind:
             ),
             by=actor(firing.model),
         )
+        profile_quietly(ctx.store, version.ref)
+        return version
 
     def cleanup(self, store: Store, job: JobInfo) -> None:
         """A failed or cancelled job ends its firing the same way (once: later calls find it ended)."""

@@ -18,6 +18,7 @@ from modelplane.data.splits import SplitConfig, split_indices
 from modelplane.errors import Conflict, Invalid
 from modelplane.models.frameworks import Fitted, default_spec, family, framework_of, parse_spec
 from modelplane.models.spec import BaseSpec
+from modelplane.monitoring.profile_store import profile_quietly
 from modelplane.provenance import code_version
 from modelplane.refs import Ref, check_name
 from modelplane.registry.registry import NewVersion, register
@@ -328,6 +329,7 @@ def _execute(
                 by=owner,
             )
         _finish(store, run_id, started, "succeeded", metrics={**metrics, "model_version": version.ref})
+        profile_quietly(store, version.ref)
     except StopRun as stop:
         _finish(store, run_id, started, stop.status, error=str(stop))
         raise

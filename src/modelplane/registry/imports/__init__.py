@@ -67,7 +67,7 @@ def import_model(
             }
         if made.task == "classification" and made.classes is None:
             made.classes = [str(i) for i in range(made.num_outputs)]
-        return register(
+        version = register(
             store,
             NewVersion(
                 model_name=name,
@@ -88,6 +88,10 @@ def import_model(
             ),
             by=by,
         )
+    from modelplane.monitoring.profile_store import profile_quietly  # it imports the registry
+
+    profile_quietly(store, version.ref)
+    return version
 
 
 def _convert(
