@@ -34,6 +34,7 @@ from modelplane.monitoring.schema import (
 )
 from modelplane.tables.signature import TableSignature
 
+
 class Record(NamedTuple):
     """One logged request as `PredictionLog.submit` queued it (references, nothing copied)."""
 
@@ -96,7 +97,7 @@ def _group_table(group: list[Record]) -> pa.Table:
     metadata = None
     first = group[0]
     if first.x is not None:
-        x = first.x if len(group) == 1 else np.concatenate([r.x for r in group])  # type: ignore[misc]
+        x = first.x if len(group) == 1 else np.concatenate([r.x for r in group])
         for field, array in _features(x, first.table):
             fields.append(field)
             columns[field.name] = array

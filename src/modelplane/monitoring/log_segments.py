@@ -8,6 +8,7 @@ reader skips the temporary name).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -74,10 +75,8 @@ class OpenSegment:
         the next start recovers it)."""
         with _open_lock:
             _open_here.discard(self.path)
-        try:
+        with contextlib.suppress(OSError):
             self._file.close()
-        except OSError:
-            pass
 
 
 def parquet_options(schema: pa.Schema) -> dict[str, object]:
@@ -108,7 +107,7 @@ def seal(path: Path) -> Path | None:
         return None
     target = path.with_suffix(CLOSED)
     temp = target.with_name(target.name + TEMP)
-    pq.write_table(table, temp, **parquet_options(table.schema))  # type: ignore[arg-type]
+    pq.write_table(table, temp, **parquet_options(table.schema))
     with open(temp, "rb+") as handle:
         os.fsync(handle.fileno())
     os.replace(temp, target)
@@ -206,10 +205,8 @@ def enforce_retention(home: Path, deployment: str, retain_days: float, retain_by
             total -= size
     for day in folder.iterdir():
         if day.is_dir() and not any(day.iterdir()):
-            try:
+            with contextlib.suppress(OSError):  # a writer just opened a segment there
                 day.rmdir()
-            except OSError:  # a writer just opened a segment there
-                pass
     return freed
 
 

@@ -217,7 +217,8 @@ class PredictionLog:
         now = time.monotonic()
         day = utc_day(time.time())
         for deployment, segment in list(self._segments.items()):
-            if segment.bytes >= self.rotate_bytes or now - segment.started >= self.rotate_s or segment.day != day:
+            old = now - segment.started >= self.rotate_s
+            if old or segment.bytes >= self.rotate_bytes or segment.day != day:
                 self._seal(deployment)
 
     def _seal(self, deployment: str) -> None:
