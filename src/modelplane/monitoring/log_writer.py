@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,7 @@ class PredictionLog:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._sealer: ThreadPoolExecutor | None = None
+        self._sealing: list[Future[None]] = []
         self._warned_at = -WARN_EVERY_S
 
     # lifecycle -----------------------------------------------------------------------------------------
@@ -151,9 +152,14 @@ class PredictionLog:
 
     # the writer ----------------------------------------------------------------------------------------
     def flush(self) -> None:
-        """Write everything submitted so far (readable by `read_log` when this returns)."""
+        """Write everything submitted so far and seal the segments due for it: when this returns, the rows
+        are readable by `read_log` and no rotation is pending."""
         with self._lock:
             self._drain()
+            self._rotate()
+            sealing, self._sealing = self._sealing, []
+        for future in sealing:
+            future.result()
 
     def _run(self) -> None:
         next_retention = time.monotonic() + self.retention_every_s
@@ -232,7 +238,8 @@ class PredictionLog:
             self._warn(f"prediction log segment {segment.path} cannot be closed ({exc})")
             return
         if self._sealer is not None and not self._stopping:
-            self._sealer.submit(self._seal_file, segment.path)
+            self._sealing = [f for f in self._sealing if not f.done()]
+            self._sealing.append(self._sealer.submit(self._seal_file, segment.path))
         else:
             self._seal_file(segment.path)
 
