@@ -35,6 +35,12 @@ def classify(log: PredictionLog, request_id: str, rows: int = 2, deployment: str
     return x
 
 
+def dropped(metrics: ServingMetrics) -> float | None:
+    return metrics.registry.get_sample_value(
+        "modelplane_prediction_log_dropped_total", {"deployment": "pets"}
+    )
+
+
 def files(home: Path, suffix: str) -> list[Path]:
     return sorted(home.glob(f"monitoring/*/*/*{suffix}"))
 
