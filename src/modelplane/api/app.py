@@ -18,6 +18,7 @@ from modelplane.api.routers import (
     jobs,
     maintenance,
     models,
+    monitor_log,
     optimize,
     retrain,
     runs,
@@ -39,6 +40,7 @@ ROUTERS = tuple(
         optimize,
         maintenance,
         events,
+        monitor_log,
     )
 )
 

@@ -12,3 +12,7 @@ app = typer.Typer(
     help="Model monitoring: the prediction log, feedback and live accuracy, drift, alerts, dashboards.",
     no_args_is_help=True,
 )
+
+from modelplane.cli import monitor_log  # noqa: E402
+
+monitor_log.register(app)

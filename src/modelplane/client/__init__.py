@@ -24,6 +24,7 @@ from modelplane import errors
 from modelplane.client.catalog import Datasets, Models, Runs, Studies
 from modelplane.client.events import Events, Webhooks
 from modelplane.client.http import Http, parse, quoted
+from modelplane.client.monitor_log import Predictions
 from modelplane.client.operations import Deployments, Jobs, RetrainPolicies
 from modelplane.client.security import AuditLog, Keys, UsageReports
 from modelplane.platform import OnEpoch, OnJobUpdate, OnTrial
@@ -73,6 +74,7 @@ class Client:
         self.retrain_policies = RetrainPolicies(self._http)
         self.webhooks = Webhooks(self._http)
         self.events = Events(self._http)
+        self.predictions = Predictions(self._http)
 
     @property
     def url(self) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from modelplane.config import Settings, get_settings
 from modelplane.local.catalog import Datasets, Models, Runs, Studies
 from modelplane.local.events import Events, Webhooks
+from modelplane.local.monitor_log import Predictions
 from modelplane.local.operations import Deployments, Jobs, RetrainPolicies
 from modelplane.local.security import AuditLog, Keys, UsageReports
 from modelplane.platform import OnEpoch, OnJobUpdate, OnTrial
@@ -56,6 +57,7 @@ class Local:
         self.retrain_policies = RetrainPolicies(self.store)
         self.webhooks = Webhooks(self.store)
         self.events = Events(self.store)
+        self.predictions = Predictions(self.store)
 
     def train(
         self,

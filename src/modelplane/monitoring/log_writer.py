@@ -36,9 +36,9 @@ RETENTION_EVERY_S = 60.0
 
 
 class PredictionLog:
-    """One per serving process; `start` before the first `submit`, `close` on shutdown (flushes and seals
-    every open segment). `metrics` (a `ServingMetrics`) counts drops in Prometheus; `dropped` counts them
-    here too, per deployment."""
+    """One per serving process; `start` before the first `submit` (without it nothing is written until
+    `flush` or `close`), `close` on shutdown (flushes and seals every open segment). `metrics` (a
+    `ServingMetrics`) counts drops in Prometheus; `dropped` counts them here too, per deployment."""
 
     def __init__(
         self,
@@ -68,6 +68,7 @@ class PredictionLog:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
+        self._closed = False
         self._thread: threading.Thread | None = None
         self._sealer: ThreadPoolExecutor | None = None
         self._sealing: list[Future[None]] = []
@@ -90,12 +91,13 @@ class PredictionLog:
 
     def close(self) -> None:
         """Write everything submitted, seal every open segment into Parquet, stop the threads."""
-        if self._thread is None:
+        if self._closed:
             return
-        self._stopping = True
-        self._wake.set()
-        self._thread.join()
-        self._thread = None
+        self._closed = self._stopping = True
+        if self._thread is not None:
+            self._wake.set()
+            self._thread.join()
+            self._thread = None
         self.flush()
         with self._lock:
             for deployment in list(self._segments):
