@@ -90,3 +90,15 @@ def test_a_deleted_deployments_log_stays_readable(control: Control, tmp_path: Pa
     if fmt == "parquet":
         assert answer.headers["content-type"] == "application/vnd.apache.parquet"
         assert answer.content[:4] == b"PAR1"
+
+
+def test_the_deploy_body_takes_the_log_settings(control: Control, tmp_path: Path) -> None:  # noqa: F811
+    deployed(control.store, tmp_path, name="other")
+    spec = {"model": "m@1", "runtime": "native", "monitoring": {"log_sample": 0.1, "retain_days": 7}}
+    made = control.http.post("/api/v1/deployments", json={"spec": spec}, headers=control.headers("admin"))
+    assert made.status_code == 201, made.text
+    assert made.json()["spec"]["monitoring"]["log_sample"] == 0.1
+    assert made.json()["spec"]["monitoring"]["retain_days"] == 7
+    bad = {**spec, "monitoring": {"log_sample": 1.5}}
+    refused = control.http.post("/api/v1/deployments", json={"spec": bad}, headers=control.headers("admin"))
+    assert refused.status_code == 400 and "log_sample" in refused.json()["error"]
