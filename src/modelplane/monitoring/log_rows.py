@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -55,20 +56,22 @@ class Record(NamedTuple):
         return len(self.x) if self.x is not None and self.x.ndim else 1
 
 
-def _shape_key(record: Record) -> tuple[Any, ...]:
-    """Records with equal keys concatenate into one frame (same model input and the same outputs)."""
-    x = record.x
-    if x is None:
-        return ("failed",)
-    outputs = tuple((n, a.dtype.str, a.shape[1:]) for n, a in record.outputs.items())
-    return (x.dtype, x.shape[1:], id(record.table), outputs, tuple(record.classes))
+def _group_key(record: Record) -> tuple[Any, ...]:
+    """Records with equal keys concatenate into one frame: the same version (so the same outputs and
+    classes) fed the same kind of batch (a float tensor of one shape, or structured rows), or failed."""
+    x = record[6]
+    kind = None if x is None else (x.dtype, x.shape[1:])
+    return (record[1], id(record[7]), id(record[9]), kind)
 
 
 def build_table(records: list[Record]) -> pa.Table:
-    """The log rows of `records` (one deployment's), oldest first; columns a group lacks are null."""
+    """The log rows of `records` (one deployment's), oldest first; columns a group lacks are null.
+
+    It runs on the writer thread while the event loop serves, and holds the GIL for whatever it does in
+    Python, so per-record work is a few C-level passes (`zip(*records)`, `map`), not a loop body."""
     groups: dict[tuple[Any, ...], list[Record]] = {}
-    for record in records:
-        groups.setdefault(_shape_key(record), []).append(record)
+    for record, key in zip(records, map(_group_key, records), strict=True):
+        groups.setdefault(key, []).append(record)
     tables = [_group_table(group) for group in groups.values()]
     if len(tables) == 1:
         return tables[0]
@@ -79,47 +82,48 @@ def build_table(records: list[Record]) -> pa.Table:
 
 
 def _group_table(group: list[Record]) -> pa.Table:
-    counts = np.fromiter((r.rows for r in group), dtype=np.int64, count=len(group))
+    _, versions, ids, keys, latencies, statuses, xs, tables, outputs, classes, times = zip(
+        *group, strict=True
+    )
+    n = len(group)
+    failed = xs[0] is None
+    counts = np.ones(n, np.int64) if failed else np.fromiter(map(len, xs), np.int64, n)
     total = int(counts.sum())
-    times = np.fromiter((r.time for r in group), dtype=np.float64, count=len(group))
-    micros = np.repeat((times * 1e6).astype(np.int64), counts)
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    spread = None if total == n else np.repeat(np.arange(n), counts)  # request -> its rows
+
+    def per_row(array: pa.Array) -> pa.Array:
+        return array if spread is None else array.take(spread)
+
+    if spread is None:
+        row = np.zeros(total, np.int32)
+    else:
+        row = (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)).astype(np.int32)
     columns: dict[str, pa.Array] = {
-        REQUEST_ID: _repeat_strings([r.request_id for r in group], counts),
-        ROW: pa.array((np.arange(total, dtype=np.int64) - starts).astype(np.int32)),
-        TIME: pa.array(micros, TIME_TYPE),
-        VERSION: _repeat_strings([r.version for r in group], counts),
-        KEY_ID: _repeat_strings([r.key_id for r in group], counts),
-        LATENCY_MS: pa.array(np.repeat(np.array([r.latency_ms for r in group], np.float32), counts)),
-        STATUS: pa.array(np.repeat(np.array([r.status for r in group], np.int16), counts)),
+        REQUEST_ID: per_row(pa.array(ids, pa.string())),
+        ROW: pa.array(row),
+        TIME: per_row(pa.array((np.array(times) * 1e6).astype(np.int64), TIME_TYPE)),
+        VERSION: pa.repeat(pa.scalar(versions[0], pa.string()), total),
+        KEY_ID: per_row(pa.array(keys, pa.string())),
+        LATENCY_MS: per_row(pa.array(np.array(latencies, np.float32))),
+        STATUS: per_row(pa.array(np.array(statuses, np.int16))),
     }
     fields = list(BASE_FIELDS)
     metadata = None
-    first = group[0]
-    if first.x is not None:
-        x = first.x if len(group) == 1 else np.concatenate([r.x for r in group])
-        for field, array in _features(x, first.table):
+    if not failed:
+        x = xs[0] if n == 1 else np.concatenate(xs)
+        for field, array in _features(x, tables[0]):
             fields.append(field)
             columns[field.name] = array
-        for name, values in first.outputs.items():
-            stacked = values if len(group) == 1 else np.concatenate([r.outputs[name] for r in group])
+        for name in outputs[0]:
+            stacked = outputs[0][name] if n == 1 else np.concatenate(list(map(itemgetter(name), outputs)))
             out = _output(name, stacked)
             if out is not None:
                 fields.append(pa.field(name, out.type))
                 columns[name] = out
-        if first.classes:
-            metadata = {CLASSES_KEY: json.dumps(list(first.classes)).encode()}
+        if classes[0]:
+            metadata = {CLASSES_KEY: json.dumps(list(classes[0])).encode()}
     schema = pa.schema(fields, metadata=metadata)
     return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
-
-
-def _repeat_strings(values: list[str | None], counts: np.ndarray) -> pa.Array:
-    """Per-request strings repeated over their rows, built as a dictionary so Arrow copies no text."""
-    uniques: dict[str | None, int] = {}
-    codes = np.fromiter((uniques.setdefault(v, len(uniques)) for v in values), np.int32, len(values))
-    dictionary = pa.array(list(uniques), pa.string())
-    indices = pa.array(np.repeat(codes, counts))
-    return pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.string())
 
 
 def _features(x: np.ndarray, table: TableSignature | None) -> list[tuple[pa.Field, pa.Array]]:
