@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -47,32 +48,46 @@ def start_server(home: Path, models: list[str]) -> tuple[Proc, str]:
     for model in models:
         for side, sample in (("on", 1.0), ("off", 0.0)):
             spec = {"model": DEPLOYMENTS[model], "monitoring": {"log_sample": sample}}
-            deploy(home, spec, f"{model}-{side}")
+            deploy(home, spec, f"{model}-{side}")  # saving again an existing deployment is fine
             wait_http(f"{base}/v2/models/{model}-{side}/ready")
     return server, base
 
 
-def _alternating(base: str, model: str, concurrency: int, seconds: float) -> dict[str, dict[str, float]]:
-    """Mean requests/s and p50 with logging off and on, in the order off, on, on, off."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) a process has used: what logging adds to each request,
+    readable even on a machine other work shares (where requests/s move with the neighbours' load)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _alternating(
+    base: str, pid: int, model: str, concurrency: int, seconds: float, rounds: int
+) -> dict[str, dict[str, float]]:
+    """Mean requests/s, p50 and server CPU µs per request with logging off and on, in the order off, on,
+    on, off (`rounds` times)."""
     runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
-    for side in ("off", "on", "on", "off"):
-        runs[side].append(wrk(f"{base}/v2/models/{model}-{side}/infer", V2_BODY, concurrency, seconds))
+    for side in ("off", "on", "on", "off") * rounds:
+        before = cpu_seconds(pid)
+        result = wrk(f"{base}/v2/models/{model}-{side}/infer", V2_BODY, concurrency, seconds)
+        result["cpu_us"] = (cpu_seconds(pid) - before) / max(1.0, result["rps"] * round(seconds)) * 1e6
+        runs[side].append(result)
     return {
-        side: {key: float(np.mean([r[key] for r in found])) for key in ("rps", "p50", "errors")}
+        side: {key: float(np.mean([r[key] for r in found])) for key in ("rps", "p50", "errors", "cpu_us")}
         for side, found in runs.items()
     }
 
 
-def logging_overhead(home: Path, models: list[str], seconds: float) -> list[list[Any]]:
+def logging_overhead(home: Path, models: list[str], seconds: float, rounds: int = 1) -> list[list[Any]]:
     """Rows: model, measure, logging off, logging on, change, target, result."""
     server, base = start_server(home, models)
+    pid = server.popen.pid
     rows: list[list[Any]] = []
     try:
         for model in models:
             for _ in range(2):  # warm both deployments up (first requests page the model in)
                 wrk(f"{base}/v2/models/{model}-off/infer", V2_BODY, 8, 1)
                 wrk(f"{base}/v2/models/{model}-on/infer", V2_BODY, 8, 1)
-            busy = _alternating(base, model, 64, seconds)
+            busy = _alternating(base, pid, model, 64, seconds, rounds)
             loss = 1 - busy["on"]["rps"] / busy["off"]["rps"]
             rows.append(
                 [
@@ -85,7 +100,19 @@ def logging_overhead(home: Path, models: list[str], seconds: float) -> list[list
                     _verdict(loss <= MAX_THROUGHPUT_LOSS and not busy["on"]["errors"]),
                 ]
             )
-            quiet = _alternating(base, model, 1, seconds)
+            cpu = busy["on"]["cpu_us"] / busy["off"]["cpu_us"] - 1
+            rows.append(
+                [
+                    model,
+                    "server CPU us/request at c=64",
+                    f"{busy['off']['cpu_us']:.1f}",
+                    f"{busy['on']['cpu_us']:.1f}",
+                    f"{cpu:+.1%}",
+                    f"<= {MAX_THROUGHPUT_LOSS:.0%} more",
+                    _verdict(cpu <= MAX_THROUGHPUT_LOSS),
+                ]
+            )
+            quiet = _alternating(base, pid, model, 1, seconds, rounds)
             added = quiet["on"]["p50"] - quiet["off"]["p50"]
             rows.append(
                 [
@@ -189,14 +216,18 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each load run")
     parser.add_argument("--models", default="digits,wide", help="which of digits,wide to load-test")
-    parser.add_argument("--rows", type=int, default=1_000_000, help="logged predictions to size")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="logged predictions to size (0: skip)")
+    parser.add_argument("--rounds", type=int, default=1, help="off, on, on, off runs per measure")
+    parser.add_argument("--home", type=Path, help="a home an earlier run prepared (skips training)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/monitor.py needs wrk: apt-get install wrk")
-    home = Path(tempfile.mkdtemp(prefix="mp-bench-monitor-"))
-    prepare(home)
-    rows = logging_overhead(home, args.models.split(","), args.seconds)
-    rows += log_size(home, args.rows)
+    home = args.home or Path(tempfile.mkdtemp(prefix="mp-bench-monitor-"))
+    if args.home is None:
+        prepare(home)
+    rows = logging_overhead(home, args.models.split(","), args.seconds, args.rounds)
+    if args.rows:
+        rows += log_size(home, args.rows)
     table(
         "prediction log: cost of logging every request (same server, same version), and its size",
         ["model", "measure", "logging off", "logging on", "change", "target", "result"],
