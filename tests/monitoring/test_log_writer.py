@@ -233,3 +233,17 @@ def test_the_writer_thread_enforces_each_deployments_retention(tmp_path: Path) -
         time.sleep(0.01)
     assert not sealed.exists()
     log.close()
+
+
+def test_a_feature_that_changes_type_gets_a_segment_of_its_own() -> None:
+    import pyarrow as pa
+
+    from modelplane.monitoring.log_rows import conform, widen
+
+    numbers = pa.schema([pa.field("f:colour", pa.float32()), pa.field("f:size", pa.float32())])
+    words = pa.schema([pa.field("f:colour", pa.string())])
+    assert widen(numbers, words) == words
+    only_size = pa.table({"f:size": pa.array([1.0], pa.float32())})
+    fitted = conform(only_size, numbers)
+    assert fitted is not None and fitted["f:colour"].to_pylist() == [None]
+    assert conform(pa.table({"f:colour": pa.array(["red"])}), numbers) is None

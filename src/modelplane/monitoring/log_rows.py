@@ -191,6 +191,6 @@ def widen(old: pa.Schema, new: pa.Schema) -> pa.Schema:
         return new
     try:
         merged = pa.unify_schemas([old, new])
-    except pa.ArrowInvalid:
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column changed type: start afresh
         return new
     return merged.with_metadata(new.metadata or old.metadata)

@@ -168,12 +168,15 @@ class PredictionLog:
         while not self._stopping:
             self._wake.wait(self.flush_s)
             self._wake.clear()
-            with self._lock:
-                self._drain()
-                self._rotate()
-            if time.monotonic() >= next_retention:
-                self._retention()
-                next_retention = time.monotonic() + self.retention_every_s
+            try:
+                with self._lock:
+                    self._drain()
+                    self._rotate()
+                if time.monotonic() >= next_retention:
+                    self._retention()
+                    next_retention = time.monotonic() + self.retention_every_s
+            except Exception:  # the log must outlive any one bad flush; serving never notices
+                log.exception("prediction log writer: a flush failed; it keeps running")
 
     def _drain(self) -> None:
         queue = self._queue

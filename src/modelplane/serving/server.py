@@ -124,7 +124,11 @@ class DataPlane:
         options = self.options
         return_large_blocks()
         await asyncio.to_thread(self.prediction_log.start)
-        await self.manager.start()
+        try:
+            await self.manager.start()
+        except BaseException:
+            await asyncio.to_thread(self.prediction_log.close)
+            raise
         freeze_startup_objects()
         repository = DeploymentRepository(self.manager)
         app: ASGIApp = create_rest_app(
