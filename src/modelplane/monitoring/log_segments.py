@@ -27,6 +27,7 @@ from modelplane.monitoring.log_files import CLOSED, DAY_FORMAT, OPEN, day_dir, l
 log = logging.getLogger(__name__)
 
 TEMP = ".tmp"
+ROW_GROUP_ROWS = 65_536
 # Segments this process has open: a leftover stream named with our own pid that is not here was abandoned
 # by a writer that never closed (several logs in one process, e.g. tests), so it can be sealed.
 _open_here: set[Path] = set()
@@ -94,7 +95,8 @@ def parquet_options(schema: pa.Schema) -> dict[str, object]:
         "compression_level": 6,
         "use_dictionary": dictionary,
         "column_encoding": dict.fromkeys(split, "BYTE_STREAM_SPLIT") or None,
-        "write_statistics": ["time"],
+        "write_statistics": ["time"],  # lets a reader of a time window skip the other row groups
+        "row_group_size": ROW_GROUP_ROWS,
     }
 
 
