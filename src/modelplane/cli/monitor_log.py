@@ -9,7 +9,6 @@ import typer
 
 from modelplane.cli.context import platform
 from modelplane.cli.output import console, print_json, table
-from modelplane.monitoring.schema import ANSWERED
 
 SHOWN_FEATURES = 3  # the table shows the first few features; --json and --parquet carry all of them
 
@@ -24,7 +23,10 @@ def log(
         str | None, typer.Option(help="From this long ago (1h, 7d) or this ISO time (UTC when no zone)")
     ] = None,
     until: Annotated[str | None, typer.Option(help="Up to (not including) this time; same forms")] = None,
-    limit: Annotated[int, typer.Option(help="The newest rows, at most")] = 20,
+    limit: Annotated[
+        int | None,
+        typer.Option(help="The newest rows, at most (20; 1,000,000 with --parquet)", show_default=False),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON")] = False,
     parquet: Annotated[
         Path | None, typer.Option(help="Write the rows (every column) to this Parquet file instead")
@@ -32,6 +34,10 @@ def log(
 ) -> None:
     """Show the prediction log: time, request id, row, version, key, latency, answer (or the failed
     request's status), the first few features."""
+    from modelplane.monitoring.log_query import MAX_LIMIT  # here: the CLI starts without pyarrow
+
+    if limit is None:
+        limit = MAX_LIMIT if parquet is not None else 20
     rows = platform().predictions.read(deployment, since=since, until=until, limit=limit)
     if parquet is not None:
         import pyarrow.parquet as pq
@@ -55,6 +61,8 @@ def log(
 
 
 def _answer(row: dict[str, Any]) -> Any:
+    from modelplane.monitoring.schema import ANSWERED
+
     if row["status"] != ANSWERED:
         return f"failed ({row['status']})"
     if row.get("label") is not None:
