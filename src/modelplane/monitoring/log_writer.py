@@ -24,7 +24,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from modelplane.monitoring.log_rows import Record, build_table, conform, utc_day, widen
+from modelplane.monitoring.log_rows import (
+    DEPLOYMENT_OF,
+    ROWS_OF,
+    Record,
+    build_table,
+    conform,
+    utc_day,
+    widen,
+)
 from modelplane.monitoring.log_segments import OpenSegment, enforce_retention, recover, seal
 from modelplane.monitoring.settings import MonitoringSpec
 from modelplane.tables.signature import TableSignature
@@ -84,6 +92,7 @@ class PredictionLog:
             recovered = []
         if recovered:
             log.info("prediction log: sealed %d segment(s) left by a stopped server", len(recovered))
+        _warm_up()
         self._sealer = ThreadPoolExecutor(1, thread_name_prefix="modelplane-log-seal")
         self._thread = threading.Thread(target=self._run, name="modelplane-prediction-log", daemon=True)
         self._thread.start()
@@ -145,6 +154,7 @@ class PredictionLog:
                 outputs,
                 classes,
                 time.time(),
+                rows,
             )
         )
 
@@ -180,19 +190,21 @@ class PredictionLog:
 
     def _drain(self) -> None:
         queue = self._queue
-        pending: dict[str, list[Record]] = {}
-        rows = 0
-        for _ in range(len(queue)):
-            record = queue.popleft()
-            rows += record.rows
-            pending.setdefault(record.deployment, []).append(record)
-        self._taken += rows
+        taken = [queue.popleft() for _ in range(len(queue))]
+        if not taken:
+            return
+        self._taken += sum(map(ROWS_OF, taken))
+        names = set(map(DEPLOYMENT_OF, taken))
+        pending: dict[str, list[Record]] = {names.pop(): taken} if len(names) == 1 else {}
+        if not pending:
+            for record in taken:
+                pending.setdefault(record.deployment, []).append(record)
         for deployment, records in pending.items():
             for chunk in _by_day(records):
                 self._write(deployment, chunk)
 
     def _write(self, deployment: str, records: list[Record]) -> None:
-        rows = sum(r.rows for r in records)
+        rows = sum(map(ROWS_OF, records))
         try:
             table = build_table(records)
         except Exception:  # a record this writer cannot turn into columns must not stop the log
@@ -276,6 +288,17 @@ class PredictionLog:
         if now - self._warned_at >= WARN_EVERY_S:
             self._warned_at = now
             log.warning("%s (serving continues; this warning repeats at most once a minute)", message)
+
+
+def _warm_up() -> None:
+    """Build and stream one record now: the lazy imports of the Arrow writer code happen here, at start,
+    not inside the first flush while serving (where they would hold the GIL for a quarter second)."""
+    x = np.zeros((1, 1), np.float32)
+    record = Record("", "", "", None, 0.0, 200, x, None, {"prediction": np.zeros(1)}, [], 0.0, 1)
+    table = build_table([record])
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
 
 
 def _by_day(records: list[Record]) -> list[list[Record]]:
