@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,6 +24,7 @@ from modelplane.tuning.views import StudyProgress
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+    import pyarrow as pa
 
     from modelplane.compression.views import Comparison, CompressResult
     from modelplane.data.catalog import DatasetSummary, DatasetVersionInfo
@@ -457,6 +458,22 @@ class DriftArea(Protocol):
         ...
 
 
+class PredictionsArea(Protocol):
+    """The prediction log of each deployment (monitoring/schema.py has its columns)."""
+
+    def read(
+        self,
+        deployment: str,
+        *,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int = 1000,
+    ) -> pa.Table:
+        """The newest `limit` logged rows in [since, until) (a datetime, an ISO time, or a duration ago
+        such as "1h"), oldest first."""
+        ...
+
+
 class Platform(Protocol):
     """Everything a user does with modelplane, in-process or against a server."""
 
@@ -507,6 +524,9 @@ class Platform(Protocol):
 
     @property
     def drift(self) -> DriftArea: ...
+
+    @property
+    def predictions(self) -> PredictionsArea: ...
 
     def train(
         self,

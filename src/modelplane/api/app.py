@@ -22,6 +22,7 @@ from modelplane.api.routers import (
     monitor_alerts,
     monitor_drift,
     monitor_feedback,
+    monitor_log,
     optimize,
     retrain,
     runs,
@@ -47,6 +48,7 @@ ROUTERS = tuple(
         monitor_feedback,
         monitor_alerts,
         monitor_drift,
+        monitor_log,
     )
 )
 

@@ -25,3 +25,6 @@ monitor_alerts.register(app)
 from modelplane.cli import monitor_drift  # noqa: E402
 
 monitor_drift.register(app)
+from modelplane.cli import monitor_log  # noqa: E402
+
+monitor_log.register(app)

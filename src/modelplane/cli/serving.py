@@ -61,6 +61,21 @@ def _ensemble(members: str, combine: str | None, weights: str | None) -> dict[st
     return spec
 
 
+def _monitoring(log_sample: float | None, retain: str | None, retain_size: str | None) -> dict[str, Any]:
+    """The prediction log settings the flags name (the rest keep MonitoringSpec's defaults)."""
+    from modelplane.monitoring.log_query import parse_size
+    from modelplane.monitoring.settings import parse_duration
+
+    out: dict[str, Any] = {}
+    if log_sample is not None:
+        out["log_sample"] = log_sample
+    if retain is not None:
+        out["retain_days"] = parse_duration(retain, "--retain").total_seconds() / 86400
+    if retain_size is not None:
+        out["retain_bytes"] = parse_size(retain_size, "--retain-size")
+    return out
+
+
 def deploy(
     ref: Annotated[
         str | None,
@@ -111,6 +126,16 @@ def deploy(
             "an ONNX graph, else native"
         ),
     ] = None,
+    log_sample: Annotated[
+        float | None,
+        typer.Option(help="Share of requests written to the prediction log, 0..1 (0: off). Default 1.0"),
+    ] = None,
+    retain: Annotated[
+        str | None, typer.Option(help="Keep the prediction log this long, e.g. 30d (the default), 12h")
+    ] = None,
+    retain_size: Annotated[
+        str | None, typer.Option(help="Cap the prediction log's size, e.g. 10GB (oldest deleted first)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the deployment as JSON")] = False,
 ) -> None:
     """Serve a model version (or an ensemble) under a name; a running server loads it within a second."""
@@ -138,6 +163,9 @@ def deploy(
         spec["canary"] = _canary(canary)
     if shadow:
         spec["shadow"] = shadow
+    monitoring = _monitoring(log_sample, retain, retain_size)
+    if monitoring:
+        spec["monitoring"] = monitoring
     info = platform().deploy(spec, name=name)
     if as_json:
         print_json(info.to_dict())

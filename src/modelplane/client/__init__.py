@@ -28,6 +28,7 @@ from modelplane.client.monitor import Monitor
 from modelplane.client.monitor_alerts import Alerts
 from modelplane.client.monitor_drift import Drift
 from modelplane.client.monitor_feedback import Feedback
+from modelplane.client.monitor_log import Predictions
 from modelplane.client.operations import Deployments, Jobs, RetrainPolicies
 from modelplane.client.security import AuditLog, Keys, UsageReports
 from modelplane.platform import OnEpoch, OnJobUpdate, OnTrial
@@ -81,6 +82,7 @@ class Client:
         self.feedback = Feedback(self._http)
         self.alerts = Alerts(self._http)
         self.drift = Drift(self._http)
+        self.predictions = Predictions(self._http)
 
     @property
     def url(self) -> str:

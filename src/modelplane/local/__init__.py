@@ -18,6 +18,7 @@ from modelplane.local.monitor import Monitor
 from modelplane.local.monitor_alerts import Alerts
 from modelplane.local.monitor_drift import Drift
 from modelplane.local.monitor_feedback import Feedback
+from modelplane.local.monitor_log import Predictions
 from modelplane.local.operations import Deployments, Jobs, RetrainPolicies
 from modelplane.local.security import AuditLog, Keys, UsageReports
 from modelplane.platform import OnEpoch, OnJobUpdate, OnTrial
@@ -64,6 +65,7 @@ class Local:
         self.feedback = Feedback(self.store)
         self.alerts = Alerts(self.store)
         self.drift = Drift(self.store)
+        self.predictions = Predictions(self.store)
 
     def train(
         self,

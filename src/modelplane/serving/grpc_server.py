@@ -36,7 +36,7 @@ from modelplane.errors import (
     Unauthorized,
     Unavailable,
 )
-from modelplane.serving.accounting import RequestAccounting
+from modelplane.serving.accounting import FailureLog, RequestAccounting
 from modelplane.serving.codec import Nonfinite, policy
 from modelplane.serving.grpc_codec import decode_request, encode_response, model_metadata_response
 from modelplane.serving.limits import check_rows
@@ -110,6 +110,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         nonfinite: Nonfinite = "reject",
         gate: Gate | None = None,
         repository: ModelRepository | None = None,
+        failures: FailureLog | None = None,
     ) -> None:
         if nonfinite not in ("reject", "allow"):
             raise Invalid(f"nonfinite must be 'reject' or 'allow', got {nonfinite!r}")
@@ -117,7 +118,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self.gate = gate
         self.repository = repository
         self.nonfinite: Nonfinite = nonfinite
-        self._accounting = RequestAccounting("grpc", metrics=metrics, gate=gate)
+        self._accounting = RequestAccounting("grpc", metrics=metrics, gate=gate, failures=failures)
 
     async def ServerLive(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return pb.ServerLiveResponse(live=self.service.server_live())
@@ -166,6 +167,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             check_rows(meta, samples)
             if caller is not None:
                 self.gate.admit(caller, samples)  # type: ignore[union-attr]
+                infer_request.key_id = getattr(caller, "key_id", None)
             result = await self.service.infer(infer_request)
             response = encode_response(result, infer_request.id)
         except asyncio.CancelledError:  # the client left, or its deadline passed, mid-request
@@ -302,9 +304,11 @@ async def start_grpc_server(
     gate: Gate | None = None,
     tls: tuple[bytes, bytes] | None = None,
     repository: ModelRepository | None = None,
+    failures: FailureLog | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Start serving on `host:port` (0 picks a free port); returns the server and the bound port.
-    `tls` is (certificate chain PEM, private key PEM): the port then speaks TLS only."""
+    `tls` is (certificate chain PEM, private key PEM): the port then speaks TLS only. `failures` is told
+    of failed inferences for the prediction log."""
     server = grpc.aio.server(
         interceptors=list(interceptors),
         options=[
@@ -314,7 +318,9 @@ async def start_grpc_server(
         ],
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceServicer(service, metrics=metrics, nonfinite=nonfinite, gate=gate, repository=repository),
+        InferenceServicer(
+            service, metrics=metrics, nonfinite=nonfinite, gate=gate, repository=repository, failures=failures
+        ),
         server,
     )
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -9,8 +9,12 @@ beside the old ones, warms them, switches the route in one assignment, then drai
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from typing import Any
+import secrets
+from random import random
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import select
@@ -33,8 +37,19 @@ from modelplane.serving.types import DATATYPES, InferRequest, InferResult, Model
 from modelplane.store import Store
 from modelplane.store.orm import AuditHead
 
+if TYPE_CHECKING:
+    from modelplane.monitoring.log_writer import PredictionLog
+
 log = logging.getLogger(__name__)
 _V2_DTYPES = frozenset(DATATYPES.values())
+# Ids this server gives the requests it logs that came without one: a per-process random prefix and a
+# counter, short, unique across servers and restarts, and cheap to compress in the log.
+_ID_PREFIX = secrets.token_hex(4) + "-"
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):x}"
 
 
 class ModelManager:
@@ -47,9 +62,11 @@ class ModelManager:
         metrics: Any | None = None,
         poll_interval_s: float = 1.0,
         nonfinite: str = "reject",
+        prediction_log: PredictionLog | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
+        self.prediction_log = prediction_log
         self.poll_interval_s = poll_interval_s
         self.nonfinite = nonfinite
         self._routes: dict[str, Route] = {}
@@ -169,6 +186,8 @@ class ModelManager:
                 )
             loaded[ref] = found
         route = self._route(info, resolved, loaded, key)
+        if self.prediction_log is not None:
+            self.prediction_log.configure(info.name, spec.monitoring)
         self._routes[info.name] = route  # the switch: requests from here on use the new route
         log.info("deployment %s now serves %s", info.name, ", ".join(sorted(loaded)))
         if old is not None:
@@ -226,6 +245,8 @@ class ModelManager:
             column_names=frozenset(sample.table.names if sample.table else ()),
             takes_rows=any(v.takes_rows for v in every),
             class_names=sample.class_names,
+            log_sample=spec.monitoring.log_sample,
+            log_classes=sample.class_names.tolist() if sample.class_names is not None else [],
         )
 
     # InferenceService ----------------------------------------------------------------------------------
@@ -319,6 +340,8 @@ class ModelManager:
 
     async def infer(self, request: InferRequest) -> InferResult:
         route = self._get(request.model)
+        sample = route.log_sample if self.prediction_log is not None else 0.0
+        started = perf_counter() if sample else 0.0
         self._check_version(route, request.version)
         first = next(iter(request.inputs.values()), None)
         if first is not None and first.ndim and len(first) > PIECE_ROWS:  # checks of many rows: off the loop
@@ -331,15 +354,47 @@ class ModelManager:
         if missing:
             raise Invalid(f"model '{route.name}' has no output '{missing[0]}'; outputs: {', '.join(known)}")
         version, outputs = await route.infer(x, request.id, request.version)
+        if "label" in outputs and route.class_names is not None:
+            outputs["label"] = route.class_names.take(outputs["label"])
         answer = {n: outputs[n] for n in names}
-        if "label" in answer and route.class_names is not None:
-            answer["label"] = route.class_names.take(answer["label"])
+        request_id = request.id
+        if sample and (sample >= 1.0 or random() < sample):
+            if request_id is None:
+                request_id = new_request_id()
+            self.prediction_log.submit(  # type: ignore[union-attr]
+                route.name,
+                version,
+                request_id,
+                request.key_id,
+                (perf_counter() - started) * 1000,
+                200,
+                x,
+                route.table,
+                outputs,
+                route.log_classes,
+            )
         return InferResult(
             model=route.name,
             version=version,
             outputs=answer,
-            id=request.id,
+            id=request_id,
             parameters={"ignored_columns": ignored} if ignored else {},
+        )
+
+    def log_failure(
+        self, model: str, version: str | None, status: int, latency_ms: float, key_id: str | None
+    ) -> None:
+        """Log a failed inference request (one row with its status, sampled as answered ones are) of a
+        deployment served here that logs; the front ends' accounting calls it for statuses >= 500."""
+        route = self._routes.get(model)
+        if route is None or self.prediction_log is None:
+            return
+        sample = route.log_sample
+        if not sample or (sample < 1.0 and random() >= sample):
+            return
+        version = version or route.meta.versions[0]
+        self.prediction_log.submit(
+            model, version, new_request_id(), key_id, latency_ms, status, None, None, {}, []
         )
 
 

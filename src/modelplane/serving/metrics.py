@@ -129,6 +129,12 @@ class ServingMetrics:
             [*_VERSION, "column"],
             registry=registry,
         )
+        self.prediction_log_dropped = Counter(
+            "modelplane_prediction_log_dropped",
+            "Prediction log rows dropped (queue full, or the log directory unwritable); requests never are.",
+            ["deployment"],
+            registry=registry,
+        )
         self._versions: dict[tuple[str, str], _VersionChildren] = {}
         self._protocols: dict[tuple[str, str, str], _ProtocolChildren] = {}
         self._statuses: dict[tuple[str, str, str, str], Counter] = {}
@@ -186,6 +192,9 @@ class ServingMetrics:
                 if counter is None:
                     counter = self._unknown[key] = self.unknown_categories.labels(*key)
                 counter.inc(int(count))
+
+    def observe_log_dropped(self, deployment: str, rows: int) -> None:
+        self.prediction_log_dropped.labels(deployment).inc(rows)
 
     def set_queue(self, deployment: str, version: str, depth: int, in_flight: int) -> None:
         children = self._version(deployment, version)

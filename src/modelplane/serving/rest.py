@@ -30,7 +30,7 @@ from modelplane.errors import (
     QuotaExceeded,
     Unavailable,
 )
-from modelplane.serving.accounting import RequestAccounting
+from modelplane.serving.accounting import FailureLog, RequestAccounting
 from modelplane.serving.codec import policy
 from modelplane.serving.json_numbers import LARGE_BODY, PIECE_ROWS
 from modelplane.serving.limits import check_rows
@@ -148,6 +148,7 @@ class RestApp:
         nonfinite: Literal["reject", "allow"],
         gate: Gate | None,
         repository: ModelRepository | None = None,
+        failures: FailureLog | None = None,
     ) -> None:
         self.service = service
         self.gate = gate
@@ -155,7 +156,7 @@ class RestApp:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.nonfinite: Literal["reject", "allow"] = nonfinite
-        self._accounting = RequestAccounting("rest", metrics=metrics, gate=gate)
+        self._accounting = RequestAccounting("rest", metrics=metrics, gate=gate, failures=failures)
         self._memory = MemoryReturn()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -227,6 +228,7 @@ class RestApp:
             check_rows(meta, rows)
             if gate is not None:
                 gate.admit(caller, rows)
+                request.key_id = getattr(caller, "key_id", None)
             result = await self.service.infer(request)
             served, samples = result.version, rows
             large = large or rows > PIECE_ROWS
@@ -407,6 +409,7 @@ def create_rest_app(
     nonfinite: Literal["reject", "allow"] = "reject",
     gate: Gate | None = None,
     repository: ModelRepository | None = None,
+    failures: FailureLog | None = None,
 ) -> ASGIApp:
     """The V2 + /v1 + /metrics ASGI app over `service`.
 
@@ -414,7 +417,8 @@ def create_rest_app(
     NaN for a model that fills in missing values (Inf is still refused); "allow" hands them to the model.
     `metrics`, when given, needs `observe_request(...)` and `render()`. `gate`, when given, guards every
     route but the health probes and server metadata, and meters inference. `repository`, when given,
-    answers Triton's repository, model configuration and statistics extensions (404 without).
+    answers Triton's repository, model configuration and statistics extensions (404 without). `failures`,
+    when given, is told of every failed inference (status >= 500) for the prediction log.
     """
     if nonfinite not in ("reject", "allow"):
         raise Invalid(f"nonfinite must be 'reject' or 'allow', got {nonfinite!r}")
@@ -425,4 +429,5 @@ def create_rest_app(
         nonfinite=nonfinite,
         gate=gate,
         repository=repository,
+        failures=failures,
     )

@@ -9,7 +9,8 @@ not read instead of ignoring them. For a model of arrays: `{"instances": [[...],
 
 The answer is `{"predictions": [...]}`, one entry per row: `{"label", "probabilities"}` for a classifier
 (`label` is the class name), the value (or list of values) for a regressor; `"ignored_columns"` beside it
-lists the columns that were sent but not read.
+lists the columns that were sent but not read, and `"id"` the request's id when the prediction log
+recorded it (the id feedback names it by).
 """
 
 from __future__ import annotations
@@ -143,6 +144,8 @@ def encode_predict(result: InferResult) -> bytes:
     ignored = result.parameters.get("ignored_columns")
     if ignored:
         parts.append(b',"ignored_columns":' + orjson.dumps(ignored))
+    if result.id is not None:
+        parts.append(b',"id":' + orjson.dumps(result.id))
     parts.append(b"}")
     return b"".join(parts)
 

@@ -68,6 +68,8 @@ class Route:
     column_names: frozenset[str] = frozenset()  # the table's names, for a per-request membership test
     takes_rows: bool = False  # some version reads structured rows: requests become rows, not a matrix
     class_names: np.ndarray | None = None  # what `label` holds, by class index
+    log_sample: float = 0.0  # the share of requests the prediction log records (0: off)
+    log_classes: list[str] = field(default_factory=list)  # class_names for the log, made once
     _shadow_tasks: set[asyncio.Task[object]] = field(default_factory=set)
 
     def loaded(self) -> list[LoadedVersion]:

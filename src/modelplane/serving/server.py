@@ -20,6 +20,7 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelplane.errors import Conflict, Invalid
+from modelplane.monitoring.log_writer import PredictionLog
 from modelplane.serving.grpc_server import start_grpc_server
 from modelplane.serving.loop import new_event_loop
 from modelplane.serving.manager import ModelManager
@@ -58,6 +59,7 @@ class ServeOptions:
     max_body_bytes: int = 64 * 2**20
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    log_flush_s: float = 1.0  # how often the prediction log writes (what a kill -9 may lose)
 
     @property
     def scheme(self) -> str:
@@ -102,7 +104,16 @@ class DataPlane:
         self.gate = gate
         self.mounts = dict(mounts or {})
         self.metrics = metrics or default_metrics()
-        self.manager = ModelManager(store, metrics=self.metrics, poll_interval_s=options.poll_interval_s)
+        # Every deployment's prediction log, under the store's home (`modelplane up` and `serve` alike).
+        self.prediction_log = PredictionLog(
+            store.settings.home, metrics=self.metrics, flush_s=options.log_flush_s
+        )
+        self.manager = ModelManager(
+            store,
+            metrics=self.metrics,
+            poll_interval_s=options.poll_interval_s,
+            prediction_log=self.prediction_log,
+        )
         self.rest_socket = bind(options.host, options.port)
         self.rest_port = self.rest_socket.getsockname()[1]
         self.grpc_port: int | None = None
@@ -112,7 +123,12 @@ class DataPlane:
     async def run(self, *, install_signal_handlers: bool = True) -> None:
         options = self.options
         return_large_blocks()
-        await self.manager.start()
+        await asyncio.to_thread(self.prediction_log.start)
+        try:
+            await self.manager.start()
+        except BaseException:
+            await asyncio.to_thread(self.prediction_log.close)
+            raise
         freeze_startup_objects()
         repository = DeploymentRepository(self.manager)
         app: ASGIApp = create_rest_app(
@@ -121,6 +137,7 @@ class DataPlane:
             max_body_bytes=options.max_body_bytes,
             gate=self.gate,
             repository=repository,
+            failures=self.manager.log_failure,
         )
         if self.mounts:
             app = Mounted(app, self.mounts)
@@ -147,6 +164,7 @@ class DataPlane:
                 gate=self.gate,
                 tls=tls,
                 repository=repository,
+                failures=self.manager.log_failure,
             )
         log.info(
             "REST  %s://%s:%d/v2  (also /v1/predict, /metrics)", options.scheme, options.host, self.rest_port
@@ -164,6 +182,7 @@ class DataPlane:
             if grpc_server is not None:
                 await grpc_server.stop(grace=2.0)
             await self.manager.stop()
+            await asyncio.to_thread(self.prediction_log.close)
 
     def stop(self) -> None:
         if self._uvicorn is not None:

@@ -92,6 +92,7 @@ class InferRequest:
     id: str | None = None
     outputs: list[str] | None = None  # requested output names; None = all
     parameters: dict[str, Any] = field(default_factory=dict)
+    key_id: str | None = None  # the caller's API key (None without auth), for the prediction log
 
 
 @dataclass
