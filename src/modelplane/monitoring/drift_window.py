@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from modelplane.errors import Invalid, NotFound
@@ -48,13 +49,21 @@ def compute_drift(
     from modelplane.serving.deployments import get_deployment
 
     deployed = get_deployment(store, deployment).spec
-    spec = deployed.monitoring
     until = until or datetime.now(UTC)
     since = until - window
     table = read_log(home, deployment, since=since, until=until)
+    return list(version_reports(store, deployment, deployed, table, since, until).values())
+
+
+def version_reports(
+    store: Store, deployment: str, deployed: DeploymentSpec, table: pa.Table, since: datetime, until: datetime
+) -> dict[str, DriftReport]:
+    """One report per `version` value of `table` (a window of the log, failed requests included: they
+    are left out here), keyed by that value."""
+    spec = deployed.monitoring
     if STATUS in table.column_names:
         table = table.filter(pc.equal(table[STATUS], ANSWERED))
-    reports = []
+    reports = {}
     logged = sorted(set(table.column(VERSION).to_pylist()))
     for value, version in version_refs(store, deployed, logged).items():
         rows = table.filter(pc.equal(table[VERSION], value))
@@ -68,27 +77,23 @@ def compute_drift(
         else:
             note = f"{version} has no reference profile (no training data in its lineage)"
         if profile is None:
-            reports.append(
-                DriftReport(
-                    deployment=deployment,
-                    version=version,
-                    rows=rows.num_rows,
-                    reference_rows=0,
-                    since=since,
-                    until=until,
-                    features=[],
-                    share_drifted=None,
-                    prediction=None,
-                    quality=DataQuality(),
-                    estimated_accuracy=None,
-                    note=note,
-                )
+            reports[value] = DriftReport(
+                deployment=deployment,
+                version=version,
+                rows=rows.num_rows,
+                reference_rows=0,
+                since=since,
+                until=until,
+                features=[],
+                share_drifted=None,
+                prediction=None,
+                quality=DataQuality(),
+                estimated_accuracy=None,
+                note=note,
             )
             continue
         report = drift_report(profile, features_of(rows), outputs_of(rows), spec)
-        reports.append(
-            report.model_copy(
-                update={"deployment": deployment, "version": version, "since": since, "until": until}
-            )
+        reports[value] = report.model_copy(
+            update={"deployment": deployment, "version": version, "since": since, "until": until}
         )
     return reports

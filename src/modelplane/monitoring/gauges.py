@@ -19,7 +19,6 @@ from modelplane.monitoring.windows import WindowInfo, latest_windows
 from modelplane.store import Store
 
 CACHE_S = 5.0
-FEATURE_PREFIX = "feature_drift."
 # gauge name -> (window metric, help)
 _PER_VERSION = {
     "modelplane_drift_share": ("drift", "Share of features whose drift test flagged the last window."),
@@ -73,16 +72,14 @@ class MonitorCollector(Collector):
             "Drift statistic of the model's outputs over the last window.",
             labels=[*labels, "test"],
         )
-        for window in windows:
-            tests = window.report.get("tests") or {}
-            for key, value in window.metrics.items():
-                if key.startswith(FEATURE_PREFIX):
-                    name = key[len(FEATURE_PREFIX) :]
-                    feature.add_metric([window.deployment, window.version, name, tests.get(name, "")], value)
-            if "prediction_drift" in window.metrics:
+        for window in windows:  # the stored drift report (monitoring/drift.py DriftReport)
+            for result in window.report.get("features") or []:
+                labels_of = [window.deployment, window.version, result["feature"], result["test"]]
+                feature.add_metric(labels_of, result["statistic"])
+            answers = window.report.get("prediction")
+            if answers:
                 prediction.add_metric(
-                    [window.deployment, window.version, tests.get("<prediction>", "")],
-                    window.metrics["prediction_drift"],
+                    [window.deployment, window.version, answers["test"]], answers["statistic"]
                 )
         yield feature
         yield prediction

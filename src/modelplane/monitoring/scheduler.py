@@ -57,7 +57,7 @@ def queue_due(store: Store, now: datetime) -> list[str]:
                 .where(MonitorSchedule.deployment == info.name, MonitorSchedule.next_at <= now)
                 .values(next_at=now + every)
                 .execution_options(synchronize_session=False)
-            ).rowcount
+            ).rowcount  # type: ignore[attr-defined]
         if not claimed:
             continue
         job = submit_monitor(store, info.name)
