@@ -67,6 +67,7 @@ class PlatformServer:
             mounts=dict.fromkeys(CONTROL_PREFIXES, control),
         )
         control.state.event_stream = StreamSettings(stopping=lambda: self.plane.stopping)
+        control.state.prediction_log = self.plane.prediction_log  # feedback flushes it first
         self.plane.metrics.registry.register(MonitorCollector(self.store))
 
     @property
