@@ -8,6 +8,7 @@ so a flush of 10,000 one-row requests costs one `feature_frame` call, not 10,000
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import repeat
 from operator import attrgetter, is_, itemgetter
@@ -49,7 +50,7 @@ class Record(NamedTuple):
     x: np.ndarray | None  # None for a failed request
     table: TableSignature | None
     outputs: dict[str, np.ndarray]
-    classes: list[str]
+    classes: Sequence[str]
     time: float  # seconds since the epoch (UTC), when the answer was ready
     rows: int  # log rows it makes: the batch's rows, 1 for a failed request
 

@@ -92,7 +92,7 @@ def parquet_options(schema: pa.Schema) -> dict[str, object]:
     dictionary = [f.name for f in schema if f.name not in split and f.name not in ("time", "row")]
     return {
         "compression": "zstd",
-        "compression_level": 6,
+        "compression_level": 3,  # level 6 costs twice the CPU for 0.5 % less size (digits log)
         "use_dictionary": dictionary,
         "column_encoding": dict.fromkeys(split, "BYTE_STREAM_SPLIT") or None,
         "write_statistics": ["time"],  # lets a reader of a time window skip the other row groups

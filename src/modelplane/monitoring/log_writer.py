@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,7 @@ class PredictionLog:
         x: np.ndarray | None,
         table: TableSignature | None,
         outputs: dict[str, np.ndarray],
-        classes: list[str],
+        classes: Sequence[str],
     ) -> None:
         """Queue one request's record (references only); drop and count it when the queue is full. Call it
         from one thread (the event loop); `x` None is a failed request (one row, `status` != 200)."""

@@ -246,7 +246,7 @@ class ModelManager:
             takes_rows=any(v.takes_rows for v in every),
             class_names=sample.class_names,
             log_sample=spec.monitoring.log_sample,
-            log_classes=sample.class_names.tolist() if sample.class_names is not None else [],
+            log_classes=tuple(sample.class_names.tolist()) if sample.class_names is not None else (),
         )
 
     # InferenceService ----------------------------------------------------------------------------------

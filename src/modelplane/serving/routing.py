@@ -69,7 +69,9 @@ class Route:
     takes_rows: bool = False  # some version reads structured rows: requests become rows, not a matrix
     class_names: np.ndarray | None = None  # what `label` holds, by class index
     log_sample: float = 0.0  # the share of requests the prediction log records (0: off)
-    log_classes: list[str] = field(default_factory=list)  # class_names for the log, made once
+    # class_names for the log, made once; a tuple of str, so the garbage collector can stop tracking the
+    # log records that hold it (a list would keep each one tracked while it waits to be written)
+    log_classes: tuple[str, ...] = ()
     _shadow_tasks: set[asyncio.Task[object]] = field(default_factory=set)
 
     def loaded(self) -> list[LoadedVersion]:
