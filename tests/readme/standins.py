@@ -53,6 +53,8 @@ def write_standins(work: Path) -> None:
     columns = {name: pa.array(pixels[:, i]) for i, name in enumerate(digits.feature_names)}
     table = pa.table({"row_id": pa.array(np.arange(len(pixels))), **columns})
     pq.write_table(table, work / "rows.parquet", row_group_size=100)
+    # Labels for predictions this README never made: `monitor feedback` reports their ids as unknown.
+    (work / "labels.csv").write_text("request_id,row,label\nreq-1,0,3\nreq-2,0,7\n")
 
 
 def write_venv(work: Path) -> None:
