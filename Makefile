@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 DEMO_HOME ?= $(CURDIR)/.modelplane
 PYTEST_WORKERS ?= 2
-BENCHES ?= train prep forest_export serve overload up artifact_crypto audit batch retrain tune compress import_model gc events
+BENCHES ?= train prep forest_export serve overload up artifact_crypto audit batch retrain tune compress import_model gc events monitor
 
 .PHONY: install run demo test lint bench clean
 

@@ -1,5 +1,5 @@
-"""Issue #19 targets, part 1 (the prediction log): what logging every request costs a served model, and
-what the log costs on disk.
+"""Issue #19's targets in one table: what logging every request costs a served model and the log on disk
+(part 1, here), then drift and estimated accuracy (part 2, bench/monitor_drift.py's functions).
 
 - Throughput at c=64 and p50 latency at c=1 of one `modelplane serve` process serving the same version
   twice, one deployment logging every request (`log_sample` 1.0) and one not (0.0), on the digits MLP and
@@ -206,6 +206,22 @@ def log_size(home: Path, rows: int) -> list[list[Any]]:
     ]
 
 
+def drift_rows() -> list[list[Any]]:
+    """Part 2 (bench/monitor_drift.py): a 100k-row window's every test, one-feature shifts and false
+    alarms, and estimated vs true accuracy under noise, for logreg, the MLP and the CNN, in this table's
+    columns."""
+    from monitor_drift import digits_model, estimation, sensitivity, window_speed
+
+    with tempfile.TemporaryDirectory() as scratch:
+        local, ref = digits_model(Path(scratch) / "home")
+        found = [*window_speed(), *sensitivity(local, ref)]
+        for model in ("logreg", "mlp", "cnn"):
+            trained = ref if model == "logreg" else digits_model(Path(scratch) / "home", model)[1]
+            found += estimation(local, trained)
+        local.close()
+    return [["", measure, "", measured, "", target, _verdict(ok)] for measure, measured, target, ok in found]
+
+
 def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -219,6 +235,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="logged predictions to size (0: skip)")
     parser.add_argument("--rounds", type=int, default=1, help="off, on, on, off runs per measure")
     parser.add_argument("--home", type=Path, help="a home an earlier run prepared (skips training)")
+    parser.add_argument(
+        "--no-drift", action="store_true", help="skip the drift and estimated-accuracy measures (part 2)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/monitor.py needs wrk: apt-get install wrk")
@@ -228,8 +247,11 @@ def main() -> None:
     rows = logging_overhead(home, args.models.split(","), args.seconds, args.rounds)
     if args.rows:
         rows += log_size(home, args.rows)
+    if not args.no_drift:
+        rows += drift_rows()
     table(
-        "prediction log: cost of logging every request (same server, same version), and its size",
+        "monitoring (issue #19): the prediction log's cost and size, drift speed and sensitivity, estimated "
+        "accuracy",
         ["model", "measure", "logging off", "logging on", "change", "target", "result"],
         rows,
     )
