@@ -210,16 +210,11 @@ def drift_rows() -> list[list[Any]]:
     """Part 2 (bench/monitor_drift.py): a 100k-row window's every test, one-feature shifts and false
     alarms, and estimated vs true accuracy under noise, for logreg, the MLP and the CNN, in this table's
     columns."""
-    from monitor_drift import digits_model, estimation, sensitivity, window_speed
+    from monitor_drift import all_rows
 
-    with tempfile.TemporaryDirectory() as scratch:
-        local, ref = digits_model(Path(scratch) / "home")
-        found = [*window_speed(), *sensitivity(local, ref)]
-        for model in ("logreg", "mlp", "cnn"):
-            trained = ref if model == "logreg" else digits_model(Path(scratch) / "home", model)[1]
-            found += estimation(local, trained)
-        local.close()
-    return [["", measure, "", measured, "", target, _verdict(ok)] for measure, measured, target, ok in found]
+    return [
+        ["", measure, "", measured, "", target, _verdict(ok)] for measure, measured, target, ok in all_rows()
+    ]
 
 
 def _verdict(ok: bool) -> str:

@@ -254,17 +254,23 @@ def estimation(
     return out
 
 
-def main() -> None:
-    table = Table(title="monitoring: drift and estimated accuracy")
-    for column in ("measure", "measured", "target", "ok"):
-        table.add_column(column)
+def all_rows() -> list[Row]:
+    """Every measure: window speed, then sensitivity (logreg's profile), then estimation per model."""
     with tempfile.TemporaryDirectory() as scratch:
         local, ref = digits_model(Path(scratch) / "home")
         rows = [*window_speed(), *sensitivity(local, ref)]
         for model in ("logreg", "mlp", "cnn"):
             trained = ref if model == "logreg" else digits_model(Path(scratch) / "home", model)[1]
             rows += estimation(local, trained)
-    for row in rows:
+        local.close()
+    return rows
+
+
+def main() -> None:
+    table = Table(title="monitoring: drift and estimated accuracy")
+    for column in ("measure", "measured", "target", "ok"):
+        table.add_column(column)
+    for row in all_rows():
         table.add_row(row[0], row[1], row[2], "yes" if row[3] else "NO")
     Console().print(table)
 

@@ -8,8 +8,6 @@ waits for it rather than piling jobs up behind a slow worker.
 
 from __future__ import annotations
 
-import logging
-import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -20,8 +18,7 @@ from modelplane.jobs.views import QUEUED, RUNNING, JobInfo
 from modelplane.serving.deployments import list_deployments
 from modelplane.store import Store
 from modelplane.store.orm import Job, MonitorSchedule, utcnow
-
-log = logging.getLogger(__name__)
+from modelplane.ticker import Ticker
 
 INTERVAL_S = 2.0
 SCHEDULER = "monitor-scheduler"
@@ -69,27 +66,12 @@ def queue_due(store: Store, now: datetime) -> list[str]:
     return queued
 
 
-class MonitorScheduler:
+class MonitorScheduler(Ticker):
+    name = "modelplane-monitor"
+
     def __init__(self, store: Store, *, interval_s: float = INTERVAL_S) -> None:
+        super().__init__(interval_s)
         self.store = store
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> MonitorScheduler:
-        self._thread = threading.Thread(target=self._run, name="modelplane-monitor", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                queue_due(self.store, utcnow())
-            except Exception:  # a database hiccup must not end the scheduler: the next tick retries
-                log.exception("monitor scheduler: a tick failed; retrying")
-            self._stop.wait(self.interval_s)
+    def tick(self) -> None:
+        queue_due(self.store, utcnow())

@@ -12,26 +12,26 @@ firing and every promotion is decided by a conditional UPDATE (firings.py, rollo
 from __future__ import annotations
 
 import logging
-import threading
 
 from modelplane.retrain.firings import resubmit_orphans
 from modelplane.retrain.rollout import promote_due
 from modelplane.retrain.triggers import data_fingerprint, fire_new_data, fire_schedules
 from modelplane.store import Store
 from modelplane.store.orm import utcnow
+from modelplane.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
 INTERVAL_S = 1.0
 
 
-class RetrainWatcher:
+class RetrainWatcher(Ticker):
+    name = "modelplane-retrain"
+
     def __init__(self, store: Store, *, interval_s: float = INTERVAL_S) -> None:
+        super().__init__(interval_s)
         self.store = store
-        self.interval_s = interval_s
         self._fingerprint: tuple[object, ...] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def tick(self) -> None:
         """One pass: new data, schedule ticks, canaries whose time is up, firings that lost their job."""
@@ -45,21 +45,3 @@ class RetrainWatcher:
             log.info("retrain of %s fired (%s): job %s", firing.model, firing.reason, firing.job_id)
         promote_due(self.store, now)
         resubmit_orphans(self.store, now)
-
-    def start(self) -> RetrainWatcher:
-        self._thread = threading.Thread(target=self._run, name="modelplane-retrain", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:  # a database hiccup must not end the watcher: the next tick retries
-                log.exception("retrain watcher: a tick failed; retrying")
-            self._stop.wait(self.interval_s)
