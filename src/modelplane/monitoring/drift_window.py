@@ -15,30 +15,11 @@ from modelplane.monitoring.drift import DataQuality, DriftReport, drift_report
 from modelplane.monitoring.log_files import read_log
 from modelplane.monitoring.profile_store import ensure_profile
 from modelplane.monitoring.schema import ANSWERED, STATUS, VERSION, features_of, outputs_of
+from modelplane.monitoring.served import Served, served
 from modelplane.store import Store
 
 if TYPE_CHECKING:
     from modelplane.serving.deployments import DeploymentSpec
-
-
-def version_refs(store: Store, spec: DeploymentSpec, logged: list[str]) -> dict[str, str]:
-    """The model version ref of each `version` value in the log: serving logs the version's number
-    ("3"), matched to the versions the deployment serves now (main, canary, shadow), else to the main
-    model's version of that number (the version an alias pointed at before it moved). A ref is kept."""
-    from modelplane.serving.deployments import resolve
-
-    try:
-        serving = list(resolve(store, spec).versions().values())
-    except (NotFound, Invalid):  # a version it names was deleted: fall back on the spec's model name
-        serving = []
-    main_model = spec.model.partition("@")[0] if spec.model else None
-    out = {}
-    for value in logged:
-        found = next((v.ref for v in serving if str(v.version) == value), None)
-        if found is None:
-            found = value if "@" in value or main_model is None else f"{main_model}@{value}"
-        out[value] = found
-    return out
 
 
 def compute_drift(
@@ -64,17 +45,21 @@ def version_reports(
     if STATUS in table.column_names:
         table = table.filter(pc.equal(table[STATUS], ANSWERED))
     reports = {}
-    logged = sorted(set(table.column(VERSION).to_pylist()))
-    for value, version in version_refs(store, deployed, logged).items():
+    try:
+        serving: Served | None = served(store, deployment)
+    except (NotFound, Invalid):  # a version it names was deleted: no reference for any
+        serving = None
+    for value in sorted(set(table.column(VERSION).to_pylist())):
         rows = table.filter(pc.equal(table[VERSION], value))
-        try:
-            profile = ensure_profile(store, version)
-        except (NotFound, Invalid):
-            profile, note = (
-                None,
-                f"no registered model version is {version!r} (an ensemble, or deleted): no reference",
+        info = serving.version(store, value) if serving is not None else None
+        version = info.ref if info is not None else value
+        if info is None:
+            profile = None
+            note = (
+                f"no registered model version answered as {value!r} (an ensemble, or deleted): no reference"
             )
         else:
+            profile = ensure_profile(store, info.ref)
             note = f"{version} has no reference profile (no training data in its lineage)"
         if profile is None:
             reports[value] = DriftReport(

@@ -22,10 +22,16 @@ class Served:
     current: dict[str, ModelVersionInfo]  # what it serves now, by the version string the log records
 
     def version(self, store: Store, logged: str) -> ModelVersionInfo | None:
-        """The registry version that answered as `logged` (a version number; an ensemble's generation has
-        none), also one served earlier (an alias has moved since)."""
+        """The registry version that answered as `logged` (serving logs the version number; an ensemble's
+        generation has none; a whole ref is taken as it is), also one served earlier (an alias has moved
+        since)."""
         if logged in self.current:
             return self.current[logged]
+        if "@" in logged:  # a whole ref (a log another writer made): taken as it is
+            try:
+                return get_version(store, logged)
+            except NotFound:
+                return None
         if not logged.isdigit():
             return None
         for model in self.models:
