@@ -50,6 +50,24 @@ def test_deploy_takes_the_log_settings(capsys: pytest.CaptureFixture[str], tmp_p
     assert sample.code == 2 and "log_sample" in sample.err
 
 
+def test_deploy_takes_the_monitor_window_and_drift_thresholds(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    ref = registered(tmp_path)
+    args = ["deploy", ref, "--runtime", "native", "--name", "d"]
+    flags = ["--monitor-window", "15m", "--monitor-every", "1m", "--drift-threshold", "wasserstein=0.2"]
+    saved = run_cli(capsys, *args, *flags, "--drift-threshold", "f12:ks=0.01", "--json")
+    assert saved.code == 0, saved.err
+    monitoring = saved.json()["spec"]["monitoring"]
+    assert monitoring["window_s"] == 900 and monitoring["every_s"] == 60
+    assert monitoring["drift"] == {"wasserstein": 0.2}
+    assert monitoring["feature_drift"] == {"f12": {"ks": 0.01}}
+    typo = run_cli(capsys, *args, "--drift-threshold", "wasserstien=0.2")
+    assert typo.code == 2 and "unknown drift test 'wasserstien'" in typo.err and "jensenshannon" in typo.err
+    number = run_cli(capsys, *args, "--drift-threshold", "ks=low")
+    assert number.code == 2 and "e.g. wasserstein=0.2" in number.err
+
+
 def test_monitor_log_shows_json_a_table_and_writes_parquet(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

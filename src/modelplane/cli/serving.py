@@ -61,8 +61,15 @@ def _ensemble(members: str, combine: str | None, weights: str | None) -> dict[st
     return spec
 
 
-def _monitoring(log_sample: float | None, retain: str | None, retain_size: str | None) -> dict[str, Any]:
-    """The prediction log settings the flags name (the rest keep MonitoringSpec's defaults)."""
+def _monitoring(
+    log_sample: float | None,
+    retain: str | None,
+    retain_size: str | None,
+    window: str | None,
+    every: str | None,
+    thresholds: list[str],
+) -> dict[str, Any]:
+    """The monitoring settings the flags name (the rest keep MonitoringSpec's defaults)."""
     from modelplane.monitoring.log_query import parse_size
     from modelplane.monitoring.settings import parse_duration
 
@@ -73,6 +80,21 @@ def _monitoring(log_sample: float | None, retain: str | None, retain_size: str |
         out["retain_days"] = parse_duration(retain, "--retain").total_seconds() / 86400
     if retain_size is not None:
         out["retain_bytes"] = parse_size(retain_size, "--retain-size")
+    if window is not None:
+        out["window_s"] = parse_duration(window, "--monitor-window").total_seconds()
+    if every is not None:
+        out["every_s"] = parse_duration(every, "--monitor-every").total_seconds()
+    for text in thresholds:
+        where, _, value = text.partition("=")
+        feature, _, test = where.rpartition(":")
+        try:
+            number = float(value)
+        except ValueError:
+            fail(f"--drift-threshold {text!r}: write TEST=VALUE or FEATURE:TEST=VALUE, e.g. wasserstein=0.2")
+        if feature:
+            out.setdefault("feature_drift", {}).setdefault(feature, {})[test] = number
+        else:
+            out.setdefault("drift", {})[test] = number
     return out
 
 
@@ -136,6 +158,20 @@ def deploy(
     retain_size: Annotated[
         str | None, typer.Option(help="Cap the prediction log's size, e.g. 10GB (oldest deleted first)")
     ] = None,
+    monitor_window: Annotated[
+        str | None, typer.Option(help="The monitor job's window, e.g. 1h (the default), 15m, 1d")
+    ] = None,
+    monitor_every: Annotated[
+        str | None, typer.Option(help="How often the monitor job runs, e.g. 5m (the default), 1h")
+    ] = None,
+    drift_threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A drift threshold instead of the default, for the deployment (TEST=VALUE) or one feature "
+            "(FEATURE:TEST=VALUE); tests ks, chi2 (p-values), wasserstein, jensenshannon, psi (distances). "
+            "Repeatable"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the deployment as JSON")] = False,
 ) -> None:
     """Serve a model version (or an ensemble) under a name; a running server loads it within a second."""
@@ -163,7 +199,9 @@ def deploy(
         spec["canary"] = _canary(canary)
     if shadow:
         spec["shadow"] = shadow
-    monitoring = _monitoring(log_sample, retain, retain_size)
+    monitoring = _monitoring(
+        log_sample, retain, retain_size, monitor_window, monitor_every, drift_threshold or []
+    )
     if monitoring:
         spec["monitoring"] = monitoring
     info = platform().deploy(spec, name=name)

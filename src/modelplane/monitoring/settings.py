@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelplane.errors import Invalid
 
@@ -29,6 +29,23 @@ class MonitoringSpec(BaseModel):
     every_s: float = Field(default=300.0, ge=10)
     drift: dict[str, float] = Field(default_factory=dict)
     feature_drift: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @field_validator("drift")
+    @classmethod
+    def _known_tests(cls, thresholds: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(thresholds) - set(DRIFT_TESTS))
+        if unknown:
+            raise ValueError(f"unknown drift test {unknown[0]!r}; the tests are {', '.join(DRIFT_TESTS)}")
+        if any(value <= 0 for value in thresholds.values()):
+            raise ValueError("drift thresholds must be positive (a p-value or a distance)")
+        return thresholds
+
+    @field_validator("feature_drift")
+    @classmethod
+    def _known_feature_tests(cls, thresholds: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for per_feature in thresholds.values():
+            cls._known_tests(per_feature)
+        return thresholds
 
 
 def parse_duration(text: str, what: str = "duration") -> timedelta:
