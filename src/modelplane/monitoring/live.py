@@ -73,12 +73,16 @@ def labelled_rows(
     since: datetime | None,
     until: datetime | None,
     columns: list[str] | None = None,
+    log: pa.Table | None = None,
 ) -> tuple[pa.Table, pa.Table]:
     """(the answered log rows in the window, those of them with feedback joined: `true_label` /
     `true_value` added). `columns` narrows what is read of the log (request_id, row, version, status are
-    always read)."""
-    wanted = None if columns is None else list(dict.fromkeys([REQUEST_ID, ROW, VERSION, STATUS, *columns]))
-    log = read_log(home, deployment, since=since, until=until, columns=wanted)
+    always read); `log`: the window already read (the monitor run's), read again otherwise."""
+    if log is None:
+        wanted = (
+            None if columns is None else list(dict.fromkeys([REQUEST_ID, ROW, VERSION, STATUS, *columns]))
+        )
+        log = read_log(home, deployment, since=since, until=until, columns=wanted)
     if log.num_rows and STATUS in log.column_names:
         log = log.filter(pc.equal(log[STATUS], ANSWERED))
     truth = feedback_since(store, deployment, since - CLOCK_SKEW if since is not None else None)
@@ -117,12 +121,19 @@ def _empty_join() -> pa.Table:
 
 
 def live_metrics(
-    store: Store, home: Path, deployment: str, *, since: datetime, until: datetime
+    store: Store,
+    home: Path,
+    deployment: str,
+    *,
+    since: datetime,
+    until: datetime,
+    log: pa.Table | None = None,
 ) -> list[LiveMetrics]:
-    """One entry per version that answered in [since, until), by version (numbers in numeric order)."""
+    """One entry per version that answered in [since, until), by version (numbers in numeric order);
+    `log`: that window of the log if the caller has read it already."""
     what = served(store, deployment)
     output = LABEL if what.task == "classification" else PREDICTION
-    log, joined = labelled_rows(store, home, deployment, since=since, until=until, columns=[output])
+    log, joined = labelled_rows(store, home, deployment, since=since, until=until, columns=[output], log=log)
     versions = sorted(set(log[VERSION].to_pylist()) if log.num_rows else set(), key=_order)
     found = []
     for version in versions:

@@ -35,7 +35,7 @@ def run_monitor(
     since = until - (window or timedelta(seconds=spec.monitoring.window_s))
     table = read_log(home, deployment, since=since, until=until)
     drift = version_reports(store, deployment, spec, table, since, until)
-    live = {m.version: m for m in live_metrics(store, home, deployment, since=since, until=until)}
+    live = {m.version: m for m in live_metrics(store, home, deployment, since=since, until=until, log=table)}
     windows = []
     for version in sorted(set(table[VERSION].to_pylist()) | set(live)):
         metrics = request_stats(table.filter(pc.equal(table[VERSION], version)))
