@@ -17,6 +17,7 @@ from modelplane.events.delivery import verify_signature
 from modelplane.events.views import Event
 from tests.e2e.test_platform import Up
 from tests.events.conftest import Receiver, receiver  # noqa: F401 (the fixture)
+from tests.jobs.conftest import until
 
 SECRET = "e2e-webhook-secret"
 
@@ -60,7 +61,12 @@ def test_webhook_and_stream_from_a_real_server(up: Up, receiver: Receiver) -> No
             request.headers["x-modelplane-signature"],
         )
         assert verify_signature(SECRET, request.body, stamp, signature)
-    assert {d.state for d in admin.webhooks.deliveries(hook.id)} == {"succeeded"}
+    # The receiver answers before the dispatcher records the answer: wait for the record, not a sleep.
+    until(
+        lambda: {d.state for d in admin.webhooks.deliveries(hook.id)} == {"succeeded"},
+        timeout_s=10,
+        what="every delivery recorded as succeeded",
+    )
 
     resumed = list(itertools.islice(admin.events.stream(types=watched, last_id=heard[1].id), 2))
     assert [e.id for e in resumed] == [heard[2].id, heard[3].id]
