@@ -11,6 +11,10 @@ from modelplane.api.deps import ControlState
 from modelplane.api.gate import PlatformGate
 from modelplane.api.routers.events import StreamSettings
 from modelplane.config import Settings
+from modelplane.console.app import create_console_app
+from modelplane.console.live import LiveSampler
+from modelplane.console.sessions import DEFAULT_IDLE_S, Sessions
+from modelplane.console.web import ConsoleState
 from modelplane.data.uploads import Uploads
 from modelplane.events.dispatch import Dispatcher, DispatchOptions
 from modelplane.jobs.pool import PoolOptions, WorkerPool
@@ -20,12 +24,14 @@ from modelplane.retrain.watcher import RetrainWatcher
 from modelplane.security.keys import Authenticator, ensure_admin_key
 from modelplane.security.limits import Limiter
 from modelplane.security.metering import Meter
+from modelplane.serving.metrics import default_metrics
 from modelplane.serving.server import DataPlane, ServeOptions
 from modelplane.store import Store
 
 log = logging.getLogger(__name__)
 
 CONTROL_PREFIXES = ("/api", "/ajax-api", "/docs", "/openapi.json")
+CONSOLE_PREFIXES = ("/ui", "/")  # "/" matches the root alone (Mounted tests `path == prefix` or prefix + "/")
 
 
 @dataclass
@@ -36,6 +42,7 @@ class PlatformOptions:
     job_workers: int | None = None  # jobs run at once (training, batch prediction); None: one per core
     public_docs: bool = False  # /docs and /openapi.json without a key
     webhooks: DispatchOptions = field(default_factory=DispatchOptions)  # delivery timeout, retries
+    console_idle_s: float = DEFAULT_IDLE_S  # a console session ends after this long without a request
 
 
 class PlatformServer:
@@ -60,11 +67,21 @@ class PlatformServer:
         control = create_control_app(
             ControlState(self.store, self.gate, uploads), public_docs=self.options.public_docs
         )
+        metrics = default_metrics()
+        console = create_console_app(
+            ConsoleState(
+                self.store,
+                self.gate,
+                Sessions(self.store, idle_s=self.options.console_idle_s),
+                LiveSampler(metrics),
+            )
+        )
         self.plane = DataPlane(
             self.store,
             serve,
+            metrics,
             gate=self.gate if self.options.auth else None,
-            mounts=dict.fromkeys(CONTROL_PREFIXES, control),
+            mounts={**dict.fromkeys(CONTROL_PREFIXES, control), **dict.fromkeys(CONSOLE_PREFIXES, console)},
         )
         control.state.event_stream = StreamSettings(stopping=lambda: self.plane.stopping)
         control.state.prediction_log = self.plane.prediction_log  # feedback flushes it first

@@ -299,6 +299,19 @@ class Authenticator:
                 self._accepted[raw_key] = entry.principal
         return entry.principal
 
+    def by_id(self, key_id: str) -> Principal:
+        """The Principal of a key already verified once (a console session holds its id, never the key):
+        Unauthorized once the key is revoked or gone."""
+        self._maybe_recheck()
+        entry = self._cache.get(key_id, _MISSING)
+        if entry is _MISSING:
+            entry = self._load(key_id)
+        if entry is None:
+            raise Unauthorized(f"API key {key_id} no longer exists; sign in with another key")
+        if entry.revoked is not None:
+            raise Unauthorized(entry.revoked)
+        return entry.principal
+
     def generation(self) -> int:
         """The keys' generation as of the last recheck (rechecking when due): any change to any key moves
         it, so a decision cached under one generation is void under the next."""

@@ -575,3 +575,15 @@ class AlertHistory(Base):
     episode: Mapped[str] = mapped_column(String(32), index=True)
     window_end: Mapped[datetime] = mapped_column()
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConsoleSession(Base):
+    """A browser signed in to the console (console/sessions.py): found by sha256 of its cookie, so the
+    table holds no usable secret; `key_id` None is the anonymous admin of a server with auth off."""
+
+    __tablename__ = "console_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

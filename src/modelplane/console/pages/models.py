@@ -1,0 +1,7 @@
+"""Console page: models (to be written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
