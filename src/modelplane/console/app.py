@@ -20,7 +20,7 @@ from modelplane.console import signin
 from modelplane.console.pages import ROUTERS
 from modelplane.console.sessions import SessionExpired
 from modelplane.console.web import PREFIX, ConsoleState, back, optional_viewer, render
-from modelplane.errors import ModelplaneError, NotFound, Unauthorized
+from modelplane.errors import Forbidden, ModelplaneError, NotFound, Unauthorized
 
 STATIC = Path(__file__).parent / "static"
 
@@ -60,6 +60,8 @@ def _failed(request: Request, exc: ModelplaneError) -> Response:
         if not isinstance(exc, SessionExpired) and request.cookies:
             location += "&error=" + quote(message)
         return RedirectResponse(location, status_code=303)
+    if isinstance(exc, Forbidden):  # a role's limit or a missing CSRF token: a 403 page, nothing done
+        return render(request, optional_viewer(request), "error.html", status_code=403, message=message)
     if request.method == "POST" and exc.status_code < 500:
         return back(_came_from(request), error=message)
     if isinstance(exc, NotFound):
