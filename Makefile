@@ -12,7 +12,7 @@ DEMO_HOME ?= $(CURDIR)/.modelplane
 PYTEST_WORKERS ?= 2
 BENCHES ?= train prep forest_export serve overload up artifact_crypto audit batch retrain tune compress import_model gc events monitor
 
-.PHONY: install run demo test lint bench clean
+.PHONY: install run demo test lint bench clean console-assets
 
 # `make run` installs what the platform needs; `make test` adds the dev tools. Packages go in with uv,
 # which takes seconds where pip takes over a minute. uv does not read pip's configuration, so the
@@ -61,3 +61,14 @@ bench: $(BENCH_STAMP)
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache
+
+# The console's vendored chart library, refreshed from the npm registry (the package keeps the file, so
+# installing modelplane never needs Node). Bump UPLOT_VERSION, run this, commit the three files.
+UPLOT_VERSION ?= 1.6.32
+VENDOR := src/modelplane/console/static/vendor
+console-assets:
+	rm -rf build/uplot && mkdir -p build/uplot
+	cd build/uplot && npm pack --silent uplot@$(UPLOT_VERSION) && tar xzf uplot-$(UPLOT_VERSION).tgz
+	cp build/uplot/package/dist/uPlot.iife.min.js build/uplot/package/dist/uPlot.min.css $(VENDOR)/
+	cp build/uplot/package/LICENSE $(VENDOR)/LICENSE-uPlot.txt
+	echo "uPlot $(UPLOT_VERSION) (npm: uplot), MIT licence: LICENSE-uPlot.txt. Refresh: make console-assets" > $(VENDOR)/README.txt

@@ -69,6 +69,7 @@ def test_public_docs_open_the_docs_and_nothing_else(tmp_path: Path) -> None:
         assert httpx.get(f"{url}/api/v1/models").status_code == 401
         banner = log.read_text()
         assert re.search(rf"API docs {url}/docs, metrics", banner), banner
+        assert banner.splitlines()[0].startswith(f"console: {url}/"), banner  # the first line names it
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)

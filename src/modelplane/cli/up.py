@@ -138,7 +138,6 @@ def up(
 
     server_logging()
     started = float(os.environ.get(T0_VARIABLE) or time.time())
-    row = _prepare_demo() if demo else None
     serve = ServeOptions(
         host=host,
         port=port,
@@ -152,7 +151,11 @@ def up(
     server = PlatformServer(
         get_settings(), serve, PlatformOptions(auth=not no_auth, job_workers=workers, public_docs=public_docs)
     )
-    _banner(server, row)
+    _banner(server)
+    row = _prepare_demo() if demo else None
+    if row is not None:
+        key = server.admin_key or ("$MODELPLANE_API_KEY" if server.options.auth else None)
+        console.print(f"try:\n  {_curl(server.url, key, row)}", soft_wrap=True, highlight=False)
     if row is not None and tls_cert is None:
         threading.Thread(
             target=_first_prediction, args=(server.url, server.admin_key, row, started), daemon=True
@@ -178,10 +181,12 @@ def _finish_shutdown_on_signals(server: Any) -> None:
         signal.signal(signum, handle)
 
 
-def _banner(server: Any, row: list[float] | None) -> None:
+def _banner(server: Any) -> None:
+    """Printed before the demo trains, so `make run`'s first lines name the console and its key."""
     url = server.url
     keyed = server.options.auth and not server.options.public_docs
     docs = f"{url}/docs" + (" with a key; --public-docs opens it" if keyed else "")
+    console.print(f"[bold]console[/]: {url}/  (sign in with an API key)", soft_wrap=True)
     console.print(f"[bold]modelplane[/] at {url}  (API docs {docs}, metrics {url}/metrics)", soft_wrap=True)
     if server.admin_key:
         console.print(
@@ -195,6 +200,3 @@ def _banner(server: Any, row: list[float] | None) -> None:
             "on this machine, without MODELPLANE_URL, makes a new one)",
             soft_wrap=True,
         )
-    if row is not None:
-        key = server.admin_key or ("$MODELPLANE_API_KEY" if server.options.auth else None)
-        console.print(f"try:\n  {_curl(url, key, row)}", soft_wrap=True, highlight=False)
