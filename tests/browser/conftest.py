@@ -40,9 +40,26 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture(scope="module")
+DATASET, MODEL, DEPLOYMENT = "iris", "iris-mlp", "iris-mlp"
+
+
+@pytest.fixture(scope="session")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
-    server = Up(tmp_path_factory.mktemp("console-home"))
+    """One `modelplane up` for every browser test of a worker, on a home that already holds the iris
+    dataset, the `iris-mlp` model (version 1, alias production) and its deployment: trained in this
+    process before the server starts (a training job's own process would take ~30 s to start torch)."""
+    from modelplane.local import Local
+
+    home = tmp_path_factory.mktemp("console-home")
+    local = Local(home)
+    try:
+        local.datasets.add(DATASET, source="builtin:iris")
+        run = local.train(data=DATASET, model="mlp", train={"epochs": 3})
+        local.models.alias(str(run.model_version), "production")
+        local.deploy({"model": f"{MODEL}@production"})
+    finally:
+        local.close()
+    server = Up(home)
     yield server
     server.stop()
 
