@@ -78,7 +78,12 @@ def _monitor(local: Local, name: str) -> None:
             }
             for j, feature in enumerate(FEATURES)
         ]
-        metrics = {"drift": share, "live_accuracy": 0.9 - 0.1 * i, "estimated_accuracy": 0.92, "test_accuracy": 0.95}
+        metrics = {
+            "drift": share,
+            "live_accuracy": 0.9 - 0.1 * i,
+            "estimated_accuracy": 0.92,
+            "test_accuracy": 0.95,
+        }
         report = {"features": features, "share_drifted": share}
         save_windows(local.store, [WindowInfo(name, "1", at - timedelta(minutes=5), at, at, metrics, report)])
         evaluate_alerts(local.store, name, {"1": metrics}, window_end=at)
@@ -103,13 +108,17 @@ def _traffic(metrics: ServingMetrics, name: str, requests: int, *, failed: int =
     metrics.set_queue(name, "1", 3, 1)
 
 
-def test_the_list_shows_every_deployment_with_its_models_and_canary_split(live: tuple[Console, Clock]) -> None:
+def test_the_list_shows_every_deployment_with_its_models_and_canary_split(
+    live: tuple[Console, Clock],
+) -> None:
     console, _ = live
     page = console.signed_in().get("/ui/deployments")
     assert page.status_code == 200
     assert 'data-deployment="iris"' in page.text and 'data-deployment="other"' in page.text
     assert "iris-logreg@1" in page.text and "90 / 10 → iris-logreg@2" in page.text
-    assert re.search(r'<span class="badge bad"[^>]*>100%</span>', page.text)  # the newest window's drift share
+    assert re.search(
+        r'<span class="badge bad"[^>]*>100%</span>', page.text
+    )  # the newest window's drift share
 
 
 def test_live_json_follows_the_data_planes_metrics(live: tuple[Console, Clock]) -> None:
@@ -133,12 +142,21 @@ def test_live_json_follows_the_data_planes_metrics(live: tuple[Console, Clock]) 
     assert latest["iris"]["rps"] == 0 and latest["nothing"] is None
 
 
-def test_the_deployment_page_has_charts_split_heat_map_accuracy_and_alerts(live: tuple[Console, Clock]) -> None:
+def test_the_deployment_page_has_charts_split_heat_map_accuracy_and_alerts(
+    live: tuple[Console, Clock],
+) -> None:
     console, _ = live
     page = console.signed_in().get("/ui/deployments/iris")
     assert page.status_code == 200
     text = page.text
-    for chart in ("chart-rps", "chart-latency", "chart-errors", "chart-batch", "chart-queue", "chart-accuracy"):
+    for chart in (
+        "chart-rps",
+        "chart-latency",
+        "chart-errors",
+        "chart-batch",
+        "chart-queue",
+        "chart-accuracy",
+    ):
         assert f'id="{chart}"' in text
     assert '"/ui/live/deployments/iris"' in text
     assert re.search(r"<td>main</td><td>iris-logreg@1</td><td class=\"num\">90%</td>", text)
@@ -181,7 +199,12 @@ def test_an_unknown_deployment_is_a_404_page_and_a_404_json(live: tuple[Console,
     console, _ = live
     client = console.signed_in()
     page = client.get("/ui/deployments/nowhere")
-    assert page.status_code == 404 and 'id="way-back"' in page.text and "nowhere" in page.text and "does not exist" in page.text
+    assert (
+        page.status_code == 404
+        and 'id="way-back"' in page.text
+        and "nowhere" in page.text
+        and "does not exist" in page.text
+    )
     answer = client.get("/ui/live/deployments/nowhere")
     assert answer.status_code == 404 and "does not exist" in answer.json()["error"]
 
@@ -218,7 +241,7 @@ def test_without_a_data_plane_figures_show_a_dash(live: tuple[Console, Clock]) -
 
 
 def test_fifty_deployments_render_fast(live: tuple[Console, Clock], platform: tuple[Local, str]) -> None:
-    console, clock = live
+    console, _ = live
     local, _ = platform
     for i in range(50):
         save_deployment(local.store, parse_spec({"model": "iris-logreg@1"}), name=f"many-{i:02d}", by="test")

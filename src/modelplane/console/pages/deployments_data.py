@@ -67,7 +67,10 @@ class DeploymentRow:
 
 
 def drift_badge(share: float | None) -> str:
-    if share is None or share == 0:
+    """The badge class: none (grey) without a window, ok at no drift, bad from DRIFT_SHARE_LIMIT."""
+    if share is None:
+        return ""
+    if share == 0:
         return "ok"
     return "bad" if share >= DRIFT_SHARE_LIMIT else "warn"
 
@@ -173,7 +176,11 @@ def accuracy_series(windows: list[WindowInfo]) -> dict[str, Any]:
         return {"version": None, "x": [], "series": []}
     version = Counter(w.version for w in windows).most_common(1)[0][0]
     mine = [w for w in reversed(windows) if w.version == version]
-    names = (("live accuracy", "live_accuracy"), ("estimated", "estimated_accuracy"), ("test", "test_accuracy"))
+    names = (
+        ("live accuracy", "live_accuracy"),
+        ("estimated", "estimated_accuracy"),
+        ("test", "test_accuracy"),
+    )
     return {
         "version": version,
         "x": [_unix(w.window_end) for w in mine],
