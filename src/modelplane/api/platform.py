@@ -12,7 +12,7 @@ from modelplane.api.gate import PlatformGate
 from modelplane.api.routers.events import StreamSettings
 from modelplane.config import Settings
 from modelplane.console.app import create_console_app
-from modelplane.console.live import LiveSampler
+from modelplane.console.live import LiveSampler, ServedDeployments
 from modelplane.console.sessions import DEFAULT_IDLE_S, Sessions
 from modelplane.console.web import ConsoleState
 from modelplane.data.uploads import Uploads
@@ -68,14 +68,13 @@ class PlatformServer:
             ControlState(self.store, self.gate, uploads), public_docs=self.options.public_docs
         )
         metrics = default_metrics()
-        console = create_console_app(
-            ConsoleState(
-                self.store,
-                self.gate,
-                Sessions(self.store, idle_s=self.options.console_idle_s),
-                LiveSampler(metrics),
-            )
+        console_state = ConsoleState(
+            self.store,
+            self.gate,
+            Sessions(self.store, idle_s=self.options.console_idle_s),
+            LiveSampler(metrics),
         )
+        console = create_console_app(console_state)
         self.plane = DataPlane(
             self.store,
             serve,
@@ -83,6 +82,7 @@ class PlatformServer:
             gate=self.gate if self.options.auth else None,
             mounts={**dict.fromkeys(CONTROL_PREFIXES, control), **dict.fromkeys(CONSOLE_PREFIXES, console)},
         )
+        console_state.served = ServedDeployments(self.plane.manager)
         control.state.event_stream = StreamSettings(stopping=lambda: self.plane.stopping)
         control.state.prediction_log = self.plane.prediction_log  # feedback flushes it first
         self.plane.metrics.registry.register(MonitorCollector(self.store))

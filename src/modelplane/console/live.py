@@ -168,3 +168,22 @@ def _quantile(q: float, cumulative: dict[float, float]) -> float | None:
             return (lower_bound + (bound - lower_bound) * share) * 1000
         lower_bound, lower_count = bound, count
     return lower_bound * 1000
+
+
+READY, UNLOADED, NOT_LOADED = "ready", "unloaded", "not loaded"
+
+
+class ServedDeployments:
+    """What the data plane beside the console serves now, read from its model manager (no store query):
+    a deployment is `ready` once a route serves it, `unloaded` when taken off this server by the
+    repository API, else `not loaded` (still loading, or its load failed: the server's log says why)."""
+
+    def __init__(self, manager: Any) -> None:
+        self._manager = manager
+
+    def health(self, deployment: str) -> str:
+        if deployment in self._manager.deployments():
+            return READY
+        if deployment in set(self._manager.unloaded):
+            return UNLOADED
+        return NOT_LOADED

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from modelplane.api.gate import ANONYMOUS, PlatformGate
-from modelplane.console.live import LiveSampler
+from modelplane.console.live import LiveSampler, ServedDeployments
 from modelplane.console.sessions import Session, Sessions, same_token
 from modelplane.errors import Forbidden, Invalid, Unauthorized
 from modelplane.security.principal import Principal
@@ -39,6 +39,7 @@ class ConsoleState:
     gate: PlatformGate
     sessions: Sessions
     live: LiveSampler | None = None  # the data plane's figures, where the console runs beside it
+    served: ServedDeployments | None = None  # which deployments that data plane serves now
 
 
 @dataclass(frozen=True)
