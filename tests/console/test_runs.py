@@ -12,7 +12,9 @@ from modelplane.training.run_handle import MetricPoint
 from tests.console.conftest import Console
 
 
-def tracked(store: Store, name: str, losses: list[float], *, lr: str = "0.1", status: str = "succeeded") -> str:
+def tracked(
+    store: Store, name: str, losses: list[float], *, lr: str = "0.1", status: str = "succeeded"
+) -> str:
     """A tracked run with a loss and an accuracy per step, as your own training code logs them."""
     run_id = tracking.start(store, name, params={"lr": lr, "layers": "2"}, by="test")
     points = [MetricPoint("loss", v, step) for step, v in enumerate(losses)]

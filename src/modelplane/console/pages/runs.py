@@ -15,7 +15,7 @@ from modelplane.console.pages.runs_data import curves, duration, key_metrics, ov
 from modelplane.console.web import ConsoleState, Viewer, console, current_viewer, render
 from modelplane.errors import Invalid
 from modelplane.training.run_catalog import get_run
-from modelplane.training.run_summaries import SORTS, RunFilter, run_page
+from modelplane.training.run_summaries import SORTS, Order, RunFilter, run_page
 
 router = APIRouter()
 PAGE = 100
@@ -31,14 +31,12 @@ def runs_table(
     model: str = "",
     text: str = "",
     sort: str = "started",
-    order: str = "desc",
+    order: Order = "desc",
     offset: int = Query(0, ge=0),
     viewer: Viewer = Depends(current_viewer),
     state: ConsoleState = Depends(console),
 ) -> HTMLResponse:
     viewer.require("models:read")
-    if order not in ("asc", "desc"):
-        raise Invalid(f"order is 'asc' or 'desc', not {order!r}")
     where = RunFilter(status or None, dataset or None, model or None, text or None)
     found = run_page(state.store, where, sort=sort, order=order, offset=offset, limit=PAGE)
     rows = [

@@ -77,7 +77,8 @@ def overlays(runs: Sequence[RunInfo]) -> list[dict[str, Any]]:
         for run in runs:
             by_x = {p[axis_of(run.history)]: p[name] for p in run.history if name in p}
             series.append({"label": run.id, "values": [by_x.get(x) for x in xs]})
-        charts.append({"metric": name, "axis": axis_of(runs[0].history), "x": xs, "series": series})
+        axis = next(axis_of(r.history) for r in runs if any(name in p for p in r.history))
+        charts.append({"metric": name, "axis": axis, "x": xs, "series": series})
     return charts
 
 
