@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from modelplane.client import Client
+from modelplane.local import Local
 from modelplane.training.run_views import RunInfo
 from tests.browser.conftest import shot
 from tests.e2e.test_platform import Up
@@ -13,14 +14,19 @@ from tests.e2e.test_platform import Up
 
 @pytest.fixture(scope="module")
 def runs(up: Up) -> list[RunInfo]:
-    """A trained run and a tracked one, and a small study (each made through the server's API)."""
+    """A trained run and a study made in-process on the server's home (through the server's job worker
+    they take half a minute each), and a run tracked through the server's API."""
+    local = Local(home=up.log.parent)
+    try:
+        local.datasets.add("iris", source="builtin:iris")
+        trained = local.train(data="iris", model="mlp", train={"epochs": 3})
+        local.tune(data="iris", model="logreg", trials=5, name="iris-c")
+    finally:
+        local.store.close()
     client = Client(up.url, up.admin_key)
-    client.datasets.add("iris", source="builtin:iris")
-    trained = client.train(data="iris", model="mlp", train={"epochs": 3})
     with client.runs.start("hand-rolled", params={"lr": 0.1}) as run:
         for step, loss in enumerate([1.2, 0.7, 0.4, 0.3]):
             run.log_metrics({"loss": loss, "accuracy": 1 - loss / 2}, step=step)
-    client.tune(data="iris", model="logreg", trials=5, name="iris-c")
     return [trained, client.runs.get(run.id)]
 
 
