@@ -133,8 +133,21 @@ def test_an_unknown_run_is_a_404_page(console: Console) -> None:
 def test_a_consumer_may_not_read_runs(console: Console) -> None:
     run_id = tracked(console.store, "a", [0.5])
     client = console.signed_in(console.key("consumer", "iris-api"))
-    for path in ("/ui/runs", f"/ui/runs/{run_id}", f"/ui/runs/compare?ids={run_id},{run_id}"):
+    for path in ("/ui/runs", f"/ui/runs/{run_id}", f"/ui/runs/{run_id}/curves", "/ui/runs/compare?ids=a,b"):
         page = client.get(path)
         assert page.status_code == 403, path
         assert "models:read" in page.text or "not allowed" in page.text
     assert 'href="/ui/runs"' not in client.get("/ui/").text
+
+
+def test_a_running_run_page_polls_its_curves(console: Console) -> None:
+    run_id = tracking.start(console.store, "live", by="test")
+    client = console.signed_in()
+    assert f"/ui/runs/{run_id}/curves" in client.get(f"/ui/runs/{run_id}").text
+    points = [MetricPoint("loss", 0.5, 0), MetricPoint("loss", 0.4, 1)]
+    tracking.log_run(console.store, run_id, metrics=points)
+    fresh = client.get(f"/ui/runs/{run_id}/curves").json()
+    assert fresh["status"] == "running" and fresh["x"] == [0.0, 1.0]
+    assert fresh["losses"] == [{"label": "loss", "values": [0.5, 0.4]}]
+    tracking.end_run(console.store, run_id, "succeeded")
+    assert "/curves" not in client.get(f"/ui/runs/{run_id}").text

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from modelplane.console.pages.runs_data import curves, duration, key_metrics, overlays, param_diff, params_of
 from modelplane.console.web import ConsoleState, Viewer, console, current_viewer, render
@@ -21,6 +21,7 @@ router = APIRouter()
 PAGE = 100
 STATUSES = ("queued", "running", "succeeded", "failed", "interrupted", "cancelled")
 COMPARE_MIN, COMPARE_MAX = 2, 4
+LIVE = ("queued", "running")  # a run's page polls its curves while it is in one of these
 
 
 @router.get("/runs", response_class=HTMLResponse)
@@ -109,7 +110,18 @@ def run_view(
         key=key_metrics(run.metrics),
         chart=curves(run),
         duration=duration(run.duration_s),
+        live=run.status in LIVE,
     )
+
+
+@router.get("/runs/{run_id}/curves")
+def run_curves(
+    run_id: str, viewer: Viewer = Depends(current_viewer), state: ConsoleState = Depends(console)
+) -> JSONResponse:
+    """A run's status and curves, which its page polls while it trains."""
+    viewer.require("models:read")
+    run = get_run(state.store, run_id)
+    return JSONResponse({"status": run.status, **curves(run)})
 
 
 def _final_metrics(metrics: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
