@@ -69,8 +69,14 @@ def test_filters_sort_and_text(console: Console) -> None:
     assert row_ids(client.get("/ui/runs?dataset=iris").text) == []
     assert 'data-filter-table="runs-table"' in client.get("/ui/runs").text
 
+    for column in ("id", "status", "kind", "model", "dataset", "duration"):
+        assert sorted(row_ids(client.get(f"/ui/runs?sort={column}").text)) == sorted([fast, slow])
+    assert row_ids(client.get("/ui/runs?sort=id&order=asc").text) == sorted([fast, slow])
+
     refused = client.get("/ui/runs?sort=colour")
     assert refused.status_code == 400 and "cannot sort runs by" in refused.text
+    assert client.get("/ui/runs?order=sideways").status_code == 400
+    assert "is a number" in client.get("/ui/runs?dataset=iris@x").text
 
 
 def test_the_table_pages_the_newest_hundred(console: Console) -> None:
