@@ -12,8 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from modelplane.client import Client
-from tests.browser.conftest import shot
+from tests.browser.conftest import DEPLOYMENT, shot
 from tests.e2e.test_platform import Up
 
 ROWS = [5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3]
@@ -21,20 +20,12 @@ ROWS = [5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3]
 
 @pytest.fixture(scope="module")
 def deployed(up: Up) -> str:
-    """iris-mlp (1 epoch) trained and deployed through the API, ready to answer."""
-    admin = Client(up.url, up.admin_key)
-    try:
-        admin.datasets.add("iris", source="builtin:iris")
-        run = admin.train(data="iris", model="mlp", train={"epochs": 1})
-        assert run.status == "succeeded"
-        admin.deploy({"model": "iris-mlp@1"})
-    finally:
-        admin.close()
+    """The seeded iris-mlp deployment (tests/browser/conftest.py), once it answers."""
     deadline = time.monotonic() + 15
-    while httpx.get(f"{up.url}/v2/models/iris-mlp/ready", headers=_headers(up)).status_code != 200:
+    while httpx.get(f"{up.url}/v2/models/{DEPLOYMENT}/ready", headers=_headers(up)).status_code != 200:
         assert time.monotonic() < deadline, "the deployment never became ready"
         time.sleep(0.1)
-    return "iris-mlp"
+    return DEPLOYMENT
 
 
 def _headers(up: Up) -> dict[str, str]:
@@ -76,7 +67,7 @@ def test_the_deployment_page_charts_live_traffic(page: Page, up: Up, traffic: li
 def test_the_list_and_overview_show_the_deployment(page: Page, up: Up, traffic: list[int]) -> None:
     page.goto(f"{up.url}/ui/deployments")
     row = page.locator('tr[data-deployment="iris-mlp"]')
-    expect(row).to_contain_text("iris-mlp@1")
+    expect(row).to_contain_text("iris-mlp@production")
     expect(row.locator(".badge").first).to_have_text("ready")
     expect(row.locator('[data-live="rps"]')).to_have_text(re.compile(r"^(?!0\.0$)\d+\.\d$"), timeout=10_000)
     shot(page, "deployments")
