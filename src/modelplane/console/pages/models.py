@@ -110,6 +110,7 @@ def version_page(
         parent = chain[-1].parent
     children = [v for v in model.versions if v.parent == info.ref]
     deployments = [d for d in list_deployments(state.store) if viewer.sees_deployment(d.name)]
+    flat = _flat(info.metrics)
     return render(
         request,
         viewer,
@@ -118,7 +119,8 @@ def version_page(
         lineage=lineage_of(info),
         chain=[(v, lineage_of(v)) for v in chain],
         children=children,
-        metrics=_flat(info.metrics),
+        metrics=[(k, v) for k, v in flat if ".per_class." not in k],
+        per_class=[(k, v) for k, v in flat if ".per_class." in k],
         size=size_of(info),
         signature=signature_of(state.store, info),
         deployments=serving(deployments, model, info.version),
