@@ -13,11 +13,11 @@ from tests.e2e.test_platform import Up
 
 @pytest.fixture(scope="module")
 def trained(up: Up) -> Client:
-    """iris (builtin) trained twice for one epoch: iris-mlp@1 (production) and @2."""
+    """iris (builtin) trained twice for one epoch, side by side: iris-mlp@1 (production) and @2."""
     admin = Client(up.url, up.admin_key)
     admin.datasets.add("iris", source="builtin:iris")
-    for _ in range(2):
-        assert admin.train(data="iris", model="mlp", train={"epochs": 1}).status == "succeeded"
+    jobs = [admin.jobs.train(data="iris", model="mlp", train={"epochs": 1}) for _ in range(2)]
+    assert [admin.jobs.wait(job.id).state for job in jobs] == ["succeeded", "succeeded"]
     admin.models.alias("iris-mlp@1", "production")
     return admin
 
