@@ -41,6 +41,10 @@ def test_promote_a_version_through_the_confirm_page(page: Page, up: Up, trained:
     expect(page.locator("#alias-production .rollback")).to_have_text("Roll back to v1")
     moved = [e for e in trained.audit.log() if e.action == "model.alias.moved"]
     assert moved[0].target == "iris-mlp@production" and moved[0].details == {"from": 1, "to": 2}
+    page.click("#alias-production .rollback")
+    expect(page.locator(".question")).to_contain_text("Roll back alias production of iris-mlp from v2 to v1?")
+    page.click("#cancel")
+    expect(page.locator("#alias-production h3")).to_contain_text("v2")  # cancelled: nothing moved
     page.click("#v2 >> text=v2")
     expect(page.locator("h1")).to_contain_text("iris-mlp@2")
     expect(page.locator("#lineage")).to_contain_text("on dataset iris@1")

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from modelplane.console.pages import models
+from modelplane.data.catalog import find_version_row
 from modelplane.data.ingest import add_dataset
+from modelplane.refs import Ref
 from modelplane.registry.registry import NewVersion, get_model, register, set_alias, version_id
 from modelplane.security.audit import log
 from modelplane.serving.deployments import parse_spec, save_deployment
@@ -44,9 +47,6 @@ def registry(console: Console, tmp_path: Path) -> Console:
     store = console.store
     data = add_dataset(store, "iris", "builtin:iris").version
     with store.db.session() as session:
-        from modelplane.data.catalog import find_version_row
-        from modelplane.refs import Ref
-
         data_id = find_version_row(session, Ref.parse(data.ref, "dataset")).id
     _version(store, tmp_path, b"1", dataset_version_id=data_id)
     _version(
@@ -177,7 +177,9 @@ def test_an_unknown_model_or_version_is_the_404_page(registry: Console) -> None:
     assert client.get("/ui/models/iris-mlp/versions/9").status_code == 404
 
 
-def test_the_list_pages_long_registries(console: Console, tmp_path: Path) -> None:
+def test_the_list_pages_long_registries(
+    console: Console, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for i in range(3):
         weights = tmp_path / "w.bin"
         weights.write_bytes(b"w")
@@ -185,11 +187,17 @@ def test_the_list_pages_long_registries(console: Console, tmp_path: Path) -> Non
             console.store,
             NewVersion(f"m{i}", "regression", "torch", "mlp", {"input_shape": [1]}, weights, {}, {}),
         )
-    from modelplane.console.pages import models
-
-    models.PAGE, saved = 2, models.PAGE
-    try:
-        page = console.signed_in().get("/ui/models").text
-    finally:
-        models.PAGE = saved
+    monkeypatch.setattr(models, "PAGE", 2)
+    page = console.signed_in().get("/ui/models").text
     assert "m0" in page and "m1" in page and ">m2<" not in page and 'href="?offset=2"' in page
+
+
+def test_a_model_page_shows_its_newest_versions_first_then_more(
+    registry: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(models, "PAGE", 2)
+    client = registry.signed_in()
+    page = client.get("/ui/models/iris-mlp").text
+    assert 'id="v3"' in page and 'id="v2"' in page and 'id="v1"' not in page
+    assert "Show 1 older versions" in page
+    assert 'id="v1"' in client.get("/ui/models/iris-mlp?versions=all").text

@@ -31,7 +31,7 @@ from modelplane.serving.deployments import list_deployments
 
 router = APIRouter()
 
-PAGE = 100  # models per page of the list
+PAGE = 100  # models per page of the list; versions a model page shows before "show more"
 HISTORY = 20  # alias moves shown before "show all"
 CHAIN = 10  # parent versions followed on a version's page
 
@@ -58,6 +58,7 @@ def model_page(
     request: Request,
     name: str,
     history: str | None = None,
+    versions: str | None = None,
     viewer: Viewer = Depends(current_viewer),
     state: ConsoleState = Depends(console),
 ) -> HTMLResponse:
@@ -73,14 +74,16 @@ def model_page(
         }
         for alias, version in sorted(model.aliases.items())
     ]
-    versions = [VersionRow(v, test_metrics(v), size_of(v), lineage_of(v)) for v in reversed(model.versions)]
-    metric_names = sorted({k for row in versions for k in row.metrics})
+    newest = model.versions[::-1][: None if versions == "all" else PAGE]
+    rows = [VersionRow(v, test_metrics(v), size_of(v), lineage_of(v)) for v in newest]
+    metric_names = sorted({k for row in rows for k in row.metrics})
     return render(
         request,
         viewer,
         "models/model.html",
         model=model,
-        versions=versions,
+        versions=rows,
+        more_versions=len(model.versions) - len(rows),
         metric_names=metric_names,
         aliases=aliases,
         all_history=history == "all",
