@@ -35,6 +35,7 @@ MODELS = 100
 VERSIONS = 10
 DEPLOYMENTS = 50
 JOBS = 300
+STUDY, STUDY_TRIALS = "iris-logreg", 20
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Filled:
     deployments: list[str]
     job_ids: list[str]
     dataset: str
+    study: str
 
 
 def fill(home: Path) -> Filled:
@@ -54,6 +56,7 @@ def fill(home: Path) -> Filled:
     run = local.train(data="iris", model="mlp", train={"epochs": 5})
     local.models.alias(str(run.model_version), "production")
     local.deploy({"model": "iris-mlp@production"})
+    local.tune(data="iris", model="logreg", trials=STUDY_TRIALS, name=STUDY)
     store = local.store
     with store.db.session() as db:
         seed_run = db.get(Run, run.id)
@@ -188,7 +191,7 @@ def fill(home: Path) -> Filled:
             ],
         )
     local.close()
-    return Filled([run.id, *run_ids], models, ["iris-mlp", *deployments], job_ids, "iris")
+    return Filled([run.id, *run_ids], models, ["iris-mlp", *deployments], job_ids, "iris", STUDY)
 
 
 def _nudged(metrics: dict[str, object], i: int) -> dict[str, object]:
