@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from modelplane.client import Client
 from tests.browser.conftest import shot, sign_in
-from tests.e2e.test_platform import Up
+from tests.e2e.test_platform import ROWS, Up
 
 
 @pytest.fixture(scope="module")
@@ -73,15 +75,27 @@ def test_a_consumer_cannot_open_the_keys_page(browser: Browser, up: Up, admin: C
     context.close()
 
 
-def test_usage_downloads_as_csv(page: Page, up: Up) -> None:
+def test_usage_shows_predictions_and_downloads_as_csv(page: Page, up: Up, admin: Client) -> None:
+    run = admin.train(data="iris", model="mlp", train={"epochs": 2})
+    assert run.model_version
+    deployment = admin.deploy({"model": run.model_version}).name
+    admin.predict(deployment, ROWS)  # `deploy` returned once the server serves it
+    admin.predict(deployment, ROWS)
+    deadline = time.monotonic() + 15
+    while not admin.usage.report():  # the server's meter writes usage once a second
+        assert time.monotonic() < deadline, "usage never showed the predictions"
+        time.sleep(0.2)
     page.goto(f"{up.url}/ui/usage")
+    expect(page.locator("#usage")).to_contain_text(deployment)
+    expect(page.locator("#usage-chart canvas")).to_be_visible()
     shot(page, "usage")
     with page.expect_download() as started:
         page.click("#usage-csv")
     download = started.value
     assert download.suggested_filename.startswith("usage-") and download.suggested_filename.endswith(".csv")
-    with open(download.path()) as text:
-        assert text.readline().strip() == "day,key_id,deployment,requests,errors,rejected,samples,compute_ms"
+    rows = Path(download.path()).read_text().splitlines()
+    assert rows[0] == "day,key_id,deployment,requests,errors,rejected,samples,compute_ms"
+    assert any(f",{deployment}," in row for row in rows[1:])
 
 
 def test_audit_verify_says_ok(page: Page, up: Up) -> None:
