@@ -10,7 +10,7 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -68,15 +68,16 @@ def report(s: ConsoleState, chosen: UsageFilter) -> list[UsageRow]:
     return rows
 
 
-def per_day(rows: list[UsageRow]) -> dict[str, list[float]]:
-    """Requests, errors and rejections summed per day, as the chart's x (unix seconds) and series."""
+def per_day(rows: list[UsageRow], first: date, last: date) -> dict[str, list[float]]:
+    """Requests, errors and rejections summed per day from `first` to `last` (days without use count 0),
+    as the chart's x (unix seconds) and series."""
     days: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])
     for row in rows:
         totals = days[row.day]
         totals[0] += row.requests
         totals[1] += row.errors
         totals[2] += row.rejected
-    ordered = sorted(days)
+    ordered = [first + timedelta(days=n) for n in range((last - first).days + 1)] if rows else []
     return {
         "x": [datetime.combine(day, time(), timezone.utc).timestamp() for day in ordered],
         "requests": [days[day][0] for day in ordered],
@@ -104,7 +105,7 @@ def usage_page(
         total_rows=len(rows),
         offset=offset,
         page_size=PAGE_SIZE,
-        chart=per_day(rows),
+        chart=per_day(rows, chosen.since, chosen.until or datetime.now(timezone.utc).date()),
         totals={
             "requests": sum(row.requests for row in rows),
             "errors": sum(row.errors for row in rows),
