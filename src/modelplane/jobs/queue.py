@@ -115,6 +115,16 @@ def read_log(
         return job_view(row), [log_view(line) for line in lines]
 
 
+def tail_log(store: Store, job_id: str, *, lines: int = 200) -> tuple[JobInfo, list[LogLine]]:
+    """The job and its last `lines` log lines, oldest first: where a follower starts on a long log."""
+    with store.db.session() as session:
+        row = job_row(session, job_id)
+        newest = session.scalars(
+            select(JobLogLine).where(JobLogLine.job_id == row.id).order_by(JobLogLine.seq.desc()).limit(lines)
+        )
+        return job_view(row), [log_view(line) for line in reversed(list(newest))]
+
+
 def cancel_job(store: Store, job_id: str, *, by: str) -> JobInfo:
     """A queued job (or one whose worker is gone) ends cancelled now; a running one is asked to stop, and
     its worker stops it within a couple of seconds (between epochs or chunks, or by ending its process)."""

@@ -134,10 +134,24 @@ def head(store: Store) -> Head:
         return Head(row.seq, row.hash)
 
 
-def log(store: Store, *, limit: int = 50) -> list[AuditRecord]:
-    """The newest `limit` entries, newest first."""
+def log(
+    store: Store,
+    *,
+    limit: int = 50,
+    before: int | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+) -> list[AuditRecord]:
+    """The newest `limit` entries, newest first; `before` a seq pages back, `actor`/`action` filter."""
+    query = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)
+    if before is not None:
+        query = query.where(AuditEntry.seq < before)
+    if actor:
+        query = query.where(AuditEntry.actor == actor)
+    if action:
+        query = query.where(AuditEntry.action == action)
     with store.db.session() as session:
-        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit))
+        rows = session.scalars(query)
         return [
             AuditRecord(
                 r.seq, r.at, r.actor, r.action, r.target, orjson.loads(r.details), r.prev_hash, r.hash
