@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from modelplane.client import Client
-from tests.browser.conftest import shot, sign_in
+from tests.browser.conftest import DATASET, DEPLOYMENT, shot, sign_in
 from tests.e2e.test_platform import ROWS, Up
 
 
@@ -22,16 +22,8 @@ def admin(up: Up) -> Iterator[Client]:
     client.close()
 
 
-@pytest.fixture(scope="module")
-def iris(admin: Client) -> str:
-    admin.datasets.add("iris", source="builtin:iris")
-    return "iris"
-
-
-def test_a_running_jobs_progress_moves_then_it_is_cancelled(
-    page: Page, up: Up, admin: Client, iris: str
-) -> None:
-    job = admin.jobs.train(data=iris, model="mlp", train={"epochs": 400, "batch_size": 8})
+def test_a_running_jobs_progress_moves_then_it_is_cancelled(page: Page, up: Up, admin: Client) -> None:
+    job = admin.jobs.train(data=DATASET, model="mlp", train={"epochs": 400, "batch_size": 8})
     page.goto(f"{up.url}/ui/jobs")
     expect(page.locator(f'tr[data-job="{job.id}"]')).to_be_visible()
     expect(page.locator(f'tr[data-job="{job.id}"] [data-role="progress"]')).to_contain_text(
@@ -82,11 +74,9 @@ def test_a_consumer_cannot_open_the_keys_page(browser: Browser, up: Up, admin: C
     context.close()
 
 
-def test_usage_shows_predictions_and_downloads_as_csv(page: Page, up: Up, admin: Client, iris: str) -> None:
-    run = admin.train(data=iris, model="mlp", train={"epochs": 2})
-    assert run.model_version
-    deployment = admin.deploy({"model": run.model_version}).name
-    admin.predict(deployment, ROWS)  # `deploy` returned once the server serves it
+def test_usage_shows_predictions_and_downloads_as_csv(page: Page, up: Up, admin: Client) -> None:
+    deployment = DEPLOYMENT
+    admin.predict(deployment, ROWS)
     admin.predict(deployment, ROWS)
     deadline = time.monotonic() + 15
     while not admin.usage.report():  # the server's meter writes usage once a second
