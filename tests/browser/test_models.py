@@ -44,7 +44,6 @@ def test_promote_a_version_through_the_confirm_page(page: Page, up: Up, imported
     page.click(f"#models-table >> text={IMPORTED}")
     expect(page.locator("h1")).to_have_text(IMPORTED)
     expect(page.locator("#versions-table")).to_contain_text("imported from onnx softmax.onnx")
-    shot(page, "model")
     page.select_option("#promote-version", "2")
     page.fill("#promote-alias", "production")
     page.click("#promote-go")
@@ -61,6 +60,7 @@ def test_promote_a_version_through_the_confirm_page(page: Page, up: Up, imported
     )
     page.click("#cancel")
     expect(page.locator("#alias-production h3")).to_contain_text("v2")  # cancelled: nothing moved
+    shot(page, "model")  # with the alias's history
 
 
 def test_a_version_page_shows_lineage_and_the_deployment_serving_it(page: Page, up: Up) -> None:
