@@ -189,7 +189,7 @@ def overhead(home: Path, seconds: float, rounds: int, chromium: bool) -> list[li
         verdict = "" if side == "closed" else ("yes" if mean / closed >= MIN_OPEN_RATIO else "NO")
         if side == "chromium":
             target, verdict = "(browser on the server's 2 cores)", ""
-        rows.append([side, len(runs), mean, mean / closed, target, verdict])
+        rows.append([side, len(runs), mean, f"{mean / closed:.3f}", target, verdict])
     return rows
 
 
