@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,8 +33,10 @@ def chromium() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Per module: Playwright's sync API holds an event loop in this thread while it runs, which other
+    tests of the same worker (asyncio.run) must not find there."""
     path = chromium()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
@@ -41,24 +45,33 @@ def browser() -> Iterator[Browser]:
 
 
 DATASET, MODEL, DEPLOYMENT = "iris", "iris-mlp", "iris-mlp"
+SEED = """
+import sys
+from modelplane.local import Local
+local = Local(sys.argv[1])
+local.datasets.add("iris", source="builtin:iris")
+run = local.train(data="iris", model="mlp", train={"epochs": 3})
+local.models.alias(str(run.model_version), "production")
+local.deploy({"model": "iris-mlp@production"})
+local.close()
+"""
 
 
 @pytest.fixture(scope="session")
-def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
-    """One `modelplane up` for every browser test of a worker, on a home that already holds the iris
-    dataset, the `iris-mlp` model (version 1, alias production) and its deployment: trained in this
-    process before the server starts (a training job's own process would take ~30 s to start torch)."""
-    from modelplane.local import Local
+def seeded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home holding the iris dataset, `iris-mlp` (version 1, alias production) and its deployment, made
+    once per worker in a process of its own (torch and the training heap stay out of the test worker;
+    a training job through the server would take ~30 s to start torch)."""
+    home = tmp_path_factory.mktemp("console-seed")
+    subprocess.run([sys.executable, "-c", SEED, str(home)], check=True)
+    return home
 
-    home = tmp_path_factory.mktemp("console-home")
-    local = Local(home)
-    try:
-        local.datasets.add(DATASET, source="builtin:iris")
-        run = local.train(data=DATASET, model="mlp", train={"epochs": 3})
-        local.models.alias(str(run.model_version), "production")
-        local.deploy({"model": f"{MODEL}@production"})
-    finally:
-        local.close()
+
+@pytest.fixture(scope="module")
+def up(seeded_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    """`modelplane up` on a copy of the seeded home (one directory is one platform), for one module."""
+    home = tmp_path_factory.mktemp("console-home") / "home"
+    shutil.copytree(seeded_home, home)
     server = Up(home)
     yield server
     server.stop()

@@ -54,6 +54,11 @@ def test_promote_a_version_through_the_confirm_page(page: Page, up: Up, imported
     expect(page.locator("#alias-production")).to_contain_text("moved from v1 to v2")
     moved = [e for e in imported.audit.log() if e.action == "model.alias.moved"]
     assert moved[0].target == f"{IMPORTED}@production" and moved[0].details == {"from": 1, "to": 2}
+    page.goto(f"{up.url}/ui/audit?action=model.alias.moved")  # the same entry, found in the console
+    entry = page.locator("#audit tbody tr", has_text=f"{IMPORTED}@production").first
+    expect(entry).to_contain_text("model.alias.moved")
+    expect(entry).to_contain_text(str(moved[0].seq))
+    page.goto(f"{up.url}/ui/models/{IMPORTED}")
     page.click("#alias-production .rollback")
     expect(page.locator(".question")).to_contain_text(
         f"Roll back alias production of {IMPORTED} from v2 to v1?"
