@@ -47,3 +47,12 @@ def test_every_form_needs_the_sessions_csrf_token(console: Console) -> None:
         answer = client.post(path, data={"csrf": "forged", "version": "1", "name": "n", "role": "admin"})
         assert answer.status_code == 403 and "CSRF token" in answer.text, path
     assert len(log(console.store, limit=1000)) == before  # nothing was done, nothing audited
+
+
+def test_out_of_range_numbers_are_a_4xx_page_never_a_500(console: Console) -> None:
+    client = console.signed_in()
+    huge = str(2**63)
+    query = {"offset": huge, "before": huge, "version": huge, "after": huge, "since": huge, "limit": huge}
+    for path in _routes("GET") + ["/ui/models/m/versions/" + huge]:
+        answer = client.get(path, params=query)
+        assert answer.status_code < 500, (path, answer.status_code, answer.text[:300])

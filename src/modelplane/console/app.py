@@ -7,6 +7,7 @@ the message shown there; a missing or expired session goes to sign-in, saying wh
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,6 +24,7 @@ from modelplane.console.web import PREFIX, ConsoleState, back, optional_viewer, 
 from modelplane.errors import Forbidden, ModelplaneError, NotFound, Unauthorized
 
 STATIC = Path(__file__).parent / "static"
+log = logging.getLogger(__name__)
 
 
 def create_console_app(state: ConsoleState) -> FastAPI:
@@ -40,6 +42,7 @@ def create_console_app(state: ConsoleState) -> FastAPI:
     app.add_exception_handler(ModelplaneError, _failed)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _bad_request)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _crashed)
     return app
 
 
@@ -91,6 +94,15 @@ def _http(request: Request, exc: HTTPException) -> Response:
     return render(
         request, optional_viewer(request), "error.html", status_code=exc.status_code, message=str(exc.detail)
     )
+
+
+def _crashed(request: Request, exc: Exception) -> Response:
+    """A bug: the traceback goes to the server's log, the page says where to look (never a bare 500)."""
+    log.error("console request %s %s failed", request.method, request.url.path, exc_info=exc)
+    message = "the console failed to answer this request (a bug); the server's log has the traceback"
+    if _wants_json(request):
+        return JSONResponse({"error": message}, status_code=500)
+    return render(request, None, "error.html", status_code=500, message=message)
 
 
 def _bad_request(request: Request, exc: RequestValidationError) -> Response:

@@ -16,7 +16,7 @@ PAGE_SIZE = 50
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(
     request: Request,
-    before: int | None = Query(None, ge=1, description="Entries older than this seq"),
+    before: int | None = Query(None, ge=1, le=2**62, description="Entries older than this seq"),
     actor: str | None = Query(None),
     action: str | None = Query(None),
     viewer: Viewer = Depends(current_viewer),

@@ -10,6 +10,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
+from modelplane.api.deps import MAX_OFFSET
 from modelplane.console.web import ConsoleState, Viewer, console, current_viewer, render
 from modelplane.data.catalog import DatasetVersionInfo, list_datasets, list_versions
 from modelplane.data.npy import load_npy
@@ -45,7 +46,7 @@ class Balance:
 @router.get("/datasets", response_class=HTMLResponse)
 def datasets_list(
     request: Request,
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     viewer: Viewer = Depends(current_viewer),
     state: ConsoleState = Depends(console),
 ) -> HTMLResponse:
@@ -66,8 +67,8 @@ def datasets_list(
 def dataset_page(
     request: Request,
     name: str,
-    version: int | None = None,
-    offset: int = Query(0, ge=0),
+    version: int | None = Query(None, ge=1, le=MAX_OFFSET),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     viewer: Viewer = Depends(current_viewer),
     state: ConsoleState = Depends(console),
 ) -> HTMLResponse:

@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from modelplane.api.deps import MAX_OFFSET
 from modelplane.console.pages.models_view import (
     VersionRow,
     history_of,
@@ -43,7 +44,7 @@ def _model_page(name: str) -> str:
 @router.get("/models", response_class=HTMLResponse)
 def models_list(
     request: Request,
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     viewer: Viewer = Depends(current_viewer),
     state: ConsoleState = Depends(console),
 ) -> HTMLResponse:
@@ -96,7 +97,7 @@ def model_page(
 def version_page(
     request: Request,
     name: str,
-    version: int,
+    version: int = Path(ge=1, le=MAX_OFFSET),
     viewer: Viewer = Depends(current_viewer),
     state: ConsoleState = Depends(console),
 ) -> HTMLResponse:

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from modelplane.api.deps import MAX_OFFSET
 from modelplane.console.pages.runs_data import curves, duration, key_metrics, overlays, param_diff, params_of
 from modelplane.console.web import ConsoleState, Viewer, console, current_viewer, render
 from modelplane.errors import Invalid
@@ -33,7 +34,7 @@ def runs_table(
     text: str = "",
     sort: str = "started",
     order: Order = "desc",
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     viewer: Viewer = Depends(current_viewer),
     state: ConsoleState = Depends(console),
 ) -> HTMLResponse:
