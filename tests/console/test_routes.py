@@ -53,6 +53,6 @@ def test_out_of_range_numbers_are_a_4xx_page_never_a_500(console: Console) -> No
     client = console.signed_in()
     huge = str(2**63)
     query = {"offset": huge, "before": huge, "version": huge, "after": huge, "since": huge, "limit": huge}
-    for path in _routes("GET") + ["/ui/models/m/versions/" + huge]:
+    for path in [*_routes("GET"), "/ui/models/m/versions/" + huge]:
         answer = client.get(path, params=query)
         assert answer.status_code < 500, (path, answer.status_code, answer.text[:300])

@@ -93,3 +93,17 @@ def test_an_unknown_page_is_a_404_page_with_a_way_back(console: Console) -> None
     answer = client.get("/ui/no-such-page")
     assert answer.status_code == 404
     assert 'id="way-back"' in answer.text and "/ui/no-such-page" in answer.text
+
+
+def test_with_auth_off_sign_in_needs_no_key_and_says_auth_is_off(console: Console) -> None:
+    from modelplane.api.gate import PlatformGate
+    from modelplane.security.limits import Limiter
+
+    console.state.gate = PlatformGate(None, Limiter(console.store), None)
+    client = console.client()
+    page = client.get("/ui/signin")
+    assert "Auth is off" in page.text and 'name="key"' not in page.text
+    token = page.text.split('name="form_token" value="')[1].split('"')[0]
+    answer = client.post("/ui/signin", data={"form_token": token, "next": "/ui/keys"})
+    assert answer.status_code == 303 and answer.headers["location"] == "/ui/keys"
+    assert client.get("/ui/keys").status_code == 200  # the anonymous admin, as the API treats it
