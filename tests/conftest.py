@@ -61,3 +61,25 @@ def pg_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> Iterator[str]:
+    """A Ray head on the loopback address: CI's (MODELPLANE_TEST_RAY_ADDRESS, started by .ci/run), else one
+    this test session starts and stops. Skipped only outside CI, and only when Ray is not installed."""
+    from tests.ray_head import ray_head
+
+    with ray_head() as address:
+        yield address
+
+
+@pytest.fixture
+def on_ray(ray_address: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """This test's platform sends its jobs to the Ray head (as MODELPLANE_RAY_ADDRESS does for a user), and
+    the head's workers import this checkout's tests as well as its modelplane."""
+    monkeypatch.setenv("MODELPLANE_RAY_ADDRESS", ray_address)
+    root = str(Path(__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+    get_settings.cache_clear()
+    platform.cache_clear()
+    return ray_address

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,11 @@ class Settings(BaseSettings):
     master_key_file: Path | None = None
     # The Ed25519 key that signs version manifests (security/signing.py); default home/signing.key.
     signing_key_file: Path | None = None
+    # Where jobs (training, tuning, batch prediction) run: "embedded" in worker processes on this machine, or
+    # "ray" on the Ray cluster at ray_address ("auto": the head `ray start` left on this machine). Setting
+    # MODELPLANE_RAY_ADDRESS alone chooses ray (modelplane/cluster/connect.py).
+    backend: Literal["embedded", "ray"] = "embedded"
+    ray_address: str | None = None
 
     @property
     def resolved_database_url(self) -> str:

@@ -165,6 +165,7 @@ def show(
             ("finished", job.finished_at),
             ("by", job.created_by),
             ("error", job.error),
+            *((f"ray.{k}", _brief(v)) for k, v in job.cluster.items()),
             *((f"result.{k}", _brief(v)) for k, v in (job.result or {}).items()),
         ],
     )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from modelplane.cli.backend import BackendOption, use_backend
 from modelplane.cli.output import console, err_console, fail, server_logging
 from modelplane.serving import loop
 
@@ -130,6 +131,7 @@ def up(
             help="Serve /docs and /openapi.json without an API key (by default they need one)",
         ),
     ] = False,
+    backend: BackendOption = None,
 ) -> None:
     """Run the platform: control plane, data plane, metrics and keys in one process."""
     from modelplane.api.platform import PlatformOptions, PlatformServer
@@ -138,6 +140,7 @@ def up(
 
     server_logging()
     started = float(os.environ.get(T0_VARIABLE) or time.time())
+    ray_address = use_backend(backend)
     serve = ServeOptions(
         host=host,
         port=port,
@@ -152,6 +155,8 @@ def up(
         get_settings(), serve, PlatformOptions(auth=not no_auth, job_workers=workers, public_docs=public_docs)
     )
     _banner(server)
+    if ray_address is not None:
+        console.print(f"jobs run on the Ray cluster at {ray_address}", soft_wrap=True, highlight=False)
     row = _prepare_demo() if demo else None
     if row is not None:
         key = server.admin_key or ("$MODELPLANE_API_KEY" if server.options.auth else None)

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from modelplane.cli.backend import BackendOption, use_backend
 from modelplane.cli.output import server_logging
 
 
@@ -24,11 +25,13 @@ def worker(
     lease: Annotated[
         float, typer.Option(help="Seconds without a heartbeat after which another worker takes a job over")
     ] = 30.0,
+    backend: BackendOption = None,
 ) -> None:
     """Run queued jobs (training, batch prediction, retraining) and fire retrain policies; Ctrl-C stops,
     and its jobs resume later."""
     from modelplane.jobs.spawn import job_concurrency, job_threads, start_job_process
 
+    use_backend(backend)
     # The first job process imports while this one does (a worker restarted after a crash resumes sooner).
     spare = start_job_process(job_threads(job_concurrency(concurrency)))
     try:

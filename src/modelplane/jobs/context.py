@@ -82,6 +82,15 @@ class JobContext:
         if cancelled is not None:
             raise JobCancelled
 
+    def remember(self, key: str, value: Any) -> None:
+        """Record `value` under `key` in the job's checkpoint without moving its progress: what a later
+        attempt needs to find work this one started elsewhere (e.g. the Ray driver and job it runs on)."""
+        checkpoint = {**self.checkpoint, key: value}
+        with self.store.db.session() as session:
+            if not transition(session, self.job_id, *self.lease.held(), checkpoint=checkpoint):
+                raise LeaseLost
+        self.checkpoint = checkpoint
+
     def check(self) -> None:
         """Stop here if the job was cancelled or is no longer ours."""
         with self.store.db.session() as session:

@@ -6,12 +6,10 @@ from __future__ import annotations
 import logging
 import traceback
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from modelplane.config import Settings
 from modelplane.errors import ModelplaneError
 from modelplane.jobs.context import JobCancelled, JobContext
 from modelplane.jobs.kinds import get_kind
@@ -70,12 +68,7 @@ def run_handed_over_job(handover: dict[str, Any]) -> None:
     """Run the job a worker handed to this process: the handover names the store, the lease and the threads
     it may use (pool.py writes it to a spare process's stdin)."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s job: %(message)s")
-    store = Store(
-        handover["database_url"],
-        Path(handover["artifact_root"]),
-        Path(handover["runs_dir"]),
-        settings=Settings.model_validate(handover["settings"]),
-    )
+    store = Store.from_handover(handover)
     try:
         execute(store, Lease(**handover["lease"]), threads=int(handover["threads"]))
     finally:

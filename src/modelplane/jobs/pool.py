@@ -238,10 +238,7 @@ class WorkerPool:
     def _spawn(self, lease: Lease) -> subprocess.Popen[bytes]:
         """Hand `lease` to the spare process (or a new one if it is gone), then start the next spare."""
         config = {
-            "database_url": self.store.db.url,
-            "artifact_root": str(self.store.artifacts.root),
-            "runs_dir": str(self.store.runs_dir),
-            "settings": self.store.settings_handover(),
+            **self.store.handover(),
             "lease": asdict(lease),
             "threads": self.threads,
         }

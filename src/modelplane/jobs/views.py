@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,8 @@ class JobInfo:
     updated_at: datetime
     finished_at: datetime | None
     created_by: str
+    # Where the job runs outside this store's workers: the Ray address, driver, job and trial ids.
+    cluster: dict[str, Any] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -102,6 +104,7 @@ def job_view(row: Job) -> JobInfo:
         updated_at=aware(row.updated_at),
         finished_at=aware(row.finished_at) if row.finished_at else None,
         created_by=row.created_by,
+        cluster=dict((row.checkpoint or {}).get("ray") or {}),
     )
 
 

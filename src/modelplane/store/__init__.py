@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -46,6 +48,24 @@ class Store:
         """The settings as plain values for a process this store hands work to (a job, a tuning worker), so
         it reads the same keys; sent over a pipe, never written (the master key included)."""
         return {name: _plain(value) for name, value in self.settings}
+
+    def handover(self) -> dict[str, Any]:
+        """What another process needs to open this same store (`from_handover`): paths and settings."""
+        return {
+            "database_url": self.db.url,
+            "artifact_root": str(self.artifacts.root),
+            "runs_dir": str(self.runs_dir),
+            "settings": self.settings_handover(),
+        }
+
+    @classmethod
+    def from_handover(cls, handover: Mapping[str, Any]) -> Store:
+        return cls(
+            handover["database_url"],
+            Path(handover["artifact_root"]),
+            Path(handover["runs_dir"]),
+            settings=Settings.model_validate(handover["settings"]),
+        )
 
     def close(self) -> None:
         self.db.close()
