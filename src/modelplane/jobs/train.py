@@ -7,6 +7,7 @@ import contextlib
 import re
 from typing import Any
 
+from modelplane.cluster.connect import check_backend, ray_address
 from modelplane.errors import Conflict
 from modelplane.jobs.context import JobCancelled, JobContext
 from modelplane.jobs.queue import enqueue, list_jobs
@@ -27,6 +28,7 @@ _CHECKPOINT = re.compile(r"^epoch-(\d+)\.pt$")
 
 def submit_train(store: Store, config: RunConfig, *, by: str) -> JobInfo:
     """Record the run (every check happens here, so a bad config fails now) and queue its training."""
+    check_backend(store.settings)
     run_id = create_run(store, config, by=by, queued=True)
     run = get_run(store, run_id)
     try:
@@ -46,6 +48,7 @@ def submit_train(store: Store, config: RunConfig, *, by: str) -> JobInfo:
 
 def submit_resume(store: Store, run_id: str, *, by: str) -> JobInfo:
     """Queue a job that continues a failed or interrupted run from its last checkpoint."""
+    check_backend(store.settings)
     run = get_run(store, run_id)
     if run.status not in RESUMABLE:
         raise Conflict(f"run {run.id} has {run.status}; only a failed or interrupted run can be resumed")
@@ -70,8 +73,16 @@ def _checkpointed_epoch(store: Store, run_id: str) -> int | None:
     return max(found) if found else None
 
 
+def _epoch_line(metrics: dict[str, float]) -> str:
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith(("train_", "val_")))
+    return f"epoch {int(metrics['epoch'])}: {shown}"
+
+
 class TrainKind:
     def run(self, ctx: JobContext) -> dict[str, Any]:
+        address = ray_address(ctx.store.settings)
+        if address is not None:
+            return self._run_on_ray(ctx, address)
         import torch
 
         torch.set_num_threads(ctx.threads)
@@ -81,10 +92,9 @@ class TrainKind:
             ctx.log(f"resuming run {run_id} from its checkpoint of epoch {epoch}")
 
         def on_epoch(metrics: dict[str, float]) -> None:
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith(("train_", "val_")))
             done = int(metrics["epoch"])
             try:
-                ctx.progress(done, line=f"epoch {done}: {shown}")
+                ctx.progress(done, line=_epoch_line(metrics))
             except JobCancelled:  # recorded on the run as cancelled, then turned back into the job's cancel
                 raise StopRun("cancelled", "cancelled with `modelplane jobs cancel`") from None
 
@@ -98,6 +108,24 @@ class TrainKind:
         with contextlib.suppress(JobCancelled):  # too late to cancel: the version is registered
             ctx.progress(epochs, total=epochs, line=f"registered {run.model_version}")
         return {"run_id": run.id, "model_version": run.model_version, "test": run.metrics.get("test", {})}
+
+    def _run_on_ray(self, ctx: JobContext, address: str) -> dict[str, Any]:
+        """The run trains on the cluster (training/ray_train.py), which records its epochs and registers
+        its version in the store; this process follows it, reporting progress and passing on a cancel."""
+        from modelplane.cluster.driver import run_on_cluster
+
+        def on_event(event: dict[str, Any]) -> None:
+            if "epoch" in event:
+                metrics = event["epoch"]
+                ctx.progress(int(metrics["epoch"]), line=_epoch_line(metrics))
+            elif "line" in event:
+                ctx.log(str(event["line"]))
+
+        payload = {"run_id": str(ctx.params["run_id"])}
+        result: dict[str, Any] = run_on_cluster(
+            ctx, address, "modelplane.training.ray_train:drive", payload, on_event
+        )
+        return result
 
     def cleanup(self, store: Store, job: JobInfo) -> None:
         status = "cancelled" if job.state == CANCELLED else "failed"

@@ -76,18 +76,42 @@ class Local:
         **fields: Any,
     ) -> RunInfo:
         """Train and register: `train(data="digits", model="mlp", train={"epochs": 5})` or a config dict.
-        Without `wait`, the run is queued as a job (a worker trains it) and returned as it stands."""
+        Without `wait`, the run is queued as a job (a worker trains it) and returned as it stands. On the
+        ray backend the run is always a job, trained on the cluster and followed from here."""
+        from modelplane.cluster.connect import ray_address
         from modelplane.provenance import current_user
         from modelplane.training.runs import parse_run_config, start_run
 
         run_config = parse_run_config({**(config or {}), **fields})
-        if not wait:
+        if not wait or ray_address(self.store.settings) is not None:
             from modelplane.jobs.train import submit_train
             from modelplane.training.run_catalog import get_run
 
             job = submit_train(self.store, run_config, by=current_user())
-            return get_run(self.store, str(job.params["run_id"]))
+            run_id = str(job.params["run_id"])
+            if wait:
+                self._follow_run(job.id, run_id, on_epoch)
+            return get_run(self.store, run_id)
         return start_run(self.store, run_config, by=current_user(), on_epoch=on_epoch)
+
+    def _follow_run(self, job_id: str, run_id: str, on_epoch: OnEpoch | None) -> None:
+        """Run the training job here until it ends, passing each newly recorded epoch to `on_epoch`."""
+        from modelplane.jobs.follow import succeeded
+        from modelplane.jobs.foreground import run_here
+        from modelplane.provenance import current_user
+        from modelplane.training.run_catalog import get_run
+
+        reported = 0
+
+        def on_update(job: JobInfo) -> None:
+            nonlocal reported
+            if on_epoch is None or job.progress.done <= reported:
+                return
+            for metrics in get_run(self.store, run_id).history[reported:]:
+                on_epoch(dict(metrics))
+                reported += 1
+
+        succeeded(run_here(self.store, job_id, by=current_user(), on_update=on_update))
 
     def tune(
         self,

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,7 +16,16 @@ from sqlalchemy import delete, select
 from modelplane.data.catalog import DatasetVersionInfo, find_version_row, load_arrays, version_info
 from modelplane.data.splits import SplitConfig, split_indices
 from modelplane.errors import Conflict, Invalid
-from modelplane.models.frameworks import Fitted, default_spec, family, framework_of, parse_spec
+from modelplane.models.frameworks import (
+    Arrays,
+    EpochCallback,
+    Fitted,
+    HistoryCallback,
+    default_spec,
+    family,
+    framework_of,
+    parse_spec,
+)
 from modelplane.models.spec import BaseSpec
 from modelplane.monitoring.profile_store import profile_quietly
 from modelplane.provenance import code_version
@@ -57,6 +66,23 @@ class RunConfig(BaseModel):
     spec: dict[str, Any] = Field(default_factory=dict)
     train: TrainConfig = Field(default_factory=lambda: TrainConfig())
     split: SplitConfig = Field(default_factory=lambda: SplitConfig())
+
+
+class Fitter(Protocol):
+    """Fits a run's model where it should run: by default its framework's `fit` in this process; the Ray
+    backend passes one that fits on the cluster (training/ray_train.py)."""
+
+    def __call__(
+        self,
+        spec: BaseSpec,
+        config: TrainConfig,
+        train: Arrays,
+        validation: Arrays,
+        *,
+        checkpoints: Path | None = None,
+        on_epoch: EpochCallback | None = None,
+        on_resume: HistoryCallback | None = None,
+    ) -> Fitted: ...
 
 
 def parse_run_config(data: Mapping[str, Any]) -> RunConfig:
@@ -121,7 +147,11 @@ def start_run(
 
 
 def continue_run(
-    store: Store, run_id: str, *, on_epoch: Callable[[dict[str, float]], None] | None = None
+    store: Store,
+    run_id: str,
+    *,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    fitter: Fitter | None = None,
 ) -> RunInfo:
     """Train and register a run created with `queued=True`, or resume one a dead process left `running`
     (or that failed or was interrupted) from its last checkpoint: what a job worker runs, since it cannot
@@ -135,7 +165,7 @@ def continue_run(
         if not first:
             audit.append(session, row.created_by, "run.resumed", row.id)
         run_id = row.id
-    return _execute(store, run_id, resume=not first, on_epoch=on_epoch)
+    return _execute(store, run_id, resume=not first, on_epoch=on_epoch, fitter=fitter)
 
 
 def end_run(store: Store, run_id: str, status: str, reason: str) -> None:
@@ -266,6 +296,7 @@ def _execute(
     on_epoch: Callable[[dict[str, float]], None] | None,
     register_version: bool = True,
     params: Mapping[str, Any] | None = None,
+    fitter: Fitter | None = None,
 ) -> RunInfo:
     started = time.perf_counter()
     with store.db.session() as session:
@@ -289,7 +320,7 @@ def _execute(
 
     try:
         spec, arrays, prepared = _training_data(store, run_id, spec, dataset, split, config)
-        fitted = _fit(store, run_id, spec, config, arrays, resume=resume, on_epoch=record)
+        fitted = _fit(store, run_id, spec, config, arrays, resume=resume, on_epoch=record, fitter=fitter)
         best_epoch, epochs_run = fitted.best_epoch, len(fitted.history)
         if not register_version:
             validation = _validation_metrics(fitted.model, spec, dataset, arrays)
@@ -370,12 +401,14 @@ def _fit(
     *,
     resume: bool,
     on_epoch: Callable[[dict[str, float]], None],
+    fitter: Fitter | None = None,
 ) -> Fitted:
     checkpoints = store.runs_dir / run_id / "checkpoints"
     if not resume and checkpoints.exists():
         for old in checkpoints.iterdir():
             old.unlink()
-    return framework_of(spec).fit(
+    fit = fitter or framework_of(spec).fit
+    return fit(
         spec,
         config,
         arrays["train"],
