@@ -68,10 +68,11 @@ def _to_tensors(
     return xt.to(device), yt.to(device)
 
 
-def _batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
-    """Batch slices; a trailing batch of one sample joins the previous one (batch norm cannot train on 1)."""
+def _batch_bounds(n: int, batch_size: int, min_last: int = 2) -> list[tuple[int, int]]:
+    """Batch slices; a trailing batch under `min_last` samples joins the previous one (batch norm cannot
+    train on 1 sample; data-parallel ranks each need 2 of the last batch)."""
     starts = list(range(0, n, batch_size))
-    if len(starts) > 1 and n - starts[-1] == 1:
+    if len(starts) > 1 and n - starts[-1] < min_last:
         starts.pop()
     return [(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
 
@@ -192,12 +193,24 @@ class _Trainer:
         count = y.numel()
         return {"val_loss": loss / count, "val_mse": loss / count, "val_mae": other_sum / count}
 
-    def state(self, epoch: int) -> dict[str, Any]:
+    def rng_state(self) -> dict[str, torch.Tensor]:
         rng: dict[str, torch.Tensor] = {"torch": torch.get_rng_state(), "shuffle": self.shuffle.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         if self.augmenter is not None:
             rng["augment"] = self.augmenter.generator.get_state()
+        return rng
+
+    def set_rng_state(self, rng: Mapping[str, torch.Tensor]) -> None:
+        torch.set_rng_state(rng["torch"])
+        self.shuffle.set_state(rng["shuffle"])
+        if self.device.type == "cuda" and "cuda" in rng:
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        if self.augmenter is not None and "augment" in rng:
+            self.augmenter.generator.set_state(rng["augment"])
+
+    def state(self, epoch: int) -> dict[str, Any]:
+        rng = self.rng_state()
         return _cpu_copy(
             {
                 "epoch": epoch,
@@ -220,13 +233,7 @@ class _Trainer:
             weights = {k: v.to(self.device) for k, v in state["best_model"].items()}
             self.best.load(state["early_stopping"], weights)
             self.history = list(state["history"])
-            rng = state["rng"]
-            torch.set_rng_state(rng["torch"])
-            self.shuffle.set_state(rng["shuffle"])
-            if self.device.type == "cuda" and "cuda" in rng:
-                torch.cuda.set_rng_state(rng["cuda"], self.device)
-            if self.augmenter is not None and "augment" in rng:
-                self.augmenter.generator.set_state(rng["augment"])
+            self.set_rng_state(state["rng"])
         except (KeyError, RuntimeError, ValueError) as exc:
             raise Invalid(
                 f"checkpoint does not match this model and training config ({exc}); "
@@ -300,7 +307,6 @@ def _run_epoch(
     trainer: _Trainer, epoch: int, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor
 ) -> dict[str, float]:
     """One epoch: train, evaluate, record, update early stopping and the schedule (in that order)."""
-    config = trainer.config
     lr = float(trainer.optimizer.param_groups[0]["lr"])
     started = time.perf_counter()
     train_loss = trainer.train_epoch(x, y)
@@ -309,10 +315,16 @@ def _run_epoch(
     metrics.update(
         lr=lr, seconds=time.perf_counter() - started, samples_per_s=len(x) / max(train_seconds, 1e-9)
     )
+    conclude_epoch(trainer, metrics)
+    return metrics
+
+
+def conclude_epoch(trainer: _Trainer, metrics: dict[str, float]) -> None:
+    """Record an epoch's metrics, then update early stopping and the schedule from them (in that order)."""
+    config = trainer.config
     trainer.history.append(metrics)
-    trainer.best.update(metrics[config.monitor], epoch, trainer.model)
+    trainer.best.update(metrics[config.monitor], int(metrics["epoch"]), trainer.model)
     patience = config.early_stopping_patience
     if patience is not None and trainer.best.bad_epochs >= patience:
         trainer.best.stopped = True
     step_scheduler(trainer.scheduler, metrics, config.monitor)
-    return metrics
