@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DistributedSampler
+from torch.utils.data import Dataset, DistributedSampler
 
 from modelplane.errors import Invalid
 from modelplane.models.spec import BaseSpec
@@ -69,8 +69,13 @@ class _RankTrainer(_Trainer):
         self.net = DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
-        self.sampler = DistributedSampler(
-            range(n_train), num_replicas=self.world, rank=self.rank, shuffle=True, seed=config.seed
+        # It only needs len(): the sample indices themselves are its dataset.
+        self.sampler: DistributedSampler[int] = DistributedSampler(
+            cast("Dataset[int]", range(n_train)),
+            num_replicas=self.world,
+            rank=self.rank,
+            shuffle=True,
+            seed=config.seed,
         )
         # Global batches over the sampler's padded epoch (world * per-rank samples); position p of a global
         # batch belongs to rank p % world, as DistributedSampler deals them out.

@@ -16,7 +16,14 @@ from sqlalchemy import delete, select
 from modelplane.data.catalog import DatasetVersionInfo, find_version_row, load_arrays, version_info
 from modelplane.data.splits import SplitConfig, split_indices
 from modelplane.errors import Conflict, Invalid
-from modelplane.models.frameworks import Fitted, default_spec, family, framework_of, parse_spec
+from modelplane.models.frameworks import (
+    Fitted,
+    check_workers,
+    default_spec,
+    family,
+    framework_of,
+    parse_spec,
+)
 from modelplane.models.spec import BaseSpec
 from modelplane.monitoring.profile_store import profile_quietly
 from modelplane.provenance import code_version
@@ -27,6 +34,7 @@ from modelplane.security import audit
 from modelplane.store import Store
 from modelplane.store.orm import DatasetVersion, ModelVersion, Run, RunMetric, utcnow
 from modelplane.training.config import TrainConfig
+from modelplane.training.launcher import RankLost
 from modelplane.training.packaging import package_version
 from modelplane.training.run_catalog import find_run_row, get_run
 from modelplane.training.run_views import RunInfo
@@ -156,6 +164,7 @@ def create_run(store: Store, config: RunConfig, *, by: str = "", queued: bool = 
         row = find_version_row(session, Ref.parse(config.data, "dataset"))
         dataset = version_info(row, row.dataset.name, None)
     spec = _build_spec(config, dataset)
+    check_workers(spec, config.train.workers)
     name = check_name(config.name or f"{dataset.dataset}-{config.model}", "model")
     run_id = uuid.uuid4().hex[:12]
     with store.db.session() as session:
@@ -332,6 +341,15 @@ def _execute(
         profile_quietly(store, version.ref)
     except StopRun as stop:
         _finish(store, run_id, started, stop.status, error=str(stop))
+        raise
+    except RankLost as lost:  # resumable: in a job, the process exits unfinished and the job is requeued
+        _finish(
+            store,
+            run_id,
+            started,
+            "interrupted",
+            error=f"{lost}; resume with `modelplane train --resume {run_id}`",
+        )
         raise
     except KeyboardInterrupt:
         _finish(
