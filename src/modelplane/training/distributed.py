@@ -6,11 +6,13 @@ Every rank holds the whole training split and draws its share of each epoch from
 loss is weighted by its share of the global batch, so a step is the step one process would take on the
 same global batch (batch-norm statistics aside, which each rank keeps over its own share). Rank 0
 evaluates, keeps the checkpoints and reports; it broadcasts each epoch's metrics so early stopping and the
-learning-rate schedule move identically on every rank.
+learning-rate schedule move identically on every rank. With config.shard the model is sharded (FSDP2,
+training/sharding.py) instead of copied, and what a checkpoint or the result holds is gathered whole.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
@@ -62,12 +64,19 @@ class _RankTrainer(_Trainer):
     def __init__(
         self, model: nn.Module, spec: BaseSpec, config: TrainConfig, device: torch.device, n_train: int
     ) -> None:
+        self.sharded = config.shard
+        if self.sharded:
+            from modelplane.training.sharding import shard
+
+            shard(model)  # before the optimizer is built over its (now sharded) parameters
         super().__init__(model, spec, config, device)
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         if self.augmenter is not None:
             self.augmenter.generator.manual_seed(rank_seed(config.seed, self.rank) + 1)
-        self.net = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
+        self.net: nn.Module = (
+            model
+            if self.sharded
+            else DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         )
         # It only needs len(): the sample indices themselves are its dataset.
         self.sampler: DistributedSampler[int] = DistributedSampler(
@@ -113,6 +122,25 @@ class _RankTrainer(_Trainer):
         dist.all_reduce(total)
         return total.item() / self.padded
 
+    def weights_state(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, torch.Tensor] | None]:
+        if not self.sharded:
+            return super().weights_state()
+        from modelplane.training.sharding import gathered, whole_tensors
+
+        weights, optimizer = gathered(self.model, self.optimizer)
+        best = whole_tensors(self.best.weights) if self.best.weights is not None else None
+        return weights, optimizer, best
+
+    def load_weights_state(
+        self, model: dict[str, Any], optimizer: dict[str, Any], best: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        if not self.sharded:
+            return super().load_weights_state(model, optimizer, best)
+        from modelplane.training.sharding import load_whole, sharded_like
+
+        load_whole(self.model, self.optimizer, model, optimizer)
+        return sharded_like(best, self.model)
+
 
 def fit_rank(
     model: nn.Module,
@@ -140,6 +168,8 @@ def fit_rank(
     """
     check_config_for_spec(config, spec)
     rank, world = dist.get_rank(), dist.get_world_size()
+    if config.shard and config.l1 > 0:
+        raise Invalid("l1 is not supported with shard (the penalty would see parameter shards); drop one")
     if config.batch_size < world:
         raise Invalid(
             f"batch_size {config.batch_size} is the global batch, split over {world} workers; "
@@ -156,7 +186,9 @@ def fit_rank(
             model.load_state_dict(dict(initial_weights))
         elif state is None and spec.normalize:  # from the full training split: the same on every rank
             set_normalization(model, *feature_stats(np.asarray(train[0])))
+        whole = copy.deepcopy(model) if config.shard and rank == 0 else model  # what rank 0 returns
         trainer = _RankTrainer(model, spec, config, device, len(x_train))
+        keeps = broadcast(checkpointer is not None)  # a sharded checkpoint is gathered by every rank
         if state is not None:
             resumed = _restore(trainer, state)
             if rank == 0 and on_resume is not None:
@@ -165,14 +197,20 @@ def fit_rank(
             if trainer.best.stopped:
                 break
             metrics = _run_epoch(trainer, epoch, x_train, y_train, x_val, y_val)
-            if not _hand_over_epoch(trainer, epoch, metrics, checkpointer, on_epoch):
+            if not _hand_over_epoch(trainer, epoch, metrics, checkpointer, keeps, on_epoch):
                 return None
+        if trainer.best.weights is not None:
+            model.load_state_dict(trainer.best.weights)
+        if config.shard:
+            from modelplane.training.sharding import gathered_weights
+
+            best = gathered_weights(model)
+            if rank == 0:
+                whole.load_state_dict(best)
     if rank != 0:
         return None
-    if trainer.best.weights is not None:
-        model.load_state_dict(trainer.best.weights)
     return FitResult(
-        model=model.cpu().eval(),
+        model=whole.cpu().eval(),
         history=trainer.history,
         best_epoch=trainer.best.epoch,
         stopped_early=trainer.best.stopped,
@@ -208,7 +246,7 @@ def _run_epoch(
     train_loss = trainer.train_epoch(x, y)
     train_seconds = time.perf_counter() - started
     metrics: dict[str, float] | None = None
-    if trainer.rank == 0:
+    if trainer.rank == 0 or trainer.sharded:  # a sharded forward pass needs every rank
         metrics = {"epoch": epoch, "train_loss": train_loss, **trainer.evaluate(x_val, y_val)}
         metrics.update(
             lr=lr,
@@ -227,19 +265,21 @@ def _hand_over_epoch(
     epoch: int,
     metrics: dict[str, float],
     checkpointer: Checkpointer | None,
+    keeps: bool,
     on_epoch: Callable[[dict[str, float]], None] | None,
 ) -> bool:
     """Rank 0 saves the epoch's checkpoint (with every rank's RNG state) and reports it; whether training
     goes on is broadcast, so a callback that raises on rank 0 (a cancel) stops every rank."""
     rngs: list[Any] | None = [None] * trainer.world if trainer.rank == 0 else None
     dist.gather_object(trainer.rng_state(), rngs, dst=0)
+    # Only rank 0 holds the checkpointer; a sharded state is gathered on every rank, so all ask for it.
+    wanted = keeps and (trainer.rank == 0 or trainer.sharded)
+    state = trainer.state(epoch) if wanted else None
     failure: BaseException | None = None
     if trainer.rank == 0:
         try:
-            if checkpointer is not None:
-                checkpointer.save(
-                    epoch, {**trainer.state(epoch), "rank_rng": rngs, "world_size": trainer.world}
-                )
+            if checkpointer is not None and state is not None:
+                checkpointer.save(epoch, {**state, "rank_rng": rngs, "world_size": trainer.world})
             if on_epoch is not None:
                 on_epoch(dict(metrics))
         except BaseException as exc:

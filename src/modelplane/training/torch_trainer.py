@@ -209,28 +209,39 @@ class _Trainer:
         if self.augmenter is not None and "augment" in rng:
             self.augmenter.generator.set_state(rng["augment"])
 
+    def weights_state(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, torch.Tensor] | None]:
+        """(model, optimizer, best weights) as a checkpoint holds them: whole tensors, not shards."""
+        return self.model.state_dict(), self.optimizer.state_dict(), self.best.weights
+
+    def load_weights_state(
+        self, model: dict[str, Any], optimizer: dict[str, Any], best: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Load what weights_state wrote; returns the best weights as the model holds its own."""
+        self.model.load_state_dict(model)
+        self.optimizer.load_state_dict(optimizer)
+        return {k: v.to(self.device) for k, v in best.items()}
+
     def state(self, epoch: int) -> dict[str, Any]:
         rng = self.rng_state()
+        model, optimizer, best = self.weights_state()
         return _cpu_copy(
             {
                 "epoch": epoch,
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
+                "model": model,
+                "optimizer": optimizer,
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                 "history": self.history,
                 "early_stopping": self.best.state(),
-                "best_model": self.best.weights,
+                "best_model": best,
                 "rng": rng,
             }
         )
 
     def restore(self, state: dict[str, Any]) -> None:
         try:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            weights = self.load_weights_state(state["model"], state["optimizer"], state["best_model"])
             if self.scheduler is not None and state["scheduler"] is not None:
                 self.scheduler.load_state_dict(state["scheduler"])
-            weights = {k: v.to(self.device) for k, v in state["best_model"].items()}
             self.best.load(state["early_stopping"], weights)
             self.history = list(state["history"])
             self.set_rng_state(state["rng"])
