@@ -33,15 +33,12 @@ from modelplane.models.spec import BaseSpec
 from modelplane.training.arrays import Arrays
 from modelplane.training.checkpoints import Checkpointer
 from modelplane.training.config import TrainConfig, check_config_for_spec, resolve_device
+from modelplane.training.rank_lost import RankLost
 from modelplane.training.torch_trainer import FitResult
 
 _PR_SET_PDEATHSIG = 1
 _POLL_S = 0.1
 _RESULT = "result.safetensors"
-
-
-class RankLost(BaseException):
-    """A training rank died before the fit ended: the fit resumes from its last checkpoint, not fails."""
 
 
 def workers_to_use(requested: int) -> int:

@@ -34,8 +34,8 @@ from modelplane.security import audit
 from modelplane.store import Store
 from modelplane.store.orm import DatasetVersion, ModelVersion, Run, RunMetric, utcnow
 from modelplane.training.config import TrainConfig
-from modelplane.training.launcher import RankLost
 from modelplane.training.packaging import package_version
+from modelplane.training.rank_lost import RankLost
 from modelplane.training.run_catalog import find_run_row, get_run
 from modelplane.training.run_views import RunInfo
 from modelplane.training.tables import PreparedSplits, prepared_splits, write_prep
