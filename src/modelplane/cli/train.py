@@ -10,7 +10,7 @@ import yaml
 
 from modelplane.cli.context import platform
 from modelplane.cli.jobs import announce_queued
-from modelplane.cli.output import console, fail, print_json
+from modelplane.cli.output import console, fail, notices, print_json
 from modelplane.cli.progress import EpochBar
 from modelplane.cli.reports import render_report
 from modelplane.errors import Invalid
@@ -66,6 +66,12 @@ def train(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for weights, shuffling and splits")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Data-parallel processes (torch DDP); --batch-size is split over them")
+    ] = None,
+    shard: Annotated[
+        bool | None, typer.Option("--shard", help="Shard the parameters over the --workers (torch FSDP)")
+    ] = None,
     augment_shift: Annotated[int | None, typer.Option(help="Image augmentation: max shift in pixels")] = None,
     augment_rotation: Annotated[
         float | None, typer.Option(help="Image augmentation: max rotation, degrees")
@@ -133,6 +139,8 @@ def train(
                 "monitor": monitor,
                 "seed": seed,
                 "device": device,
+                "workers": workers,
+                "shard": shard,
             }.items()
             if v is not None
         }
@@ -168,7 +176,10 @@ def train(
         if background:
             announce_queued(local.jobs.train(run_config), as_json=as_json)
             return
-        with EpochBar("train", total=run_config["train"].get("epochs"), quiet=quiet or as_json) as bar:
+        with (
+            notices(),
+            EpochBar("train", total=run_config["train"].get("epochs"), quiet=quiet or as_json) as bar,
+        ):
             run = local.train(run_config, on_epoch=bar.epoch)
     if as_json:
         print_json(run.to_dict())

@@ -50,6 +50,7 @@ QUANTIZE = "quantize"  # int8 quantisation of its ONNX graph (compression/quanti
 PRUNE = "prune"  # magnitude pruning of its weight tensors (compression/prune.py)
 DISTILL_STUDENT = "distill_student"  # learns from a teacher's soft targets (compression/distill.py)
 LOGITS = "logits"  # teaches through its raw logits rather than its runtime's probabilities
+DATA_PARALLEL = "data_parallel"  # trains over several processes (train.workers > 1)
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ class Framework(Protocol):
     trains_in_epochs: bool  # fits epoch by epoch with a TrainConfig (tuning searches its training fields)
     warm_starts: bool  # a retrain fine-tunes production's weights instead of refitting from scratch
     onnx_required: bool  # a failed ONNX export fails the run; else the version is served natively
-    capabilities: frozenset[str]  # TORCHSCRIPT, QUANTIZE, PRUNE, DISTILL_STUDENT, LOGITS
+    capabilities: frozenset[str]  # TORCHSCRIPT, QUANTIZE, PRUNE, DISTILL_STUDENT, LOGITS, DATA_PARALLEL
+    parallelism: str  # how one fit uses the cores (said when train.workers > 1 is refused)
     default_space: Mapping[str, Any]  # tuning search space of its families that name none of their own
 
     def build(self, spec: BaseSpec, *, seed: int) -> Any:
@@ -181,6 +183,17 @@ def kinds_of(framework: str) -> tuple[str, ...]:
 def frameworks_with(capability: str) -> tuple[str, ...]:
     """The registered frameworks offering `capability` (one of the names above, e.g. PRUNE)."""
     return tuple(name for name in _REGISTRY.frameworks if capability in framework(name).capabilities)
+
+
+def check_workers(spec: BaseSpec, workers: int) -> None:
+    """Refuse train.workers > 1 for a framework without DATA_PARALLEL, before any compute is spent."""
+    adapter = framework_of(spec)
+    if workers > 1 and DATA_PARALLEL not in adapter.capabilities:
+        parallel = [kind for name in frameworks_with(DATA_PARALLEL) for kind in kinds_of(name)]
+        raise Invalid(
+            f"{spec.kind} is a {adapter.title} model, which trains in {adapter.parallelism}; drop --workers "
+            f"(train.workers), or use a family that trains data-parallel: {', '.join(parallel)}"
+        )
 
 
 def is_trainable(framework: str) -> bool:

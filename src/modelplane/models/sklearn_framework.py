@@ -28,6 +28,10 @@ class SklearnFramework:
     warm_starts: bool = False
     onnx_required: bool = False
     capabilities: frozenset[str] = frozenset()
+    parallelism: str = (
+        "one process: random_forest already grows its trees on every core (n_jobs=-1) and gbdt uses every "
+        "core through OpenMP; logreg and svm fit on one"
+    )
     default_space: Mapping[str, Any] = {}
 
     def build(self, spec: BaseSpec, *, seed: int) -> Pipeline:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelplane.models.frameworks import (
+    DATA_PARALLEL,
     DISTILL_STUDENT,
     LOGITS,
     PRUNE,
@@ -35,7 +36,10 @@ class TorchFramework:
     trains_in_epochs: bool = True
     warm_starts: bool = True
     onnx_required: bool = True
-    capabilities: frozenset[str] = frozenset({TORCHSCRIPT, QUANTIZE, PRUNE, DISTILL_STUDENT, LOGITS})
+    capabilities: frozenset[str] = frozenset(
+        {TORCHSCRIPT, QUANTIZE, PRUNE, DISTILL_STUDENT, LOGITS, DATA_PARALLEL}
+    )
+    parallelism: str = "data-parallel over --workers processes (DDP)"
     default_space: Mapping[str, Any] = {
         "lr": {"low": 1e-4, "high": 1e-1, "log": True},
         "batch_size": [32, 64, 128, 256],
@@ -66,16 +70,37 @@ class TorchFramework:
         from modelplane.training.checkpoints import CheckpointDir
         from modelplane.training.torch_trainer import fit_torch
 
+        model = self.build(spec, seed=config.seed)
+        checkpointer = CheckpointDir(checkpoints) if checkpoints is not None else None
+        initial_weights = load_file(str(warm_start)) if warm_start is not None else None
+        if config.workers > 1:
+            from modelplane.training.launcher import fit_torch_distributed, workers_to_use
+
+            workers = workers_to_use(config.workers)
+            if workers > 1:
+                result = fit_torch_distributed(
+                    model,
+                    spec,
+                    config,
+                    train,
+                    validation,
+                    workers=workers,
+                    checkpointer=checkpointer,
+                    on_epoch=on_epoch,
+                    on_resume=on_resume,
+                    initial_weights=initial_weights,
+                )
+                return Fitted(result.model, result.history, result.best_epoch)
         result = fit_torch(
-            self.build(spec, seed=config.seed),
+            model,
             spec,
             config,
             train,
             validation,
-            checkpointer=CheckpointDir(checkpoints) if checkpoints is not None else None,
+            checkpointer=checkpointer,
             on_epoch=on_epoch,
             on_resume=on_resume,
-            initial_weights=load_file(str(warm_start)) if warm_start is not None else None,
+            initial_weights=initial_weights,
         )
         return Fitted(result.model, result.history, result.best_epoch)
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from modelplane.errors import Invalid
 from modelplane.models.spec import BaseSpec, format_validation_error, image_view
@@ -60,6 +60,8 @@ class TrainConfig(BaseModel):
     loss: Literal["auto", "cross_entropy", "mse"] = "auto"
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    workers: int = Field(1, ge=1, description="data-parallel processes (DDP); the global batch is split")
+    shard: bool = Field(False, description="shard parameters over the workers (FSDP) instead of copying them")
     augment: AugmentConfig | None = None
     preprocess: PrepConfig = Field(default_factory=lambda: PrepConfig())
 
@@ -70,6 +72,13 @@ class TrainConfig(BaseModel):
         if monitor not in known:
             raise ValueError(f"unknown metric {monitor!r}; monitor one of {', '.join(known)}")
         return monitor
+
+    @field_validator("shard")
+    @classmethod
+    def _shard_needs_workers(cls, shard: bool, info: ValidationInfo) -> bool:
+        if shard and info.data.get("workers", 1) < 2:
+            raise ValueError("shard splits the parameters over the workers; set workers to 2 or more")
+        return shard
 
     @property
     def monitor_mode(self) -> Literal["min", "max"]:

@@ -21,6 +21,7 @@ from modelplane.models.frameworks import (
     EpochCallback,
     Fitted,
     HistoryCallback,
+    check_workers,
     default_spec,
     family,
     framework_of,
@@ -37,6 +38,7 @@ from modelplane.store import Store
 from modelplane.store.orm import DatasetVersion, ModelVersion, Run, RunMetric, utcnow
 from modelplane.training.config import TrainConfig
 from modelplane.training.packaging import package_version
+from modelplane.training.rank_lost import RankLost
 from modelplane.training.run_catalog import find_run_row, get_run
 from modelplane.training.run_views import RunInfo
 from modelplane.training.tables import PreparedSplits, prepared_splits, write_prep
@@ -186,6 +188,7 @@ def create_run(store: Store, config: RunConfig, *, by: str = "", queued: bool = 
         row = find_version_row(session, Ref.parse(config.data, "dataset"))
         dataset = version_info(row, row.dataset.name, None)
     spec = _build_spec(config, dataset)
+    check_workers(spec, config.train.workers)
     name = check_name(config.name or f"{dataset.dataset}-{config.model}", "model")
     run_id = uuid.uuid4().hex[:12]
     with store.db.session() as session:
@@ -363,6 +366,15 @@ def _execute(
         profile_quietly(store, version.ref)
     except StopRun as stop:
         _finish(store, run_id, started, stop.status, error=str(stop))
+        raise
+    except RankLost as lost:  # resumable: in a job, the process exits unfinished and the job is requeued
+        _finish(
+            store,
+            run_id,
+            started,
+            "interrupted",
+            error=f"{lost}; resume with `modelplane train --resume {run_id}`",
+        )
         raise
     except KeyboardInterrupt:
         _finish(

@@ -68,10 +68,11 @@ def _to_tensors(
     return xt.to(device), yt.to(device)
 
 
-def _batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
-    """Batch slices; a trailing batch of one sample joins the previous one (batch norm cannot train on 1)."""
+def _batch_bounds(n: int, batch_size: int, min_last: int = 2) -> list[tuple[int, int]]:
+    """Batch slices; a trailing batch under `min_last` samples joins the previous one (batch norm cannot
+    train on 1 sample; data-parallel ranks each need 2 of the last batch)."""
     starts = list(range(0, n, batch_size))
-    if len(starts) > 1 and n - starts[-1] == 1:
+    if len(starts) > 1 and n - starts[-1] < min_last:
         starts.pop()
     return [(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
 
@@ -192,41 +193,58 @@ class _Trainer:
         count = y.numel()
         return {"val_loss": loss / count, "val_mse": loss / count, "val_mae": other_sum / count}
 
-    def state(self, epoch: int) -> dict[str, Any]:
+    def rng_state(self) -> dict[str, torch.Tensor]:
         rng: dict[str, torch.Tensor] = {"torch": torch.get_rng_state(), "shuffle": self.shuffle.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         if self.augmenter is not None:
             rng["augment"] = self.augmenter.generator.get_state()
+        return rng
+
+    def set_rng_state(self, rng: Mapping[str, torch.Tensor]) -> None:
+        torch.set_rng_state(rng["torch"])
+        self.shuffle.set_state(rng["shuffle"])
+        if self.device.type == "cuda" and "cuda" in rng:
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        if self.augmenter is not None and "augment" in rng:
+            self.augmenter.generator.set_state(rng["augment"])
+
+    def weights_state(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, torch.Tensor] | None]:
+        """(model, optimizer, best weights) as a checkpoint holds them: whole tensors, not shards."""
+        return self.model.state_dict(), self.optimizer.state_dict(), self.best.weights
+
+    def load_weights_state(
+        self, model: dict[str, Any], optimizer: dict[str, Any], best: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Load what weights_state wrote; returns the best weights as the model holds its own."""
+        self.model.load_state_dict(model)
+        self.optimizer.load_state_dict(optimizer)
+        return {k: v.to(self.device) for k, v in best.items()}
+
+    def state(self, epoch: int) -> dict[str, Any]:
+        rng = self.rng_state()
+        model, optimizer, best = self.weights_state()
         return _cpu_copy(
             {
                 "epoch": epoch,
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
+                "model": model,
+                "optimizer": optimizer,
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                 "history": self.history,
                 "early_stopping": self.best.state(),
-                "best_model": self.best.weights,
+                "best_model": best,
                 "rng": rng,
             }
         )
 
     def restore(self, state: dict[str, Any]) -> None:
         try:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            weights = self.load_weights_state(state["model"], state["optimizer"], state["best_model"])
             if self.scheduler is not None and state["scheduler"] is not None:
                 self.scheduler.load_state_dict(state["scheduler"])
-            weights = {k: v.to(self.device) for k, v in state["best_model"].items()}
             self.best.load(state["early_stopping"], weights)
             self.history = list(state["history"])
-            rng = state["rng"]
-            torch.set_rng_state(rng["torch"])
-            self.shuffle.set_state(rng["shuffle"])
-            if self.device.type == "cuda" and "cuda" in rng:
-                torch.cuda.set_rng_state(rng["cuda"], self.device)
-            if self.augmenter is not None and "augment" in rng:
-                self.augmenter.generator.set_state(rng["augment"])
+            self.set_rng_state(state["rng"])
         except (KeyError, RuntimeError, ValueError) as exc:
             raise Invalid(
                 f"checkpoint does not match this model and training config ({exc}); "
@@ -300,7 +318,6 @@ def _run_epoch(
     trainer: _Trainer, epoch: int, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor
 ) -> dict[str, float]:
     """One epoch: train, evaluate, record, update early stopping and the schedule (in that order)."""
-    config = trainer.config
     lr = float(trainer.optimizer.param_groups[0]["lr"])
     started = time.perf_counter()
     train_loss = trainer.train_epoch(x, y)
@@ -309,10 +326,16 @@ def _run_epoch(
     metrics.update(
         lr=lr, seconds=time.perf_counter() - started, samples_per_s=len(x) / max(train_seconds, 1e-9)
     )
+    conclude_epoch(trainer, metrics)
+    return metrics
+
+
+def conclude_epoch(trainer: _Trainer, metrics: dict[str, float]) -> None:
+    """Record an epoch's metrics, then update early stopping and the schedule from them (in that order)."""
+    config = trainer.config
     trainer.history.append(metrics)
-    trainer.best.update(metrics[config.monitor], epoch, trainer.model)
+    trainer.best.update(metrics[config.monitor], int(metrics["epoch"]), trainer.model)
     patience = config.early_stopping_patience
     if patience is not None and trainer.best.bad_epochs >= patience:
         trainer.best.stopped = True
     step_scheduler(trainer.scheduler, metrics, config.monitor)
-    return metrics
