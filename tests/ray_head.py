@@ -55,7 +55,7 @@ def ray_head() -> Iterator[str]:
     finally:
         head.send_signal(signal.SIGTERM)
         try:
-            head.wait(30)
+            head.wait(10)
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()

@@ -88,13 +88,14 @@ class RayFitter:
                 "checkpoints": str(checkpoints) if checkpoints is not None else None,
                 "messages": messages,
             },
-            scaling_config=ScalingConfig(num_workers=config.workers, use_gpu=config.device == "cuda"),
+            scaling_config=ScalingConfig(num_workers=config.workers, use_gpu=_use_gpu(config)),
             run_config=RunConfig(
                 name=ray_run_name(self.run_id),
                 storage_path=str(self.store.runs_dir / self.run_id / "ray"),
                 failure_config=FailureConfig(max_failures=_MAX_FAILURES),
             ),
         )
+        self.channel.emit({"line": f"Ray Train run {ray_run_name(self.run_id)}: {config.workers} worker(s)"})
         outcome: dict[str, Any] = {}
         thread = threading.Thread(target=_fit_into, args=(trainer, outcome), name="ray-train", daemon=True)
         thread.start()
@@ -124,9 +125,20 @@ class RayFitter:
                 on_epoch(message["epoch"])
             elif "resumed" in message and on_resume is not None:
                 on_resume(message["resumed"])
+            elif "line" in message:
+                self.channel.emit(message)
             elif "final" in message:
                 final = message["final"]
         return final
+
+
+def _use_gpu(config: TrainConfig) -> bool:
+    """As `device` means embedded: cuda insists, auto takes GPUs when the cluster has one per worker."""
+    import ray
+
+    if config.device != "auto":
+        return config.device == "cuda"
+    return bool(ray.cluster_resources().get("GPU", 0) >= config.workers)
 
 
 def _fit_into(trainer: Any, outcome: dict[str, Any]) -> None:
@@ -148,6 +160,7 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
     """One Ray Train worker: its process group is up (gloo, or NCCL on GPUs); fit_rank does the rest."""
     import ray
     import ray.train
+    import torch.distributed
 
     from modelplane.models.frameworks import parse_spec
     from modelplane.training.checkpoints import CheckpointDir
@@ -157,6 +170,8 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
     config = TrainConfig(**loop_config["config"])
     messages = loop_config["messages"]
     rank = ray.train.get_context().get_world_rank()
+    if rank == 0:
+        messages.put({"line": f"Ray Train workers ready ({torch.distributed.get_backend()})"})
     folder = loop_config["checkpoints"]
     result = fit_rank(
         framework_of(spec).build(spec, seed=config.seed),
