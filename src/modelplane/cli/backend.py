@@ -33,7 +33,40 @@ def use_backend(backend: str | None) -> str | None:
         if backend == "embedded":
             os.environ.pop("MODELPLANE_RAY_ADDRESS", None)
         get_settings.cache_clear()
+    settings = get_settings()
+    if backend == "ray" and not settings.ray_address and not _head_runs_here():
+        _start_own_head()
+        settings = get_settings()
     try:
-        return check_backend(get_settings())
+        return check_backend(settings)
     except Invalid as exc:
         fail(str(exc), exc.exit_code)
+
+
+def _head_runs_here() -> bool:
+    from modelplane.cluster.connect import ClusterUnreachable, check_reachable
+
+    try:
+        check_reachable("auto")
+    except ClusterUnreachable:
+        return False
+    return True
+
+
+def _start_own_head() -> None:
+    """`--backend ray` on a machine with no cluster: a head of this command's own, on the loopback address
+    with this machine's cores, stopped when the command ends."""
+    import atexit
+    from contextlib import ExitStack
+
+    from modelplane.cli.output import err_console
+    from modelplane.cluster.local_head import local_head
+    from modelplane.config import get_settings
+    from modelplane.cores import usable_cores
+
+    stack = ExitStack()
+    address = stack.enter_context(local_head(cpus=usable_cores()))
+    atexit.register(stack.close)
+    os.environ["MODELPLANE_RAY_ADDRESS"] = address
+    get_settings.cache_clear()
+    err_console.print(f"started a Ray head of its own at {address} (it stops with this command)")
