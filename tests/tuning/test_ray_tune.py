@@ -13,6 +13,7 @@ import yaml
 from modelplane.cli.context import platform as cli_platform
 from modelplane.config import get_settings
 from modelplane.local import Local
+from modelplane.tuning.views import StudyProgress
 from tests.cli_helpers import run_cli
 from tests.net import free_port
 
@@ -62,6 +63,38 @@ def test_a_study_on_ray_records_its_trials_prunes_with_asha_and_registers_the_be
     assert len(cluster["trials"]) == 6 and len(set(cluster["trials"])) == 6
     shown = run_cli(capsys, "tune", "show", "on-ray")
     assert shown.code == 0 and "pruned" in shown.out and "iris-mlp@1" in shown.out
+
+
+@pytest.mark.slow  # two jobs, each starting a Ray driver and Tune's trial actors, and a heartbeat's grace
+def test_a_cancelled_search_keeps_its_trials_and_resumes_on_ray_to_its_budget(
+    on_ray: str, platform: Local
+) -> None:
+    """A cancel stops the search on the cluster: the trials it was running are queued again (by the driver,
+    or, when the worker ended the driver first, once their heartbeats go stale), and the resumed study runs
+    to its budget and registers one version."""
+    from modelplane.errors import ModelplaneError
+    from modelplane.jobs.queue import cancel_job
+
+    def cancel_after_one(progress: StudyProgress) -> None:
+        running = platform.jobs.list(state="running")
+        if progress.used >= 1 and running:
+            cancel_job(platform.store, running[0].id, by="ann")
+
+    spec = {"data": "iris", "model": "mlp", "trials": 4, "parallel": 2, "pruner": "none", "seed": 3}
+    assert platform.store.settings.ray_address == on_ray  # `on_ray` came first: this platform tunes on Ray
+    with pytest.raises(ModelplaneError, match=r"tune job \w+ cancelled"):
+        platform.tune(**spec, train={"epochs": 30}, name="stopped", on_trial=cancel_after_one)
+    stopped = platform.studies.get("stopped")
+    assert 1 <= stopped.trials_done < 4 and stopped.model_version is None
+
+    study = platform.tune(resume="stopped")
+    assert study.trials_done == 4 and study.model_version == "iris-mlp@1"
+    assert set(study.states) <= {"complete", "interrupted"} and study.states["complete"] == 4
+    for trial in study.trials:
+        expected = "succeeded" if trial.state == "complete" else "interrupted"
+        assert trial.run_id is None or platform.runs.get(trial.run_id).status == expected
+    assert [j.state for j in platform.jobs.list()] == ["succeeded", "cancelled"]
+    assert len(platform.models.get("iris-mlp").versions) == 1
 
 
 def test_an_unreachable_cluster_fails_tune_in_one_line_and_queues_nothing(

@@ -93,7 +93,9 @@ def search(
     finally:
         beating.set()
         heart.join()
-    channel.raise_if_cancelled()
+    if channel.cancelled:
+        searcher.interrupt_unfinished()
+        channel.raise_if_cancelled()
     for error in results.errors:
         cause = getattr(error, "cause", None) or error
         if not isinstance(cause, Invalid):  # a refused configuration fails its trial alone
@@ -213,28 +215,42 @@ class StudySearch(OptunaSearch):
             self._report(trial_id, result)
         storage_id = self.storage_ids.pop(trial.number)
         run_id = self.study_storage.get_trial(storage_id).user_attrs.get(RUN_ID)
-        name = self.plan.name
         if not error and result and VALUE in result:
             self.study.tell(trial, float(result[VALUE]))
         elif error:
             self.study.tell(trial, state=TrialState.FAIL)
         elif self.channel.cancelled:
-            retry_trial(self.study, self.study_storage.get_trial(storage_id))
-            self.study.tell(trial, state=TrialState.FAIL)
-            if run_id is not None:
-                reason = f"study {name} stopped during trial {trial.number}"
-                end_run(
-                    self.store,
-                    run_id,
-                    "interrupted",
-                    f"{reason}; `modelplane tune --resume {name}` runs it again",
-                )
+            self._interrupt(trial, storage_id, run_id)
         else:
             self.study.tell(trial, state=TrialState.PRUNED)
             if run_id is not None:
                 end_run(self.store, run_id, "pruned", self._pruned_reason(trial.number, result or {}))
         self._completed_trials.add(trial_id)
         self.on_trial()
+
+    def interrupt_unfinished(self) -> None:
+        """After a cancel: Tune ends an experiment's running trials without telling the searcher, so each
+        one still open is queued to run again here, as Ctrl-C does embedded."""
+        for trial_id, trial in list(self._ot_trials.items()):
+            if trial_id not in self._completed_trials:
+                storage_id = self.storage_ids.pop(trial.number)
+                self._interrupt(
+                    trial, storage_id, self.study_storage.get_trial(storage_id).user_attrs.get(RUN_ID)
+                )
+                self._completed_trials.add(trial_id)
+
+    def _interrupt(self, trial: optuna.Trial, storage_id: int, run_id: str | None) -> None:
+        retry_trial(self.study, self.study_storage.get_trial(storage_id))
+        self.study.tell(trial, state=TrialState.FAIL)
+        if run_id is not None:
+            name = self.plan.name
+            reason = f"study {name} stopped during trial {trial.number}"
+            end_run(
+                self.store,
+                run_id,
+                "interrupted",
+                f"{reason}; `modelplane tune --resume {name}` runs it again",
+            )
 
     def _pruned_reason(self, number: int, result: dict[str, Any]) -> str:
         plan, epoch = self.plan, result.get(EPOCH, 0)
