@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from modelplane.cluster.connect import check_backend, ray_address
 from modelplane.errors import Invalid
 from modelplane.jobs.context import JobContext
 from modelplane.jobs.queue import enqueue
@@ -20,7 +21,9 @@ SESSION_FIELDS = ("parallel", "timeout")
 
 
 def submit_tune(store: Store, fields: Mapping[str, Any], *, by: str) -> JobInfo:
-    """`fields`: a tune config (a new study), or `{"resume": NAME}` plus parallel/timeout for this session."""
+    """`fields`: a tune config (a new study), or `{"resume": NAME}` plus parallel/timeout for this session.
+    With the ray backend, a cluster that does not answer fails here, before the study is created."""
+    check_backend(store.settings)
     name = fields.get("resume")
     session = {k: fields[k] for k in SESSION_FIELDS if fields.get(k) is not None}
     if name is None:
@@ -49,6 +52,11 @@ def submit_tune(store: Store, fields: Mapping[str, Any], *, by: str) -> JobInfo:
 class TuneKind:
     def run(self, ctx: JobContext) -> dict[str, Any]:
         name = str(ctx.params["study"])
+        address = ray_address(ctx.store.settings)
+        if address is not None:
+            from modelplane.jobs.tune_cluster import run_on_ray
+
+            return run_on_ray(ctx, address)
 
         def on_trial(progress: StudyProgress) -> None:
             ctx.progress(progress.used, line=f"{progress.used} trial(s) done")

@@ -127,12 +127,18 @@ class Local:
         may be given for that session. With `parallel=N` (> 1) trials run in spawned worker processes, so a
         script calling this needs the usual `if __name__ == "__main__":` guard.
         """
+        from modelplane.cluster.connect import ray_address
         from modelplane.errors import Invalid
         from modelplane.provenance import current_user
         from modelplane.tuning.config import parse_tune_config
         from modelplane.tuning.studies import resume as resume_study
         from modelplane.tuning.studies import tune
 
+        if ray_address(self.store.settings) is not None:  # a job, run from here on the Ray cluster
+            from modelplane.jobs.tune_cluster import tune_here
+
+            request = {**(config or {}), **fields} if resume is None else {"resume": resume, **fields}
+            return tune_here(self.store, request, by=current_user(), on_trial=on_trial)
         if resume is None:
             tune_config = parse_tune_config({**(config or {}), **fields})
             return tune(self.store, tune_config, by=current_user(), on_trial=on_trial)

@@ -50,7 +50,7 @@ class TrialRunner:
             trial.set_user_attr(ERROR, f"{type(exc).__name__}: {exc}")
             raise
         validation = run.metrics["validation"]
-        trial.set_user_attr(VALIDATION, _scalars(validation))
+        trial.set_user_attr(VALIDATION, scalars(validation))
         value = validation.get(plan.objective.key)
         if value is None:
             raise Invalid(
@@ -79,5 +79,5 @@ class TrialRunner:
             )
 
 
-def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
+def scalars(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}

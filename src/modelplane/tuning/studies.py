@@ -43,6 +43,11 @@ class StudyInterrupted(KeyboardInterrupt):
     """Ctrl-C during a study: finished trials are kept and the message says how to resume."""
 
 
+# Runs up to `limit` trials (None: no limit) within `timeout` seconds, calling `report()` as each ends; in
+# place of this process's own trial loop (e.g. Ray Tune on a cluster, tuning/ray_search.py).
+Runner = Callable[[Store, StudyPlan, int | None, float | None, Callable[[], None]], None]
+
+
 def tune(
     store: Store,
     config: TuneConfig,
@@ -96,9 +101,11 @@ def resume(
     parallel: int | None = None,
     timeout: float | str | None = None,
     on_trial: Callable[[StudyProgress], None] | None = None,
+    runner: Runner | None = None,
 ) -> StudyInfo:
     """Continue a study with its stored settings; `parallel` and `timeout` apply to this session only.
-    `on_trial(progress)` is called as trials end (a job reports progress, and is cancelled, there)."""
+    `on_trial(progress)` is called as trials end (a job reports progress, and is cancelled, there);
+    `runner` runs the trials instead of this process's workers."""
     study = load_study(open_storage(storage_url(store)), name)
     if VERSION_ATTR in study.user_attrs:
         raise Conflict(
@@ -115,7 +122,7 @@ def resume(
         if RUN_ID in trial.user_attrs:
             reason = f"the process running trial {trial.number} of study {name} died; --resume runs it again"
             end_run(store, trial.user_attrs[RUN_ID], "interrupted", reason)
-    return _run(store, study, plan, on_trial=on_trial)
+    return _run(store, study, plan, on_trial=on_trial, runner=runner)
 
 
 def _next_name(existing: list[str], config: TuneConfig) -> str:
@@ -131,6 +138,7 @@ def _run(
     plan: StudyPlan,
     *,
     on_trial: Callable[[StudyProgress], None] | None = None,
+    runner: Runner | None = None,
 ) -> StudyInfo:
     config = plan.config
     used = trials_used(study.get_trials(deepcopy=False))
@@ -142,7 +150,9 @@ def _run(
 
     try:
         if limit is None or limit > 0:
-            if config.parallel == 1:
+            if runner is not None:
+                runner(store, plan, limit, config.timeout, report)
+            elif config.parallel == 1:
                 budget = Budget.create(mp.get_context("spawn"), limit, config.timeout)
                 with quiet_optuna():
                     run_trials(store, plan, budget, on_trial=report)

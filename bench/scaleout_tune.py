@@ -1,0 +1,178 @@
+"""Scale-out target for tuning: the same 8-trial study embedded and on a local Ray head (Ray Tune with
+Optuna's sampler and ASHA) finds a best trial equal within noise, and how long each takes.
+
+Both search the default `mlp` space with TPE, the same seed and split, median pruning embedded (one process,
+the default) and ASHA on Ray (2 trials at once, one per CPU of the head). "Within noise": the best
+validation accuracies differ by at most 2 standard errors of an accuracy measured on the validation split
+(sqrt(p(1-p)/n)); one validation row is 1/n. Wall time has no target on this 2-core machine: Ray's start-up
+(trial actors importing torch) is paid once per study.
+
+    .venv/bin/python bench/scaleout_tune.py [--quick] [--address HOST:PORT]
+
+Without --address a Ray head is started on the loopback address for the bench and stopped after it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+TRIALS = 8
+RAY_PARALLEL = 2
+
+
+@contextmanager
+def ray_head() -> Iterator[str]:
+    """`ray start --head --block` on a free loopback port (as tests/ray_head.py, without pytest)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # Ray's socket paths have a length limit
+    command = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block"]
+    command += ["--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", str(RAY_PARALLEL)]
+    command += ["--include-dashboard=false", "--disable-usage-stats", "--temp-dir", str(temp)]
+    head = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if head.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"no Ray head answered on port {port}") from None
+                time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        head.send_signal(signal.SIGTERM)
+        try:
+            head.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def study(home: Path, *, data: str, epochs: int, address: str | None) -> dict[str, Any]:
+    """One study (embedded when `address` is None): best validation accuracy, trials, wall seconds."""
+    import modelplane
+
+    if address is None:
+        os.environ.pop("MODELPLANE_RAY_ADDRESS", None)
+    else:
+        os.environ["MODELPLANE_RAY_ADDRESS"] = address
+    platform = modelplane.Local(home)
+    try:
+        platform.datasets.add(data, source=f"builtin:{data}")
+        started = time.perf_counter()
+        found = platform.tune(
+            data=data,
+            model="mlp",
+            trials=TRIALS,
+            train={"epochs": epochs},
+            parallel=1 if address is None else RAY_PARALLEL,
+            seed=0,
+        )
+        seconds = time.perf_counter() - started
+        return {
+            "best": found.best_value,
+            "states": found.states,
+            "seconds": seconds,
+            "rows": _validation_rows(platform.store, data),
+            "version": found.model_version,
+        }
+    finally:
+        platform.close()
+        os.environ.pop("MODELPLANE_RAY_ADDRESS", None)
+
+
+def _validation_rows(store: Any, data: str) -> int:
+    """Rows of the validation split every trial scores on (the default split, seed 0)."""
+    import numpy as np
+
+    from modelplane.data.catalog import get_version, load_arrays
+    from modelplane.data.splits import SplitConfig, split_indices
+
+    _, target = load_arrays(store, get_version(store, data))
+    assert target is not None
+    return int(split_indices(np.asarray(target), SplitConfig(), stratify=True)["validation"].size)
+
+
+def rows(quick: bool, address: str | None = None) -> list[dict[str, object]]:
+    data, epochs = ("iris", 3) if quick else ("digits", 6)
+    import torch
+
+    torch.set_num_threads(1)  # tiny MLPs: one thread each, as Ray's one-CPU trials run
+    with tempfile.TemporaryDirectory() as tmp:
+        embedded = study(Path(tmp) / "embedded", data=data, epochs=epochs, address=None)
+        if address is None:
+            with ray_head() as started:
+                on_ray = study(Path(tmp) / "ray", data=data, epochs=epochs, address=started)
+        else:
+            on_ray = study(Path(tmp) / "ray", data=data, epochs=epochs, address=address)
+    best = float(embedded["best"])
+    noise = 2 * math.sqrt(max(best * (1 - best), 1e-9) / embedded["rows"])
+    delta = float(on_ray["best"]) - best
+    setting = f"{data} mlp, {TRIALS} trials x {epochs} epochs"
+    return [
+        {
+            "measure": f"best val accuracy ({setting})",
+            "reference": f"{best:.4f} embedded {_states(embedded)}",
+            "ours": f"{on_ray['best']:.4f} on Ray {_states(on_ray)}",
+            "ratio_or_delta": f"{delta:+.4f}",
+            "target": f"|delta| <= {noise:.4f} (2 s.e., {embedded['rows']} val rows)",
+            "met": abs(delta) <= noise,
+        },
+        {
+            "measure": "study wall time, s",
+            "reference": f"{embedded['seconds']:.1f} embedded, 1 process",
+            "ours": f"{on_ray['seconds']:.1f} on Ray, {RAY_PARALLEL} trials at once",
+            "ratio_or_delta": f"{on_ray['seconds'] / embedded['seconds']:.2f}x",
+            "target": "none (2-core machine)",
+            "met": None,
+        },
+    ]
+
+
+def _states(result: dict[str, Any]) -> str:
+    return "(" + ", ".join(f"{n} {s}" for s, n in result["states"].items()) + ")"
+
+
+def _verdict(met: object) -> str:
+    return "-" if met is None else "PASS" if met else "FAIL"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="iris, 3 epochs (else digits, 6 epochs)")
+    parser.add_argument("--address", help="a running Ray head (default: start one for the bench)")
+    args = parser.parse_args()
+    out = Table(title="tuning: embedded vs Ray Tune", title_justify="left")
+    for column in ("measure", "reference", "ours", "ratio_or_delta", "target", "met"):
+        out.add_column(column)
+    for row in rows(args.quick, args.address):
+        out.add_row(*(_verdict(v) if k == "met" else str(v) for k, v in row.items()))
+    Console(width=200).print(out)
+
+
+if __name__ == "__main__":
+    main()
