@@ -15,6 +15,7 @@ from tests.net import free_port
 def nowhere(monkeypatch: pytest.MonkeyPatch) -> str:
     address = f"127.0.0.1:{free_port()}"
     monkeypatch.setenv("MODELPLANE_RAY_ADDRESS", address)
+    monkeypatch.setenv("MODELPLANE_BACKEND", "embedded")  # restored after the test: --backend sets it
     get_settings.cache_clear()
     return address
 
@@ -41,6 +42,6 @@ def test_train_and_batch_queue_nothing_when_the_cluster_does_not_answer(
     assert local.jobs.list() == [] and local.runs.list() == []
 
 
-def test_an_unknown_backend_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_backend_is_refused(nowhere: str, capsys: pytest.CaptureFixture[str]) -> None:
     result = run_cli(capsys, "worker", "--until-idle", "--backend", "spark")
     assert result.code == 2 and "--backend must be embedded or ray, got 'spark'" in result.err

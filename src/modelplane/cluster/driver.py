@@ -202,6 +202,7 @@ def run_on_cluster(
         try:
             return _follow(ctx, actor, on_event)
         except RayActorError as exc:
+            ctx.check()  # a driver that ended itself because the job was cancelled is not restarted
             restarts += 1
             if restarts > _RESTARTS:
                 raise ClusterJobFailed(f"its Ray driver died {restarts} times; last: {exc}") from None
@@ -259,11 +260,18 @@ def _follow(ctx: JobContext, actor: Any, on_event: Callable[[dict[str, Any]], No
 
 
 def _end(actor: Any, *, cancel: bool = False) -> None:
+    """End the driver; a cancelled one first gets up to _GRACE_S to stop its work cleanly (Tune ends its
+    trials, Train its workers), so that what it leaves behind is recorded as stopped, not as lost."""
     import ray
 
     try:
         if cancel:
             ray.get(actor.cancel.remote(), timeout=5)
+            deadline = time.monotonic() + _GRACE_S
+            while ray.get(actor.poll.remote(1 << 62), timeout=5)["state"] == "running":
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(_POLL_S)
         ray.kill(actor, no_restart=True)
     except Exception as exc:  # already gone: nothing left to end
         log.info("Ray driver already ended (%s)", exc)
