@@ -83,6 +83,21 @@ def test_a_sharded_run_registers_a_model_that_serves_as_its_onnx_export(platform
     np.testing.assert_allclose(onnx["probabilities"], native["probabilities"], atol=1e-4)
 
 
+def test_an_interrupted_sharded_run_resumes_from_its_gathered_checkpoint(platform: Local) -> None:
+    def stop_after_two(metrics: dict[str, float]) -> None:
+        if metrics["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    train = {"epochs": 3, "batch_size": 64, "workers": 2, "shard": True}
+    with pytest.raises(KeyboardInterrupt):
+        platform.train(data="digits", model="mlp", train=train, on_epoch=stop_after_two)
+    interrupted = platform.runs.list()[0]
+    assert interrupted.status == "interrupted" and [int(e["epoch"]) for e in interrupted.history] == [1, 2]
+    resumed = platform.resume(interrupted.id)
+    assert resumed.status == "succeeded" and [int(e["epoch"]) for e in resumed.history] == [1, 2, 3]
+    assert resumed.history[2]["train_loss"] < resumed.history[0]["train_loss"] / 2  # not from scratch
+
+
 def test_scikit_learn_refuses_workers_before_a_run_is_recorded(platform: Local) -> None:
     with pytest.raises(Invalid, match=r"n_jobs=-1.*use a family that trains data-parallel: mlp, cnn"):
         platform.train(data="digits", model="random_forest", train={"workers": 2})

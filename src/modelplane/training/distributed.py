@@ -58,8 +58,9 @@ def broadcast(value: T, src: int = 0) -> T:
 
 
 class _RankTrainer(_Trainer):
-    """A _Trainer whose training steps run under DistributedDataParallel on this rank's share of each
-    global batch; evaluation, checkpoint state and early stopping are the single-process ones."""
+    """A _Trainer whose training steps run under DistributedDataParallel (or, sharded, FSDP2) on this
+    rank's share of each global batch; evaluation and early stopping are the single-process ones, and the
+    checkpoint state too, gathered whole when sharded."""
 
     def __init__(
         self, model: nn.Module, spec: BaseSpec, config: TrainConfig, device: torch.device, n_train: int

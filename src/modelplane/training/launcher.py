@@ -38,6 +38,7 @@ from modelplane.training.torch_trainer import FitResult
 
 _PR_SET_PDEATHSIG = 1
 _POLL_S = 0.1
+_GRACE_S = 2.0
 _RESULT = "result.safetensors"
 
 
@@ -149,29 +150,37 @@ def _watch(
         try:
             kind, payload = messages.get(timeout=_POLL_S)
         except queue.Empty:
-            _raise_if_lost(ranks, exited=True)
-            continue
+            lost = _lost(ranks, exited=True)
+            if lost is None:
+                continue
+            try:  # what a rank sent just before the end may still be on its way
+                kind, payload = messages.get(timeout=_GRACE_S)
+            except queue.Empty:
+                raise RankLost(lost) from None
         if kind == "epoch" and on_epoch is not None:
             on_epoch(payload)
         elif kind == "resume" and on_resume is not None:
             on_resume(payload)
         elif kind == "error":
-            _raise_if_lost(ranks, exited=False)  # a peer's death shows on the others as a connection error
+            lost = _lost(ranks, exited=False)  # a peer's death shows on the others as a connection error
+            if lost is not None:
+                raise RankLost(lost)
             raise payload
         elif kind == "done":
             summary: dict[str, Any] = payload
             return summary
 
 
-def _raise_if_lost(ranks: list[Any], *, exited: bool) -> None:
-    """RankLost for a rank killed by a signal, or (`exited`) one that ended without a word."""
+def _lost(ranks: list[Any], *, exited: bool) -> str | None:
+    """What happened to a rank killed by a signal, or (`exited`) to one that ended without a word."""
     for rank, process in enumerate(ranks):
         code = process.exitcode
         if code is not None and (code < 0 or (exited and code != 0)):
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
-            raise RankLost(f"training rank {rank} (process {process.pid}) {how}")
+            return f"training rank {rank} (process {process.pid}) {how}"
     if exited and all(process.exitcode is not None for process in ranks):
-        raise RankLost("every training rank exited before handing over the model")
+        return "every training rank exited before handing over the model"
+    return None
 
 
 def _end(ranks: list[Any], *, finished: bool) -> None:
@@ -248,6 +257,7 @@ def _rank_main(
                 "resumed_from_epoch": result.resumed_from_epoch,
             }
             messages.put(("done", summary))
+        dist.barrier()  # no rank tears the group down while another still uses it
         dist.destroy_process_group()
     except Exception as exc:
         shown = exc if isinstance(exc, ModelplaneError) else RuntimeError(f"training rank {rank}: {exc!r}")
