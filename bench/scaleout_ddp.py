@@ -20,8 +20,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from rich.console import Console
-from rich.table import Table
+from scaleout_table import show
 
 from modelplane.cores import usable_cores
 
@@ -105,15 +104,7 @@ def rows(quick: bool) -> list[dict[str, object]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4 epochs instead of 15")
-    found = rows(parser.parse_args().quick)
-    table = Table(title="data-parallel training (DDP), digits cnn", title_justify="left")
-    for column in found[0]:
-        table.add_column(column)
-    for row in found:
-        met = row["met"]
-        shown = {**row, "met": "-" if met is None else ("PASS" if met else "FAIL")}
-        table.add_row(*(str(v) for v in shown.values()))
-    Console(width=170).print(table)
+    show("data-parallel training (DDP), digits cnn", rows(parser.parse_args().quick))
 
 
 if __name__ == "__main__":

@@ -17,57 +17,18 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
+from scaleout_table import show
+
+from modelplane.cluster.local_head import local_head
 
 TRIALS = 8
 RAY_PARALLEL = 2
-
-
-@contextmanager
-def ray_head() -> Iterator[str]:
-    """`ray start --head --block` on a free loopback port (as tests/ray_head.py, without pytest)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # Ray's socket paths have a length limit
-    command = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block"]
-    command += ["--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", str(RAY_PARALLEL)]
-    command += ["--include-dashboard=false", "--disable-usage-stats", "--temp-dir", str(temp)]
-    head = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if head.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"no Ray head answered on port {port}") from None
-                time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
-    finally:
-        head.send_signal(signal.SIGTERM)
-        try:
-            head.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 def study(home: Path, *, data: str, epochs: int, address: str | None) -> dict[str, Any]:
@@ -122,11 +83,9 @@ def rows(quick: bool, address: str | None = None) -> list[dict[str, object]]:
     torch.set_num_threads(1)  # tiny MLPs: one thread each, as Ray's one-CPU trials run
     with tempfile.TemporaryDirectory() as tmp:
         embedded = study(Path(tmp) / "embedded", data=data, epochs=epochs, address=None)
-        if address is None:
-            with ray_head() as started:
-                on_ray = study(Path(tmp) / "ray", data=data, epochs=epochs, address=started)
-        else:
-            on_ray = study(Path(tmp) / "ray", data=data, epochs=epochs, address=address)
+        head = nullcontext(address) if address else local_head(cpus=RAY_PARALLEL)
+        with head as started:
+            on_ray = study(Path(tmp) / "ray", data=data, epochs=epochs, address=started)
     best = float(embedded["best"])
     noise = 2 * math.sqrt(max(best * (1 - best), 1e-9) / embedded["rows"])
     delta = float(on_ray["best"]) - best
@@ -155,10 +114,6 @@ def _states(result: dict[str, Any]) -> str:
     return "(" + ", ".join(f"{n} {s}" for s, n in result["states"].items()) + ")"
 
 
-def _verdict(met: object) -> str:
-    return "-" if met is None else "PASS" if met else "FAIL"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -166,12 +121,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="iris, 3 epochs (else digits, 6 epochs)")
     parser.add_argument("--address", help="a running Ray head (default: start one for the bench)")
     args = parser.parse_args()
-    out = Table(title="tuning: embedded vs Ray Tune", title_justify="left")
-    for column in ("measure", "reference", "ours", "ratio_or_delta", "target", "met"):
-        out.add_column(column)
-    for row in rows(args.quick, args.address):
-        out.add_row(*(_verdict(v) if k == "met" else str(v) for k, v in row.items()))
-    Console(width=200).print(out)
+    show("tuning: embedded vs Ray Tune", rows(args.quick, args.address))
 
 
 if __name__ == "__main__":
