@@ -4,6 +4,8 @@ committed; an unreachable cluster fails `modelplane batch` in one line with noth
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -122,3 +124,12 @@ def test_an_unreachable_cluster_fails_the_batch_command_with_nothing_queued(
     assert len(done.err.strip().splitlines()) == 1
     assert f"no Ray cluster answers at {address}" in done.err and "ray start --head" in done.err
     assert list_jobs(store) == [] and not (tmp_path / "o.parquet").exists()
+
+
+def test_the_embedded_path_imports_no_ray() -> None:
+    code = (
+        "import sys, modelplane.jobs.batch.kind, modelplane.jobs.batch.on_ray, "
+        "modelplane.jobs.batch.ray_data; assert 'ray' not in sys.modules, 'ray imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
