@@ -18,8 +18,8 @@ from modelplane.cli.context import platform
 from modelplane.config import get_settings
 from modelplane.jobs.batch.kind import BatchRequest, submit_batch
 from modelplane.jobs.kinds import job_dir
-from modelplane.jobs.queue import get_job, list_jobs, read_log
-from modelplane.jobs.views import SUCCEEDED, JobInfo
+from modelplane.jobs.queue import cancel_job, get_job, list_jobs, read_log
+from modelplane.jobs.views import CANCELLED, SUCCEEDED, JobInfo
 from modelplane.serving.deployments import parse_spec, save_deployment
 from modelplane.store import Store
 from tests.cli_helpers import run_cli
@@ -108,6 +108,34 @@ def test_a_killed_driver_is_replaced_and_skips_the_committed_chunks(
     out = pacsv.read_csv(tmp_path / "out.csv")
     assert out.column("row").to_pylist() == list(range(count))  # every row once, in input order
     assert job.progress.done == count and job.attempts == 1
+
+
+def test_a_cancel_stops_the_work_on_the_cluster_and_leaves_nothing(
+    on_ray: str, store: Store, tmp_path: Path
+) -> None:
+    import ray
+
+    deploy_tiny(store, tmp_path)
+    output = tmp_path / "out.parquet"
+    request = BatchRequest(
+        deployment="tiny",
+        input=str(write_parquet(tmp_path / "in.parquet", rows(40_000))),
+        output=str(output),
+        chunk_rows=100,
+        batch_size=50,
+    )
+    job_id = submit_batch(store, request, by="test").id
+    running = threading.Thread(target=run_inline, args=(store, job_id))
+    running.start()
+    parts = job_dir(store, job_id) / "parts"
+    until(lambda: parts.is_dir() and len(list(parts.glob("part-*.arrow"))) >= 2, 60, "2 committed chunks")
+    cancel_job(store, job_id, by="test")
+    running.join(60)
+    assert get_job(store, job_id).state == CANCELLED
+    with pytest.raises(ValueError):
+        ray.get_actor(f"job-{job_id}", namespace="modelplane")
+    assert not job_dir(store, job_id).exists()  # its actors had stopped writing parts when it was removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "mp-home", "tiny.onnx"]
 
 
 def test_an_unreachable_cluster_fails_the_batch_command_with_nothing_queued(

@@ -28,6 +28,7 @@ from modelplane.jobs.batch.paths import attempt_output, attempt_outputs
 from modelplane.jobs.batch.predictor import PinnedDeployment, Predictor
 from modelplane.jobs.batch.priority import short_gil_switches
 from modelplane.jobs.batch.request import BatchRequest, parse_batch_request, plan_batch
+from modelplane.jobs.batch.writers import wait_for_writers
 from modelplane.jobs.context import JobCancelled, JobContext
 from modelplane.jobs.kinds import job_dir
 from modelplane.jobs.queue import enqueue
@@ -113,6 +114,7 @@ class BatchKind:
     def cleanup(self, store: Store, job: JobInfo) -> None:
         """A cancelled or failed batch leaves no temp output and no parts (an earlier output it was to
         replace is untouched: it is replaced only when a complete one is published)."""
+        wait_for_writers(job_dir(store, job.id) / "parts")  # Ray actors of the job still stopping
         _remove_attempt_outputs(Path(job.params["output"]), job.id)
         shutil.rmtree(job_dir(store, job.id), ignore_errors=True)
 

@@ -32,6 +32,7 @@ from modelplane.errors import Invalid
 from modelplane.jobs.batch.outputs import ROW_NUMBER, OutputFile, PartFiles, prediction_table, publish
 from modelplane.jobs.batch.paths import attempt_output
 from modelplane.jobs.batch.predictor import PinnedDeployment, Predictor
+from modelplane.jobs.batch.writers import hold_writer_lock
 from modelplane.jobs.kinds import job_dir
 from modelplane.store import Store
 
@@ -54,6 +55,7 @@ class ChunkPredictor:
                 store, self.pinned, threads=threads, batch_size=int(params["batch_size"])
             )
             self.parts = PartFiles(job_dir(store, job_id) / "parts")
+            self._lock = hold_writer_lock(self.parts.folder)  # a cleanup waits for this process to end
         finally:
             store.close()
         self.source = Path(params["input"])
@@ -76,7 +78,7 @@ class ChunkPredictor:
                 ids = pa.array(np.arange(start, start + len(x), dtype=np.int64))
             outputs = self.predictor.predict(x)
             table = prediction_table(self.id_name, ids, outputs, pinned.task, pinned.classes)
-            self.parts.write(index, table)
+            self.parts.write(index, table, make_folder=False)  # gone: the job ended, its cleanup ran
             yield {"chunk": np.array([index]), "rows": np.array([len(x)]), "ready": np.array([self.ready])}
 
 
@@ -144,6 +146,7 @@ def drive(payload: dict[str, Any], store: Store, channel: Channel) -> dict[str, 
     temp = attempt_output(output, job_id, int(payload["attempt"]))
     writing = OutputFile(temp, params["output_format"])
     assembler = _Assembler(parts, writing)
+    parts.folder.mkdir(parents=True, exist_ok=True)  # the actors write parts only while it exists
     try:
         assembler.advance(committed)
         runs = spans(todo, actors * SPANS_PER_ACTOR, open_end=expected - 1 if estimated else None)
