@@ -36,9 +36,10 @@ from modelplane.jobs.batch.writers import hold_writer_lock
 from modelplane.jobs.kinds import job_dir
 from modelplane.store import Store
 
-# ONNX Runtime threads per actor; the pool has one actor per that many of the cluster's CPUs. On 2 CPUs,
-# 1M digits rows predicted in 6.7 s by 2 actors x 1 thread, 9.5 s by 1 x 2 (bench/scaleout_batch.py): one
-# actor's reads and part writes overlap the other's runtime calls instead of idling a runtime thread.
+# ONNX Runtime threads per actor; the pool has one actor per that many of the cluster's CPUs. On 2 busy
+# CPUs (load ~5-9), 1M digits rows predicted in 6.7 s by 2 actors x 1 thread, 9.5 s by 1 x 2; on idle ones
+# 275-308k rows/s against 252-276k (bench/scaleout_batch.py): one actor's reads and part writes overlap the
+# other's runtime calls instead of idling a runtime thread.
 THREADS_PER_ACTOR = 1
 SPANS_PER_ACTOR = 4  # spans of consecutive chunks queued per actor: balance vs re-skipping a CSV's start
 
