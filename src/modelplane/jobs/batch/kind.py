@@ -16,16 +16,19 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from modelplane.cluster.connect import check_backend, ray_address
 from modelplane.data.formats.delimited import count_rows
 from modelplane.data.inputs import InputChunk, InputLayout, read_chunks
 from modelplane.errors import Invalid
 from modelplane.jobs.batch.ahead import ReadAhead
 from modelplane.jobs.batch.committer import ChunkCommitter
+from modelplane.jobs.batch.on_ray import predict_on_ray
 from modelplane.jobs.batch.outputs import ROW_NUMBER, OutputFile, PartFiles, prediction_table, publish
 from modelplane.jobs.batch.paths import attempt_output, attempt_outputs
 from modelplane.jobs.batch.predictor import PinnedDeployment, Predictor
 from modelplane.jobs.batch.priority import short_gil_switches
 from modelplane.jobs.batch.request import BatchRequest, parse_batch_request, plan_batch
+from modelplane.jobs.batch.writers import wait_for_writers
 from modelplane.jobs.context import JobCancelled, JobContext
 from modelplane.jobs.kinds import job_dir
 from modelplane.jobs.queue import enqueue
@@ -35,6 +38,7 @@ from modelplane.store import Store
 
 def submit_batch(store: Store, request: BatchRequest, *, by: str, job_id: str | None = None) -> JobInfo:
     """Check the request (a bad one fails here, before anything is queued), then queue it."""
+    check_backend(store.settings)  # a cluster that does not answer fails the submit: nothing is queued
     params = plan_batch(store, request)
     rows = params["layout"]["rows"]
     note = f"{request.deployment} on {Path(params['input']).name} -> {Path(params['output']).name}"
@@ -61,6 +65,11 @@ class BatchKind:
             params["input_stat"][k] for k in ("size", "mtime_ns")
         ]:
             raise Invalid(f"{source} changed or disappeared since the job was submitted; submit it again")
+        address = ray_address(ctx.store.settings)
+        if address is not None:  # Ray Data on the cluster (jobs/batch/ray_data.py)
+            result = predict_on_ray(ctx, address)
+            _tidy(parts, output, ctx.job_id)
+            return result
         pinned = PinnedDeployment(**params["deployment"])
         chunk_rows, batch_size = int(params["chunk_rows"]), int(params["batch_size"])
         loading = time.perf_counter()
@@ -105,6 +114,7 @@ class BatchKind:
     def cleanup(self, store: Store, job: JobInfo) -> None:
         """A cancelled or failed batch leaves no temp output and no parts (an earlier output it was to
         replace is untouched: it is replaced only when a complete one is published)."""
+        wait_for_writers(job_dir(store, job.id) / "parts")  # Ray actors of the job still stopping
         _remove_attempt_outputs(Path(job.params["output"]), job.id)
         shutil.rmtree(job_dir(store, job.id), ignore_errors=True)
 

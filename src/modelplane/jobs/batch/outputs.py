@@ -64,8 +64,11 @@ class PartFiles:
     def path(self, index: int) -> Path:
         return self.folder / f"part-{index:06d}.arrow"
 
-    def write(self, index: int, table: pa.Table) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def write(self, index: int, table: pa.Table, *, make_folder: bool = True) -> None:
+        """`make_folder=False`: fail (FileNotFoundError) if the folder is gone, as a job's cleanup leaves it,
+        rather than make it again for a part no one will read (a Ray actor still stopping)."""
+        if make_folder:
+            self.folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".part-", suffix=".tmp")
         os.close(fd)
         try:
