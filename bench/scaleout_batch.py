@@ -26,62 +26,25 @@ at a time.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from rich.console import Console
-from rich.table import Table
+from scaleout_table import show
+
+from modelplane.cluster.local_head import local_head
 
 sys.path.insert(0, str(Path(__file__).parent))
 from batch import DEPLOYMENT, prepare, write_rows
 
-console = Console(width=140)
 TARGET = 0.70
-
-
-@contextlib.contextmanager
-def ray_head(cpus: int = 2) -> Iterator[str]:
-    """A Ray head on the loopback address with `cpus` CPUs, stopped (this one only) on the way out."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: Ray's socket paths are limited
-    command = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block"]
-    command += ["--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", str(cpus)]
-    command += ["--include-dashboard=false", "--disable-usage-stats", "--temp-dir", str(temp)]
-    head = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    address = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-            if head.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the Ray head did not start")
-            time.sleep(0.1)
-        yield address
-    finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 def run_batch(home: Path, source: Path, output: Path, address: str | None) -> dict[str, Any]:
@@ -111,7 +74,7 @@ def run_batch(home: Path, source: Path, output: Path, address: str | None) -> di
     }
 
 
-def rows(quick: bool) -> list[dict[str, object]]:
+def rows(quick: bool, address: str | None = None) -> list[dict[str, object]]:
     """The measures, one dict per row of the table."""
     count, pairs = (100_000, 1) if quick else (1_000_000, 3)
     home = Path(tempfile.mkdtemp(prefix="mp-bench-scaleout-batch-")).resolve()
@@ -122,10 +85,10 @@ def rows(quick: bool) -> list[dict[str, object]]:
         write_rows(source, count, names)
         here, there = home / "embedded.parquet", home / "ray.parquet"
         embedded, clustered = [], []
-        with ray_head() as address:
+        with nullcontext(address) if address else local_head(cpus=2) as head:
             for _ in range(pairs):
                 embedded.append(run_batch(home, source, here, None))
-                clustered.append(run_batch(home, source, there, address))
+                clustered.append(run_batch(home, source, there, head))
         identical = pq.read_table(here).equals(pq.read_table(there))
     finally:
         os.environ.pop("MODELPLANE_RAY_ADDRESS", None)
@@ -155,7 +118,7 @@ def rows(quick: bool) -> list[dict[str, object]]:
             "ours": each(clustered, "e2e"),
             "ratio_or_delta": f"{e2e}; median {e2e_median:.0%}",
             "target": "",
-            "met": "",
+            "met": None,
         },
         {
             "measure": "time outside the job's rows/s (start-up: connect, driver, pool, model load)",
@@ -163,7 +126,7 @@ def rows(quick: bool) -> list[dict[str, object]]:
             "ours": each(clustered, "overhead_s", " s"),
             "ratio_or_delta": "",
             "target": "",
-            "met": "",
+            "met": None,
         },
         {
             "measure": "Ray Data actor pool",
@@ -171,7 +134,7 @@ def rows(quick: bool) -> list[dict[str, object]]:
             "ours": clustered[0]["pool"],
             "ratio_or_delta": "",
             "target": "",
-            "met": "",
+            "met": None,
         },
         {
             "measure": "outputs identical (schema, ids in order, predictions)",
@@ -189,17 +152,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="100,000 rows, one pair")
+    parser.add_argument("--address", help="a running Ray head (default: start one for the bench)")
     args = parser.parse_args()
-    found = rows(args.quick)
-    table = Table(title="batch prediction: Ray Data vs the embedded job (2 CPUs)", title_justify="left")
-    for column in found[0]:
-        table.add_column(column)
-    for row in found:
-        met = row["met"]
-        table.add_row(
-            *(str(v) for v in list(row.values())[:-1]), "" if met == "" else ("yes" if met else "NO")
-        )
-    console.print(table)
+    show("batch prediction: Ray Data vs the embedded job (2 CPUs)", rows(args.quick, args.address))
 
 
 if __name__ == "__main__":
