@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from scaleout_table import show
+from scaleout_table import run_jobs_on, show
 
 from modelplane.cluster.local_head import local_head
 
@@ -49,14 +49,9 @@ TARGET = 0.70
 
 def run_batch(home: Path, source: Path, output: Path, address: str | None) -> dict[str, Any]:
     """One foreground batch job (as `modelplane batch` runs it) on `address` (None: embedded)."""
-    from modelplane.config import get_settings
     from modelplane.local import Local
 
-    if address is None:
-        os.environ.pop("MODELPLANE_RAY_ADDRESS", None)
-    else:
-        os.environ["MODELPLANE_RAY_ADDRESS"] = address
-    get_settings.cache_clear()
+    run_jobs_on(address)
     local = Local(home)
     try:
         started = time.perf_counter()
@@ -91,7 +86,7 @@ def rows(quick: bool, address: str | None = None) -> list[dict[str, object]]:
                 clustered.append(run_batch(home, source, there, head))
         identical = pq.read_table(here).equals(pq.read_table(there))
     finally:
-        os.environ.pop("MODELPLANE_RAY_ADDRESS", None)
+        run_jobs_on(None)
         shutil.rmtree(home, ignore_errors=True)
 
     def ratios(key: str) -> tuple[str, float]:

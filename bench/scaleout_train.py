@@ -12,13 +12,12 @@ local head against the same run config trained embedded (the local DDP launcher)
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from scaleout_table import show
+from scaleout_table import run_jobs_on, show
 
 SEEDS = (0, 1)
 TARGET_POINTS = 0.5
@@ -27,13 +26,8 @@ TARGET_POINTS = 0.5
 def _train(home: Path, seed: int, epochs: int, address: str | None) -> tuple[float, float]:
     """(test accuracy %, wall seconds) of one run, on Ray when `address` is given."""
     import modelplane
-    from modelplane.config import get_settings
 
-    if address is None:
-        os.environ.pop("MODELPLANE_RAY_ADDRESS", None)
-    else:
-        os.environ["MODELPLANE_RAY_ADDRESS"] = address
-    get_settings.cache_clear()
+    run_jobs_on(address)
     platform = modelplane.Local(home)
     try:
         if not platform.datasets.list():

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from scaleout_table import show
+from scaleout_table import run_jobs_on, show
 
 from modelplane.cluster.local_head import local_head
 
@@ -35,10 +34,7 @@ def study(home: Path, *, data: str, epochs: int, address: str | None) -> dict[st
     """One study (embedded when `address` is None): best validation accuracy, trials, wall seconds."""
     import modelplane
 
-    if address is None:
-        os.environ.pop("MODELPLANE_RAY_ADDRESS", None)
-    else:
-        os.environ["MODELPLANE_RAY_ADDRESS"] = address
+    run_jobs_on(address)
     platform = modelplane.Local(home)
     try:
         platform.datasets.add(data, source=f"builtin:{data}")
@@ -61,7 +57,7 @@ def study(home: Path, *, data: str, epochs: int, address: str | None) -> dict[st
         }
     finally:
         platform.close()
-        os.environ.pop("MODELPLANE_RAY_ADDRESS", None)
+        run_jobs_on(None)
 
 
 def _validation_rows(store: Any, data: str) -> int:
