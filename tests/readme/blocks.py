@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-MARKERS = {"skip", "server"}
+MARKERS = {"skip", "server", "ray"}
 SHELL = {"bash", "sh", "shell", "console"}
 MARKER = re.compile(r"^<!--\s*readme-test:\s*(\S+)\s*-->\s*$")
 FENCE = re.compile(r"^```(\S*)\s*$")

@@ -16,7 +16,14 @@ from tests.net import free_port
 KEY = re.compile(r"mp_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
 # Variables of the test's own environment a reader's shell would not have: they would point the README's
 # commands at another store or server.
-FOREIGN = ("MODELPLANE_URL", "MODELPLANE_API_KEY", "MODELPLANE_DATABASE_URL", "MODELPLANE_ARTIFACT_ROOT")
+FOREIGN = (
+    "MODELPLANE_URL",
+    "MODELPLANE_API_KEY",
+    "MODELPLANE_DATABASE_URL",
+    "MODELPLANE_ARTIFACT_ROOT",
+    "MODELPLANE_RAY_ADDRESS",
+    "MODELPLANE_BACKEND",
+)
 
 
 class Shell:

@@ -71,8 +71,11 @@ def test_misplaced_markers_are_refused(tmp_path: Path, text: str, message: str) 
 
 
 def test_the_readme_marks_only_what_cannot_run() -> None:
-    """Skipped blocks are `make` targets only; one block stands for the server the test starts."""
+    """Skipped blocks are `make` targets only; one block stands for the server the test starts, one for the
+    Ray head it provides (and holds nothing else)."""
     blocks = read_blocks(README)
     skipped = [c.text.split()[0] for b in blocks if b.marker == "skip" for c in b.commands()]
     assert skipped and set(skipped) == {"make"}
     assert [b.marker for b in blocks].count("server") == 1
+    heads = [c.text.split()[:3] for b in blocks if b.marker == "ray" for c in b.commands()]
+    assert heads == [["ray", "start", "--head"]]

@@ -24,6 +24,7 @@ from tests.readme.shell import Server, Shell
 from tests.readme.standins import write_standins, write_venv
 
 COMMAND_TIMEOUT_S = 240
+README_RAY_HEAD = "127.0.0.1:6379"  # the head the README starts, as a reader's commands name it
 
 
 def _tail(text: str, lines: int = 25) -> str:
@@ -79,10 +80,16 @@ def _run(shell: Shell, text: str) -> tuple[subprocess.CompletedProcess[str], flo
     return result, time.monotonic() - started
 
 
-def test_readme_runs_as_written(shell: Shell, tmp_path: Path) -> None:
+def test_readme_runs_as_written(shell: Shell, tmp_path: Path, ray_address: str) -> None:
     timings: list[tuple[float, int]] = []
     with contextlib.ExitStack() as stack:
         server: Server | None = None
+        ray_head: str | None = None
+
+        def rewrite(text: str) -> str:
+            text = server.rewrite(text) if server else text
+            return text.replace(README_RAY_HEAD, ray_head) if ray_head else text
+
         for block in read_blocks(README):
             if block.marker == "skip" or block.file_name:
                 continue
@@ -90,15 +97,18 @@ def test_readme_runs_as_written(shell: Shell, tmp_path: Path) -> None:
                 server = Server(shell.env(), tmp_path / "up.log")
                 stack.callback(server.stop)
                 continue
+            if block.marker == "ray":  # the session's head stands for the one the README starts
+                ray_head = ray_address
+                continue
             if block.lang in SHELL:
                 for command in block.commands():
-                    result, seconds = _run(shell, server.rewrite(command.text) if server else command.text)
+                    result, seconds = _run(shell, rewrite(command.text))
                     timings.append((seconds, command.line))
                     if result.returncode != 0:
                         pytest.fail(_failure(command.line, command.text, result, server), pytrace=False)
             elif block.lang == "python":
                 script = tmp_path / f"readme-{block.line}.py"
-                script.write_text(server.rewrite(block.text) if server else block.text)
+                script.write_text(rewrite(block.text))
                 result, seconds = _run(shell, f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}")
                 timings.append((seconds, block.line))
                 if result.returncode != 0:

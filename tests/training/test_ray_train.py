@@ -5,7 +5,9 @@ mid-run is restarted from the last epoch checkpoint, and the run's history shows
 from __future__ import annotations
 
 import os
-import signal
+import threading
+import time
+import uuid
 from pathlib import Path
 
 import psutil
@@ -44,20 +46,48 @@ def test_a_run_trains_on_ray_train_and_registers_like_a_local_run(
 
 
 def test_a_killed_ray_train_worker_restarts_from_the_last_epoch_and_each_epoch_is_recorded_once(
-    platform: Local,
+    platform: Local, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    killed: list[int] = []
+    # A PYTHONPATH entry of this test's own reaches its Ray workers' environment (cluster/connect.py), so
+    # the worker killed is this run's, not one of another test sharing the head.
+    marker = f"/nonexistent/{uuid.uuid4().hex}"
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([os.environ["PYTHONPATH"], marker]))
+    epochs, killed_after = 8, []
+    finished = threading.Event()
 
-    def kill_a_worker(metrics: dict[str, float]) -> None:
-        if killed or int(metrics["epoch"]) != 2:
-            return
-        processes = psutil.process_iter(["cmdline"])
-        workers = [p for p in processes if "RayTrainWorker" in " ".join(p.info["cmdline"] or [])]
-        assert workers, "no Ray Train worker process found"
-        os.kill(workers[0].pid, signal.SIGKILL)
-        killed.append(workers[0].pid)
+    def kill_a_worker_after_the_first_checkpoint() -> None:
+        while not finished.is_set():
+            saved = [
+                int(p.stem.removeprefix("epoch-")) for p in isolated_home.glob("runs/*/checkpoints/*.pt")
+            ]
+            workers = _train_workers(marker) if saved else []
+            if workers:
+                workers[0].kill()
+                killed_after.append(max(saved))
+                return
+            time.sleep(0.01)
 
-    config = {"data": "iris", "model": "mlp", "train": {"epochs": 6, "batch_size": 16, "workers": 2}}
-    run = platform.train(config, on_epoch=kill_a_worker)
-    assert killed and run.status == "succeeded"
-    assert [int(e["epoch"]) for e in run.history] == [1, 2, 3, 4, 5, 6]
+    killer = threading.Thread(target=kill_a_worker_after_the_first_checkpoint, daemon=True)
+    killer.start()
+    config = {"data": "iris", "model": "mlp", "train": {"epochs": epochs, "batch_size": 4, "workers": 2}}
+    try:
+        run = platform.train(config)
+    finally:
+        finished.set()
+        killer.join()
+    assert killed_after and killed_after[0] < epochs, "the worker was killed after training ended"
+    assert run.status == "succeeded"
+    assert [int(e["epoch"]) for e in run.history] == list(range(1, epochs + 1))
+
+
+def _train_workers(marker: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if "RayTrainWorker" in " ".join(
+                process.info["cmdline"] or []
+            ) and marker in process.environ().get("PYTHONPATH", ""):
+                found.append(process)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return found

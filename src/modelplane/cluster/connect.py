@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import modelplane
 from modelplane.errors import Invalid
@@ -79,6 +80,19 @@ def check_backend(settings: Settings) -> str | None:
     _require_ray()
     check_reachable(address)
     return address
+
+
+def cluster_params(settings: Settings) -> dict[str, str]:
+    """What a job records at submit about where it runs: the checked Ray address, or nothing (embedded).
+    Recorded on the job, the submitter's choice holds whichever worker of the store takes the job."""
+    address = check_backend(settings)
+    return {} if address is None else {"ray_address": address}
+
+
+def job_address(params: Mapping[str, Any], settings: Settings) -> str | None:
+    """Where a job runs: on the cluster its submitter chose, else as this worker's settings say."""
+    recorded = params.get("ray_address")
+    return str(recorded) if recorded else ray_address(settings)
 
 
 def _require_ray() -> None:

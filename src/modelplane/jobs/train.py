@@ -7,7 +7,7 @@ import contextlib
 import re
 from typing import Any
 
-from modelplane.cluster.connect import check_backend, ray_address
+from modelplane.cluster.connect import cluster_params, job_address
 from modelplane.errors import Conflict
 from modelplane.jobs.context import JobCancelled, JobContext
 from modelplane.jobs.queue import enqueue, list_jobs
@@ -28,14 +28,14 @@ _CHECKPOINT = re.compile(r"^epoch-(\d+)\.pt$")
 
 def submit_train(store: Store, config: RunConfig, *, by: str) -> JobInfo:
     """Record the run (every check happens here, so a bad config fails now) and queue its training."""
-    check_backend(store.settings)
+    cluster = cluster_params(store.settings)
     run_id = create_run(store, config, by=by, queued=True)
     run = get_run(store, run_id)
     try:
         return enqueue(
             store,
             "train",
-            {"run_id": run_id, "model": run.model_name},
+            {"run_id": run_id, "model": run.model_name, **cluster},
             by=by,
             total=config.train.epochs,
             unit="epochs",
@@ -48,7 +48,7 @@ def submit_train(store: Store, config: RunConfig, *, by: str) -> JobInfo:
 
 def submit_resume(store: Store, run_id: str, *, by: str) -> JobInfo:
     """Queue a job that continues a failed or interrupted run from its last checkpoint."""
-    check_backend(store.settings)
+    cluster = cluster_params(store.settings)
     run = get_run(store, run_id)
     if run.status not in RESUMABLE:
         raise Conflict(f"run {run.id} has {run.status}; only a failed or interrupted run can be resumed")
@@ -59,7 +59,7 @@ def submit_resume(store: Store, run_id: str, *, by: str) -> JobInfo:
     return enqueue(
         store,
         "train",
-        {"run_id": run.id, "model": run.model_name},
+        {"run_id": run.id, "model": run.model_name, **cluster},
         by=by,
         total=int(run.config.get("epochs", 0)) or None,
         unit="epochs",
@@ -80,7 +80,7 @@ def _epoch_line(metrics: dict[str, float]) -> str:
 
 class TrainKind:
     def run(self, ctx: JobContext) -> dict[str, Any]:
-        address = ray_address(ctx.store.settings)
+        address = job_address(ctx.params, ctx.store.settings)
         if address is not None:
             return self._run_on_ray(ctx, address)
         import torch

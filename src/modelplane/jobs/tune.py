@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from modelplane.cluster.connect import check_backend, ray_address
+from modelplane.cluster.connect import cluster_params, job_address
 from modelplane.errors import Invalid
 from modelplane.jobs.context import JobContext
 from modelplane.jobs.queue import enqueue
@@ -23,7 +23,7 @@ SESSION_FIELDS = ("parallel", "timeout")
 def submit_tune(store: Store, fields: Mapping[str, Any], *, by: str) -> JobInfo:
     """`fields`: a tune config (a new study), or `{"resume": NAME}` plus parallel/timeout for this session.
     With the ray backend, a cluster that does not answer fails here, before the study is created."""
-    check_backend(store.settings)
+    cluster = cluster_params(store.settings)
     name = fields.get("resume")
     session = {k: fields[k] for k in SESSION_FIELDS if fields.get(k) is not None}
     if name is None:
@@ -41,7 +41,7 @@ def submit_tune(store: Store, fields: Mapping[str, Any], *, by: str) -> JobInfo:
     return enqueue(
         store,
         "tune",
-        {"study": study.name, **session},
+        {"study": study.name, **session, **cluster},
         by=by,
         total=study.trials_budget,
         unit="trials",
@@ -52,7 +52,7 @@ def submit_tune(store: Store, fields: Mapping[str, Any], *, by: str) -> JobInfo:
 class TuneKind:
     def run(self, ctx: JobContext) -> dict[str, Any]:
         name = str(ctx.params["study"])
-        address = ray_address(ctx.store.settings)
+        address = job_address(ctx.params, ctx.store.settings)
         if address is not None:
             from modelplane.jobs.tune_cluster import run_on_ray
 

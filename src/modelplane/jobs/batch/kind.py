@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from modelplane.cluster.connect import check_backend, ray_address
+from modelplane.cluster.connect import cluster_params, job_address
 from modelplane.data.formats.delimited import count_rows
 from modelplane.data.inputs import InputChunk, InputLayout, read_chunks
 from modelplane.errors import Invalid
@@ -38,8 +38,8 @@ from modelplane.store import Store
 
 def submit_batch(store: Store, request: BatchRequest, *, by: str, job_id: str | None = None) -> JobInfo:
     """Check the request (a bad one fails here, before anything is queued), then queue it."""
-    check_backend(store.settings)  # a cluster that does not answer fails the submit: nothing is queued
-    params = plan_batch(store, request)
+    cluster = cluster_params(store.settings)  # a cluster that does not answer fails here: nothing queued
+    params = {**plan_batch(store, request), **cluster}
     rows = params["layout"]["rows"]
     note = f"{request.deployment} on {Path(params['input']).name} -> {Path(params['output']).name}"
     return enqueue(store, "batch", params, by=by, total=rows, unit="rows", note=note, job_id=job_id)
@@ -65,7 +65,7 @@ class BatchKind:
             params["input_stat"][k] for k in ("size", "mtime_ns")
         ]:
             raise Invalid(f"{source} changed or disappeared since the job was submitted; submit it again")
-        address = ray_address(ctx.store.settings)
+        address = job_address(ctx.params, ctx.store.settings)
         if address is not None:  # Ray Data on the cluster (jobs/batch/ray_data.py)
             result = predict_on_ray(ctx, address)
             _tidy(parts, output, ctx.job_id)
