@@ -52,14 +52,13 @@ def test_a_killed_ray_train_worker_restarts_from_the_last_epoch_and_each_epoch_i
     # the worker killed is this run's, not one of another test sharing the head.
     marker = f"/nonexistent/{uuid.uuid4().hex}"
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([os.environ["PYTHONPATH"], marker]))
-    epochs, killed_after = 8, []
+    epochs, killed_after = 16, []
     finished = threading.Event()
 
     def kill_a_worker_after_the_first_checkpoint() -> None:
         while not finished.is_set():
-            saved = [
-                int(p.stem.removeprefix("epoch-")) for p in isolated_home.glob("runs/*/checkpoints/*.pt")
-            ]
+            files = isolated_home.glob("runs/*/checkpoints/*.pt")
+            saved = [int(p.stem.removeprefix("epoch-")) for p in files]
             workers = _train_workers(marker) if saved else []
             if workers:
                 workers[0].kill()
@@ -84,9 +83,8 @@ def _train_workers(marker: str) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["cmdline"]):
         try:
-            if "RayTrainWorker" in " ".join(
-                process.info["cmdline"] or []
-            ) and marker in process.environ().get("PYTHONPATH", ""):
+            ours = marker in process.environ().get("PYTHONPATH", "")
+            if ours and "RayTrainWorker" in " ".join(process.info["cmdline"] or []):
                 found.append(process)
         except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
             continue
