@@ -19,7 +19,7 @@ from modelplane.training.runs import parse_run_config
 from tests.jobs.conftest import until
 from tests.jobs.workers import WorkerProcess
 
-EPOCHS = 8
+EPOCHS = 30  # enough steps that training is still running when its worker is killed
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_a_restarted_worker_reattaches_to_the_running_ray_driver(
 ) -> None:
     add_dataset(store, "iris", "builtin:iris", IngestOptions())
     config = parse_run_config(
-        {"data": "iris", "model": "mlp", "train": {"epochs": EPOCHS, "batch_size": 8, "workers": 2}}
+        {"data": "iris", "model": "mlp", "train": {"epochs": EPOCHS, "batch_size": 4, "workers": 2}}
     )
     job = submit_train(store, config, by="test")
     workers.append(WorkerProcess(isolated_home, "--lease", "3"))

@@ -18,6 +18,7 @@ import queue
 import signal
 import socket
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -162,7 +163,11 @@ def _watch(
         elif kind == "resume" and on_resume is not None:
             on_resume(payload)
         elif kind == "error":
-            lost = _lost(ranks, exited=False)  # a peer's death shows on the others as a connection error
+            # A peer's death shows on the others as a connection error, possibly before the dead peer's
+            # exit status is there to read: give it the grace to appear before calling the error a bug.
+            deadline = time.monotonic() + _GRACE_S
+            while (lost := _lost(ranks, exited=False)) is None and time.monotonic() < deadline:
+                time.sleep(_POLL_S / 10)
             if lost is not None:
                 raise RankLost(lost)
             raise payload
