@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from modelplane.errors import Conflict
+from modelplane.jobs.tune import submit_tune
 from modelplane.local import Local
 from tests.cli_helpers import run_cli
 
@@ -64,6 +66,9 @@ def test_architecture_search_prunes_and_registers_the_best_trial(
     assert listed.code == 0 and "arch" in listed.out and "8/8" in listed.out
     again = run_cli(capsys, "tune", "--resume", "arch")
     assert again.code == 2 and "is finished" in again.err
+    with pytest.raises(Conflict, match="study 'arch' is finished"):  # as a job: refused before queueing
+        submit_tune(platform.store, {"resume": "arch"}, by="ann")
+    assert platform.jobs.list(kind="tune") == []
 
 
 BAD_SPACES = [

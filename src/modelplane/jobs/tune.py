@@ -14,7 +14,7 @@ from modelplane.jobs.views import JobInfo
 from modelplane.store import Store
 from modelplane.tuning.catalog import get_study
 from modelplane.tuning.config import parse_tune_config
-from modelplane.tuning.studies import create_study, resume
+from modelplane.tuning.studies import check_resumable, create_study, resume
 from modelplane.tuning.views import StudyProgress
 
 SESSION_FIELDS = ("parallel", "timeout")
@@ -37,6 +37,7 @@ def submit_tune(store: Store, fields: Mapping[str, Any], *, by: str) -> JobInfo:
                 f"resuming study {name} keeps its stored settings; drop {', '.join(fixed)} "
                 "(only parallel and timeout may change)"
             )
+        check_resumable(store, str(name))
     study = get_study(store, str(name))
     return enqueue(
         store,

@@ -94,6 +94,19 @@ def _create(store: Store, config: TuneConfig, *, by: str) -> tuple[optuna.Study,
     return study, plan
 
 
+def check_resumable(store: Store, name: str) -> None:
+    """Before a resume is queued: a finished study fails now, not in the job that would resume it."""
+    _refuse_finished(load_study(open_storage(storage_url(store)), name), name)
+
+
+def _refuse_finished(study: optuna.Study, name: str) -> None:
+    if VERSION_ATTR in study.user_attrs:
+        raise Conflict(
+            f"study '{name}' is finished: trial {study.user_attrs.get(BEST_TRIAL_ATTR)} was registered as "
+            f"{study.user_attrs[VERSION_ATTR]}; start a new study to search again"
+        )
+
+
 def resume(
     store: Store,
     name: str,
@@ -107,11 +120,7 @@ def resume(
     `on_trial(progress)` is called as trials end (a job reports progress, and is cancelled, there);
     `runner` runs the trials instead of this process's workers."""
     study = load_study(open_storage(storage_url(store)), name)
-    if VERSION_ATTR in study.user_attrs:
-        raise Conflict(
-            f"study '{name}' is finished: trial {study.user_attrs.get(BEST_TRIAL_ATTR)} was registered as "
-            f"{study.user_attrs[VERSION_ATTR]}; start a new study to search again"
-        )
+    _refuse_finished(study, name)
     settings = study.user_attrs[SETTINGS_ATTR]
     session: dict[str, Any] = {
         k: v for k, v in (("parallel", parallel), ("timeout", timeout)) if v is not None
