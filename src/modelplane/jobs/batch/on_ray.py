@@ -10,9 +10,11 @@ new driver reports the parts its predecessor committed; a chunk already recorded
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any
 
 from modelplane.cluster.driver import run_on_cluster
+from modelplane.jobs.batch.outputs import publish
 from modelplane.jobs.context import JobCancelled, JobContext
 
 TARGET = "modelplane.jobs.batch.ray_data:drive"
@@ -47,7 +49,7 @@ class CommittedChunks:
 
 
 def predict_on_ray(ctx: JobContext, address: str) -> dict[str, Any]:
-    """Run the batch on the cluster at `address` until its output is published; the driver's result."""
+    """Run the batch on the cluster at `address`, then publish the output it assembled; its result."""
     chunk_rows = int(ctx.params["chunk_rows"])
     committed = CommittedChunks(ctx.checkpoint)
     payload = {
@@ -80,6 +82,8 @@ def predict_on_ray(ctx: JobContext, address: str) -> dict[str, Any]:
         )
 
     result: dict[str, Any] = run_on_cluster(ctx, address, TARGET, payload, on_event)
+    ctx.check()  # a job cancelled while its output was assembled is not published (cleanup removes it)
+    publish(Path(result.pop("assembled")), Path(result["output"]))
     rows = int(result["rows"])
     with contextlib.suppress(JobCancelled):  # too late to cancel: the output is published
         published = {**ctx.checkpoint, **committed.checkpoint(), "published": True}

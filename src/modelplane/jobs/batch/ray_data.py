@@ -29,7 +29,7 @@ from modelplane.cluster.driver import Channel
 from modelplane.data.formats.delimited import count_rows
 from modelplane.data.inputs import InputLayout, read_chunks
 from modelplane.errors import Invalid
-from modelplane.jobs.batch.outputs import ROW_NUMBER, OutputFile, PartFiles, prediction_table, publish
+from modelplane.jobs.batch.outputs import ROW_NUMBER, OutputFile, PartFiles, prediction_table
 from modelplane.jobs.batch.paths import attempt_output
 from modelplane.jobs.batch.predictor import PinnedDeployment, Predictor
 from modelplane.jobs.batch.writers import hold_writer_lock
@@ -113,9 +113,9 @@ class _Assembler:
 
 
 def drive(payload: dict[str, Any], store: Store, channel: Channel) -> dict[str, Any]:
-    """The job's work in its driver actor: predict the chunks not committed yet, assemble and publish the
-    output. `payload`: job_id, attempt, params (the job's), committed (chunk indices the job's checkpoint
-    records)."""
+    """The job's work in its driver actor: predict the chunks not committed yet and assemble the output
+    into the attempt's temp file (the worker publishes it). `payload`: job_id, attempt, params (the
+    job's), committed (chunk indices the job's checkpoint records)."""
     import ray
 
     params, job_id = payload["params"], payload["job_id"]
@@ -165,15 +165,15 @@ def drive(payload: dict[str, Any], store: Store, channel: Channel) -> dict[str, 
     except BaseException:
         writing.discard()
         raise
-    publish(temp, output)
     ready = started if ready is None else ready  # nothing left to predict: no pool was started
     seconds = time.time() - ready
     return {
         "output": str(output),
+        "assembled": str(temp),  # published by the job's worker, which holds the lease and sees a cancel
         "format": params["output_format"],
         "rows": writing.rows,
         "load_s": round(ready - started, 3),  # the actor pool's start and the first actor's model load
-        "seconds": round(seconds, 3),  # from the first actor being ready to the output published
+        "seconds": round(seconds, 3),  # from the first actor being ready to the output assembled
         "rows_per_s": round(predicted / seconds, 1) if seconds > 0 else None,
         "backend": "ray",
         "actors": min(actors, len(runs)),
