@@ -64,6 +64,11 @@ class Channel:
         with self._lock:
             self.remembered[key] = value
 
+    def since(self, seen: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The events after the first `seen`, and the ids remembered so far, read together."""
+        with self._lock:
+            return self.events[seen:], dict(self.remembered)
+
     @property
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
@@ -98,14 +103,10 @@ class _Driver:
         return self.state
 
     def poll(self, seen: int) -> dict[str, Any]:
-        with self.channel._lock:
-            return {
-                "events": self.channel.events[seen:],
-                "remembered": dict(self.channel.remembered),
-                "state": self.state,
-                "result": self.result,
-                "error": self.error,
-            }
+        # The state first: one that says the work ended then comes with every event the work emitted.
+        ended = {"state": self.state, "result": self.result, "error": self.error}
+        events, remembered = self.channel.since(seen)
+        return {"events": events, "remembered": remembered, **ended}
 
     def cancel(self) -> None:
         self.channel.cancel()
