@@ -126,7 +126,7 @@ def test_a_dead_webhook_never_delays_the_action_and_ends_failed(
         started = time.perf_counter()
         set_alias(store, ref, "production", by="alice")
         took = time.perf_counter() - started
-        assert took < 0.5, took  # well under the 5 s webhook timeout: delivery is off the request path
+        assert took < 2.0, took  # under the 5 s webhook timeout: delivery is off the request path
         receiver.wait_for(2)  # the live webhook is not held up by the dead one
         _wait(lambda: {d.state for d in list_deliveries(store, dead.id)} == {"failed"})
         failed = list_deliveries(store, dead.id)

@@ -161,12 +161,15 @@ def test_cancel_stops_a_running_job_within_seconds(
     assert live_workers(store) == 0
 
 
-def _executors() -> list[psutil.Process]:
-    """This process's job processes that have not exited."""
+def _executors(besides: frozenset[int] = frozenset()) -> list[psutil.Process]:
+    """This process's job processes that have not exited, but for the pids in `besides` (those an earlier
+    test in this process may still be ending)."""
     found = []
     for child in psutil.Process().children():
         with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
-            if "modelplane.jobs.spare" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
+            if child.pid in besides or "modelplane.jobs.spare" not in child.cmdline():
+                continue
+            if child.status() != psutil.STATUS_ZOMBIE:
                 found.append(child)
     return found
 
@@ -182,9 +185,10 @@ def test_a_job_runs_in_the_process_the_worker_started_ahead_and_a_stopped_worker
     """The worker's log says which process got each attempt: the test need not catch the job's process
     while it runs (under load the job can be over before the test looks)."""
     caplog.set_level(logging.INFO, logger="modelplane.jobs.pool")
+    earlier = frozenset(p.pid for p in _executors())
     pool = WorkerPool(store, PoolOptions(concurrency=1)).start()
     try:
-        found = until(_executors, what="the process started before any job")
+        found = until(lambda: _executors(earlier), what="the process started before any job")
         assert isinstance(found, list) and len(found) == 1
         spare: psutil.Process = found[0]
         job, _ = _batch(store, scratch)
@@ -196,10 +200,10 @@ def test_a_job_runs_in_the_process_the_worker_started_ahead_and_a_stopped_worker
             _lines(store, job.id)
         )
         assert done.attempts == 1
-        until(lambda: len(_executors()) == 1, what="the job's process gone, the next one ready")
+        until(lambda: len(_executors(earlier)) == 1, what="the job's process gone, the next one ready")
     finally:
         pool.stop()
-    until(lambda: not _executors(), what="every job process to end with the worker")
+    until(lambda: not _executors(earlier), what="every job process to end with the worker")
 
 
 def test_a_job_process_started_before_the_pool_runs_its_first_job(

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psutil
 
+from tests.jobs.conftest import until
+
 
 def job_processes(parent: int) -> list[psutil.Process]:
     """The processes running jobs that `parent` started (`python -m modelplane.jobs.spare`); the spare
@@ -29,9 +31,12 @@ def job_processes(parent: int) -> list[psutil.Process]:
 
 def freeze_between_writes(process: psutil.Process, database: Path) -> None:
     """SIGSTOP `process` at a moment it holds no SQLite write lock, so the test can still write (a
-    process frozen in the middle of a commit would block every writer of the store)."""
+    process frozen in the middle of a commit would block every writer of the store). SIGSTOP takes effect
+    only after `kill` returns: the probe waits until every thread has really stopped, or a thread still
+    running could take the lock right after the probe let it go."""
     while True:
         process.suspend()
+        until(lambda: _stopped(process), what="every thread of the job's process to stop")
         probe = sqlite3.connect(database, timeout=0.2)
         try:
             probe.execute("BEGIN IMMEDIATE")
@@ -41,6 +46,17 @@ def freeze_between_writes(process: psutil.Process, database: Path) -> None:
             process.resume()
         finally:
             probe.close()
+
+
+def _stopped(process: psutil.Process) -> bool:
+    """Whether every thread of `process` is in the stopped state ("T" in /proc)."""
+    states = []
+    for task in Path(f"/proc/{process.pid}/task").iterdir():
+        try:
+            states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        except (FileNotFoundError, ProcessLookupError):  # a thread that ended meanwhile
+            continue
+    return all(state in ("T", "t", "Z", "X") for state in states)
 
 
 class WorkerProcess:
