@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from modelplane.monitoring.log_files import read_log
+from modelplane.monitoring.log_rows import Record, build_table
 from modelplane.monitoring.log_segments import enforce_retention
 from modelplane.monitoring.log_writer import PredictionLog
 from modelplane.monitoring.schema import classes_of, features_of, outputs_of
@@ -43,6 +45,35 @@ def dropped(metrics: ServingMetrics) -> float | None:
 
 def files(home: Path, suffix: str) -> list[Path]:
     return sorted(home.glob(f"monitoring/*/*/*{suffix}"))
+
+
+def test_interleaved_answers_and_failures_read_back_in_time_order(tmp_path: Path) -> None:
+    """Under overload most requests fail between answered ones: the failures (each with its own empty
+    outputs) make one group of the flush, not one each, and the reader still returns every row in time
+    order with the features of the batches of any size that answered."""
+    log = PredictionLog(tmp_path)  # not started: one flush writes everything below
+    batches, expected = [], []
+    for i, rows in enumerate((64, 1, 3000, 64)):
+        batches.append(classify(log, f"ok{i}", rows=rows))
+        expected += [f"ok{i}"] * rows
+        for j in range(50):
+            log.submit("pets", "1", f"shed{i}-{j}", None, 0.1, 503, None, None, {}, [])
+            expected.append(f"shed{i}-{j}")
+    log.flush()
+
+    table = read_log(tmp_path, "pets")
+    assert table["request_id"].to_pylist() == expected
+    answered = table.filter(pc.equal(table["status"], 200))
+    features = features_of(answered)
+    np.testing.assert_array_equal(np.stack(list(features.columns.values()), axis=1), np.concatenate(batches))
+
+
+def test_a_flush_of_many_failures_builds_one_group_of_them() -> None:
+    x = np.zeros((2, 3), np.float32)
+    answered = Record("pets", "1", "ok", None, 1.0, 200, x, None, {"prediction": np.zeros(2)}, [], 0.0, 2)
+    failures = [Record("pets", "1", f"f{j}", None, 0.1, 503, None, None, {}, [], 1.0, 1) for j in range(100)]
+    table = build_table([answered, *failures])
+    assert table.num_rows == 102 and table["request_id"].num_chunks == 2  # one per group, not per failure
 
 
 def test_rows_read_back_with_their_columns(tmp_path: Path) -> None:

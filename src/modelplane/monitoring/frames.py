@@ -55,6 +55,11 @@ def feature_names(width: int) -> list[str]:
     return [f"f{i}" for i in range(width)]
 
 
+def tensor_feature_names(width: int, table: TableSignature | None) -> list[str]:
+    """The feature names of a tensor `width` wide: its signature's column names where they fit."""
+    return list(table.names) if table is not None and len(table.names) == width else feature_names(width)
+
+
 def feature_frame(x: np.ndarray, table: TableSignature | None = None) -> FeatureFrame:
     """One column per feature of a batch (see the module docstring); a tensor wider than `MAX_FEATURES`
     gives an empty frame."""
@@ -75,7 +80,6 @@ def feature_frame(x: np.ndarray, table: TableSignature | None = None) -> Feature
     flat = x.reshape(len(x), -1)
     if flat.shape[1] > MAX_FEATURES:
         return FeatureFrame({}, {})
-    width = flat.shape[1]
-    names = table.names if table is not None and len(table.names) == width else feature_names(width)
+    names = tensor_feature_names(flat.shape[1], table)
     matrix = flat.astype(np.float64, copy=False)
     return FeatureFrame({n: matrix[:, i] for i, n in enumerate(names)}, dict.fromkeys(names, "numeric"))

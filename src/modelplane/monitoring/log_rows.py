@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pyarrow as pa
 
-from modelplane.monitoring.frames import MAX_FEATURES, feature_frame
+from modelplane.monitoring.frames import MAX_FEATURES, feature_frame, tensor_feature_names
 from modelplane.monitoring.schema import (
     BASE_FIELDS,
     CLASSES_KEY,
@@ -36,6 +36,8 @@ from modelplane.monitoring.schema import (
     feature_field,
 )
 from modelplane.tables.signature import TableSignature
+
+_BLOCK_ROWS = 1024  # rows transposed at once: a block's columns stay in the CPU cache
 
 
 class Record(NamedTuple):
@@ -62,12 +64,15 @@ def _group_key(record: Record) -> tuple[Any, ...]:
     """Records with equal keys concatenate into one frame: the same version (so the same outputs and
     classes) fed the same kind of batch (a float tensor of one shape, or structured rows), or failed."""
     x = record[6]
-    kind = None if x is None else (x.dtype, x.shape[1:])
-    return (record[1], id(record[7]), id(record[9]), kind)
+    if x is None:  # failed: no features or outputs, whatever (fresh, empty) objects it was given for them
+        return (record[1], None, None, None)
+    return (record[1], id(record[7]), id(record[9]), (x.dtype, x.shape[1:]))
 
 
 def build_table(records: list[Record]) -> pa.Table:
-    """The log rows of `records` (one deployment's), oldest first; columns a group lacks are null.
+    """The log rows of `records` (one deployment's); columns a group lacks are null. Rows are oldest first
+    within each group of like records (answered by one version, or failed), not across groups: the
+    readers order what they read by time, so the writer does not copy every column to interleave them.
 
     It runs on the writer thread while the event loop serves, and holds the GIL for whatever it does in
     Python, so per-record work is a few C-level passes (`zip(*records)`, `map`), not a loop body."""
@@ -84,8 +89,7 @@ def build_table(records: list[Record]) -> pa.Table:
         return tables[0]
     merged = pa.concat_tables(tables, promote_options="permissive")
     classes = next((t.schema.metadata for t in tables if t.schema.metadata), None)
-    merged = merged.replace_schema_metadata(classes)
-    return merged.take(np.argsort(merged[TIME].to_numpy(), kind="stable"))
+    return merged.replace_schema_metadata(classes)
 
 
 def _uniform(records: list[Record]) -> bool:
@@ -134,8 +138,7 @@ def _group_table(group: list[Record]) -> pa.Table:
     fields = list(BASE_FIELDS)
     metadata = None
     if not failed:
-        x = xs[0] if n == 1 else np.concatenate(xs)
-        for field, array in _features(x, tables[0]):
+        for field, array in _features(xs, tables[0]):
             fields.append(field)
             columns[field.name] = array
         for name in outputs[0]:
@@ -150,12 +153,11 @@ def _group_table(group: list[Record]) -> pa.Table:
     return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
 
 
-def _features(x: np.ndarray, table: TableSignature | None) -> list[tuple[pa.Field, pa.Array]]:
-    if x.dtype.names is None and int(np.prod(x.shape[1:])) > MAX_FEATURES:
-        flat = np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
-        offsets = pa.array(np.arange(0, flat.size + 1, flat.shape[1], dtype=np.int32))
-        wide = pa.ListArray.from_arrays(offsets, pa.array(flat.reshape(-1)))
-        return [(pa.field(WIDE_INPUT, wide.type), wide)]
+def _features(xs: Sequence[np.ndarray], table: TableSignature | None) -> list[tuple[pa.Field, pa.Array]]:
+    """The feature columns of a group's batches (all structured rows, or all tensors of one shape)."""
+    x = xs[0] if len(xs) == 1 else np.concatenate(xs)
+    if x.dtype.names is None:
+        return _tensor_features(x.reshape(len(x), -1), table)
     frame = feature_frame(x, table)
     out = []
     for name, values in frame.columns.items():
@@ -169,10 +171,38 @@ def _features(x: np.ndarray, table: TableSignature | None) -> list[tuple[pa.Fiel
     return out
 
 
+def _tensor_features(flat: np.ndarray, table: TableSignature | None) -> list[tuple[pa.Field, pa.Array]]:
+    """One column per feature, or one list column past `MAX_FEATURES`, each going to Arrow without a
+    further copy."""
+    if flat.shape[1] > MAX_FEATURES:
+        rows = np.ascontiguousarray(flat, dtype=np.float32)
+        offsets = pa.array(np.arange(0, rows.size + 1, rows.shape[1], dtype=np.int32))
+        wide = pa.ListArray.from_arrays(offsets, pa.array(rows.reshape(-1)))
+        return [(pa.field(WIDE_INPUT, wide.type), wide)]
+    columns = zip(tensor_feature_names(flat.shape[1], table), _transposed(flat), strict=True)
+    return [(feature_field(name, "numeric"), pa.array(column)) for name, column in columns]
+
+
+def _transposed(flat: np.ndarray) -> np.ndarray:
+    """`flat` as one float32 (features, rows) array, transposed a block of rows at a time: a transpose of
+    the whole batch (or a cast column by column) strides across memory and costs ~25x more, holding the
+    GIL from the event loop all along."""
+    out = np.empty((flat.shape[1], len(flat)), np.float32)
+    for start in range(0, len(flat), _BLOCK_ROWS):
+        out[:, start : start + _BLOCK_ROWS] = flat[start : start + _BLOCK_ROWS].T
+    return out
+
+
 def _output(name: str, values: np.ndarray) -> pa.Array | None:
     """A known output as its log column; outputs the schema has no column for are not logged."""
     if name == LABEL:
-        return pa.array(np.asarray(values).reshape(-1).astype(str).astype(object), pa.string())
+        labels = np.asarray(values).reshape(-1)
+        if labels.dtype == object:  # the class names a classifier answers with: str already
+            try:
+                return pa.array(labels, pa.string())
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                pass
+        return pa.array(labels.astype(str).astype(object), pa.string())
     if name == PROBABILITIES:
         flat = np.ascontiguousarray(values, dtype=np.float32)
         width = flat.shape[1] if flat.ndim == 2 else 1
