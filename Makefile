@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 DEMO_HOME ?= $(CURDIR)/.modelplane
 PYTEST_WORKERS ?= 2
-BENCHES ?= train prep forest_export serve overload up artifact_crypto audit batch retrain tune compress import_model gc events monitor
+BENCHES ?= train prep forest_export serve overload up artifact_crypto audit batch retrain tune compress import_model gc events monitor elastic reuseport
 
 .PHONY: install run demo test lint bench clean console-assets
 
@@ -40,6 +40,15 @@ $(BENCH_STAMP): $(STAMP)
 	$(PIP_INSTALL) -e ".[dev,bench]"
 	touch $(BENCH_STAMP)
 
+# bench/serve.py's gRPC peer, NVIDIA PyTriton, in a virtualenv of its own: its bundled Triton Python stub
+# links the system libpython, so it needs Debian's python3.11 (apt-get install python3.11-venv).
+PYTRITON_VENV := .venv-pytriton
+PYTRITON_STAMP := $(PYTRITON_VENV)/.installed
+$(PYTRITON_STAMP):
+	/usr/bin/python3.11 -m venv $(PYTRITON_VENV)
+	$(PYTRITON_VENV)/bin/pip install -q --disable-pip-version-check nvidia-pytriton==0.7.0 onnxruntime numpy
+	touch $(PYTRITON_STAMP)
+
 install: $(STAMP)
 
 # The clock starts before the install, so the demo can print the time to its first prediction.
@@ -56,11 +65,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) $(PYTRITON_STAMP)
 	for name in $(BENCHES); do $(BIN)/python bench/$$name.py || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PYTRITON_VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache
 
 # The console's vendored chart library, refreshed from the npm registry (the package keeps the file, so
 # installing modelplane never needs Node). Bump UPLOT_VERSION, run this, commit the three files.

@@ -1,14 +1,19 @@
-"""Issue #3 targets in one run: modelplane REST and gRPC against a naive FastAPI server, LitServe (batched)
-and raw ONNX Runtime, on the digits MLP (HTTP-bound) and a compute-bound wide MLP (64-2048-2048-2048-10);
+"""Issue #3 targets in one run: modelplane REST (V2 and /v1) and gRPC against a naive FastAPI server, a lean
+one (async endpoint, ONNX Runtime inline: #23's single-request reference), LitServe (batched) and raw ONNX
+Runtime, on the digits MLP (HTTP-bound) and a compute-bound wide MLP (64-2048-2048-2048-10);
 then hot swap under load, and memory per deployment. A grpc.aio server whose ModelInfer does nothing
 (bench/servers/grpc_floor.py) is loaded like modelplane's gRPC port: the most a grpcio servicer can answer
-here, shown beside the gRPC >= REST target. Raw ONNX Runtime at batch 64 is measured before and after each
-model's load runs (the ceiling is their mean), and a last table sets this machine's comparison servers and
-raw ONNX Runtime beside the issue's reference figures.
+here. NVIDIA PyTriton (Triton's C++ front end and dynamic batcher, the model in a Python callback) is
+#23's gRPC peer; its rows are skipped, with the reason, where its virtualenv is missing. The rows per
+runtime call (batch sizes) of every modelplane load run are read from the server's own histogram. Raw
+ONNX Runtime at batch 64 is measured before and after each model's load runs (the ceiling is their mean),
+and a last table sets this machine's comparison servers and raw ONNX Runtime beside the issue's
+reference figures.
 
     .venv/bin/python bench/serve.py [--seconds 5]
-Needs Debian's `wrk` and `h2load` (apt-get install wrk nghttp2-client) and `litserve` (`make bench`
-installs it).
+Needs Debian's `wrk` and `h2load` (apt-get install wrk nghttp2-client) and `litserve`; `make bench`
+installs LitServe, and PyTriton into .venv-pytriton (with Debian's /usr/bin/python3.11, as PyTriton's
+bundled Python stub links the system libpython; PYTRITON_PYTHON names another interpreter).
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ HERE = Path(__file__).parent
 console = Console(width=170)
 CONCURRENCY = (1, 16, 64)
 FLOOR = "grpc.aio, empty handler (h2load)"
+PYTRITON = "PyTriton gRPC (h2load)"
+BATCHED = ("modelplane REST (wrk)", "modelplane /v1 (wrk)", "modelplane gRPC (h2load)")  # histograms read
+PYTRITON_PYTHON = Path(os.environ.get("PYTRITON_PYTHON", HERE.parent / ".venv-pytriton" / "bin" / "python"))
 
 
 def free_port() -> int:
@@ -213,22 +221,49 @@ def check_grpc(port: int, model: str, row: list[float]) -> None:
 
 
 def failed_requests(base: str, deployment: str) -> float:
-    """Requests the server failed (HTTP or gRPC status), from its own /metrics.
+    """Requests the server failed (HTTP or gRPC status), from its own /metrics."""
+    return server_counts(base, deployment)[0]
 
-    CANCELLED is left out: h2load resets the streams still in flight when its time is up."""
+
+def server_counts(base: str, deployment: str) -> tuple[float, dict[float, float]]:
+    """From one scrape of the server's /metrics: the requests it failed (HTTP or gRPC status), and the
+    deployment's cumulative `modelplane_batch_size` buckets (upper bound -> runtime calls, all versions
+    together) with the row total under the key -1.
+
+    CANCELLED is not a failure: h2load resets the streams still in flight when its time is up."""
     from prometheus_client.parser import text_string_to_metric_families
 
     failed = 0.0
+    buckets: dict[float, float] = {}
     for family in text_string_to_metric_families(httpx.get(f"{base}/metrics").text):
         for sample in family.samples:
             labels = sample.labels
-            if (
-                sample.name == "modelplane_requests_total"
-                and labels.get("deployment") == deployment
-                and labels.get("status") not in ("200", "OK", "CANCELLED")  # h2load cancels at its end
+            if labels.get("deployment") != deployment:
+                continue
+            if sample.name == "modelplane_requests_total" and labels.get("status") not in (
+                "200",
+                "OK",
+                "CANCELLED",
             ):
                 failed += sample.value
-    return failed
+            elif sample.name == "modelplane_batch_size_bucket":
+                bound = float(labels["le"])
+                buckets[bound] = buckets.get(bound, 0.0) + sample.value
+            elif sample.name == "modelplane_batch_size_sum":
+                buckets[-1.0] = buckets.get(-1.0, 0.0) + sample.value
+    return failed, buckets
+
+
+def batch_sizes(before: dict[float, float], after: dict[float, float]) -> dict[str, float]:
+    """Runtime calls, mean rows per call, and the p50/p90 bucket bounds between two scrapes."""
+    delta = {bound: after.get(bound, 0.0) - before.get(bound, 0.0) for bound in after}
+    rows = delta.pop(-1.0, 0.0)
+    bounds = sorted(delta)
+    calls = delta[bounds[-1]] if bounds else 0.0
+    out = {"calls": calls, "mean": rows / calls if calls else float("nan")}
+    for name, q in (("p50", 0.5), ("p90", 0.9)):
+        out[name] = next((b for b in bounds if calls and delta[b] >= q * calls), float("nan"))
+    return out
 
 
 def load_generators(
@@ -236,8 +271,10 @@ def load_generators(
     deployment: str,
     grpc_port: int,
     naive: str,
+    lean: str,
     lit: str,
     floor_port: int | None,
+    pytriton_port: int | None,
     row: list[float],
     v2_body: str,
     seconds: float,
@@ -256,8 +293,14 @@ def load_generators(
 
     loads = {
         "modelplane REST (wrk)": lambda c: wrk(f"{base}/v2/models/{deployment}/infer", v2_body, c, seconds),
+        "modelplane /v1 (wrk)": lambda c: wrk(
+            f"{base}/v1/predict/{deployment}", json.dumps({"instances": [row]}), c, seconds
+        ),
         "naive FastAPI+ORT (wrk)": lambda c: wrk(
             f"{naive}/predict", json.dumps({"instances": [row]}), c, seconds
+        ),
+        "lean FastAPI async+ORT (wrk)": lambda c: wrk(
+            f"{lean}/predict", json.dumps({"instances": [row]}), c, seconds
         ),
         "LitServe batched (wrk)": lambda c: wrk(f"{lit}/predict", json.dumps({"input": row}), c, seconds),
         "modelplane REST (h2load --h1)": lambda c: h2load(
@@ -272,6 +315,8 @@ def load_generators(
     }
     if floor_port is not None:  # the same for every model: it computes nothing
         loads[FLOOR] = grpc_load(floor_port)
+    if pytriton_port is not None:  # serves the model under the deployment's name, so the same body
+        loads[PYTRITON] = grpc_load(pytriton_port)
     return loads
 
 
@@ -362,19 +407,48 @@ def main() -> None:
     deploy(home, {"model": "wide@1"}, "wide")
     wait_http(f"{base}/v2/models/wide/ready")
 
-    naive_port, lit_port, floor_port = free_port(), free_port(), free_port()
+    naive_port, lean_port, lit_port, floor_port = free_port(), free_port(), free_port(), free_port()
+    triton_http, triton_grpc, triton_metrics = free_port(), free_port(), free_port()
+    pytriton = PYTRITON_PYTHON.exists()
     rows: list[list[Any]] = []
+    batches: list[list[Any]] = []  # rows per runtime call during each modelplane load run
     raw: dict[str, tuple[float, float, float]] = {}  # batch 1, batch 64 before and after the loads
     row = [round(v, 4) for v in np.random.default_rng(0).random(64).tolist()]
     v2_body = json.dumps({"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": row}]})
+
     # Each comparison server runs only during its own load runs: idle LitServe workers poll their
     # queues and would tax whatever is measured beside them.
     # The gRPC floor answers no HTTP/1, so it is ready when its port accepts (probe None).
-    comparison_servers: dict[str, tuple[str, bool, int, str | None]] = {
-        "naive FastAPI+ORT (wrk)": ("naive.py", True, naive_port, "/docs"),
-        "LitServe batched (wrk)": ("litserve_server.py", True, lit_port, "/health"),
-        FLOOR: ("grpc_floor.py", False, floor_port, None),
+    # Each entry: the command for a model's ONNX file and deployment name, and its readiness probe.
+    def script(name: str, port: int, takes_model: bool = True) -> Callable[[str, str], list[str]]:
+        return lambda onnx, _: [
+            sys.executable,
+            str(HERE / "servers" / name),
+            *([onnx] * takes_model),
+            str(port),
+        ]
+
+    comparison_servers: dict[str, tuple[Callable[[str, str], list[str]], str | None]] = {
+        "naive FastAPI+ORT (wrk)": (script("naive.py", naive_port), f"http://127.0.0.1:{naive_port}/docs"),
+        "lean FastAPI async+ORT (wrk)": (script("lean.py", lean_port), f"http://127.0.0.1:{lean_port}/docs"),
+        "LitServe batched (wrk)": (
+            script("litserve_server.py", lit_port),
+            f"http://127.0.0.1:{lit_port}/health",
+        ),
+        FLOOR: (script("grpc_floor.py", floor_port, takes_model=False), None),
+        PYTRITON: (
+            lambda onnx, name: [
+                str(PYTRITON_PYTHON),
+                str(HERE / "servers" / "pytriton_server.py"),
+                onnx,
+                name,
+                *(str(port) for port in (triton_http, triton_grpc, triton_metrics)),
+            ],
+            f"http://127.0.0.1:{triton_http}/v2/models/{{name}}/ready",  # the server is ready first
+        ),
     }
+    if not pytriton:
+        console.print(f"[yellow]{PYTRITON} skipped: no {PYTRITON_PYTHON} (`make bench` builds it)[/]")
     try:
         for model in args.models.split(","):
             deployment = "digits-mlp" if model == "digits" else "wide"
@@ -387,8 +461,10 @@ def main() -> None:
                 deployment,
                 grpc_port,
                 f"http://127.0.0.1:{naive_port}",
+                f"http://127.0.0.1:{lean_port}",
                 f"http://127.0.0.1:{lit_port}",
                 floor_port if model == args.models.split(",")[0] else None,
+                triton_grpc if pytriton else None,
                 row,
                 v2_body,
                 seconds,
@@ -396,20 +472,27 @@ def main() -> None:
             for name, load in loads.items():
                 other = None
                 if name in comparison_servers:
-                    script, takes_model, port, probe = comparison_servers[name]
-                    model_arg = [str(files[model])] if takes_model else []
-                    other = Proc([sys.executable, str(HERE / "servers" / script), *model_arg, str(port)])
+                    command, probe = comparison_servers[name]
+                    other = Proc(command(str(files[model]), deployment))
                     if probe is None:
-                        wait_port(port)
+                        wait_port(floor_port)
                     else:
-                        wait_http(f"http://127.0.0.1:{port}{probe}")
+                        wait_http(probe.format(name=deployment))
+                    if name == PYTRITON:
+                        check_grpc(triton_grpc, deployment, row)
                 for c in CONCURRENCY:
                     if other is not None:
                         r = load(c)
                     else:  # h2load cannot see a gRPC status; the server counts its own failures
-                        failed_before = failed_requests(base, deployment)
+                        failed_before, buckets_before = server_counts(base, deployment)
                         r = load(c)
-                        r["errors"] = max(r["errors"], failed_requests(base, deployment) - failed_before)
+                        failed_after, buckets_after = server_counts(base, deployment)
+                        r["errors"] = max(r["errors"], failed_after - failed_before)
+                        if name in BATCHED:
+                            sizes = batch_sizes(buckets_before, buckets_after)
+                            batches.append(
+                                [model, c, name, *(sizes[k] for k in ("calls", "mean", "p50", "p90"))]
+                            )
                     rows.append([model, c, name, r["rps"], r["p50"], r["p99"], int(r["errors"])])
                 if other is not None:
                     other.stop()
@@ -429,7 +512,12 @@ def main() -> None:
             f"h2load command: h2load -t1 -c<C> -m1 -D{seconds:g} --data BODY --log-file LOG [--h1] "
             "-H 'content-type: application/grpc' -H 'te: trailers' URL"
         )
-        _targets(rows, raw)
+        table(
+            "rows per runtime call during each modelplane load run (its modelplane_batch_size histogram)",
+            ["model", "concurrency", "server", "runtime calls", "mean rows", "p50 <=", "p90 <="],
+            batches,
+        )
+        _targets(rows, raw, batches)
         _calibration(rows, raw)
 
         swap = {}
@@ -510,9 +598,14 @@ def _ceiling(raw: dict[str, tuple[float, float, float]], model: str) -> float:
     return (raw[model][1] + raw[model][2]) / 2
 
 
-def _targets(rows: list[list[Any]], raw: dict[str, tuple[float, float, float]]) -> None:
+def _targets(
+    rows: list[list[Any]], raw: dict[str, tuple[float, float, float]], batches: list[list[Any]]
+) -> None:
     def get(model: str, c: int, server: str) -> list[Any]:
         return _row(rows, model, c, server)
+
+    def mean_rows(model: str, c: int, server: str) -> float:
+        return float(next(b[4] for b in batches if b[0] == model and b[1] == c and b[2] == server))
 
     out = []
     if "wide" in raw:
@@ -520,9 +613,7 @@ def _targets(rows: list[list[Any]], raw: dict[str, tuple[float, float, float]]) 
         ratio = wide[3] / max(get("wide", 64, "naive")[3], 1e-9)
         out.append(["wide c=64: REST / naive throughput", ratio, ">= 5", ratio >= 5])
         ceiling = wide[3] / _ceiling(raw, "wide")
-        out.append(
-            ["wide c=64: REST / raw ORT batch-64 samples/s (before+after)", ceiling, ">= 0.5", ceiling >= 0.5]
-        )
+        out.append(["wide c=64: REST / raw ORT batch-64 samples/s (before+after)", ceiling, "retired", None])
         out.append(["wide c=64: REST p99 ms", wide[5], "<= 100", wide[5] <= 100])
         out.append(["wide c=64: REST errors", float(wide[6]), "0", wide[6] == 0])
     if "digits" in raw:
@@ -531,10 +622,30 @@ def _targets(rows: list[list[Any]], raw: dict[str, tuple[float, float, float]]) 
     for model in raw:
         p50 = get(model, 1, "modelplane REST (wrk)")[4] / get(model, 1, "naive")[4]
         out.append([f"{model} c=1: REST p50 / naive p50", p50, "<= 1.2", p50 <= 1.2])
+        lean = get(model, 1, "lean")[4]
+        for path, server in (("V2 REST", "modelplane REST (wrk)"), ("/v1", "modelplane /v1")):
+            ratio = get(model, 1, server)[4] / lean
+            out.append([f"{model} c=1: {path} p50 / lean p50 (#23)", ratio, "<= 1.2", ratio <= 1.2])
+        ahead = get(model, 64, "modelplane REST (wrk)")[3] / max(get(model, 64, "lean")[3], 1e-9)
+        out.append([f"{model} c=64: REST / lean throughput (#23)", ahead, ">= 1.5", ahead >= 1.5])
+        together = mean_rows(model, 64, "modelplane gRPC (h2load)") / mean_rows(
+            model, 64, "modelplane REST (wrk)"
+        )
+        out.append(
+            [
+                f"{model} c=64: gRPC / REST mean rows per runtime call (#23)",
+                together,
+                ">= 0.8",
+                together >= 0.8,
+            ]
+        )
+        if any(r[0] == model and r[2] == PYTRITON for r in rows):
+            peer = get(model, 64, "modelplane gRPC")[3] / max(get(model, 64, PYTRITON)[3], 1e-9)
+            out.append([f"{model} c=64: gRPC / PyTriton gRPC throughput (#23)", peer, ">= 1.0", peer >= 1.0])
         for c in (16, 64):
             grpc = get(model, c, "modelplane gRPC")[3] / get(model, c, "modelplane REST (h2load")[3]
             out.append(
-                [f"{model} c={c}: gRPC / REST throughput (same client, h2load)", grpc, ">= 1.0", grpc >= 1.0]
+                [f"{model} c={c}: gRPC / REST throughput (same client, h2load)", grpc, "retired", None]
             )
             if any(r[0] == model and r[1] == c and r[2] == FLOOR for r in rows):
                 floor = get(model, c, FLOOR)[3] / get(model, c, "modelplane REST (h2load")[3]

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from modelplane.monitoring.feedback import FeedbackItem, FeedbackResult
     from modelplane.monitoring.live import LiveMetrics
     from modelplane.monitoring.windows import WindowInfo
+    from modelplane.packaging.manifest import PackageInfo
     from modelplane.registry.gc_report import GcReport
     from modelplane.registry.views import ModelInfo, ModelVersionInfo
     from modelplane.retrain.views import FiringInfo, RetrainPolicyInfo
@@ -587,6 +588,19 @@ class Platform(Protocol):
     def deploy(self, spec: Mapping[str, Any], *, name: str | None = None) -> DeploymentInfo:
         """Save a deployment (`{"model": "digits-cnn@production", "canary": {...}, "batching": {...}}`);
         running servers pick it up within their poll interval."""
+        ...
+
+    def package(
+        self,
+        deployment: str,
+        out_dir: str | Path,
+        *,
+        image: str | None = None,
+        min_replicas: int | None = None,
+        max_replicas: int | None = None,
+    ) -> PackageInfo:
+        """Write `deployment` as a package into `out_dir`: its versions resolved now, in plaintext, with a
+        Dockerfile and Kubernetes/KServe manifests; `modelplane serve --from out_dir` serves it."""
         ...
 
     def predict(

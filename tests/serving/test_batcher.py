@@ -20,7 +20,8 @@ from prometheus_client import CollectorRegistry
 
 from modelplane.errors import DeadlineExceeded, Invalid, ModelplaneError, Unavailable
 from modelplane.runtimes.onnx_runtime import OnnxRuntime
-from modelplane.serving.batcher import DynamicBatcher
+from modelplane.serving import batcher as batcher_module
+from modelplane.serving.batcher import INLINE_ROWS, INLINE_SECONDS, PROBE_EVERY, DynamicBatcher
 from modelplane.serving.metrics import ServingMetrics
 from tests.serving.fakes import FEATURES, tiny_classifier_onnx
 
@@ -510,3 +511,111 @@ def test_batches_are_recorded_in_metrics() -> None:
     assert sample("modelplane_compute_seconds_count", labels) == 2
     assert sample("modelplane_queue_depth", labels) == 0
     assert sample("modelplane_in_flight", labels) == 0
+
+
+class Threads:
+    """A cheap row-wise predict that records which thread ran each call (optionally slow)."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+        self.calls: list[tuple[str, int]] = []
+
+    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        if self.seconds:
+            time.sleep(self.seconds)
+        if (x < 0).any():
+            raise ValueError("negative input")
+        self.calls.append((threading.current_thread().name, len(x)))
+        return {"double": x * 2}
+
+    def on_loop(self, loop_thread: str) -> list[int]:
+        """The row counts of the calls made on the event loop's thread."""
+        return [n for name, n in self.calls if name == loop_thread]
+
+
+async def _one_at_a_time(b: DynamicBatcher, n: int, size: int = 1) -> None:
+    """`n` requests of `size` rows, each sent once the previous one is answered (c=1)."""
+    for i in range(n):
+        got = await b.submit(rows(size, start=i))
+        np.testing.assert_array_equal(got["double"], rows(size, start=i) * 2)
+
+
+def test_lone_small_requests_of_a_cheap_model_run_on_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "Cheap" is a measured moving average: a CI machine that stalls a few calls must not make it dear.
+    monkeypatch.setattr(batcher_module, "INLINE_SECONDS", 0.05)
+    predict = Threads()
+    metrics = ServingMetrics(CollectorRegistry())
+    b = batcher(predict, metrics=metrics)
+    loop_thread = threading.current_thread().name
+
+    async def main() -> None:
+        await _one_at_a_time(b, 8 * PROBE_EVERY)  # the first calls run in the executor: they teach its cost
+        await b.close()
+
+    run(main())
+    inline = predict.on_loop(loop_thread)
+    # After learning, all but the probes (one lone request in PROBE_EVERY) skip the thread hand-off.
+    assert len(inline) >= 5 * PROBE_EVERY, predict.calls
+    assert len(predict.calls) - len(inline) <= 3 + 8, predict.calls
+    labels = {"deployment": "dep", "version": "1"}
+    assert metrics.registry.get_sample_value("modelplane_batch_size_count", labels) == 8 * PROBE_EVERY
+    assert b.statistics.success_count == b.statistics.inference_count == 8 * PROBE_EVERY
+
+
+def test_under_load_requests_batch_in_the_executor_instead(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batcher_module, "CONTENDED_SECONDS", 30.0)  # a slow CI machine keeps "right after"
+    predict = Threads()
+    b = batcher(predict)
+    loop_thread = threading.current_thread().name
+
+    async def main() -> None:
+        await _one_at_a_time(b, 4 * PROBE_EVERY)
+        calls = len(predict.calls)
+        inputs = [rows(1, start=i) for i in range(64)]
+        results = await asyncio.gather(*(b.submit(x) for x in inputs))  # c=64
+        for x, got in zip(inputs, results, strict=True):
+            np.testing.assert_array_equal(got["double"], x * 2)
+        burst = predict.calls[calls:]
+        assert max(n for _, n in burst) > 1, burst  # the load was seen: requests shared batches
+        assert len(burst) < 32, burst
+        calls = len(predict.calls)
+        await b.submit(rows(1))  # right after the load a lone request still goes to the executor
+        assert predict.calls[calls][0] != loop_thread
+        await b.close()
+
+    run(main())
+
+
+@pytest.mark.parametrize("case", ["slow model", "many rows", "replica set"])
+def test_slow_calls_large_requests_and_replicas_never_run_on_the_loop(case: str) -> None:
+    predict = Threads(seconds=5 * INLINE_SECONDS if case == "slow model" else 0.0)
+    b = batcher(predict, inline=case != "replica set")
+    loop_thread = threading.current_thread().name
+    size = INLINE_ROWS + 1 if case == "many rows" else 1
+
+    async def main() -> None:
+        await _one_at_a_time(b, 3 * PROBE_EVERY, size)
+        await b.close()
+
+    run(main())
+    assert predict.on_loop(loop_thread) == [], predict.calls
+
+
+def test_a_failure_on_the_loop_fails_only_its_request(caplog: pytest.LogCaptureFixture) -> None:
+    predict = Threads()
+    b = batcher(predict)
+
+    async def main() -> None:
+        await _one_at_a_time(b, 2 * PROBE_EVERY)
+        failures = 0
+        for i in range(PROBE_EVERY):  # some run on the loop, one is a probe: both fail alike
+            with pytest.raises(ModelplaneError, match="ValueError: negative input"):
+                await b.submit(-rows(1, start=i + 1))
+            failures += 1
+        await _one_at_a_time(b, 2)  # and the batcher goes on answering
+        await b.close()
+        assert b.statistics.fail_count == failures
+
+    with caplog.at_level(logging.ERROR):
+        run(main())
+    assert "negative input" in caplog.text

@@ -3,9 +3,7 @@ and a full log queue that never touches the request (model manager + real store,
 
 from __future__ import annotations
 
-import asyncio
 import random
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +14,8 @@ from modelplane.monitoring.log_files import read_log
 from modelplane.monitoring.log_writer import PredictionLog
 from modelplane.serving.accounting import RequestAccounting
 from modelplane.serving.manager import ModelManager
-from modelplane.serving.metrics import ServingMetrics
 from modelplane.serving.types import InferRequest
+from tests.serving.managed import with_manager
 
 ROWS = np.random.default_rng(1).uniform(0, 7, (3, 4)).astype(np.float32)
 COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
@@ -25,21 +23,6 @@ COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal 
 
 def request(model: str, rows: np.ndarray = ROWS, **kwargs: Any) -> InferRequest:
     return InferRequest(model=model, version=None, inputs={"input": rows}, **kwargs)
-
-
-Scenario = Callable[[ModelManager], Coroutine[Any, Any, None]]
-
-
-def with_manager(local: Local, log: PredictionLog, scenario: Scenario) -> None:
-    async def run() -> None:
-        manager = ModelManager(local.store, metrics=ServingMetrics(), poll_interval_s=0, prediction_log=log)
-        await manager.start()
-        try:
-            await scenario(manager)
-        finally:
-            await manager.stop()
-
-    asyncio.run(run())
 
 
 def test_sampling_logs_all_half_or_none_of_the_requests(trained: Local, tmp_path: Path) -> None:
@@ -54,7 +37,7 @@ def test_sampling_logs_all_half_or_none_of_the_requests(trained: Local, tmp_path
                 await manager.infer(request(name, ROWS[:1]))
 
     try:
-        with_manager(trained, log, scenario)
+        with_manager(trained, scenario, prediction_log=log)
         log.flush()
         assert read_log(tmp_path, "all").num_rows == 400
         assert 340 <= len(read_log(tmp_path, "half")["request_id"].unique()) * 2 <= 460
@@ -75,7 +58,7 @@ def test_logged_requests_get_an_id_and_every_output_is_logged(trained: Local, tm
         answers.append(await manager.infer(request("iris", id="mine")))
 
     try:
-        with_manager(trained, log, scenario)
+        with_manager(trained, scenario, prediction_log=log)
         log.flush()
         made, given = answers
         assert made.id is not None and made.id != "mine" and given.id == "mine"
@@ -112,7 +95,7 @@ def test_failed_requests_are_logged_with_their_status(trained: Local, tmp_path: 
         rest.record(None, "nope", None, None, 500, 0.001, 0)  # not served here
 
     try:
-        with_manager(trained, log, scenario)
+        with_manager(trained, scenario, prediction_log=log)
         log.flush()
         table = read_log(tmp_path, "iris")
         assert table["status"].to_pylist() == [503, 500]
@@ -136,7 +119,7 @@ def test_a_full_log_queue_drops_records_never_requests(trained: Local, tmp_path:
             answers.append(await manager.infer(request("iris")))
 
     try:
-        with_manager(trained, log, scenario)
+        with_manager(trained, scenario, prediction_log=log)
         assert [len(a.outputs["label"]) for a in answers] == [3, 3, 3]
         assert log.dropped == {"iris": 6} and log.queued_rows == 3
     finally:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, Query, Request
 
@@ -14,6 +15,9 @@ from modelplane.security.roles import Action
 from modelplane.serving.types import Credentials
 from modelplane.store import Store
 
+if TYPE_CHECKING:
+    from modelplane.serving.deployments import DeploymentSpec
+
 
 @dataclass
 class ControlState:
@@ -22,6 +26,9 @@ class ControlState:
     store: Store
     gate: PlatformGate
     uploads: Uploads
+    # (name, spec) -> None, or a typed error refusing the deployment: set by `up`, whose data plane may
+    # hold a memory budget (serving.residency.Residency.measure)
+    admit: Callable[[str, DeploymentSpec], None] | None = None
 
 
 def state(request: Request) -> ControlState:

@@ -3,6 +3,7 @@ metrics, API keys, limits and metering — on one store."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from modelplane.retrain.watcher import RetrainWatcher
 from modelplane.security.keys import Authenticator, ensure_admin_key
 from modelplane.security.limits import Limiter
 from modelplane.security.metering import Meter
+from modelplane.serving.deployments import DeploymentSpec
 from modelplane.serving.metrics import default_metrics
 from modelplane.serving.server import DataPlane, ServeOptions
 from modelplane.store import Store
@@ -53,6 +55,7 @@ class PlatformServer:
         self, settings: Settings, serve: ServeOptions, options: PlatformOptions | None = None
     ) -> None:
         self.options = options or PlatformOptions()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the data plane's, once it runs
         self.store = Store.from_settings(settings)
         self.admin_key = ensure_admin_key(self.store) if self.options.auth else None
         limiter = Limiter(self.store)
@@ -64,9 +67,10 @@ class PlatformServer:
         self.monitor = MonitorScheduler(self.store)
         self.events = Dispatcher(self.store, self.options.webhooks)
         uploads = Uploads(settings.home / "uploads", max_bytes=self.options.max_upload_bytes)
-        control = create_control_app(
-            ControlState(self.store, self.gate, uploads), public_docs=self.options.public_docs
-        )
+        control_state = ControlState(self.store, self.gate, uploads)
+        if serve.memory_budget_bytes is not None:
+            control_state.admit = self._admit
+        control = create_control_app(control_state, public_docs=self.options.public_docs)
         metrics = default_metrics()
         console_state = ConsoleState(
             self.store,
@@ -92,7 +96,16 @@ class PlatformServer:
         options = self.plane.options
         return f"{options.scheme}://{options.host}:{self.plane.rest_port}"
 
+    def _admit(self, name: str, spec: DeploymentSpec) -> None:
+        """Refuse, at deploy, a deployment larger than the data plane's memory budget (measured on the
+        plane's loop, under its load lock; called from the control plane's request threads)."""
+        if self._loop is None:
+            return  # not serving yet: the data plane refuses it at load instead
+        measure = self.plane.manager.residency.measure(name, spec)
+        asyncio.run_coroutine_threadsafe(measure, self._loop).result()
+
     async def run(self, *, install_signal_handlers: bool = True) -> None:
+        self._loop = asyncio.get_running_loop()
         if not self.options.auth:
             log.warning("AUTH IS OFF (--no-auth): anyone who reaches %s may do anything", self.url)
         self.meter.start()

@@ -18,6 +18,28 @@ BackendOption = Annotated[
     ),
 ]
 
+ServeBackendOption = Annotated[
+    str,
+    typer.Option(
+        "--serve-backend",
+        help="Where deployments' models run: local (in this process, or replica processes here) or ray "
+        "(Ray Serve on the cluster at MODELPLANE_RAY_ADDRESS, else the head `ray start --head` left here)",
+    ),
+]
+
+
+def check_serve_backend(serve_backend: str) -> None:
+    """`--serve-backend`: an unknown name, or ray with no head answering, ends the command here (exit 2)
+    before anything is stored or started."""
+    from modelplane.config import get_settings
+    from modelplane.errors import Invalid
+    from modelplane.serving.backends import serve_backend as checked
+
+    try:
+        checked(serve_backend, get_settings())
+    except Invalid as exc:
+        fail(str(exc), exc.exit_code)
+
 
 def use_backend(backend: str | None) -> str | None:
     """Apply `--backend` to this process and the jobs it starts; returns the Ray address, if any. A cluster

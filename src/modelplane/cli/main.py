@@ -13,6 +13,7 @@ from modelplane.cli import (
     jobs,
     models,
     monitor,
+    package,
     retrain,
     runs,
     security,
@@ -46,6 +47,7 @@ app.command("compare")(compress.compare)
 app.add_typer(serving.deployments_app, name="deployments")
 app.command("deploy")(serving.deploy)
 app.command("serve")(serving.serve)
+app.command("package")(package.package)
 app.command("predict")(serving.predict)
 app.command("batch")(batch.batch)
 app.add_typer(jobs.app, name="jobs")

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from modelplane.cli.backend import ServeBackendOption, check_serve_backend
 from modelplane.cli.context import platform
-from modelplane.cli.output import console, fail, key_values, notices, print_json, server_logging, table
-from modelplane.errors import Invalid
+from modelplane.cli.output import (
+    console,
+    err_console,
+    fail,
+    key_values,
+    notices,
+    print_json,
+    server_logging,
+    table,
+)
+from modelplane.errors import Invalid, ModelplaneError
 from modelplane.runtimes.adapters import default_runtime
 
 # What a deployment that names no runtime runs each version on.
 DEFAULT_RUNTIME = "default (onnxruntime where the version has an ONNX graph, else native)"
 
 if TYPE_CHECKING:
+    from modelplane.client.served import Served
     from modelplane.serving.deployments import DeploymentSpec
 
 deployments_app = typer.Typer(
@@ -98,6 +110,27 @@ def _monitoring(
     return out
 
 
+def _scaling(
+    replicas: int, autoscale: str | None, target: float, window: float, cooldown: float
+) -> dict[str, Any]:
+    """The `scaling` the flags name; its bounds are checked where every client's are (`ScalingSpec`)."""
+    if autoscale is None:
+        return {"replicas": replicas}
+    low, sep, high = autoscale.partition(":")
+    if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+        fail(f"--autoscale {autoscale!r} is not MIN:MAX (whole numbers, e.g. 1:4, or 0:2 to scale to zero)")
+    return {
+        "replicas": replicas,
+        "autoscale": {
+            "min_replicas": int(low),
+            "max_replicas": int(high),
+            "target_inflight": target,
+            "window_s": window,
+            "cooldown_s": cooldown,
+        },
+    }
+
+
 def deploy(
     ref: Annotated[
         str | None,
@@ -172,6 +205,41 @@ def deploy(
             "Repeatable"
         ),
     ] = None,
+    replicas: Annotated[
+        int,
+        typer.Option(
+            help="Copies of the model, each in a replica process of its own (1: inside the server, the "
+            "fastest path for one)"
+        ),
+    ] = 1,
+    autoscale: Annotated[
+        str | None,
+        typer.Option(
+            help="MIN:MAX replicas, following the requests in flight (MIN 0: scale to zero when idle; the "
+            "first request then waits, within --timeout, for a replica to load)"
+        ),
+    ] = None,
+    target_inflight: Annotated[
+        float, typer.Option(help="With --autoscale: requests queued or computing per replica to aim for")
+    ] = 4.0,
+    scale_window: Annotated[
+        float, typer.Option(help="With --autoscale: seconds a need must hold before scaling up")
+    ] = 2.0,
+    scale_cooldown: Annotated[
+        float, typer.Option(help="With --autoscale: seconds without need before scaling down")
+    ] = 30.0,
+    rollout_check: Annotated[
+        int,
+        typer.Option(
+            help="How many of a new version's first requests are watched for runtime errors (0: none)"
+        ),
+    ] = 100,
+    rollout_max_errors: Annotated[
+        float,
+        typer.Option(
+            help="Share of those requests that may fail before the new version is reverted to the previous"
+        ),
+    ] = 0.1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the deployment as JSON")] = False,
 ) -> None:
     """Serve a model version (or an ensemble) under a name; a running server loads it within a second."""
@@ -183,6 +251,8 @@ def deploy(
             "timeout_s": timeout,
         },
         "limits": {"max_request_rows": max_request_rows, "max_body_bytes": max_body_bytes},
+        "scaling": _scaling(replicas, autoscale, target_inflight, scale_window, scale_cooldown),
+        "rollout": {"check_requests": rollout_check, "max_error_share": rollout_max_errors},
     }
     if runtime:
         spec["runtime"] = runtime
@@ -214,6 +284,19 @@ def deploy(
     )
 
 
+def _beside(spec: DeploymentSpec) -> str | None:
+    """A deployment's canary (with its share) and shadow, where it has them."""
+    parts = [f"{spec.canary.model} {spec.canary.percent:g}%"] if spec.canary else []
+    parts += [f"shadow {spec.shadow}"] if spec.shadow else []
+    return "; ".join(parts) or None
+
+
+def _replicas(spec: DeploymentSpec) -> str:
+    """A deployment's replicas as set: a count, or MIN..MAX when autoscaled."""
+    auto = spec.scaling.autoscale
+    return f"{auto.min_replicas}..{auto.max_replicas}" if auto else str(spec.scaling.replicas)
+
+
 def _serves(spec: DeploymentSpec) -> str:
     """What a deployment answers with: its model, or its ensemble's rule and members."""
     if spec.ensemble is None:
@@ -221,26 +304,67 @@ def _serves(spec: DeploymentSpec) -> str:
     return f"ensemble({spec.ensemble.combine}): {', '.join(spec.ensemble.members)}"
 
 
+def _served(server: str | None) -> dict[str, Served] | None:
+    """What the server at `server` (default: the platform MODELPLANE_URL names) holds now; None when no
+    server is named, or (with a note) when it cannot answer."""
+    from modelplane.client.served import served
+
+    server = server or os.environ.get("MODELPLANE_URL")
+    if not server:
+        return None
+    try:
+        return served(server, os.environ.get("MODELPLANE_API_KEY"))
+    except ModelplaneError as exc:
+        err_console.print(f"note: not showing what is loaded: {exc}", soft_wrap=True, highlight=False)
+        return None
+
+
+def _served_cells(held: dict[str, Served] | None, name: str) -> tuple[str | None, ...]:
+    """The served and resident cells of `name` (none without a server; blank where it knows nothing)."""
+    if held is None:
+        return ()
+    found = held.get(name)
+    if found is None or found.resident_bytes is None:
+        return (found.state if found else None, None)
+    return found.state, f"{found.resident_bytes / 2**20:.1f} MiB"
+
+
 @deployments_app.command("list")
-def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
-    """Every deployment and what it points at."""
+def list_(
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help="Also show what this data plane (e.g. `modelplane serve`) holds: loaded or unloaded, and "
+            "resident size. Default: the server MODELPLANE_URL names, if any"
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Every deployment and what it points at; with a server, whether it is loaded there and its size."""
     items = platform().deployments.list()
+    held = _served(server)
     if as_json:
-        print_json([d.to_dict() for d in items])
+        print_json(
+            [
+                {**d.to_dict(), **({"served": held[d.name].to_dict()} if held and d.name in held else {})}
+                for d in items
+            ]
+        )
         return
+    # With a server's view the last-updated time (in show and --json) makes room for it at 80 columns.
+    columns = ["name", "serves", "canary / shadow", "runtime", "replicas"]
+    columns += ["updated"] if held is None else ["served", "resident"]
     table(
         "deployments",
-        ["name", "serves", "canary", "shadow", "runtime", "max batch", "generation", "updated"],
+        columns,
         [
             (
                 d.name,
                 _serves(d.spec),
-                f"{d.spec.canary.model} {d.spec.canary.percent:g}%" if d.spec.canary else None,
-                d.spec.shadow,
+                _beside(d.spec),
                 d.spec.runtime or "default",
-                d.spec.batching.max_batch_size,
-                d.generation,
-                d.updated_at,
+                _replicas(d.spec),
+                *((d.updated_at,) if held is None else _served_cells(held, d.name)),
             )
             for d in items
         ],
@@ -268,6 +392,8 @@ def show(
             ),
             ("runtime", info.spec.runtime or DEFAULT_RUNTIME),
             ("batching", info.spec.batching.model_dump()),
+            ("scaling", info.spec.scaling.model_dump(exclude_none=True)),
+            ("rollout", info.spec.rollout.model_dump()),
             ("generation", info.generation),
             ("created", info.created_at),
             ("by", info.created_by),
@@ -283,6 +409,22 @@ def undeploy(name: Annotated[str, typer.Argument(help="Deployment name")]) -> No
     console.print(f"undeployed {name}")
 
 
+MemoryBudgetOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Most memory the loaded deployments may hold, e.g. 2GiB or 512MB (measured per deployment): "
+        "past it the least recently used idle deployment is unloaded, and loaded again by its next request"
+    ),
+]
+
+
+def budget_bytes(text: str | None) -> int | None:
+    """--memory-budget as bytes (None: no budget); a bad size exits 2 naming the fix."""
+    from modelplane.monitoring.log_query import parse_size
+
+    return None if text is None else parse_size(text, "--memory-budget")
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="REST port (KServe V2 + /v1/predict + /metrics)")] = 8000,
@@ -292,18 +434,53 @@ def serve(
     poll: Annotated[
         float, typer.Option(help="Seconds between checks of the store for deployment changes")
     ] = 1.0,
+    from_package: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Serve a package (`modelplane package`) instead of the store: its files are verified, then "
+            "served from a store of its own",
+        ),
+    ] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option(help="With --from: where the package's store and prediction log live (default: temp)"),
+    ] = None,
+    serve_backend: ServeBackendOption = "local",
+    memory_budget: MemoryBudgetOption = None,
 ) -> None:
     """Run the data plane alone: every stored deployment, reloaded at start, hot-swapped on change."""
     from modelplane.serving import loop
     from modelplane.serving.server import DataPlane, ServeOptions
     from modelplane.store import Store
 
+    if home is not None and from_package is None:
+        fail("--home is where a package's store lives; use it with --from DIR (else set MODELPLANE_HOME)")
+    budget = budget_bytes(memory_budget)
     server_logging()
+    check_serve_backend(serve_backend)
     options = ServeOptions(
-        host=host, port=port, grpc_port=None if grpc_port < 0 else grpc_port, poll_interval_s=poll
+        host=host,
+        port=port,
+        grpc_port=None if grpc_port < 0 else grpc_port,
+        poll_interval_s=poll,
+        serve_backend=serve_backend,
+        memory_budget_bytes=budget,
     )
-    plane = DataPlane(Store.from_settings(), options)  # the data plane runs here, on this machine's store
-    loop.run(plane.run())  # logs the REST and gRPC addresses once both listen
+    if from_package is None:
+        plane = DataPlane(Store.from_settings(), options)  # the data plane runs here, on this machine's store
+        loop.run(plane.run())  # logs the REST and gRPC addresses once both listen
+        return
+    import tempfile
+
+    from modelplane.packaging.restore import open_package
+
+    with tempfile.TemporaryDirectory(prefix="modelplane-package-") as scratch:
+        opened = open_package(from_package, home or Path(scratch) / "home")
+        try:
+            loop.run(DataPlane(opened.store, options).run())
+        finally:
+            opened.store.close()
 
 
 def predict(

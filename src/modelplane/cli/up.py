@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from modelplane.cli.backend import BackendOption, use_backend
+from modelplane.cli.backend import BackendOption, ServeBackendOption, check_serve_backend, use_backend
 from modelplane.cli.output import console, err_console, fail, server_logging
+from modelplane.cli.serving import MemoryBudgetOption, budget_bytes
 from modelplane.serving import loop
 
 if TYPE_CHECKING:
@@ -132,15 +133,19 @@ def up(
         ),
     ] = False,
     backend: BackendOption = None,
+    serve_backend: ServeBackendOption = "local",
+    memory_budget: MemoryBudgetOption = None,
 ) -> None:
     """Run the platform: control plane, data plane, metrics and keys in one process."""
     from modelplane.api.platform import PlatformOptions, PlatformServer
     from modelplane.config import get_settings
     from modelplane.serving.server import ServeOptions
 
+    budget = budget_bytes(memory_budget)
     server_logging()
     started = float(os.environ.get(T0_VARIABLE) or time.time())
     ray_address = use_backend(backend)
+    check_serve_backend(serve_backend)
     serve = ServeOptions(
         host=host,
         port=port,
@@ -148,6 +153,8 @@ def up(
         poll_interval_s=poll,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        serve_backend=serve_backend,
+        memory_budget_bytes=budget,
     )
     if workers is not None and workers < 1:
         fail(f"--workers must be at least 1, got {workers}")

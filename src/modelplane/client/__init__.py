@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from modelplane.compression.views import Comparison, CompressResult
     from modelplane.evaluation.views import EvaluationReport
     from modelplane.jobs.views import JobInfo
+    from modelplane.packaging.manifest import PackageInfo
     from modelplane.registry.gc_report import GcReport
     from modelplane.retrain.views import FiringInfo
     from modelplane.serving.deployments import DeploymentInfo
@@ -180,6 +181,24 @@ class Client:
                     ) from None
             time.sleep(pause)
             pause = min(pause * 2, 0.25)
+
+    def package(
+        self,
+        deployment: str,
+        out_dir: str | Path,
+        *,
+        image: str | None = None,
+        min_replicas: int | None = None,
+        max_replicas: int | None = None,
+    ) -> PackageInfo:
+        """The server packages `deployment`; its .tar.gz is unpacked and verified into `out_dir`."""
+        from modelplane.client.package import download_package
+
+        bounds = {"min_replicas": min_replicas, "max_replicas": max_replicas}
+        params: dict[str, str | int] = {k: v for k, v in bounds.items() if v is not None}
+        if image is not None:
+            params["image"] = image
+        return download_package(self._http, deployment, Path(out_dir), params)
 
     def predict(
         self,

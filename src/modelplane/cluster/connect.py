@@ -6,6 +6,7 @@ MODELPLANE_RAY_ADDRESS fails the submit in one line, instead of a job that fails
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -109,18 +110,31 @@ def connect(address: str) -> None:
     """Join the cluster as a driver (once per process). Its workers import the same modelplane as this
     process, whatever environment the head was started from."""
     _require_ray()
+    # Never a cluster of our own by accident: Ray starts a new local one (and turns token auth on for
+    # this machine's later heads) when any Ray call, e.g. a Serve handle's metrics push, runs after this
+    # process left the cluster.
     import ray
 
+    with contextlib.suppress(ImportError):  # where Ray keeps the switch RAY_ENABLE_AUTO_CONNECT=0 sets
+        import ray._private.auto_init_hook as auto_init
+
+        auto_init.enable_auto_connect = False
     if ray.is_initialized():
         return
     target = check_reachable(address)
-    source = str(Path(modelplane.__file__).resolve().parents[1])
-    path = os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH", "")) if p)
     ray.init(
         address=target if not address.startswith("ray://") else address,
         namespace=NAMESPACE,
-        runtime_env={"env_vars": {"PYTHONPATH": path}},
+        runtime_env=worker_env(),
         log_to_driver=False,
         logging_level=logging.WARNING,
         configure_logging=False,
     )
+
+
+def worker_env() -> dict[str, Any]:
+    """The runtime_env under which Ray workers (tasks, actors, Serve replicas) import this process's
+    modelplane, whatever environment the head was started from."""
+    source = str(Path(modelplane.__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH", "")) if p)
+    return {"env_vars": {"PYTHONPATH": path}}

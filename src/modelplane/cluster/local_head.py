@@ -42,7 +42,11 @@ def local_head(cpus: int = 2) -> Iterator[str]:
     command += ["--num-cpus", str(cpus), "--include-dashboard=false", "--disable-usage-stats"]
     command += ["--temp-dir", str(temp)]
     quiet = subprocess.DEVNULL
-    head = subprocess.Popen(command, stdout=quiet, stderr=quiet, start_new_session=True)
+    # Ray >= 2.5x turns token auth on for a head started where ~/.ray/auth_token exists (any earlier bare
+    # `ray.init()` writes one), and a driver joining by address does not send it: this head listens on
+    # the loopback address only, for this machine's processes, so it runs without.
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    head = subprocess.Popen(command, stdout=quiet, stderr=quiet, start_new_session=True, env=env)
     address = f"127.0.0.1:{port}"
     try:
         wait_for_head(address, _START_S, head)

@@ -182,8 +182,8 @@ class ServedDeployments:
         self._manager = manager
 
     def health(self, deployment: str) -> str:
-        if deployment in self._manager.deployments():
-            return READY
+        if deployment in self._manager.deployments() or deployment in self._manager.residency.parked:
+            return READY  # a deployment the memory budget unloaded answers too: its request loads it
         if deployment in set(self._manager.unloaded):
             return UNLOADED
         return NOT_LOADED

@@ -31,6 +31,13 @@ CATALOGUE: tuple[EventType, ...] = (
     EventType("dataset.version.added", "dataset.version.added", "data:read", "a new dataset version"),
     EventType("deployment.saved", "deployment.saved", "deployments:read", "a deployment created or changed"),
     EventType("deployment.deleted", "deployment.deleted", "deployments:read", "a deployment was removed"),
+    EventType(
+        "deployment.reverted",
+        "deployment.reverted",
+        "deployments:read",
+        "a new version failed (load, warm-up or first requests) and the previous one serves again",
+    ),
+    EventType("deployment.scaled", "deployment.scaled", "deployments:read", "its replicas changed"),
     EventType("job.submitted", "job.submitted", "jobs:read", "a job was queued"),
     EventType("job.finished", "job.succeeded", "jobs:read", "a job succeeded"),
     EventType("job.failed", "job.failed", "jobs:read", "a job failed"),

@@ -16,36 +16,16 @@ policy again (root, CAP_SYS_NICE or an RLIMIT_NICE of 20), which it then does as
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import signal
 import sys
 import threading
-import time
 
-from modelplane.cores import run_this_thread_under
+from modelplane.cores import die_with_parent, run_this_thread_under
 
 _POLICY = threading.Lock()  # the importer's switch to the idle policy vs. `_hurry` switching it back
 _JOB_ARRIVED = threading.Event()
-
-
-def _die_with_parent(parent: int) -> None:
-    """A worker killed with -9 must not leave its jobs' processes running: the kernel kills this one when
-    its parent dies (Linux); elsewhere a thread watches for the parent to go."""
-    if sys.platform.startswith("linux"):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-    else:
-
-        def watch() -> None:
-            while os.getppid() == parent:
-                time.sleep(0.5)
-            os._exit(1)
-
-        threading.Thread(target=watch, daemon=True).start()
-    if os.getppid() != parent:  # the parent died before the line above took effect
-        os._exit(1)
 
 
 def _import_in_the_background() -> None:
@@ -72,7 +52,7 @@ def _hurry(importer: threading.Thread) -> None:
 
 
 def main() -> None:
-    _die_with_parent(int(sys.argv[1]))
+    die_with_parent(int(sys.argv[1]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     importer = threading.Thread(target=_import_in_the_background, name="spare-imports", daemon=True)
     importer.start()

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from modelplane.compression.views import Comparison, CompressResult
     from modelplane.evaluation.views import EvaluationReport
     from modelplane.jobs.views import JobInfo
+    from modelplane.packaging.manifest import PackageInfo
     from modelplane.registry.gc_report import GcReport
     from modelplane.retrain.views import FiringInfo
     from modelplane.serving.deployments import DeploymentInfo
@@ -212,6 +213,27 @@ class Local:
         from modelplane.serving.deployments import parse_spec, save_deployment
 
         return save_deployment(self.store, parse_spec(dict(spec)), name=name, by=current_user())
+
+    def package(
+        self,
+        deployment: str,
+        out_dir: str | Path,
+        *,
+        image: str | None = None,
+        min_replicas: int | None = None,
+        max_replicas: int | None = None,
+    ) -> PackageInfo:
+        """Write `deployment` as a package into `out_dir` (see modelplane.packaging)."""
+        from modelplane.packaging.writer import build_package
+
+        return build_package(
+            self.store,
+            deployment,
+            Path(out_dir),
+            image=image,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+        )
 
     def predict(
         self,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from modelplane.errors import Conflict, IntegrityError, Invalid, NoSuchAlias, NotFound
 from modelplane.refs import Ref, check_name
-from modelplane.registry.artifacts import Source, attach, put, store_files
+from modelplane.registry.artifacts import Source, StoredFile, attach, put, store_files
 from modelplane.registry.deletion import delete_version as delete_version
 from modelplane.registry.deletion import live_model_row, model_key
 from modelplane.registry.integrity import manifest_of, sign_row
@@ -119,16 +119,22 @@ def register(store: Store, new: NewVersion, *, by: str = "") -> ModelVersionInfo
             onnx_note=new.onnx_note,
             created_by=by,
         )
-        session.add(row)
-        session.flush()
-        for fmt, stored in files.items():
-            attach(session, row, fmt, stored)
-        sign_row(session, store, row)
+        add_signed(session, store, row, files)
         audit.append(
             session, by, "model.version.registered", f"{model.name}@{number}", {"run_id": new.run_id}
         )
         apply_retention(session, model, by=by)
         return version_view(session, row)
+
+
+def add_signed(session: Session, store: Store, row: ModelVersion, files: Mapping[str, StoredFile]) -> None:
+    """Add a new version's row with its stored files attached, signed with the store's key, in the caller's
+    transaction: a version is never visible unsigned or without its files."""
+    session.add(row)
+    session.flush()
+    for fmt, stored in files.items():
+        attach(session, row, fmt, stored)
+    sign_row(session, store, row)
 
 
 def add_artifact(store: Store, info: ModelVersionInfo, fmt: str, path: Path) -> ModelVersionInfo:

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from modelplane.tables.prep import Preprocessor
 
 PREP_FORMAT = "preprocess"
+# The names of the columns a version without preprocessing was trained on (JSON list), kept with the version
+# where its dataset is not at hand: a version served from a package (modelplane.packaging).
+COLUMNS_FORMAT = "columns"
 
 
 def preprocessor_of(store: Store, info: ModelVersionInfo) -> Preprocessor | None:
@@ -51,10 +54,18 @@ def signature_of(store: Store, info: ModelVersionInfo) -> TableSignature | None:
     prep = preprocessor_of(store, info)
     if prep is not None:
         return TableSignature(tuple(prep.columns))
-    names = trained_column_names(store, info.dataset)
+    names = trained_names(store, info)
     if names and len(names) == math.prod(info.input_shape):
         return TableSignature(tuple(Column(name, "numeric") for name in names))
     return None
+
+
+def trained_names(store: Store, info: ModelVersionInfo) -> list[str] | None:
+    """The column names `info` was trained on: its `columns` file where it has one, else its dataset's."""
+    if COLUMNS_FORMAT in info.artifacts:
+        names = json.loads(version_bytes(store, info, COLUMNS_FORMAT))
+        return [str(name) for name in names]
+    return trained_column_names(store, info.dataset)
 
 
 def model_columns(store: Store, ref: str) -> dict[str, Any]:
@@ -68,7 +79,7 @@ def model_columns(store: Store, ref: str) -> dict[str, Any]:
             "trained_names": [column.name for column in prep.columns],
             "roles": {column.name: column.role for column in prep.columns},
         }
-    return {"input_shape": info.input_shape, "trained_names": trained_column_names(store, info.dataset)}
+    return {"input_shape": info.input_shape, "trained_names": trained_names(store, info)}
 
 
 def model_inputs(

@@ -2,8 +2,10 @@
 
 Policy (no idle tax, like Triton's dynamic batcher without its fixed delay):
 
-* A request that finds a free runtime slot and nobody waiting is dispatched at once, so a lone
-  client (c=1) pays the bare runtime call plus one hand-off to an executor thread and back.
+* A request that finds a free runtime slot and nobody waiting is dispatched at once. Without load
+  (nobody queued or computing for a while, see `CONTENDED_SECONDS`), a small request of a cheap model
+  is computed right on the event loop (`INLINE_ROWS`, `INLINE_SECONDS`): at c=1 the hand-off to an
+  executor thread and back cost more than such a call. Otherwise it goes to an executor thread.
 * Requests that arrive while the runtime is busy queue up; when a slot frees they go as the next batch
   (FIFO, at most `max_batch_size` rows). If that batch is already
   full it goes at once. If it is partial, it may wait for more rows *while rows keep arriving*: it goes
@@ -30,7 +32,8 @@ served a fraction of its capacity. Only partial batches go back to the loop, who
 decides when they go. The queue and its counters are shared with the executor threads under a lock.
 
 A batcher binds to the event loop of its first `submit` and must only be used from that loop;
-`predict` runs in executor threads (ONNX Runtime releases the GIL), never on the loop.
+`predict` runs in executor threads (ONNX Runtime releases the GIL), and on the loop only for the lone
+small requests above: inference never blocks the loop for more than about `INLINE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -56,6 +59,18 @@ log = logging.getLogger(__name__)
 Outputs = dict[str, np.ndarray]
 Timed = tuple[list[Outputs], float, float, float]  # outputs per request; compute, join, split seconds
 _EWMA = 0.2  # weight of the newest sample in the moving averages (arrival gaps, compute time)
+# A lone request runs on the event loop only when it has at most INLINE_ROWS rows and such small batches
+# have taken at most INLINE_SECONDS to compute (a moving average, first learnt in the executor): so the loop
+# is never blocked longer than that by inference, and any larger batch runs in an executor thread.
+INLINE_ROWS = 16
+INLINE_SECONDS = 0.0002
+_NO_WAIT = (0.0,)
+# Load is seen when a request finds others queued or computing; for CONTENDED_SECONDS after that, every
+# request goes through the executor, where concurrent ones share batches. Inline requests never overlap,
+# so every PROBE_EVERY-th lone request takes the executor path anyway: whoever arrives while it computes
+# reveals the load (c=1 pays the hand-off on one request in PROBE_EVERY, never on its median).
+CONTENDED_SECONDS = 0.05
+PROBE_EVERY = 8
 
 
 class _Pending:
@@ -113,6 +128,7 @@ class DynamicBatcher:
         executor: concurrent.futures.Executor | None = None,
         labels: tuple[str, str] = ("", ""),
         metrics: ServingMetrics | None = None,
+        inline: bool = True,
     ) -> None:
         if max_batch_size < 1 or max_queue_size < 1 or max_concurrent_batches < 1:
             raise Invalid("max_batch_size, max_queue_size and max_concurrent_batches must be at least 1")
@@ -141,6 +157,10 @@ class DynamicBatcher:
         self._last_arrival = 0.0
         self._gap = self._max_delay  # moving average of inter-arrival gaps; starts at "too sparse to wait"
         self._compute = 0.001  # moving average of batch compute seconds, for retry_after
+        self._inline = inline  # False where `predict` waits on another process: it must never block the loop
+        self._small = 2 * INLINE_SECONDS  # moving average for batches of <= INLINE_ROWS rows; learnt first
+        self._lone = 0  # requests that found the batcher idle and uncontended (every PROBE_EVERY-th probes)
+        self._contended_until = 0.0  # loop time until which requests batch (company was seen recently)
         self._gather_deadline: float | None = None  # set while a partial batch waits for more rows
         self._timer: asyncio.TimerHandle | None = None
         self._draining = False
@@ -166,11 +186,22 @@ class DynamicBatcher:
         if x.ndim < 1 or len(x) < 1:
             raise Invalid(f"a request needs at least one row, got an array of shape {x.shape}")
         now = loop.time()
+        self._gap += _EWMA * (min(now - self._last_arrival, self._max_delay) - self._gap)
+        self._last_arrival = now
+        if not self._idle():  # this request has company: batching pays for a while
+            self._contended_until = now + CONTENDED_SECONDS
+        elif (
+            self._inline
+            and len(x) <= INLINE_ROWS
+            and self._small <= INLINE_SECONDS
+            and now >= self._contended_until
+        ):
+            self._lone += 1
+            if self._lone % PROBE_EVERY:  # else a probe: through the executor, to see who arrives meanwhile
+                return self._run_inline(x)
         pending = _Pending(x, loop.create_future(), time.monotonic(), chunked=len(x) > self._max_rows)
         timeout = self._timeout if timeout_s is None else timeout_s
         pending.timer = loop.call_at(now + timeout, self._expire, pending, timeout)
-        self._gap += _EWMA * (min(now - self._last_arrival, self._max_delay) - self._gap)
-        self._last_arrival = now
         with self._lock:
             (self._large if pending.chunked else self._queue).append(pending)
             self._waiting += 1
@@ -185,6 +216,45 @@ class DynamicBatcher:
         except asyncio.CancelledError:
             self._abandon(pending)
             raise
+
+    def _idle(self) -> bool:
+        """Nothing queued or computing, a slot free, not draining: a request now would go at once."""
+        return not self._waiting and not self._running and self._slots > 0 and not self._draining
+
+    def _run_inline(self, x: np.ndarray) -> Outputs:
+        """Compute a small request on the event loop: at c=1 the two thread hand-offs cost more than a
+        cheap model's call (see `INLINE_SECONDS`). Counted and timed as a batch of one request."""
+        enqueued = time.monotonic()
+        self._running += 1
+        self._in_flight += 1
+        started = time.perf_counter()
+        try:
+            outputs = self._predict(x)
+        except Exception as error:
+            self.statistics.fail_count += 1
+            self.statistics.fail_s += time.monotonic() - enqueued
+            self._log_failure(len(x), 1, error)
+            raise self._batch_error(error)  # noqa: B904  # the wrapper's __cause__ is the error
+        finally:
+            self._running -= 1
+            self._in_flight -= 1
+        seconds = time.perf_counter() - started
+        self._computed(len(x), _NO_WAIT, (seconds, 0.0, 0.0), 1, len(x), time.monotonic() - enqueued)
+        if self._drained is not None:
+            self._check_drained()
+        return outputs
+
+    @property
+    def slots(self) -> int:
+        return self._slots
+
+    def set_slots(self, slots: int) -> None:
+        """How many batches may run at once from now on (replicas come and go; 0 holds every request until
+        one comes). At most the `max_concurrent_batches` given at construction. On the batcher's loop."""
+        with self._lock:
+            self._slots = slots
+        if self._loop is not None and slots:
+            self._pump(gather=False)
 
     def check_room(self) -> None:
         """Unavailable (with retry_after) when a request submitted now would be refused."""
@@ -334,7 +404,12 @@ class DynamicBatcher:
                 follow: list[Chunk] | None = None
                 # After a failure the loop goes first: it drops what is left of the failed requests.
                 full = self._waiting and self._waiting_rows >= self._max_rows
-                if full and not self._draining and not isinstance(outcome, Exception):
+                if (
+                    full
+                    and self._running <= self._slots
+                    and not self._draining
+                    and not isinstance(outcome, Exception)
+                ):
                     follow = self._take_batch()
                     self._in_flight += len(follow)
             # Without a follow-up the slot goes back to the loop, in `_finish`: until then requests that
@@ -357,15 +432,7 @@ class DynamicBatcher:
             if released:
                 self._running -= 1
         if isinstance(outcome, Exception):
-            if not isinstance(outcome, ModelplaneError):
-                log.error(
-                    "inference failed for %s (batch of %d rows, %d requests): %s: %s",
-                    self._name,
-                    sum(stop - start for _, start, stop in batch),
-                    len(batch),
-                    type(outcome).__name__,
-                    outcome,
-                )
+            self._log_failure(sum(stop - start for _, start, stop in batch), len(batch), outcome)
             stats = self.statistics
             now = time.monotonic()
             for pending, _, _ in batch:
@@ -376,10 +443,6 @@ class DynamicBatcher:
                 self._abandon(pending)  # a large request's remaining chunks are not computed
         else:
             parts, seconds, joining, splitting = outcome
-            self._compute += _EWMA * (seconds - self._compute)
-            rows = sum(stop - start for _, start, stop in batch)
-            self._metrics.observe_batch(*self._labels, rows, queued, seconds)
-            stats = self.statistics
             now = time.monotonic()
             answered = answered_rows = 0
             answered_s = 0.0
@@ -395,20 +458,52 @@ class DynamicBatcher:
                     answered_rows += pending.rows
                     answered_s += now - pending.enqueued
                 self._settle(pending, part)
-            stats.success_count += answered
-            stats.success_s += answered_s
-            stats.inference_count += answered_rows
-            stats.queue_count += len(queued)
-            stats.queue_s += sum(queued)
-            stats.execution_count += 1
-            stats.compute_input_s += joining
-            stats.compute_infer_s += seconds
-            stats.compute_output_s += splitting
-            stats.last_inference = time.time()
+            rows = sum(stop - start for _, start, stop in batch)
+            self._computed(rows, queued, (seconds, joining, splitting), answered, answered_rows, answered_s)
         if released:
             self._pump(gather=True)
         self._report()
         self._check_drained()
+
+    def _computed(
+        self,
+        rows: int,
+        queued: Sequence[float],
+        timed: tuple[float, float, float],
+        answered: int,
+        answered_rows: int,
+        answered_s: float,
+    ) -> None:
+        """Count a runtime call that succeeded (`timed`: compute, join, split seconds): the moving averages,
+        the metrics, and the Triton-style statistics of the requests it answered."""
+        seconds, joining, splitting = timed
+        self._compute += _EWMA * (seconds - self._compute)
+        if rows <= INLINE_ROWS:
+            self._small += _EWMA * (seconds - self._small)
+        self._metrics.observe_batch(*self._labels, rows, queued, seconds)
+        stats = self.statistics
+        stats.success_count += answered
+        stats.success_s += answered_s
+        stats.inference_count += answered_rows
+        stats.queue_count += len(queued)
+        stats.queue_s += sum(queued)
+        stats.execution_count += 1
+        stats.compute_input_s += joining
+        stats.compute_infer_s += seconds
+        stats.compute_output_s += splitting
+        stats.last_inference = time.time()
+
+    def _log_failure(self, rows: int, requests: int, error: Exception) -> None:
+        """Log a runtime failure; a typed error (a bad request, a timeout) is an answer, not a fault."""
+        if not isinstance(error, ModelplaneError):
+            log.error(
+                "inference failed for %s (batch of %d rows, %d requests): %s: %s",
+                self._name,
+                rows,
+                requests,
+                type(error).__name__,
+                error,
+            )
 
     def _batch_error(self, error: Exception) -> Exception:
         """Typed errors (e.g. Invalid from the runtime's shape check) pass through; others become a 500."""

@@ -151,8 +151,11 @@ def decode_json(
     if datatype in _INTEGER_LIMITS and parsed.size and parsed.dtype.kind != "b":
         _check_range(name, datatype, parsed.min(), parsed.max())
     target = DATATYPES["FP32" if datatype == "BF16" else datatype]
-    with np.errstate(over="ignore"):  # overflow becomes Inf, refused below under "reject"
-        array = parsed.astype(target, copy=False).reshape(shape)
+    if parsed.dtype == target:
+        array = parsed.reshape(shape)
+    else:
+        with np.errstate(over="ignore"):  # overflow becomes Inf, refused below under "reject"
+            array = parsed.astype(target).reshape(shape)
     check_finite(name, array, nonfinite)
     return array
 

@@ -18,6 +18,7 @@ from modelplane.registry.registry import find_version_row, get_version
 from modelplane.registry.views import ModelVersionInfo
 from modelplane.runtimes.adapters import ADAPTERS
 from modelplane.security import audit
+from modelplane.serving.scaling import RolloutSpec, ScalingSpec
 from modelplane.store import Store
 from modelplane.store.db import serialise
 from modelplane.store.orm import AlertRule, Deployment, MonitorSchedule, utcnow
@@ -81,6 +82,8 @@ class DeploymentSpec(BaseModel):
     batching: BatchingSpec = Field(default_factory=lambda: BatchingSpec())
     limits: RequestLimits = Field(default_factory=lambda: RequestLimits())
     monitoring: MonitoringSpec = Field(default_factory=lambda: MonitoringSpec())
+    scaling: ScalingSpec = Field(default_factory=lambda: ScalingSpec())
+    rollout: RolloutSpec = Field(default_factory=lambda: RolloutSpec())
     runtime: str | None = None
 
     @field_validator("runtime")

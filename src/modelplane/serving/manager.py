@@ -4,6 +4,8 @@ The store says what should be served (deployments + aliases); `sync` makes it so
 beside the old ones, warms them, switches the route in one assignment, then drains and unloads the old.
 `unload` takes one deployment out of THIS server until `load` (the repository extension, see
 `serving.repository`): the spec stays in the store, other servers keep serving it, and a restart forgets it.
+Every load is measured, and under a memory budget idle deployments are evicted and reloaded on their next
+request (`serving.residency`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from sqlalchemy import select
 
 from modelplane import __version__
 from modelplane.errors import Invalid, ModelplaneError, NotFound
+from modelplane.serving.backends import ServeBackend
+from modelplane.serving.budget import MemoryBudget
 from modelplane.serving.deployments import (
     DeploymentInfo,
     Resolved,
@@ -31,6 +35,8 @@ from modelplane.serving.deployments import (
 from modelplane.serving.json_numbers import PIECE_ROWS
 from modelplane.serving.limits import body_limit
 from modelplane.serving.loaded import LoadedVersion
+from modelplane.serving.residency import Residency
+from modelplane.serving.rollout import Rollouts, served_now
 from modelplane.serving.routing import Route
 from modelplane.serving.tables import check_values, is_matrix, rows_of
 from modelplane.serving.types import DATATYPES, InferRequest, InferResult, ModelMeta, datatype_of
@@ -63,8 +69,11 @@ class ModelManager:
         poll_interval_s: float = 1.0,
         nonfinite: str = "reject",
         prediction_log: PredictionLog | None = None,
+        backend: ServeBackend | None = None,
+        memory_budget_bytes: int | None = None,
     ) -> None:
         self.store = store
+        self.backend = backend or ServeBackend()  # where versions' replicas run (local, or Ray Serve)
         self.metrics = metrics
         self.prediction_log = prediction_log
         self.poll_interval_s = poll_interval_s
@@ -76,6 +85,9 @@ class ModelManager:
         self._ready = False
         self.unloaded: set[str] = set()  # deployments `unload` took off this server; syncs leave them off
         self.problems: dict[str, str] = {}  # deployment -> why its last (re)load failed
+        self.rollouts = Rollouts(store, self.sync)
+        # measured sizes, and the budget's evictions and reloads (serving.residency)
+        self.residency = Residency(self, MemoryBudget(memory_budget_bytes), metrics)
 
     # lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -87,6 +99,7 @@ class ModelManager:
 
     async def stop(self) -> None:
         self._ready = False
+        await self.rollouts.stop()
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
@@ -120,7 +133,7 @@ class ModelManager:
             names = {d.name for d in deployments}
             self.unloaded &= names  # a deployment deleted and saved again is served again
             for info in deployments:
-                if info.name in self.unloaded:
+                if info.name in self.unloaded or info.name in self.residency.parked:
                     continue
                 try:
                     await self._reconcile(info)
@@ -130,9 +143,13 @@ class ModelManager:
                     )
             for name in set(self._routes) - (names - self.unloaded):
                 await self._retire(self._routes.pop(name))
+                self.rollouts.forget(name)
+                self.residency.gone(name)
+            self.residency.prune(names)
             for name in set(self.problems) - names:
                 del self.problems[name]
-            self._fingerprint = fingerprint
+            # one the budget had no room for is tried again at the next poll
+            self._fingerprint = None if self.residency.short_of_room else fingerprint
 
     async def _reconcile(self, info: DeploymentInfo) -> None:
         """Serve what `info` points at now (nothing to do when it is already served); a failure is kept
@@ -142,16 +159,24 @@ class ModelManager:
             key = (resolved.key(), info.spec.model_dump_json())
             current = self._routes.get(info.name)
             if current is None or current.key != key:
-                await self._swap(info, resolved, key)
+                try:
+                    await self._swap(info, resolved, key)
+                except Exception as exc:  # a version that does not load or warm up is taken back
+                    failure = exc if isinstance(exc, ModelplaneError) else _load_error(exc)
+                    self.rollouts.load_failed(served_now(info, resolved), str(failure))
+                    raise failure from exc
         except ModelplaneError as exc:
             self.problems[info.name] = str(exc)
             raise
         self.problems.pop(info.name, None)
 
-    async def load(self, name: str) -> None:
+    async def load(self, name: str, *, parked_only: bool = False) -> None:
         """Serve the stored deployment `name` on this server now (again, after `unload`); NotFound when no
-        deployment has that name, and the load's own error when its versions cannot be loaded."""
+        deployment has that name, and the load's own error when its versions cannot be loaded.
+        `parked_only`: only if the memory budget evicted it (not after an `unload` that came first)."""
         async with self._sync_lock:
+            if parked_only and name not in self.residency.parked:
+                return
             info = await asyncio.to_thread(get_deployment, self.store, name)
             self.unloaded.discard(name)
             await self._reconcile(info)
@@ -163,32 +188,54 @@ class ModelManager:
             if name not in self._routes:
                 await asyncio.to_thread(get_deployment, self.store, name)
             self.unloaded.add(name)
+            self.residency.gone(name)
             route = self._routes.pop(name, None)
             if route is not None:
                 await self._retire(route)
 
+    @property
+    def sync_lock(self) -> asyncio.Lock:
+        """Held while deployments load: RSS growth in it is attributable to the load."""
+        return self._sync_lock
+
+    def take(self, name: str) -> Route:
+        """Take `name`'s route out: requests from here on no longer reach it (the budget's eviction)."""
+        return self._routes.pop(name)
+
     async def _swap(self, info: DeploymentInfo, resolved: Resolved, key: tuple[object, ...]) -> None:
         old = self._routes.get(info.name)
-        reusable = {(v.info.ref, v.batching, v.chosen): v for v in old.loaded()} if old else {}
-        loaded: dict[str, LoadedVersion] = {}
         spec = info.spec
-        for ref, version in resolved.versions().items():
-            found = reusable.get((ref, spec.batching, spec.runtime))
-            if found is None:
-                found = await asyncio.to_thread(
-                    LoadedVersion.load,
-                    self.store,
-                    info.name,
-                    version,
-                    spec.batching,
-                    self.metrics,
-                    spec.runtime,
-                )
-            loaded[ref] = found
+        reusable = {(v.info.ref, v.batching, v.chosen, v.scaling): v for v in old.loaded()} if old else {}
+        # A new version starts with as many replicas as the one it replaces runs now: capacity holds.
+        replicas = (
+            max((v.replicas for v in (old.primary, *old.members) if v is not None), default=0) if old else 0
+        )
+        loaded: dict[str, LoadedVersion] = {}
+        fresh: list[LoadedVersion] = []
+        pending = 0  # what this swap loaded so far, not yet in any route
+        try:
+            for ref, version in resolved.versions().items():
+                found = reusable.get((ref, spec.batching, spec.runtime, spec.scaling))
+                if found is None:
+                    found = await self.residency.load_version(info.name, version, spec, pending, replicas)
+                    fresh.append(found)
+                    pending += found.resident_bytes
+                loaded[ref] = found
+        except BaseException:  # what did load goes again: no replica process is left behind
+            await asyncio.gather(*(v.retire() for v in fresh), return_exceptions=True)
+            raise
         route = self._route(info, resolved, loaded, key)
+        await self.residency.check_fits(route, old)
+        now = served_now(info, resolved)
+        before = self.rollouts.swapped(now)
+        for started in fresh:
+            started.watch = self.rollouts.watch(before, now)
         if self.prediction_log is not None:
             self.prediction_log.configure(info.name, spec.monitoring)
         self._routes[info.name] = route  # the switch: requests from here on use the new route
+        self.residency.serving(route)
+        for started in fresh:
+            await started.begin()
         log.info("deployment %s now serves %s", info.name, ", ".join(sorted(loaded)))
         if old is not None:
             keep = {id(v) for v in route.loaded()}
@@ -261,6 +308,8 @@ class ModelManager:
 
     def _get(self, model: str) -> Route:
         route = self._routes.get(model)
+        if route is None and model in self.residency.parked:
+            return self.residency.parked[model].shell  # metadata only: infer loads it again first
         if route is None:
             if model in self.unloaded:
                 raise NotFound(
@@ -293,6 +342,10 @@ class ModelManager:
 
     def deployments(self) -> dict[str, Route]:
         return dict(self._routes)
+
+    def route(self, model: str) -> Route:
+        """The route of `model` (versionless when the budget parked it); NotFound saying why not."""
+        return self._get(model)
 
     def _features(self, route: Route, request: InferRequest) -> tuple[np.ndarray, list[str]]:
         """The batch a request stands for (a float matrix, or structured rows for a deployment with
@@ -339,7 +392,20 @@ class ModelManager:
         return x
 
     async def infer(self, request: InferRequest) -> InferResult:
-        route = self._get(request.model)
+        name = request.model
+        route = self._routes.get(name)
+        if self.residency.budget.limit is None:  # nothing is ever evicted: no need to count who is in
+            return await self._answer(route or self._get(name), request)
+        while route is None:  # parked by the budget (again, if evicted before this request could enter)
+            await self.residency.revive(name)
+            route = self._routes.get(name)
+        self.residency.enter(name)  # no await since the lookup: the budget cannot evict it in between
+        try:
+            return await self._answer(route, request)
+        finally:
+            self.residency.leave(name)
+
+    async def _answer(self, route: Route, request: InferRequest) -> InferResult:
         sample = route.log_sample if self.prediction_log is not None else 0.0
         started = perf_counter() if sample else 0.0
         self._check_version(route, request.version)
@@ -396,6 +462,11 @@ class ModelManager:
         self.prediction_log.submit(
             model, version, new_request_id(), key_id, latency_ms, status, None, None, {}, []
         )
+
+
+def _load_error(exc: Exception) -> Invalid:
+    """A runtime's own load error (ONNX Runtime's, safetensors') as the typed error the repository shows."""
+    return Invalid(f"a version could not be loaded: {type(exc).__name__}: {exc}")
 
 
 def _meta_parameters(sample: LoadedVersion) -> dict[str, Any]:

@@ -81,3 +81,10 @@ def _trim() -> None:
     started = time.monotonic()
     _TRIM(ctypes.c_size_t(0))
     log.debug("returned freed memory to the system in %.1f ms", 1000 * (time.monotonic() - started))
+
+
+def trim_now() -> None:
+    """Return what is free in the heaps at once (blocking for up to milliseconds: call it off the loop),
+    e.g. after a model was dropped."""
+    if _TRIM is not None:
+        _trim()

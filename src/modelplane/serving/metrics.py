@@ -7,6 +7,7 @@ per label set, so it pays a dict lookup instead of `.labels()` (which validates 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -135,10 +136,41 @@ class ServingMetrics:
             ["deployment"],
             registry=registry,
         )
+        self.replicas = Gauge(
+            "modelplane_replicas",
+            "Replica processes serving a version (deployments with replicas or autoscaling).",
+            _VERSION,
+            registry=registry,
+        )
+        self.scale_events = Counter(
+            "modelplane_scale_events",
+            "Replica count changes, by direction (up, down) and cause (load, idle, start, failure).",
+            [*_VERSION, "direction", "cause"],
+            registry=registry,
+        )
+        self.resident_bytes = Gauge(
+            "modelplane_deployment_resident_bytes",
+            "Resident memory a deployment's loaded versions hold, as measured at load (0: unloaded by the "
+            "memory budget until its next request).",
+            ["deployment"],
+            registry=registry,
+        )
+        self.memory_budget = Gauge(
+            "modelplane_memory_budget_bytes",
+            "The memory budget for loaded deployments (--memory-budget; 0: none).",
+            registry=registry,
+        )
+        self.budget_unloads = Counter(
+            "modelplane_budget_unloads",
+            "Deployments unloaded by the memory budget to make room for another.",
+            ["deployment"],
+            registry=registry,
+        )
         self._versions: dict[tuple[str, str], _VersionChildren] = {}
         self._protocols: dict[tuple[str, str, str], _ProtocolChildren] = {}
         self._statuses: dict[tuple[str, str, str, str], Counter] = {}
         self._unknown: dict[tuple[str, str, str], Counter] = {}
+        self._scaled: set[tuple[str, ...]] = set()  # replica and scale-event label sets, for `forget`
 
     def _version(self, deployment: str, version: str) -> _VersionChildren:
         key = (deployment, version)
@@ -201,6 +233,29 @@ class ServingMetrics:
         children.queue_depth.set(depth)
         children.in_flight.set(in_flight)
 
+    def set_replicas(self, deployment: str, version: str, count: int) -> None:
+        self._scaled.add((deployment, version))
+        self.replicas.labels(deployment, version).set(count)
+
+    def observe_scale(self, deployment: str, version: str, direction: str, cause: str) -> None:
+        self._scaled.add((deployment, version, direction, cause))
+        self.scale_events.labels(deployment, version, direction, cause).inc()
+
+    def set_memory_budget(self, limit_bytes: int) -> None:
+        self.memory_budget.set(limit_bytes)
+
+    def set_resident(self, deployment: str, size: int) -> None:
+        self.resident_bytes.labels(deployment).set(size)
+
+    def observe_budget_unload(self, deployment: str) -> None:
+        self.budget_unloads.labels(deployment).inc()
+
+    def forget_resident(self, deployment: str) -> None:
+        """A deployment no longer served here: its size and unload count go with it."""
+        for family in (self.resident_bytes, self.budget_unloads):
+            with contextlib.suppress(KeyError):  # never set
+                family.remove(deployment)
+
     def forget(self, deployment: str, version: str) -> None:
         """Drop every series of an undeployed version, so dashboards do not show it frozen forever."""
         key = (deployment, version)
@@ -220,6 +275,12 @@ class ServingMetrics:
         for status_key in [k for k in self._statuses if k[:2] == key]:
             del self._statuses[status_key]
             self.requests.remove(*status_key)
+        for scale_key in [k for k in self._scaled if k[:2] == key]:
+            self._scaled.discard(scale_key)
+            if len(scale_key) == 2:
+                self.replicas.remove(*key)
+            else:
+                self.scale_events.remove(*scale_key)
         for column_key in [k for k in self._unknown if k[:2] == key]:
             del self._unknown[column_key]
             self.unknown_categories.remove(*column_key)

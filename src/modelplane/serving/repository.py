@@ -14,7 +14,9 @@ until it restarts, so:
   deployed implicitly, because a deployment's batching, limits and runtime are choices the deployer makes.
   Triton's load overrides (`config`, `file:...` parameters) are refused; change a deployment by saving it.
 - `index` lists every saved deployment: one READY entry per version served here, else UNAVAILABLE (unloaded
-  here, or failed to load, with the reason) or LOADING (saved, not yet picked up by this server).
+  here, or failed to load, with the reason) or LOADING (saved, not yet picked up by this server). One the
+  memory budget unloaded is READY (its next request loads it) with that reason; `"sizes": true` in the
+  request (modelplane's extension) adds `loaded` and `resident_bytes` to each entry.
 
 Both load and unload are audited (`deployment.loaded` / `deployment.unloaded`, with this server's host).
 """
@@ -47,19 +49,30 @@ class DeploymentRepository:
     def __init__(self, manager: ModelManager) -> None:
         self.manager = manager
 
-    async def index(self, ready_only: bool) -> list[dict[str, str]]:
+    async def index(self, ready_only: bool, sizes: bool = False) -> list[dict[str, Any]]:
+        """`sizes` (a modelplane extension of the request, off for standard clients) adds `loaded` and
+        `resident_bytes` to each entry (see `Residency.size`)."""
         deployments = await asyncio.to_thread(list_deployments, self.manager.store)
         routes = self.manager.deployments()
-        entries = []
+        entries: list[dict[str, Any]] = []
         for info in deployments:
             for entry in self._entries(info, routes.get(info.name)):
                 if not ready_only or entry["state"] == READY:
                     entries.append(entry)
+                    if sizes:
+                        loaded, size = self.manager.residency.size(info.name)
+                        entries[-1] = {**entry, "loaded": loaded, "resident_bytes": size}
         return entries
 
     def _entries(self, info: DeploymentInfo, route: Route | None) -> list[dict[str, str]]:
         name = info.name
         problem = self.manager.problems.get(name)
+        parked = self.manager.residency.parked.get(name)
+        if route is None and parked is not None:
+            reason = "unloaded by the memory budget; its next request loads it again"
+            if problem:
+                reason += f" (its last reload failed: {problem})"
+            return [_entry(name, version, READY, reason) for version in parked.shell.meta.versions]
         if route is not None:
             reason = (
                 f"serving what was loaded before; the saved spec failed to load: {problem}" if problem else ""
@@ -106,8 +119,11 @@ class DeploymentRepository:
         """Triton's model configuration: with `max_batch_size` > 0, `dims` leave out the batch dimension
         (a per-row scalar is dims [1] reshaped to [], as Triton writes it)."""
         meta = self.manager.model_metadata(name, version)
-        route = self.manager.deployments()[name]
-        batching = (route.primary or route.members[0]).batching
+        route = self.manager.deployments().get(name)
+        if route is not None:
+            batching = (route.primary or route.members[0]).batching
+        else:  # parked by the memory budget
+            batching = self.manager.residency.parked[name].batching
         config: dict[str, Any] = {
             "name": name,
             "platform": meta.platform,
@@ -130,7 +146,7 @@ class DeploymentRepository:
         empty; see `serving.statistics` for what each figure counts."""
         if name:
             self.manager.model_metadata(name, version)  # NotFound for an unknown name or version
-            routes = [self.manager.deployments()[name]]
+            routes = [self.manager.route(name)]  # a parked one has no statistics until it loads again
         else:
             routes = [route for _, route in sorted(self.manager.deployments().items())]
         stats = []

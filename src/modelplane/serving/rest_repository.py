@@ -68,7 +68,10 @@ async def answer(
         ready = request.get("ready", False)
         if not isinstance(ready, bool):
             raise Invalid(f"'ready' must be true or false, got {ready!r}")
-        return orjson.dumps(await repository.index(ready))
+        sizes = request.get("sizes", False)  # modelplane's extension: loaded or not, resident bytes
+        if not isinstance(sizes, bool):
+            raise Invalid(f"'sizes' must be true or false, got {sizes!r}")
+        return orjson.dumps(await repository.index(ready, sizes))
     parameters = _parameters(request.get("parameters"))
     if action == "load":
         await repository.load(model, parameters, by)

@@ -15,12 +15,14 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelplane.errors import Conflict, Invalid
 from modelplane.monitoring.log_writer import PredictionLog
+from modelplane.serving.backends import serve_backend
 from modelplane.serving.grpc_server import start_grpc_server
 from modelplane.serving.loop import new_event_loop
 from modelplane.serving.manager import ModelManager
@@ -60,6 +62,9 @@ class ServeOptions:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_flush_s: float = 1.0  # how often the prediction log writes (what a kill -9 may lose)
+    serve_backend: str = "local"  # where models run: local, or ray (Ray Serve on a cluster)
+    ray_address: str | None = None  # with serve_backend ray: the head (None: MODELPLANE_RAY_ADDRESS, auto)
+    memory_budget_bytes: int | None = None  # loaded deployments' measured size cap (serving.residency)
 
     @property
     def scheme(self) -> str:
@@ -99,6 +104,9 @@ class DataPlane:
     ) -> None:
         if (options.tls_cert is None) != (options.tls_key is None):
             raise Invalid("TLS needs both --tls-cert and --tls-key (PEM files)")
+        backend = serve_backend(
+            options.serve_backend, store.settings, options.ray_address
+        )  # no head: one line, nothing started
         self.store = store
         self.options = options
         self.gate = gate
@@ -113,6 +121,8 @@ class DataPlane:
             metrics=self.metrics,
             poll_interval_s=options.poll_interval_s,
             prediction_log=self.prediction_log,
+            backend=backend,
+            memory_budget_bytes=options.memory_budget_bytes,
         )
         self.rest_socket = bind(options.host, options.port)
         self.rest_port = self.rest_socket.getsockname()[1]
@@ -146,6 +156,7 @@ class DataPlane:
             log_level="warning",
             access_log=False,
             lifespan="off",
+            proxy_headers=False,  # nothing reads the client's address; the middleware cost ~3% per request
             ssl_certfile=options.tls_cert,
             ssl_keyfile=options.tls_key,
         )
@@ -187,6 +198,11 @@ class DataPlane:
     def stop(self) -> None:
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True
+
+    def memory(self) -> dict[str, Any]:
+        """The memory budget's state (read it on the plane's loop): the budget, the bytes it accounts,
+        the loaded and the parked deployments, each loaded one's size, and the process's RSS."""
+        return self.manager.residency.summary()
 
     @property
     def stopping(self) -> bool:
@@ -246,6 +262,15 @@ class BackgroundDataPlane:
     def run_coroutine(self, coro: object, timeout_s: float = 60.0) -> object:
         """Run a coroutine on the plane's loop (e.g. `manager.sync()`) and wait for it."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout_s)  # type: ignore[arg-type]
+
+    def memory(self) -> dict[str, Any]:
+        """`DataPlane.memory`, read on the plane's loop from this (another) thread."""
+
+        async def read() -> dict[str, Any]:
+            return self.plane.memory()
+
+        found: dict[str, Any] = self.run_coroutine(read())  # type: ignore[assignment]
+        return found
 
     def stop(self, timeout_s: float = 30.0) -> None:
         self._loop.call_soon_threadsafe(self.plane.stop)

@@ -107,6 +107,19 @@ def blank_rows(table: TableSignature, count: int) -> np.ndarray:
     return rows
 
 
+def warm_up(
+    runtime: Any, input_shape: Sequence[int], table: TableSignature | None, takes_rows: bool, max_rows: int
+) -> None:
+    """One call at batch 1 and one at the largest batch: the first request is not slow, and a version
+    that cannot compute its largest batch fails here, before it receives traffic."""
+    for rows in (1, max_rows):
+        if takes_rows:
+            assert table is not None
+            runtime.predict(blank_rows(table, rows))
+        else:
+            runtime.predict(np.zeros((rows, *input_shape), dtype=np.float32))
+
+
 def feed(
     x: np.ndarray, *, table: TableSignature | None, takes_rows: bool, input_shape: Sequence[int]
 ) -> np.ndarray:

@@ -10,9 +10,7 @@ The ranks die with the process that started them (PR_SET_PDEATHSIG), so a kill -
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import ctypes
 import os
 import queue
 import signal
@@ -28,7 +26,7 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from modelplane.cores import usable_cores
+from modelplane.cores import die_with_parent, usable_cores
 from modelplane.errors import Invalid, ModelplaneError, Notice
 from modelplane.models.spec import BaseSpec
 from modelplane.training.arrays import Arrays
@@ -37,7 +35,6 @@ from modelplane.training.config import TrainConfig, check_config_for_spec, resol
 from modelplane.training.rank_lost import RankLost
 from modelplane.training.torch_trainer import FitResult
 
-_PR_SET_PDEATHSIG = 1
 _POLL_S = 0.1
 _GRACE_S = 2.0
 _RESULT = "result.safetensors"
@@ -200,15 +197,6 @@ def _end(ranks: list[Any], *, finished: bool) -> None:
             process.join()
 
 
-def _die_with_parent(parent: int) -> None:
-    """Linux: the kernel SIGKILLs this rank when the process that started it dies, even by kill -9."""
-    with contextlib.suppress(AttributeError, OSError):  # not Linux: a rank outlives a killed parent
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # it died before the line above took effect
-        os._exit(1)
-
-
 def _rank_main(
     setup: _Setup,
     rank: int,
@@ -220,7 +208,7 @@ def _rank_main(
     checkpointer: Checkpointer | None,
     initial_weights: Mapping[str, torch.Tensor] | None,
 ) -> None:
-    _die_with_parent(setup.parent)
+    die_with_parent(setup.parent)
     import torch.distributed as dist
 
     from modelplane.training.distributed import fit_rank
