@@ -218,7 +218,8 @@ def test_live_polls_do_not_query_the_deployment_each_time(live: tuple[Console, C
         for _ in range(5):
             assert client.get("/ui/live/deployments/other").status_code == 200
     assert not any("FROM deployments" in q for q in queries), queries
-    assert len(queries) <= 5 * 2  # the session's lookup (and its occasional extension) only
+    own = [q for q in queries if "api_key_generation" not in q]  # the key cache's recheck is on a timer
+    assert len(own) <= 5 * 2  # the session's lookup (and its occasional extension) only
 
 
 @contextmanager
@@ -250,11 +251,13 @@ def test_fifty_deployments_render_with_the_queries_of_two(
     live: tuple[Console, Clock], platform: tuple[Local, str]
 ) -> None:
     """Pages stay fast as deployments grow because their queries do not grow with them (no query per row);
-    a count, not a stopwatch, so a busy machine cannot fail it."""
+    a count, not a stopwatch, so a busy machine cannot fail it. The session lookup and the key cache's
+    recheck (due every 0.5 s, so in a pass or not as the machine's speed has it) are not the page's."""
     console, _ = live
     local, _ = platform
     client = console.signed_in()
     paths = ("/ui/", "/ui/deployments", "/ui/deployments/iris")
+    not_the_page = ("console_sessions", "api_key_generation")
 
     def statements_per_page() -> list[int]:
         counts = []
@@ -262,7 +265,7 @@ def test_fifty_deployments_render_with_the_queries_of_two(
             assert client.get(path).status_code == 200  # warm
             with _statements(console) as queries:
                 assert client.get(path).status_code == 200
-            counts.append(sum("console_sessions" not in query for query in queries))
+            counts.append(sum(not any(table in query for table in not_the_page) for query in queries))
         return counts
 
     with_two = statements_per_page()
