@@ -98,38 +98,37 @@ class LiveSampler:
     def _read(self) -> dict[str, _Totals]:
         totals: dict[str, _Totals] = defaultdict(_Totals)
         metrics = self._metrics
-        for (deployment, _version, _protocol, status), child in _children(metrics.requests):
+        requests, latency, batches, depth, in_flight = metrics.snapshot(
+            metrics.requests,
+            metrics.request_seconds,
+            metrics.batch_size,
+            metrics.queue_depth,
+            metrics.in_flight,
+        )
+        for (deployment, _version, _protocol, status), count in requests.items():
             entry = totals[deployment]
-            count = child._value.get()
             entry.requests += count
             if status in _REJECTED:
                 entry.rejected += count
             elif status not in _OK_STATUSES:
                 entry.errors += count
-        for (deployment, *_rest), child in _children(metrics.request_seconds):
+        bounds = (*metrics.request_seconds.bounds, float("inf"))
+        for (deployment, *_rest), observed in latency.items():
             entry = totals[deployment]
             cumulative = 0.0
-            for bound, bucket in zip(child._upper_bounds, child._buckets, strict=True):
-                cumulative += bucket.get()
+            for bound, count in zip(bounds, observed.counts, strict=True):
+                cumulative += count
                 entry.latency_buckets[bound] = entry.latency_buckets.get(bound, 0.0) + cumulative
             entry.latency_count += cumulative
-        for (deployment, _version), child in _children(metrics.batch_size):
+        for (deployment, _version), observed in batches.items():
             entry = totals[deployment]
-            entry.batches += sum(bucket.get() for bucket in child._buckets)
-            entry.batch_rows += child._sum.get()
-        for (deployment, _version), child in _children(metrics.queue_depth):
-            totals[deployment].queue_depth += child._value.get()
-        for (deployment, _version), child in _children(metrics.in_flight):
-            totals[deployment].in_flight += child._value.get()
+            entry.batches += sum(observed.counts)
+            entry.batch_rows += observed.total
+        for (deployment, _version), value in depth.items():
+            totals[deployment].queue_depth += value
+        for (deployment, _version), value in in_flight.items():
+            totals[deployment].in_flight += value
         return dict(totals)
-
-
-def _children(metric: Any) -> list[tuple[tuple[str, ...], Any]]:
-    """A labelled metric's children by label values. Read from prometheus_client's own fields (stable
-    since 0.4) rather than `collect()`, which builds a Sample per bucket and label set: about 1 ms per
-    deployment against some microseconds."""
-    with metric._lock:
-        return list(metric._metrics.items())
 
 
 def _point(now: float, seconds: float, before: _Totals, after: _Totals) -> Point:

@@ -1,16 +1,17 @@
 """Prometheus metrics for the data plane: requests, batches, queues, and the process itself.
 
 One `ServingMetrics` owns one registry, so tests (and several servers in one process) do not share
-counters. The hot path calls `observe_*` once per request or batch; the labelled children are cached
-per label set, so it pays a dict lookup instead of `.labels()` (which validates and locks) every time.
+counters. The hot path calls `observe_*` once per request or batch; the families it writes are plain
+numbers under one lock, rendered when scraped (`serving.hot_metrics`); the rest are prometheus_client's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -18,10 +19,17 @@ from prometheus_client import (
     Counter,
     Gauge,
     GCCollector,
-    Histogram,
     PlatformCollector,
     ProcessCollector,
     generate_latest,
+)
+
+from modelplane.serving.hot_metrics import (
+    CounterFamily,
+    Family,
+    GaugeFamily,
+    HistogramFamily,
+    HotCollector,
 )
 
 # The text format `generate_latest` writes; every Prometheus version accepts it (1.0.0 needs 3.x).
@@ -51,21 +59,8 @@ _VERSION = ("deployment", "version")
 _PROTOCOL = (*_VERSION, "protocol")
 
 
-class _VersionChildren(NamedTuple):
-    batch_size: Histogram
-    queue_seconds: Histogram
-    compute_seconds: Histogram
-    queue_depth: Gauge
-    in_flight: Gauge
-
-
-class _ProtocolChildren(NamedTuple):
-    request_seconds: Histogram
-    samples: Counter
-
-
 class ServingMetrics:
-    """The `modelplane_*` families on one registry; children cached per label set for the hot path."""
+    """The `modelplane_*` families on one registry; the per-request ones are `hot_metrics` families."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         if registry is None:
@@ -75,55 +70,48 @@ class ServingMetrics:
             if GC_COLLECTOR is not None:
                 GCCollector(registry=registry)
         self.registry = registry
-        self.requests = Counter(
+        self._lock = threading.Lock()  # the hot families' values (one request's updates take it once)
+        self.requests = CounterFamily(
             "modelplane_requests",
             "Inference requests answered, by status (HTTP code or gRPC status name).",
             [*_PROTOCOL, "status"],
-            registry=registry,
         )
-        self.request_seconds = Histogram(
+        self.request_seconds = HistogramFamily(
             "modelplane_request_seconds",
             "Inference request latency as the front end saw it (decode, queue, compute, encode).",
             _PROTOCOL,
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
+            LATENCY_BUCKETS,
         )
-        self.samples = Counter(
-            "modelplane_samples",
-            "Rows (samples) answered by inference requests.",
-            _PROTOCOL,
-            registry=registry,
+        self.samples = CounterFamily(
+            "modelplane_samples", "Rows (samples) answered by inference requests.", _PROTOCOL
         )
-        self.batch_size = Histogram(
-            "modelplane_batch_size",
-            "Rows per runtime call.",
-            _VERSION,
-            buckets=BATCH_BUCKETS,
-            registry=registry,
+        self.batch_size = HistogramFamily(
+            "modelplane_batch_size", "Rows per runtime call.", _VERSION, BATCH_BUCKETS
         )
-        self.queue_seconds = Histogram(
+        self.queue_seconds = HistogramFamily(
             "modelplane_queue_seconds",
             "Time a request waited in the batcher before its batch started.",
             _VERSION,
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
+            LATENCY_BUCKETS,
         )
-        self.compute_seconds = Histogram(
-            "modelplane_compute_seconds",
-            "Runtime time per batch.",
-            _VERSION,
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
+        self.compute_seconds = HistogramFamily(
+            "modelplane_compute_seconds", "Runtime time per batch.", _VERSION, LATENCY_BUCKETS
         )
-        self.queue_depth = Gauge(
-            "modelplane_queue_depth", "Requests waiting in the batcher.", _VERSION, registry=registry
+        self.queue_depth = GaugeFamily("modelplane_queue_depth", "Requests waiting in the batcher.", _VERSION)
+        self.in_flight = GaugeFamily(
+            "modelplane_in_flight", "Requests inside batches the runtime is computing.", _VERSION
         )
-        self.in_flight = Gauge(
-            "modelplane_in_flight",
-            "Requests inside batches the runtime is computing.",
-            _VERSION,
-            registry=registry,
+        self._hot: tuple[Family, ...] = (
+            self.requests,
+            self.request_seconds,
+            self.samples,
+            self.batch_size,
+            self.queue_seconds,
+            self.compute_seconds,
+            self.queue_depth,
+            self.in_flight,
         )
+        registry.register(HotCollector(self._hot, self._lock))
         self.unknown_categories = Counter(
             "modelplane_unknown_categories",
             "Categorical values never seen in training (encoded as unknown), by input column.",
@@ -166,51 +154,31 @@ class ServingMetrics:
             ["deployment"],
             registry=registry,
         )
-        self._versions: dict[tuple[str, str], _VersionChildren] = {}
-        self._protocols: dict[tuple[str, str, str], _ProtocolChildren] = {}
-        self._statuses: dict[tuple[str, str, str, str], Counter] = {}
         self._unknown: dict[tuple[str, str, str], Counter] = {}
         self._scaled: set[tuple[str, ...]] = set()  # replica and scale-event label sets, for `forget`
-
-    def _version(self, deployment: str, version: str) -> _VersionChildren:
-        key = (deployment, version)
-        children = self._versions.get(key)
-        if children is None:
-            children = self._versions[key] = _VersionChildren(
-                self.batch_size.labels(*key),
-                self.queue_seconds.labels(*key),
-                self.compute_seconds.labels(*key),
-                self.queue_depth.labels(*key),
-                self.in_flight.labels(*key),
-            )
-        return children
 
     def observe_request(
         self, deployment: str, version: str, protocol: str, status: int | str, seconds: float, samples: int
     ) -> None:
         key = (deployment, version, protocol)
-        children = self._protocols.get(key)
-        if children is None:
-            children = self._protocols[key] = _ProtocolChildren(
-                self.request_seconds.labels(*key), self.samples.labels(*key)
-            )
-        status_key = (*key, str(status))
-        counter = self._statuses.get(status_key)
-        if counter is None:
-            counter = self._statuses[status_key] = self.requests.labels(*status_key)
-        counter.inc()
-        children.request_seconds.observe(seconds)
-        if samples:
-            children.samples.inc(samples)
+        status_key = (deployment, version, protocol, str(status))
+        with self._lock:
+            requests = self.requests.series
+            requests[status_key] = requests.get(status_key, 0.0) + 1
+            self.request_seconds.observe(key, seconds)
+            answered = self.samples.series
+            answered[key] = answered.get(key, 0.0) + samples
 
     def observe_batch(
         self, deployment: str, version: str, size: int, queue_seconds: Sequence[float], compute_seconds: float
     ) -> None:
-        children = self._version(deployment, version)
-        children.batch_size.observe(size)
-        for seconds in queue_seconds:
-            children.queue_seconds.observe(seconds)
-        children.compute_seconds.observe(compute_seconds)
+        key = (deployment, version)
+        with self._lock:
+            self.batch_size.observe(key, size)
+            queued = self.queue_seconds
+            for seconds in queue_seconds:
+                queued.observe(key, seconds)
+            self.compute_seconds.observe(key, compute_seconds)
 
     def observe_unknown(
         self, deployment: str, version: str, columns: Sequence[str], counts: Sequence[int]
@@ -229,9 +197,9 @@ class ServingMetrics:
         self.prediction_log_dropped.labels(deployment).inc(rows)
 
     def set_queue(self, deployment: str, version: str, depth: int, in_flight: int) -> None:
-        children = self._version(deployment, version)
-        children.queue_depth.set(depth)
-        children.in_flight.set(in_flight)
+        key = (deployment, version)
+        self.queue_depth.series[key] = depth
+        self.in_flight.series[key] = in_flight
 
     def set_replicas(self, deployment: str, version: str, count: int) -> None:
         self._scaled.add((deployment, version))
@@ -259,22 +227,10 @@ class ServingMetrics:
     def forget(self, deployment: str, version: str) -> None:
         """Drop every series of an undeployed version, so dashboards do not show it frozen forever."""
         key = (deployment, version)
-        if self._versions.pop(key, None) is not None:
-            for family in (
-                self.batch_size,
-                self.queue_seconds,
-                self.compute_seconds,
-                self.queue_depth,
-                self.in_flight,
-            ):
-                family.remove(*key)
-        for protocol_key in [k for k in self._protocols if k[:2] == key]:
-            del self._protocols[protocol_key]
-            self.request_seconds.remove(*protocol_key)
-            self.samples.remove(*protocol_key)
-        for status_key in [k for k in self._statuses if k[:2] == key]:
-            del self._statuses[status_key]
-            self.requests.remove(*status_key)
+        with self._lock:
+            for family in self._hot:
+                for series_key in [k for k in family.series if k[:2] == key]:
+                    del family.series[series_key]
         for scale_key in [k for k in self._scaled if k[:2] == key]:
             self._scaled.discard(scale_key)
             if len(scale_key) == 2:
@@ -284,6 +240,12 @@ class ServingMetrics:
         for column_key in [k for k in self._unknown if k[:2] == key]:
             del self._unknown[column_key]
             self.unknown_categories.remove(*column_key)
+
+    def snapshot(self, *families: Family) -> list[dict[tuple[str, ...], Any]]:
+        """Copies of the hot families' series, taken together under their lock (the console's live view
+        reads them this way: some microseconds, where a registry collection builds a sample per bucket)."""
+        with self._lock:
+            return [family.copy_series() for family in families]
 
     def render(self) -> tuple[bytes, str]:
         """The body and content type for `GET /metrics`."""
