@@ -25,38 +25,37 @@ from prometheus_client.utils import floatToGoString
 Key = tuple[str, ...]
 
 
-class CounterFamily:
-    """Series by label values -> count. Add under the owner's lock."""
+class ScalarFamily:
+    """Series by label values -> one number: a counter (added to under the owner's lock) or a gauge (set by
+    one assignment, which needs no lock); `kind` picks how it is exposed."""
 
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        kind: type[CounterMetricFamily | GaugeMetricFamily],
+    ) -> None:
         self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
+        self.kind = kind
         self.series: dict[Key, float] = {}
 
     def copy_series(self) -> dict[Key, float]:
         return dict(self.series)
 
     def render(self, series: dict[Key, float]) -> Metric:
-        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        family = self.kind(self.name, self.documentation, labels=self.labelnames)
         for key, value in series.items():
             family.add_metric(key, value)
         return family
 
 
-class GaugeFamily:
-    """Series by label values -> the value last set (one assignment: no lock needed)."""
+def counter(name: str, documentation: str, labelnames: Sequence[str]) -> ScalarFamily:
+    return ScalarFamily(name, documentation, labelnames, CounterMetricFamily)
 
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
-        self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
-        self.series: dict[Key, float] = {}
 
-    def copy_series(self) -> dict[Key, float]:
-        return dict(self.series)
-
-    def render(self, series: dict[Key, float]) -> Metric:
-        family = GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        for key, value in series.items():
-            family.add_metric(key, value)
-        return family
+def gauge(name: str, documentation: str, labelnames: Sequence[str]) -> ScalarFamily:
+    return ScalarFamily(name, documentation, labelnames, GaugeMetricFamily)
 
 
 class HistogramSeries:
@@ -108,7 +107,7 @@ class HistogramFamily:
         return family
 
 
-Family = CounterFamily | GaugeFamily | HistogramFamily
+Family = ScalarFamily | HistogramFamily
 
 
 class HotCollector(Collector):

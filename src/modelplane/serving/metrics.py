@@ -24,13 +24,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from modelplane.serving.hot_metrics import (
-    CounterFamily,
-    Family,
-    GaugeFamily,
-    HistogramFamily,
-    HotCollector,
-)
+from modelplane.serving.hot_metrics import Family, HistogramFamily, HotCollector, counter, gauge
 
 # The text format `generate_latest` writes; every Prometheus version accepts it (1.0.0 needs 3.x).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -71,7 +65,7 @@ class ServingMetrics:
                 GCCollector(registry=registry)
         self.registry = registry
         self._lock = threading.Lock()  # the hot families' values (one request's updates take it once)
-        self.requests = CounterFamily(
+        self.requests = counter(
             "modelplane_requests",
             "Inference requests answered, by status (HTTP code or gRPC status name).",
             [*_PROTOCOL, "status"],
@@ -82,7 +76,7 @@ class ServingMetrics:
             _PROTOCOL,
             LATENCY_BUCKETS,
         )
-        self.samples = CounterFamily(
+        self.samples = counter(
             "modelplane_samples", "Rows (samples) answered by inference requests.", _PROTOCOL
         )
         self.batch_size = HistogramFamily(
@@ -97,8 +91,8 @@ class ServingMetrics:
         self.compute_seconds = HistogramFamily(
             "modelplane_compute_seconds", "Runtime time per batch.", _VERSION, LATENCY_BUCKETS
         )
-        self.queue_depth = GaugeFamily("modelplane_queue_depth", "Requests waiting in the batcher.", _VERSION)
-        self.in_flight = GaugeFamily(
+        self.queue_depth = gauge("modelplane_queue_depth", "Requests waiting in the batcher.", _VERSION)
+        self.in_flight = gauge(
             "modelplane_in_flight", "Requests inside batches the runtime is computing.", _VERSION
         )
         self._hot: tuple[Family, ...] = (
