@@ -3,6 +3,7 @@ queue, rotation into Parquet, crash recovery, an unwritable directory, retention
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow.compute as pc
@@ -278,3 +280,32 @@ def test_a_feature_that_changes_type_gets_a_segment_of_its_own() -> None:
     fitted = conform(only_size, numbers)
     assert fitted is not None and fitted["f:colour"].to_pylist() == [None]
     assert conform(pa.table({"f:colour": pa.array(["red"])}), numbers) is None
+
+
+def test_a_flush_across_midnight_writes_each_request_into_its_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests of one group answered either side of midnight (UTC) land in two day folders, each
+    readable, and a failed request of the second day goes with it."""
+    from datetime import UTC, datetime
+
+    import modelplane.monitoring.log_writer as log_writer
+
+    midnight = datetime(2026, 3, 2, tzinfo=UTC).timestamp()
+    clock = itertools.chain(
+        [midnight - 0.2, midnight - 0.1, midnight + 0.1], itertools.repeat(midnight + 0.2)
+    )
+
+    monkeypatch.setattr(
+        log_writer, "time", SimpleNamespace(time=lambda: next(clock), monotonic=time.monotonic)
+    )
+    log = PredictionLog(tmp_path)
+    for request_id in ("before-1", "before-2", "after-1"):
+        classify(log, request_id, rows=1)
+    log.submit("pets", "1", "after-failed", None, 0.1, 503, None, None, {}, [])
+    log.flush()
+
+    days = sorted(p.name for p in (tmp_path / "monitoring" / "pets").iterdir())
+    assert days == ["2026-03-01", "2026-03-02"]
+    table = read_log(tmp_path, "pets", since=datetime(2026, 3, 1, tzinfo=UTC))
+    assert table["request_id"].to_pylist() == ["before-1", "before-2", "after-1", "after-failed"]
