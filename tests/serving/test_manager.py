@@ -16,7 +16,7 @@ from modelplane.local import Local
 from modelplane.registry.loading import load_runtime
 from modelplane.serving.manager import ModelManager
 from modelplane.serving.metrics import ServingMetrics
-from modelplane.serving.server import freeze_startup_objects
+from modelplane.serving.server import YOUNG_COLLECTION_OBJECTS, freeze_startup_objects
 from modelplane.serving.types import InferRequest
 
 ROWS = np.random.default_rng(0).uniform(0, 7, (5, 4)).astype(np.float32)
@@ -226,8 +226,10 @@ def test_a_version_loaded_before_the_startup_freeze_is_released_when_swapped_out
     async def scenario() -> None:
         manager = manager_for(trained)
         await manager.start()
+        threshold = gc.get_threshold()
         try:
             freeze_startup_objects()
+            assert gc.get_threshold()[0] == YOUNG_COLLECTION_OBJECTS  # in-flight requests do not trigger it
             old = weakref.ref(manager.deployments()["frozen"].primary)  # type: ignore[arg-type]
             trained.deploy({"model": "iris-mlp@2"}, name="frozen")
             await manager.sync(force=True)
@@ -236,6 +238,7 @@ def test_a_version_loaded_before_the_startup_freeze_is_released_when_swapped_out
             assert old() is None, "the swapped-out version is still alive"
         finally:
             gc.unfreeze()
+            gc.set_threshold(*threshold)
             await manager.stop()
 
     asyncio.run(scenario())
