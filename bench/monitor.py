@@ -53,27 +53,31 @@ def start_server(home: Path, models: list[str]) -> tuple[Proc, str]:
     return server, base
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system, every thread) a process has used: what logging adds to each request,
-    readable even on a machine other work shares (where requests/s move with the neighbours' load)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """CPU time (user + system) a process has used, every thread, or one `thread` (the event loop's is the
+    process id): what logging adds to each request, readable even on a machine other work shares (where
+    requests/s move with the neighbours' load)."""
+    stat = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    fields = Path(stat).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _alternating(
     base: str, pid: int, model: str, concurrency: int, seconds: float, rounds: int
 ) -> dict[str, dict[str, float]]:
-    """Mean requests/s, p50 and server CPU µs per request with logging off and on, in the order off, on,
-    on, off (`rounds` times)."""
+    """Mean requests/s, p50, and server CPU µs per request (all threads, and the event loop's thread) with
+    logging off and on, in the order off, on, on, off (`rounds` times)."""
     runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
     for side in ("off", "on", "on", "off") * rounds:
-        before = cpu_seconds(pid)
+        before, loop_before = cpu_seconds(pid), cpu_seconds(pid, pid)
         result = wrk(f"{base}/v2/models/{model}-{side}/infer", V2_BODY, concurrency, seconds)
-        result["cpu_us"] = (cpu_seconds(pid) - before) / max(1.0, result["rps"] * round(seconds)) * 1e6
+        served = max(1.0, result["rps"] * round(seconds))
+        result["cpu_us"] = (cpu_seconds(pid) - before) / served * 1e6
+        result["loop_cpu_us"] = (cpu_seconds(pid, pid) - loop_before) / served * 1e6
         runs[side].append(result)
+    keys = ("rps", "p50", "errors", "cpu_us", "loop_cpu_us")
     return {
-        side: {key: float(np.mean([r[key] for r in found])) for key in ("rps", "p50", "errors", "cpu_us")}
-        for side, found in runs.items()
+        side: {key: float(np.mean([r[key] for r in found])) for key in keys} for side, found in runs.items()
     }
 
 
@@ -110,6 +114,17 @@ def logging_overhead(home: Path, models: list[str], seconds: float, rounds: int 
                     f"{cpu:+.1%}",
                     f"<= {MAX_THROUGHPUT_LOSS:.0%} more",
                     _verdict(cpu <= MAX_THROUGHPUT_LOSS),
+                ]
+            )
+            rows.append(
+                [
+                    model,
+                    "  of which the event loop's thread",
+                    f"{busy['off']['loop_cpu_us']:.1f}",
+                    f"{busy['on']['loop_cpu_us']:.1f}",
+                    f"{busy['on']['loop_cpu_us'] - busy['off']['loop_cpu_us']:+.1f} us",
+                    "",
+                    "",
                 ]
             )
             quiet = _alternating(base, pid, model, 1, seconds, rounds)
