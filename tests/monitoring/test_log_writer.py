@@ -285,8 +285,8 @@ def test_a_feature_that_changes_type_gets_a_segment_of_its_own() -> None:
 def test_a_flush_across_midnight_writes_each_request_into_its_day(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Requests of one group answered either side of midnight (UTC) land in two day folders, each
-    readable, and a failed request of the second day goes with it."""
+    """Requests of one deployment and version answered either side of midnight (UTC) land in two day
+    folders, each readable, and a failed request of the second day goes with it."""
     from datetime import UTC, datetime
 
     import modelplane.monitoring.log_writer as log_writer
