@@ -228,7 +228,8 @@ def drift_rows() -> list[list[Any]]:
     from monitor_drift import all_rows
 
     return [
-        ["", measure, "", measured, "", target, _verdict(ok)] for measure, measured, target, ok in all_rows()
+        ["", measure, "", measured, "", target, _verdict(ok) if target != "-" else "-"]
+        for measure, measured, target, ok in all_rows()
     ]
 
 

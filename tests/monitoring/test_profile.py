@@ -70,6 +70,8 @@ def test_a_trained_version_gets_its_profile_from_its_lineage() -> None:
     assert profile.outputs is not None and profile.outputs.classes == version.classes
     assert profile.outputs.rows == pytest.approx(1797 * 0.15, abs=12)
     assert profile.calibration is not None and profile.test_metrics == version.metrics["test"]
+    assert profile.shift_calibration is not None  # the pixels are numeric features: distance applies
+    assert again.shift_calibration == profile.shift_calibration  # stored with the profile
 
 
 def test_a_version_without_lineage_has_no_profile(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -110,6 +112,7 @@ def test_a_table_version_profiles_its_raw_columns_as_served(tmp_path) -> None:  
     assert plan.kind == "categorical" and set(plan.categories) == {"free", "pro", "team"}
     assert age.kind == "numeric" and 0 < age.missing_rate < 0.05 and age.low is not None and age.low >= 20
     assert profile.outputs is not None and set(profile.outputs.class_shares) <= {"no", "yes"}
+    assert profile.shift_calibration is not None  # fitted on copies whose "age" column was corrupted
 
 
 def test_a_compressed_version_gets_its_own_profile() -> None:

@@ -294,5 +294,7 @@ def drift_report(
         share_drifted=sum(r.drifted for r in results) / len(results) if results else None,
         prediction=_prediction(profile, outputs, spec),
         quality=quality,
-        estimated_accuracy=estimated_accuracy(profile, probabilities) if probabilities is not None else None,
+        estimated_accuracy=(
+            estimated_accuracy(profile, probabilities, window) if probabilities is not None else None
+        ),
     )

@@ -4,7 +4,9 @@ served rows can be compared with it.
 Per feature: quantile bins (numeric) or category frequencies, missing rate, min/max, mean, std; a seeded
 sample of at most `SAMPLE_ROWS` training rows for the two-sample tests; the distribution of the model's
 answers on the test split; for classifiers, an isotonic calibration map (max probability -> correct) fitted
-on the validation split, kept as its x/y thresholds (no pickle). It travels as ONE Parquet file: the sample
+on the validation split, kept as its x/y thresholds (no pickle), and where the inputs have numeric
+features a shift calibration ((max probability, distance to training rows) -> correct, as a grid, see
+shift_calibration.py). It travels as ONE Parquet file: the sample
 rows as columns, the summary as JSON in the schema metadata (`to_bytes` / `from_bytes`).
 """
 
@@ -71,6 +73,27 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class ShiftCalibration:
+    """P(correct) given max probability and atypicality (atypicality.py) on the grid `confidence` x
+    `distance` (values[i][j]), read by bilinear interpolation; outside the grid, its nearest edge."""
+
+    confidence: list[float]
+    distance: list[float]
+    values: list[list[float]]
+
+    def __call__(self, confidence: np.ndarray, distance: np.ndarray) -> np.ndarray:
+        from scipy.interpolate import RegularGridInterpolator
+
+        grid = (np.asarray(self.confidence), np.asarray(self.distance))
+        lookup = RegularGridInterpolator(grid, np.asarray(self.values), method="linear")
+        points = np.stack(
+            [np.clip(confidence, grid[0][0], grid[0][-1]), np.clip(distance, grid[1][0], grid[1][-1])], axis=1
+        )
+        result: np.ndarray = lookup(points)
+        return result
+
+
+@dataclass(frozen=True)
 class ReferenceProfile:
     task: str
     rows: int  # training rows the summary describes (the sample may hold fewer)
@@ -78,6 +101,7 @@ class ReferenceProfile:
     sample: FeatureFrame
     outputs: OutputProfile | None = None
     calibration: Calibration | None = None
+    shift_calibration: ShiftCalibration | None = None  # shift_calibration.py; absent in older profiles
     test_metrics: dict[str, Any] = field(default_factory=dict)
     version: str = ""
     source: str = ""  # what the training rows were: "digits@1 train split", "reference file", ...
@@ -90,6 +114,7 @@ class ReferenceProfile:
             "features": [asdict(f) for f in self.features.values()],
             "outputs": asdict(self.outputs) if self.outputs else None,
             "calibration": asdict(self.calibration) if self.calibration else None,
+            "shift_calibration": asdict(self.shift_calibration) if self.shift_calibration else None,
             "test_metrics": self.test_metrics,
             "version": self.version,
             "source": self.source,
@@ -118,6 +143,7 @@ class ReferenceProfile:
             else:
                 columns[name] = column.to_numpy(zero_copy_only=False).astype(np.float64)
         outputs, calibration = summary["outputs"], summary["calibration"]
+        shift = summary.get("shift_calibration")
         return cls(
             task=summary["task"],
             rows=summary["rows"],
@@ -125,6 +151,7 @@ class ReferenceProfile:
             sample=FeatureFrame(columns, {n: f.kind for n, f in features.items()}),
             outputs=OutputProfile(**outputs) if outputs else None,
             calibration=Calibration(**calibration) if calibration else None,
+            shift_calibration=ShiftCalibration(**shift) if shift else None,
             test_metrics=summary["test_metrics"],
             version=summary["version"],
             source=summary["source"],

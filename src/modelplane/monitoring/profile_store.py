@@ -16,6 +16,7 @@ import numpy as np
 
 from modelplane.monitoring.frames import FeatureFrame, OutputFrame, feature_frame
 from modelplane.monitoring.profile import ReferenceProfile, build_profile
+from modelplane.monitoring.shift_calibration import with_shift_calibration
 from modelplane.registry.integrity import version_bytes
 from modelplane.registry.registry import add_artifact, get_version
 from modelplane.registry.views import ModelVersionInfo
@@ -116,10 +117,11 @@ def build_for(store: Store, info: ModelVersionInfo) -> ReferenceProfile | None:
     test = _answers(info, runtime.predict(np.asarray(features[rows["test"]])))
     validation = None
     if info.task == "classification":
-        answers = _answers(info, runtime.predict(np.asarray(features[rows["validation"]])))
+        x_validation = np.asarray(features[rows["validation"]])
+        answers = _answers(info, runtime.predict(x_validation))
         truth = labels_to_model_indices(info, np.asarray(target[rows["validation"]]), dataset.classes)
         validation = (answers, np.asarray(answers.classes, dtype=object)[truth])
-    return build_profile(
+    profile = build_profile(
         train,
         test_outputs=test,
         validation=validation,
@@ -128,6 +130,9 @@ def build_for(store: Store, info: ModelVersionInfo) -> ReferenceProfile | None:
         version=info.ref,
         source=f"{dataset.ref} train split",
     )
+    if validation is None:
+        return profile
+    return with_shift_calibration(profile, runtime.predict, x_validation, np.asarray(truth), table)
 
 
 def _from_reference(store: Store, info: ModelVersionInfo) -> ReferenceProfile:

@@ -1,0 +1,145 @@
+"""Accuracy estimated from confidence AND distance to the training rows: the distance, the stored grid, the
+fit, and a model that stays confident on corrupted inputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sklearn.neighbors import NearestNeighbors
+
+from modelplane.monitoring.atypicality import NEIGHBOURS, Atypicality
+from modelplane.monitoring.estimate import estimated_accuracy
+from modelplane.monitoring.frames import FeatureFrame, OutputFrame, feature_frame
+from modelplane.monitoring.profile import PROFILE_KEY, ReferenceProfile, ShiftCalibration, build_profile
+from modelplane.monitoring.shift_calibration import fit_shift_calibration, with_shift_calibration
+
+FEATURES = 16
+
+
+def _blobs(rows: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two classes, means -0.6 / +0.6 on every feature, unit spread."""
+    y = rng.integers(0, 2, rows)
+    return (rng.normal(size=(rows, FEATURES)) + 0.6 * (2 * y - 1)[:, None]).astype(np.float32), y
+
+
+def _overconfident(x: np.ndarray) -> dict[str, np.ndarray]:
+    """A linear classifier whose probabilities saturate: noise flips its answers, not its confidence."""
+    score = 20.0 * x.reshape(len(x), -1).sum(axis=1).astype(np.float64)
+    positive = 1.0 / (1.0 + np.exp(-np.clip(score, -50, 50)))
+    return {"label": (score > 0).astype(np.int64), "probabilities": np.stack([1 - positive, positive], 1)}
+
+
+def _answers(x: np.ndarray) -> OutputFrame:
+    predicted = _overconfident(x)
+    labels = np.array(["a", "b"], dtype=object)[predicted["label"]]
+    return OutputFrame(label=labels, probabilities=predicted["probabilities"], classes=["a", "b"])
+
+
+def _profile(rng: np.random.Generator) -> tuple[ReferenceProfile, np.ndarray, np.ndarray]:
+    """The blobs' profile with its shift calibration, and the validation rows it was fitted on."""
+    train, _ = _blobs(3000, rng)
+    x_val, y_val = _blobs(600, rng)
+    truth = np.array(["a", "b"], dtype=object)[y_val]
+    profile = build_profile(
+        feature_frame(train),
+        test_outputs=_answers(x_val),
+        validation=(_answers(x_val), truth),
+        task="classification",
+        test_metrics={},
+    )
+    return with_shift_calibration(profile, _overconfident, x_val, y_val, None), x_val, y_val
+
+
+def test_distance_is_the_mean_distance_to_the_nearest_standardised_training_rows() -> None:
+    rng = np.random.default_rng(0)
+    train = rng.normal([0, 10, 100], [1, 5, 0], size=(500, 3))  # the third feature is constant
+    profile = build_profile(
+        feature_frame(train), test_outputs=None, validation=None, task="x", test_metrics={}
+    )
+    atypicality = Atypicality.of(profile)
+    assert atypicality is not None
+    spread = np.maximum(train.std(axis=0), 0.1 * np.median([1.0, 5.0]))  # the floor: 0.1 x median spread
+    assert atypicality.spread == pytest.approx(spread, rel=0.05)
+    window = rng.normal([0, 10, 100], [3, 15, 2], size=(300, 3))
+    window[0, 1] = np.nan  # missing: counted as the training mean
+    standard = (window - atypicality.mean) / atypicality.spread
+    standard[0, 1] = 0.0
+    found, _ = NearestNeighbors(n_neighbors=NEIGHBOURS).fit(atypicality.reference).kneighbors(standard)
+    expected = np.log1p((found / np.sqrt(3)).mean(axis=1))
+    np.testing.assert_allclose(atypicality.distance(feature_frame(window)), expected, rtol=1e-6, atol=1e-9)
+    # training rows sit close to the training rows; the wider window, farther
+    near = atypicality.distance(feature_frame(train[:300]))
+    assert np.median(near) < np.median(expected)
+
+
+def test_the_grid_reads_by_bilinear_interpolation_and_clips_at_its_edges() -> None:
+    grid = ShiftCalibration(confidence=[0.5, 1.0], distance=[0.0, 2.0], values=[[0.4, 0.0], [1.0, 0.2]])
+    confidence = np.array([0.5, 1.0, 0.75, 0.75, 0.2, 1.0])
+    distance = np.array([0.0, 2.0, 0.0, 1.0, 0.0, 9.0])
+    # corners; halfway along confidence; the centre; below the grid = its edge; beyond = its edge
+    np.testing.assert_allclose(grid(confidence, distance), [0.4, 0.2, 0.7, 0.4, 0.4, 0.2])
+
+
+def test_the_fit_is_monotone_in_confidence_and_in_distance() -> None:
+    rng = np.random.default_rng(1)
+    confidence = rng.uniform(0.3, 1.0, 5000)
+    distance = rng.uniform(0.0, 3.0, 5000)
+    correct = rng.random(5000) < confidence * np.exp(-distance)
+    fitted = fit_shift_calibration(confidence, distance, correct)
+    values = np.asarray(fitted.values)
+    assert (np.diff(values, axis=0) >= -1e-9).all()  # more confident: never less often right
+    assert (np.diff(values, axis=1) <= 1e-9).all()  # farther from the training rows: never more often
+    assert fitted.distance[0] == pytest.approx(distance.min()) and fitted.distance[-1] == pytest.approx(
+        distance.max()
+    )
+    assert values[-1, 0] > 0.8 and values[-1, -1] < 0.2
+
+
+def test_a_confident_model_on_corrupted_inputs_is_estimated_nearer_its_true_accuracy() -> None:
+    rng = np.random.default_rng(2)
+    profile, _, _ = _profile(rng)
+    assert profile.shift_calibration is not None
+    for sigma in (0.0, 1.0, 2.0, 3.0):  # Gaussian noise: not the (uniform) family the fit corrupts with
+        x, y = _blobs(4000, rng)
+        window = x + rng.normal(0, sigma, x.shape).astype(np.float32)
+        answers = _overconfident(window)
+        true = float(np.mean(answers["label"] == y))
+        estimate = estimated_accuracy(profile, answers["probabilities"], feature_frame(window))
+        confidence_only = estimated_accuracy(profile, answers["probabilities"])
+        assert estimate is not None and confidence_only is not None
+        if sigma <= 2.0:  # inside the strengths fitted (up to 2.4 spreads of uniform noise)
+            assert abs(estimate - true) < 0.03, (sigma, estimate, true)
+        else:  # beyond them the grid's edge holds the estimate up, but it still falls most of the way
+            assert abs(estimate - true) < 0.5 * (confidence_only - true), (sigma, estimate, true)
+        if sigma >= 2.0:  # where the confidence alone misses the drop
+            assert confidence_only - true > 0.1
+
+
+def test_without_the_features_or_the_grid_the_estimate_is_the_confidence_only_one() -> None:
+    rng = np.random.default_rng(3)
+    profile, x_val, _ = _profile(rng)
+    probabilities = _overconfident(x_val + 3.0)["probabilities"]
+    confidence_only = estimated_accuracy(profile, probabilities)
+    partial = feature_frame(x_val)
+    partial = FeatureFrame({n: c for n, c in partial.columns.items() if n != "f0"}, {})
+    assert estimated_accuracy(profile, probabilities, partial) == confidence_only
+    assert (
+        estimated_accuracy(profile, probabilities, feature_frame(x_val[:10])) == confidence_only
+    )  # rows differ
+    # a profile written before the shift calibration existed reads back without one
+    data = profile.to_bytes()
+    table = pq.read_table(pa.BufferReader(data))
+    summary = json.loads(table.schema.metadata[PROFILE_KEY])
+    del summary["shift_calibration"]
+    older = table.replace_schema_metadata({PROFILE_KEY: json.dumps(summary).encode()})
+    sink = pa.BufferOutputStream()
+    pq.write_table(older, sink)
+    again = ReferenceProfile.from_bytes(sink.getvalue().to_pybytes())
+    assert again.shift_calibration is None and again.calibration == profile.calibration
+    window = feature_frame(x_val + 3.0)
+    assert estimated_accuracy(again, probabilities, window) == confidence_only
+    assert ReferenceProfile.from_bytes(data).shift_calibration == profile.shift_calibration
