@@ -143,3 +143,29 @@ def test_without_the_features_or_the_grid_the_estimate_is_the_confidence_only_on
     window = feature_frame(x_val + 3.0)
     assert estimated_accuracy(again, probabilities, window) == confidence_only
     assert ReferenceProfile.from_bytes(data).shift_calibration == profile.shift_calibration
+
+
+def test_a_model_that_refuses_corrupted_rows_keeps_its_profile_without_the_grid(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rng = np.random.default_rng(4)
+    train, _ = _blobs(500, rng)
+    x_val, y_val = _blobs(100, rng)
+    truth = np.array(["a", "b"], dtype=object)[y_val]
+    profile = build_profile(
+        feature_frame(train),
+        test_outputs=_answers(x_val),
+        validation=(_answers(x_val), truth),
+        task="classification",
+        test_metrics={},
+        version="blobs@1",
+    )
+
+    def strict(x: np.ndarray) -> dict[str, np.ndarray]:
+        if np.abs(x).max() > np.abs(x_val).max():
+            raise ValueError("input out of range")
+        return _overconfident(x)
+
+    kept = with_shift_calibration(profile, strict, x_val, y_val, None)
+    assert kept.shift_calibration is None and kept.calibration == profile.calibration
+    assert "blobs@1: no shift calibration" in caplog.text and "input out of range" in caplog.text

@@ -12,6 +12,7 @@ families other than the one fitted (salt and pepper, a constant offset) are meas
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -28,6 +29,7 @@ CONFIDENCE_GRID = 21
 DISTANCE_GRID = 25  # quantiles of the fitted distances
 
 Predict = Callable[[np.ndarray], dict[str, np.ndarray]]
+log = logging.getLogger(__name__)
 
 
 def fit_shift_calibration(
@@ -81,7 +83,17 @@ def with_shift_calibration(
     for _ in range(repeats):
         for strength in STRENGTHS:
             corrupted = _corrupt(validation, table, profile, strength, span, rng)
-            answers = predict(corrupted)
+            try:
+                answers = predict(corrupted)
+            except Exception as exc:  # a model may refuse inputs far outside its training range
+                log.warning(
+                    "%s: no shift calibration (the model refused corrupted validation rows: %s: %s); "
+                    "its accuracy is estimated from confidence alone",
+                    profile.version or "a version",
+                    type(exc).__name__,
+                    exc,
+                )
+                return profile
             confidence.append(np.asarray(answers["probabilities"], dtype=np.float64).max(axis=1))
             distance.append(atypicality.distance(feature_frame(corrupted, table)))
             correct.append(np.asarray(answers["label"]) == truth)
