@@ -1,6 +1,7 @@
 """Monitoring against a real `modelplane up`: traffic from the training distribution, then a shifted one,
 over /v1/predict; feedback for both; a monitor run after each. The first window shows no drift and live
-accuracy near the test accuracy, with the estimate beside it; the second shows drift, fires the alert rule,
+accuracy near the test accuracy, with the estimate beside it; the second shows drift, an estimate that falls
+with the live accuracy, fires the alert rule,
 whose signed webhook a local HTTP server receives, and fires the drift retrain policy — which learns from
 the production rows `data add --from-feedback` made a dataset version of."""
 
@@ -87,6 +88,11 @@ def test_drift_feedback_alert_webhook_and_retrain_through_a_real_server(
         (second,) = client.monitor.run(DEPLOYMENT)
         assert second.metrics["drift"] > 0.5
         assert second.metrics["live_accuracy"] < first.metrics["live_accuracy"]
+        # The estimate sees the drop too, before any label: from confidence alone it rose here (0.89 to
+        # 0.96, the MLP surer of its wrong answers); the rows' distance to the training rows brings it down.
+        live_fell = first.metrics["live_accuracy"] - second.metrics["live_accuracy"]
+        estimate_fell = first.metrics["estimated_accuracy"] - second.metrics["estimated_accuracy"]
+        assert estimate_fell > 0.5 * live_fell
 
         fired = [a for a in client.alerts.history(DEPLOYMENT) if a.state == "firing"]
         assert {a.rule_id for a in fired} >= {rule.id}
