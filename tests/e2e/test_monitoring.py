@@ -1,9 +1,9 @@
 """Monitoring against a real `modelplane up`: traffic from the training distribution, then a shifted one,
 over /v1/predict; feedback for both; a monitor run after each. The first window shows no drift and live
-accuracy near the test accuracy, with the estimate beside it; the second shows drift, an estimate that falls
-with the live accuracy, fires the alert rule,
-whose signed webhook a local HTTP server receives, and fires the drift retrain policy — which learns from
-the production rows `data add --from-feedback` made a dataset version of."""
+accuracy near the test accuracy, with the estimate beside it; the second shows drift and an estimate that
+falls with the live accuracy, fires the alert rule, whose signed webhook a local HTTP server receives, and
+fires the drift retrain policy — which learns from the production rows `data add --from-feedback` made a
+dataset version of."""
 
 from __future__ import annotations
 
