@@ -39,10 +39,12 @@ def _answers(x: np.ndarray) -> OutputFrame:
     return OutputFrame(label=labels, probabilities=predicted["probabilities"], classes=["a", "b"])
 
 
-def _profile(rng: np.random.Generator) -> tuple[ReferenceProfile, np.ndarray, np.ndarray]:
-    """The blobs' profile with its shift calibration, and the validation rows it was fitted on."""
-    train, _ = _blobs(3000, rng)
-    x_val, y_val = _blobs(600, rng)
+def _bare_profile(
+    rng: np.random.Generator, train_rows: int = 3000, validation_rows: int = 600
+) -> tuple[ReferenceProfile, np.ndarray, np.ndarray]:
+    """The blobs' profile without a shift calibration, and its validation rows and labels."""
+    train, _ = _blobs(train_rows, rng)
+    x_val, y_val = _blobs(validation_rows, rng)
     truth = np.array(["a", "b"], dtype=object)[y_val]
     profile = build_profile(
         feature_frame(train),
@@ -50,7 +52,14 @@ def _profile(rng: np.random.Generator) -> tuple[ReferenceProfile, np.ndarray, np
         validation=(_answers(x_val), truth),
         task="classification",
         test_metrics={},
+        version="blobs@1",
     )
+    return profile, x_val, y_val
+
+
+def _profile(rng: np.random.Generator) -> tuple[ReferenceProfile, np.ndarray, np.ndarray]:
+    """The blobs' profile with its shift calibration, and the validation rows it was fitted on."""
+    profile, x_val, y_val = _bare_profile(rng)
     return with_shift_calibration(profile, _overconfident, x_val, y_val, None), x_val, y_val
 
 
@@ -148,18 +157,7 @@ def test_without_the_features_or_the_grid_the_estimate_is_the_confidence_only_on
 def test_a_model_that_refuses_corrupted_rows_keeps_its_profile_without_the_grid(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    rng = np.random.default_rng(4)
-    train, _ = _blobs(500, rng)
-    x_val, y_val = _blobs(100, rng)
-    truth = np.array(["a", "b"], dtype=object)[y_val]
-    profile = build_profile(
-        feature_frame(train),
-        test_outputs=_answers(x_val),
-        validation=(_answers(x_val), truth),
-        task="classification",
-        test_metrics={},
-        version="blobs@1",
-    )
+    profile, x_val, y_val = _bare_profile(np.random.default_rng(4), 500, 100)
 
     def strict(x: np.ndarray) -> dict[str, np.ndarray]:
         if np.abs(x).max() > np.abs(x_val).max():
