@@ -98,10 +98,11 @@ def window_speed(rows: int = 100_000, features: int = 64, repeats: int = 5) -> l
             validation=(ref_outputs, ref_labels),
             task="classification",
             test_metrics={},
+            train_labels=rng.integers(0, 10, reference_rows).astype(str),
         )
-        # so the estimated accuracy is computed as for a trained version: confidence and distance
+        # so the estimated accuracy is computed as for a trained version: confidence, distance, agreement
         shift = fit_shift_calibration(
-            rng.uniform(0.1, 1, 2000), rng.uniform(0, 2, 2000), rng.random(2000) < 0.8
+            rng.uniform(0.1, 1, 2000), rng.uniform(0, 2, 2000), rng.random(2000), rng.random(2000) < 0.8
         )
         profile = replace(profile, shift_calibration=shift)
         with tempfile.TemporaryDirectory() as scratch:
@@ -245,6 +246,8 @@ def estimation(
     assert profile is not None
     x, rows, target, runtime = _splits(local, ref)
     names = list(profile.features)
+    assert profile.outputs is not None
+    classes = profile.outputs.classes
     test = np.repeat(rows["test"], repeats)
     half = test[np.isin(target[test].astype(str), [str(c) for c in range(5)])]
     Corrupt = Callable[[np.ndarray], np.ndarray]
@@ -269,8 +272,9 @@ def estimation(
         window = np.clip(corrupt(x[picked]), 0, 16).astype(np.float32)
         answers = runtime.predict(window)
         true = float(np.mean(answers["label"] == target[picked]))
+        labels = np.asarray(classes, dtype=object)[answers["label"]]
         estimate = estimated_accuracy(
-            profile, answers["probabilities"], _named(window.astype(np.float64), names)
+            profile, answers["probabilities"], _named(window.astype(np.float64), names), labels
         )
         confidence_only = estimated_accuracy(profile, answers["probabilities"])
         assert estimate is not None and confidence_only is not None

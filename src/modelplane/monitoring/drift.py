@@ -295,6 +295,8 @@ def drift_report(
         prediction=_prediction(profile, outputs, spec),
         quality=quality,
         estimated_accuracy=(
-            estimated_accuracy(profile, probabilities, window) if probabilities is not None else None
+            estimated_accuracy(profile, probabilities, window, outputs.label)
+            if probabilities is not None
+            else None
         ),
     )

@@ -2,12 +2,13 @@
 served rows can be compared with it.
 
 Per feature: quantile bins (numeric) or category frequencies, missing rate, min/max, mean, std; a seeded
-sample of at most `SAMPLE_ROWS` training rows for the two-sample tests; the distribution of the model's
-answers on the test split; for classifiers, an isotonic calibration map (max probability -> correct) fitted
-on the validation split, kept as its x/y thresholds (no pickle), and where the inputs have numeric
-features a shift calibration ((max probability, distance to training rows) -> correct, as a grid, see
-shift_calibration.py). It travels as ONE Parquet file: the sample
-rows as columns, the summary as JSON in the schema metadata (`to_bytes` / `from_bytes`).
+sample of at most `SAMPLE_ROWS` training rows for the two-sample tests (and, for classifiers, their
+labels); the distribution of the model's answers on the test split; for classifiers, an isotonic
+calibration map (max probability -> correct) fitted on the validation split, kept as its x/y thresholds
+(no pickle), and where the inputs have numeric features a shift calibration ((max probability, distance
+to the nearest training rows, how many of those carry the answer's label) -> correct, as a grid, see
+shift_calibration.py). It travels as ONE Parquet file: the sample rows as columns, the summary as JSON in
+the schema metadata (`to_bytes` / `from_bytes`).
 """
 
 from __future__ import annotations
@@ -74,20 +75,26 @@ class Calibration:
 
 @dataclass(frozen=True)
 class ShiftCalibration:
-    """P(correct) given max probability and atypicality (atypicality.py) on the grid `confidence` x
-    `distance` (values[i][j]), read by bilinear interpolation; outside the grid, its nearest edge."""
+    """P(correct) given max probability, distance and agreement (atypicality.py) on the grid
+    `confidence` x `distance` x `agreement` (values[i][j][k]), read by linear interpolation; outside the
+    grid, its nearest edge."""
 
     confidence: list[float]
     distance: list[float]
-    values: list[list[float]]
+    agreement: list[float]
+    values: list[list[list[float]]]
 
-    def __call__(self, confidence: np.ndarray, distance: np.ndarray) -> np.ndarray:
+    def __call__(self, confidence: np.ndarray, distance: np.ndarray, agreement: np.ndarray) -> np.ndarray:
         from scipy.interpolate import RegularGridInterpolator
 
-        grid = (np.asarray(self.confidence), np.asarray(self.distance))
+        grid = tuple(np.asarray(axis) for axis in (self.confidence, self.distance, self.agreement))
         lookup = RegularGridInterpolator(grid, np.asarray(self.values), method="linear")
         points = np.stack(
-            [np.clip(confidence, grid[0][0], grid[0][-1]), np.clip(distance, grid[1][0], grid[1][-1])], axis=1
+            [
+                np.clip(v, axis[0], axis[-1])
+                for v, axis in zip((confidence, distance, agreement), grid, strict=True)
+            ],
+            axis=1,
         )
         result: np.ndarray = lookup(points)
         return result
@@ -99,6 +106,7 @@ class ReferenceProfile:
     rows: int  # training rows the summary describes (the sample may hold fewer)
     features: dict[str, FeatureProfile]
     sample: FeatureFrame
+    sample_labels: list[str] | None = None  # a classifier's training labels of the sample rows
     outputs: OutputProfile | None = None
     calibration: Calibration | None = None
     shift_calibration: ShiftCalibration | None = None  # shift_calibration.py; absent in older profiles
@@ -111,6 +119,7 @@ class ReferenceProfile:
             "format": FORMAT_VERSION,
             "task": self.task,
             "rows": self.rows,
+            "sample_labels": self.sample_labels,
             "features": [asdict(f) for f in self.features.values()],
             "outputs": asdict(self.outputs) if self.outputs else None,
             "calibration": asdict(self.calibration) if self.calibration else None,
@@ -144,11 +153,14 @@ class ReferenceProfile:
                 columns[name] = column.to_numpy(zero_copy_only=False).astype(np.float64)
         outputs, calibration = summary["outputs"], summary["calibration"]
         shift = summary.get("shift_calibration")
+        if shift is not None and "agreement" not in shift:
+            shift = None  # the first, two-input grid: read as absent (confidence alone) until rebuilt
         return cls(
             task=summary["task"],
             rows=summary["rows"],
             features=features,
             sample=FeatureFrame(columns, {n: f.kind for n, f in features.items()}),
+            sample_labels=summary.get("sample_labels"),
             outputs=OutputProfile(**outputs) if outputs else None,
             calibration=Calibration(**calibration) if calibration else None,
             shift_calibration=ShiftCalibration(**shift) if shift else None,
@@ -225,19 +237,23 @@ def build_profile(
     version: str = "",
     source: str = "",
     seed: int = 0,
+    train_labels: np.ndarray | None = None,
 ) -> ReferenceProfile:
-    """The profile of `train` (the training split as served: feature_frame of its rows) and of the
-    model's answers: `test_outputs` on the test split, `validation` = (answers on the validation split,
-    the true labels as class names) for the calibration map (classifiers only)."""
+    """The profile of `train` (the training split as served: feature_frame of its rows, with
+    `train_labels`, class names, for a classifier) and of the model's answers: `test_outputs` on the test
+    split, `validation` = (answers on the validation split, the true labels as class names) for the
+    calibration map (classifiers only)."""
     rng = np.random.default_rng(seed)
     features = {
         name: _numeric(name, values) if train.kinds[name] == "numeric" else _categorical(name, values)
         for name, values in train.columns.items()
     }
     rows = len(train)
-    sample = (
-        train if rows <= SAMPLE_ROWS else train.take(np.sort(rng.choice(rows, SAMPLE_ROWS, replace=False)))
-    )
+    picked = np.arange(rows) if rows <= SAMPLE_ROWS else np.sort(rng.choice(rows, SAMPLE_ROWS, replace=False))
+    sample = train if rows <= SAMPLE_ROWS else train.take(picked)
+    labels = None
+    if task == "classification" and train_labels is not None:
+        labels = [str(v) for v in np.asarray(train_labels, dtype=object)[picked]]
     calibration = None
     if task == "classification" and validation is not None:
         answers, truth = validation
@@ -249,6 +265,7 @@ def build_profile(
         rows=rows,
         features=features,
         sample=sample,
+        sample_labels=labels,
         outputs=_outputs(test_outputs, task, rng) if test_outputs is not None else None,
         calibration=calibration,
         test_metrics=dict(test_metrics),

@@ -115,8 +115,10 @@ def build_for(store: Store, info: ModelVersionInfo) -> ReferenceProfile | None:
     runtime = load_runtime(store, info)
     train = feature_frame(np.asarray(features[rows["train"]]), table)
     test = _answers(info, runtime.predict(np.asarray(features[rows["test"]])))
-    validation = None
+    validation = train_labels = None
     if info.task == "classification":
+        known = labels_to_model_indices(info, np.asarray(target[rows["train"]]), dataset.classes)
+        train_labels = np.asarray(test.classes, dtype=object)[known]
         x_validation = np.asarray(features[rows["validation"]])
         answers = _answers(info, runtime.predict(x_validation))
         truth = labels_to_model_indices(info, np.asarray(target[rows["validation"]]), dataset.classes)
@@ -129,6 +131,7 @@ def build_for(store: Store, info: ModelVersionInfo) -> ReferenceProfile | None:
         test_metrics=dict(info.metrics.get("test", {})),
         version=info.ref,
         source=f"{dataset.ref} train split",
+        train_labels=train_labels,
     )
     if validation is None:
         return profile

@@ -1,12 +1,14 @@
-"""P(answer is right | confidence, atypicality), learned at profile time from the validation split AND
-corrupted copies of it, so the estimate falls when inputs drift away from the training data even where
+"""P(answer is right | confidence, distance, agreement), learned at profile time from the validation split
+AND corrupted copies of it, so the estimate falls when inputs drift away from the training data even where
 the model's confidence does not (confidence-only CBPE put a noisy digits CNN at 95 % while it scored 18 %).
+Distance and agreement are atypicality.py's: how far a row is from its nearest training rows, and how many
+of those carry the label the model answered.
 
 Fitting: validation rows get uniform noise of strengths `STRENGTHS` x each feature's training spread
 (floored at the median spread, so constant features such as a digit's border pixels are corrupted too),
 clipped to the span of all training values; the model answers every copy; a gradient-boosted classifier,
-monotone (more confident -> more often right, farther -> less often), maps (confidence, atypicality) to
-correct. It is stored as its values on a grid (no pickle) and read by bilinear interpolation. Noise
+monotone (more confident, or more neighbours agreeing -> more often right; farther -> less often), maps
+the three to correct. It is stored as its values on a grid (no pickle) and read by linear interpolation. Noise
 families other than the one fitted (salt and pepper, a constant offset) are measured in bench/monitor.py.
 """
 
@@ -18,7 +20,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from modelplane.monitoring.atypicality import Atypicality
+from modelplane.monitoring.atypicality import NEIGHBOURS, Atypicality
 from modelplane.monitoring.frames import MAX_FEATURES, feature_frame, tensor_feature_names
 from modelplane.monitoring.profile import ReferenceProfile, ShiftCalibration
 from modelplane.tables.signature import TableSignature
@@ -33,27 +35,30 @@ log = logging.getLogger(__name__)
 
 
 def fit_shift_calibration(
-    confidence: np.ndarray, distance: np.ndarray, correct: np.ndarray
+    confidence: np.ndarray, distance: np.ndarray, agreement: np.ndarray, correct: np.ndarray
 ) -> ShiftCalibration:
-    """The monotone boosted fit of `correct` on (confidence, distance), tabulated on a grid spanning the
-    fitted distances' quantiles."""
+    """The monotone boosted fit of `correct` on (confidence, distance, agreement), tabulated on a grid:
+    confidence in steps of 0.05, the fitted distances' quantiles, every possible agreement share."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    features = np.stack([confidence, distance], axis=1)
-    model = HistGradientBoostingClassifier(max_depth=3, monotonic_cst=[1, -1], random_state=0)
+    features = np.stack([confidence, distance, agreement], axis=1)
+    model = HistGradientBoostingClassifier(max_depth=3, monotonic_cst=[1, -1, 1], random_state=0)
     model.fit(features, correct.astype(np.int64))
     confidences = np.linspace(0.0, 1.0, CONFIDENCE_GRID)
     distances = np.unique(np.quantile(distance, np.linspace(0.0, 1.0, DISTANCE_GRID)))
     if len(distances) == 1:
         distances = np.array([distances[0], distances[0] + 1.0])
-    mesh = np.stack(np.meshgrid(confidences, distances, indexing="ij"), axis=-1).reshape(-1, 2)
+    agreements = np.linspace(0.0, 1.0, NEIGHBOURS + 1)
+    axes = (confidences, distances, agreements)
+    mesh = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
     right = list(model.classes_).index(1) if 1 in model.classes_ else None
     odds = model.predict_proba(mesh)[:, right] if right is not None else np.zeros(len(mesh))
-    values = odds.reshape(len(confidences), len(distances))
+    values = odds.reshape(tuple(len(axis) for axis in axes))
     return ShiftCalibration(
-        [float(c) for c in confidences],
-        [float(d) for d in distances],
-        [[float(v) for v in r] for r in values],
+        confidence=confidences.tolist(),
+        distance=distances.tolist(),
+        agreement=agreements.tolist(),
+        values=values.tolist(),
     )
 
 
@@ -69,8 +74,10 @@ def with_shift_calibration(
     whose true labels are the model's class indices `truth`; unchanged where the profile has no numeric
     feature to measure distance on, or the inputs are too wide to log per feature."""
     atypicality = Atypicality.of(profile)
-    if atypicality is None or len(validation) == 0 or not _perturbable(validation, table):
+    classes = profile.outputs.classes if profile.outputs is not None else []
+    if atypicality is None or not classes or len(validation) == 0 or not _perturbable(validation, table):
         return profile
+    names = np.asarray(classes, dtype=object)
     rng = np.random.default_rng(seed)
     span = (
         min(profile.features[n].low or 0.0 for n in atypicality.names),
@@ -79,7 +86,7 @@ def with_shift_calibration(
     repeats = max(1, FIT_ROWS // (len(validation) * len(STRENGTHS)))
     if len(validation) * len(STRENGTHS) > FIT_ROWS:
         validation, truth = _subsample(validation, truth, FIT_ROWS // len(STRENGTHS), rng)
-    confidence, distance, correct = [], [], []
+    confidence, distance, agreement, correct = [], [], [], []
     for _ in range(repeats):
         for strength in STRENGTHS:
             corrupted = _corrupt(validation, table, profile, strength, span, rng)
@@ -94,12 +101,13 @@ def with_shift_calibration(
                     exc,
                 )
                 return profile
+            label = np.asarray(answers["label"], dtype=np.int64)
+            far, agree = atypicality.measure(feature_frame(corrupted, table), names[label])
             confidence.append(np.asarray(answers["probabilities"], dtype=np.float64).max(axis=1))
-            distance.append(atypicality.distance(feature_frame(corrupted, table)))
-            correct.append(np.asarray(answers["label"]) == truth)
-    fitted = fit_shift_calibration(
-        np.concatenate(confidence), np.concatenate(distance), np.concatenate(correct)
-    )
+            distance.append(far)
+            agreement.append(agree)
+            correct.append(label == truth)
+    fitted = fit_shift_calibration(*map(np.concatenate, (confidence, distance, agreement, correct)))
     return replace(profile, shift_calibration=fitted)
 
 
