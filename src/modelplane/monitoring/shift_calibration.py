@@ -87,28 +87,33 @@ def with_shift_calibration(
     repeats = max(1, FIT_ROWS // (len(validation) * len(STRENGTHS)))
     if len(validation) * len(STRENGTHS) > FIT_ROWS:
         validation, truth = _subsample(validation, truth, FIT_ROWS // len(STRENGTHS), rng)
-    confidence, distance, agreement, correct = [], [], [], []
+    columns: tuple[list[np.ndarray], ...] = ([], [], [], [])  # confidence, distance, agreement, correct
+    clean: tuple[np.ndarray, ...] | None = None  # the uncorrupted rows' parts: the same every time
     for _ in range(repeats):
         for strength in STRENGTHS:
-            corrupted = _corrupt(validation, table, profile, strength, span, rng)
-            try:
-                answers = predict(corrupted)
-            except Exception as exc:  # a model may refuse inputs far outside its training range
-                log.warning(
-                    "%s: no shift calibration (the model refused corrupted validation rows: %s: %s); "
-                    "its accuracy is estimated from confidence alone",
-                    profile.version or "a version",
-                    type(exc).__name__,
-                    exc,
-                )
-                return profile
-            label = np.asarray(answers["label"], dtype=np.int64)
-            far, agree = atypicality.measure(feature_frame(corrupted, table), names[label])
-            confidence.append(np.asarray(answers["probabilities"], dtype=np.float64).max(axis=1))
-            distance.append(far)
-            agreement.append(agree)
-            correct.append(label == truth)
-    fitted = fit_shift_calibration(*map(np.concatenate, (confidence, distance, agreement, correct)))
+            parts = clean if strength == 0.0 else None
+            if parts is None:
+                corrupted = _corrupt(validation, table, profile, strength, span, rng)
+                try:
+                    answers = predict(corrupted)
+                except Exception as exc:  # a model may refuse inputs far outside its training range
+                    log.warning(
+                        "%s: no shift calibration (the model refused corrupted validation rows: %s: %s); "
+                        "its accuracy is estimated from confidence alone",
+                        profile.version or "a version",
+                        type(exc).__name__,
+                        exc,
+                    )
+                    return profile
+                label = np.asarray(answers["label"], dtype=np.int64)
+                far, agree = atypicality.measure(feature_frame(corrupted, table), names[label])
+                confidence = np.asarray(answers["probabilities"], dtype=np.float64).max(axis=1)
+                parts = (confidence, far, agree, label == truth)
+                if strength == 0.0:
+                    clean = parts
+            for column, part in zip(columns, parts, strict=True):
+                column.append(part)
+    fitted = fit_shift_calibration(*map(np.concatenate, columns))
     return replace(profile, shift_calibration=fitted)
 
 
