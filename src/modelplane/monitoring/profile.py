@@ -154,7 +154,7 @@ class ReferenceProfile:
         outputs, calibration = summary["outputs"], summary["calibration"]
         shift = summary.get("shift_calibration")
         if shift is not None and "agreement" not in shift:
-            shift = None  # the first, two-input grid: read as absent (confidence alone) until rebuilt
+            shift = None  # the first, two-input grid (never landed): read as absent, so confidence alone
         return cls(
             task=summary["task"],
             rows=summary["rows"],
