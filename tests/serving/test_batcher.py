@@ -534,10 +534,12 @@ class Threads:
 
 
 async def _one_at_a_time(b: DynamicBatcher, n: int, size: int = 1) -> None:
-    """`n` requests of `size` rows, each sent once the previous one is answered (c=1)."""
+    """`n` requests of `size` rows, each sent once the previous one is answered (c=1): in a later turn of
+    the loop, as a client's round trip makes it."""
     for i in range(n):
         got = await b.submit(rows(size, start=i))
         np.testing.assert_array_equal(got["double"], rows(size, start=i) * 2)
+        await asyncio.sleep(0)
 
 
 def test_lone_small_requests_of_a_cheap_model_run_on_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -581,6 +583,51 @@ def test_under_load_requests_batch_in_the_executor_instead(monkeypatch: pytest.M
         calls = len(predict.calls)
         await b.submit(rows(1))  # right after the load a lone request still goes to the executor
         assert predict.calls[calls][0] != loop_thread
+        await b.close()
+
+    run(main())
+
+
+def test_probes_back_off_while_nobody_comes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batcher_module, "INLINE_SECONDS", 0.05)
+    predict = Threads()
+    b = batcher(predict)
+    loop_thread = threading.current_thread().name
+
+    async def main() -> None:
+        await _one_at_a_time(b, 8 * PROBE_EVERY)  # learns the cost, then runs inline
+        learnt = len(predict.calls)
+        await _one_at_a_time(b, 32 * PROBE_EVERY)
+        probes = [call for call in predict.calls[learnt:] if call[0] != loop_thread]
+        # With a probe every PROBE_EVERY lone requests there would be 32; doubling leaves a handful.
+        assert 1 <= len(probes) <= 6, predict.calls[learnt:]
+        await b.close()
+
+    run(main())
+
+
+def test_a_burst_read_in_one_loop_turn_batches_without_waiting_for_a_probe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(batcher_module, "INLINE_SECONDS", 0.05)
+    monkeypatch.setattr(batcher_module, "PROBE_EVERY", 10**9)  # no probe will come
+    predict = Threads()
+    b = batcher(predict)
+    loop_thread = threading.current_thread().name
+
+    async def main() -> None:
+        b._small = 0.0  # as if learnt: lone requests run inline from the first
+        await _one_at_a_time(b, 5)
+        assert len(predict.on_loop(loop_thread)) == 5, predict.calls
+        calls = len(predict.calls)
+        inputs = [rows(1, start=i) for i in range(32)]
+        results = await asyncio.gather(*(b.submit(x) for x in inputs))  # 32 requests in one turn
+        for x, got in zip(inputs, results, strict=True):
+            np.testing.assert_array_equal(got["double"], x * 2)
+        burst = predict.calls[calls:]
+        assert burst[0][0] == loop_thread  # the first of them found nobody
+        assert max(n for _, n in burst) > 1, burst  # the rest were company, and shared batches
+        assert len(burst) <= 4, burst
         await b.close()
 
     run(main())
